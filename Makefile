@@ -1,0 +1,55 @@
+# byosms developer commands. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= uv
+PY_SRC := libs/byosms-common/src $(wildcard services/*/src) $(wildcard tools/*/src)
+
+.PHONY: help install lint typecheck contracts contracts-check test test-unit test-integration stack-up stack-down up down bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+install: ## Install the whole workspace (all packages, dev tools) into .venv from the lock file
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet 'uv>=0.9'
+	$(UV) sync --all-packages --locked
+
+lint: install ## ruff lint and format check
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+typecheck: install ## mypy --strict over every package
+	$(UV) run mypy $(PY_SRC)
+
+contracts: install ## Regenerate contracts/ (JSON Schemas, AsyncAPI, OpenAPI) from the code
+	$(UV) run byosms-contracts write contracts
+
+contracts-check: install ## Fail when contracts/ drifted from the code
+	$(UV) run byosms-contracts check contracts
+
+test: lint typecheck contracts-check ## Lint, type-check, then all tests (starts Kafka + PostgreSQL when not configured)
+	$(UV) run pytest -q
+
+test-unit: install ## Only the unit tests
+	$(UV) run pytest -q -m unit
+
+test-integration: install ## Only the integration and end-to-end tests
+	$(UV) run pytest -q -m "integration or e2e"
+
+stack-up: install ## Start Kafka (KRaft, from Maven Central jars) and PostgreSQL on loopback, create topics
+	$(UV) run byosms-stack up
+
+stack-down: install ## Stop what stack-up started
+	$(UV) run byosms-stack down
+
+up: stack-up ## Bring the whole system up in the background and wait until every service is ready
+	@eval "$$($(UV) run byosms-stack env)" && $(UV) run python scripts/services.py up
+
+down: ## Stop the services, then the stack
+	-@$(UV) run python scripts/services.py down
+	$(UV) run byosms-stack down
+
+bench: install ## Run the benchmarks (results in bench/results/)
+	@for b in bench/*/run.py; do echo "== $$b"; $(UV) run python $$b || exit 1; done
+
+clean: ## Remove caches (not .run/, which holds the stack's data)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache

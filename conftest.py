@@ -1,0 +1,51 @@
+"""Session fixtures shared by every package's tests: the real Kafka broker and PostgreSQL server.
+
+With ``BYOSMS_KAFKA_BOOTSTRAP`` and ``BYOSMS_DATABASE_URL`` set, tests use those servers; otherwise
+the local stack is started (``byosms-stack up``). A stack that cannot be started fails the
+integration tests; it never skips them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from byosms_devstack import ensure_stack
+
+
+@dataclass(frozen=True)
+class Servers:
+    kafka_bootstrap: str
+    database_url: str
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    kafka = os.environ.get("BYOSMS_KAFKA_BOOTSTRAP")
+    database = os.environ.get("BYOSMS_DATABASE_URL")
+    if not (kafka and database):
+        info = ensure_stack()
+        kafka = kafka or info.kafka_bootstrap
+        database = database or info.database_url
+    previous = {k: os.environ.get(k) for k in ("BYOSMS_KAFKA_BOOTSTRAP", "BYOSMS_DATABASE_URL")}
+    os.environ["BYOSMS_KAFKA_BOOTSTRAP"] = kafka
+    os.environ["BYOSMS_DATABASE_URL"] = database
+    yield Servers(kafka, database)
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(servers: Servers) -> str:
+    return servers.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def database_url(servers: Servers) -> str:
+    return servers.database_url

@@ -1,0 +1,283 @@
+"""Classified, coded errors and their user-facing messages in English and German.
+
+Exception tree::
+
+    ByosmsError                 stable ``code``, ``retryable``; message rendered at the edge
+    ├── InvalidInput            the caller sent something wrong (HTTP 4xx, command rejected)
+    ├── NotFound                the thing does not exist for this organization
+    ├── Conflict                the state forbids it right now (in progress, taken by another org)
+    ├── Forbidden               the caller lacks a permission
+    └── VendorError             Twilio said no, or could not be reached
+
+Codes are stable API: clients match on them, never on message text. Every code has an English
+and a German message in :data:`CATALOG` (a unit test checks it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from byosms_common.messages import LocalizedText
+
+Language = Literal["en", "de"]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorText:
+    """English and German text of one error code; ``{name}`` placeholders are filled from params."""
+
+    en: str
+    de: str
+    http_status: int
+
+
+CATALOG: dict[str, ErrorText] = {
+    # The seed's number-import errors (English edition wording; German from the seed article).
+    "integration_sender_id_invalid": ErrorText(
+        "Please check the integration for BYO Sender ID.",
+        "Bitte prüfen Sie die Integration für BYO Sender ID.",
+        422,
+    ),
+    "compliance_missing": ErrorText(
+        "Please provide the required compliance keywords and messages for your sender ID.",
+        "Bitte geben Sie die erforderlichen Compliance-Schlüsselwörter und Nachrichten für Ihre Sender-ID an.",
+        422,
+    ),
+    "sender_id_type_invalid": ErrorText(
+        "Please check your sender ID type.",
+        "Bitte überprüfen Sie den Typ Ihrer Absender-ID.",
+        422,
+    ),
+    "sender_id_country_mismatch": ErrorText(
+        "Please check your sender ID's country code.",
+        "Bitte überprüfen Sie den Ländercode Ihrer Absender-ID.",
+        422,
+    ),
+    "provisioning_in_progress": ErrorText(
+        "A provisioning action is already in progress for this phone number.",
+        "Für diese Rufnummer ist bereits eine Einrichtungsaktion im Gange.",
+        409,
+    ),
+    "number_not_available": ErrorText(
+        "This phone number address is not available for provisioning. "
+        "Please choose another phone number and try again.",
+        "Diese Rufnummernadresse ist nicht für die Bereitstellung verfügbar. "
+        "Bitte wählen Sie eine andere Telefonnummer und versuchen Sie es erneut.",
+        409,
+    ),
+    "number_not_found_at_vendor": ErrorText(
+        "This phone number can't be found at the vendor.",
+        "Diese Telefonnummer ist beim Verkäufer nicht zu finden.",
+        422,
+    ),
+    "webhook_not_configured": ErrorText(
+        "The number's SMS webhook must point at {expected_url} before it can be imported.",
+        "Der SMS-Webhook der Nummer muss auf {expected_url} zeigen, bevor sie importiert werden kann.",
+        422,
+    ),
+    "messaging_service_not_deferring": ErrorText(
+        "The number belongs to a Twilio Messaging Service whose integration setting is not "
+        "\"Defer to sender's webhook\"; change it and set the number's SMS webhook to {expected_url}.",
+        "Die Nummer gehört zu einem Twilio Messaging Service, dessen Integrationseinstellung nicht "
+        '"Defer to sender\'s webhook" ist; ändern Sie sie und setzen Sie den SMS-Webhook der Nummer auf '
+        "{expected_url}.",
+        422,
+    ),
+    "webhook_application_override": ErrorText(
+        "The number's SMS is handled by a TwiML App, which overrides its SMS webhook; remove the app "
+        "from the number and set the number's SMS webhook to {expected_url}.",
+        "Die SMS der Nummer werden von einer TwiML-App verarbeitet, die ihren SMS-Webhook überschreibt; "
+        "entfernen Sie die App von der Nummer und setzen Sie den SMS-Webhook der Nummer auf {expected_url}.",
+        422,
+    ),
+    "number_already_imported": ErrorText(
+        "This phone number is already in your organization's SMS number inventory.",
+        "Diese Rufnummer ist bereits im SMS-Nummerninventar Ihrer Organisation.",
+        409,
+    ),
+    "import_timed_out": ErrorText(
+        "The import did not finish in time. Please try again.",
+        "Der Import wurde nicht rechtzeitig abgeschlossen. Bitte versuchen Sie es erneut.",
+        504,
+    ),
+    # Integrations and credentials.
+    "credentials_rejected": ErrorText(
+        "Twilio rejected the Account SID or Auth Token. Use the account's primary Auth Token; "
+        "secondary auth tokens are not supported.",
+        "Twilio hat die Account SID oder das Auth Token abgelehnt. Verwenden Sie das primäre Auth Token "
+        "des Kontos; sekundäre Auth Tokens werden nicht unterstützt.",
+        422,
+    ),
+    "account_not_active": ErrorText(
+        "The Twilio account is {status}; only active accounts can be connected.",
+        "Das Twilio-Konto ist {status}; nur aktive Konten können verbunden werden.",
+        422,
+    ),
+    "vendor_unavailable": ErrorText(
+        "Twilio could not be reached or did not answer in time. Please try again later.",
+        "Twilio war nicht erreichbar oder hat nicht rechtzeitig geantwortet. Bitte versuchen Sie es später erneut.",
+        503,
+    ),
+    "integration_not_found": ErrorText(
+        "The integration does not exist.",
+        "Die Integration existiert nicht.",
+        404,
+    ),
+    "integration_no_credentials": ErrorText(
+        "Set the integration's Twilio credentials before activating it.",
+        "Hinterlegen Sie die Twilio-Anmeldedaten der Integration, bevor Sie sie aktivieren.",
+        409,
+    ),
+    "version_conflict": ErrorText(
+        "The resource was changed by someone else; reload it and try again.",
+        "Die Ressource wurde von jemand anderem geändert; laden Sie sie neu und versuchen Sie es erneut.",
+        409,
+    ),
+    "unknown_region": ErrorText(
+        "Unknown region {region}.",
+        "Unbekannte Region {region}.",
+        422,
+    ),
+    "integration_already_exists": ErrorText(
+        "An integration with this id already exists.",
+        "Eine Integration mit dieser ID existiert bereits.",
+        409,
+    ),
+    "vendor_rejected": ErrorText(
+        "Twilio refused the request (Twilio error {twilio_code}).",
+        "Twilio hat die Anfrage abgelehnt (Twilio-Fehler {twilio_code}).",
+        502,
+    ),
+    "vendor_resource_not_found": ErrorText(
+        "Twilio does not know the requested resource in this account.",
+        "Twilio kennt die angeforderte Ressource in diesem Konto nicht.",
+        422,
+    ),
+    "webhook_signature_invalid": ErrorText(
+        "Twilio webhooks for this integration keep failing signature validation since {since}. Twilio signs "
+        "webhooks with the account's primary Auth Token; secondary auth tokens are not supported. If you "
+        "rotated or promoted the Auth Token, set the new primary token on the integration.",
+        "Twilio-Webhooks dieser Integration bestehen die Signaturprüfung seit {since} nicht. Twilio signiert "
+        "Webhooks mit dem primären Auth Token des Kontos; sekundäre Auth Tokens werden nicht unterstützt. "
+        "Wenn Sie das Auth Token rotiert oder hochgestuft haben, hinterlegen Sie das neue primäre Token an "
+        "der Integration.",
+        422,
+    ),
+    # Generic request errors.
+    "invalid_request": ErrorText(
+        "The request is invalid: {detail}",
+        "Die Anfrage ist ungültig: {detail}",
+        400,
+    ),
+    "payload_too_large": ErrorText(
+        "The request body is too large.",
+        "Der Anfrageinhalt ist zu groß.",
+        413,
+    ),
+    "unsupported_media_type": ErrorText(
+        "This content type is not supported.",
+        "Dieser Inhaltstyp wird nicht unterstützt.",
+        415,
+    ),
+    "method_not_allowed": ErrorText(
+        "This method is not allowed here.",
+        "Diese Methode ist hier nicht erlaubt.",
+        405,
+    ),
+    "unauthenticated": ErrorText(
+        "Authentication is required.",
+        "Eine Authentifizierung ist erforderlich.",
+        401,
+    ),
+    "forbidden": ErrorText(
+        "You lack the permission {permission}.",
+        "Ihnen fehlt die Berechtigung {permission}.",
+        403,
+    ),
+    "not_found": ErrorText(
+        "Not found.",
+        "Nicht gefunden.",
+        404,
+    ),
+    "internal_error": ErrorText(
+        "Something went wrong on our side. Please try again later.",
+        "Bei uns ist ein Fehler aufgetreten. Bitte versuchen Sie es später erneut.",
+        500,
+    ),
+}
+
+
+def render(code: str, language: Language = "en", **params: str) -> str:
+    """The message of ``code`` in ``language`` with its placeholders filled."""
+    text = CATALOG[code]
+    template = text.de if language == "de" else text.en
+    return template.format(**params) if params else template
+
+
+def localized(code: str, **params: str) -> LocalizedText:
+    """The message of ``code`` in every served language."""
+    return LocalizedText(en=render(code, "en", **params), de=render(code, "de", **params))
+
+
+def pick_language(accept_language: str | None) -> Language:
+    """Choose the response language from an Accept-Language header (German if preferred, else English)."""
+    if not accept_language:
+        return "en"
+    best: tuple[float, Language] = (0.0, "en")
+    for part in accept_language.split(","):
+        tag, _, q = part.strip().partition(";q=")
+        try:
+            weight = float(q) if q else 1.0
+        except ValueError:
+            continue
+        lang = tag.strip().lower()[:2]
+        if lang in ("en", "de") and weight > best[0]:
+            best = (weight, "de" if lang == "de" else "en")
+    return best[1]
+
+
+class ByosmsError(Exception):
+    """Base of all errors byosms reports to a caller. The message is rendered at the edge."""
+
+    default_code = "internal_error"
+    retryable = False
+
+    def __init__(self, code: str | None = None, *, retryable: bool | None = None, **params: str) -> None:
+        self.code = code or self.default_code
+        if self.code not in CATALOG:
+            raise ValueError(f"unknown error code {self.code!r}")
+        if retryable is not None:
+            self.retryable = retryable
+        self.params = params
+        super().__init__(self.code)
+
+    @property
+    def http_status(self) -> int:
+        return CATALOG[self.code].http_status
+
+    def message(self, language: Language = "en") -> str:
+        return render(self.code, language, **self.params)
+
+    def localized(self) -> LocalizedText:
+        return localized(self.code, **self.params)
+
+
+class InvalidInput(ByosmsError):
+    default_code = "invalid_request"
+
+
+class NotFound(ByosmsError):
+    default_code = "not_found"
+
+
+class Conflict(ByosmsError):
+    default_code = "version_conflict"
+
+
+class Forbidden(ByosmsError):
+    default_code = "forbidden"
+
+
+class VendorError(ByosmsError):
+    default_code = "vendor_unavailable"

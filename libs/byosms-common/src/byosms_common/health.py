@@ -1,0 +1,66 @@
+"""Health, readiness and metrics endpoints every service exposes.
+
+- ``GET /healthz``: the process is alive (always 200 while the event loop runs).
+- ``GET /readyz``: 200 when every readiness check passes, else 503 with the failing checks named.
+- ``GET /metrics``: Prometheus text format of the service's registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[], Awaitable[bool]]
+
+
+class Readiness:
+    """Named readiness checks; a check that raises or exceeds its deadline counts as not ready."""
+
+    def __init__(self, timeout: float = 2.0) -> None:
+        self._checks: dict[str, Check] = {}
+        self._flags: dict[str, bool] = {}
+        self._timeout = timeout
+
+    def add_check(self, name: str, check: Check) -> None:
+        self._checks[name] = check
+
+    def set_flag(self, name: str, ready: bool) -> None:
+        """A readiness condition that the service sets itself (e.g. "cache loaded")."""
+        self._flags[name] = ready
+
+    async def evaluate(self) -> dict[str, bool]:
+        results = dict(self._flags)
+        for name, check in self._checks.items():
+            try:
+                results[name] = bool(await asyncio.wait_for(check(), self._timeout))
+            except Exception:
+                log.debug("readiness check %s failed", name, exc_info=True)
+                results[name] = False
+        return results
+
+
+def add_health_routes(app: web.Application, readiness: Readiness, registry: CollectorRegistry) -> None:
+    """Mount /healthz, /readyz and /metrics on ``app``."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        checks = await readiness.evaluate()
+        ready = bool(checks) and all(checks.values())
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
+        )
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,576 @@
+"""Every command and event that byosms services exchange over Kafka, each defined once.
+
+Commands are orders (``ImportNumber``, ``SendMessage``); events say what happened
+(``NumberImported``, ``InboundMessageReceived``). Every message shares one envelope:
+
+- ``id``: unique, and deterministic where consumers must drop duplicates (for example the Twilio
+  MessageSid of an inbound message);
+- ``type``: a literal discriminator, ``schema_version``: bumped on incompatible changes;
+- ``occurred_at``: when it happened (UTC), ``organization_id``: the tenant;
+- ``trace``: W3C trace context of the producer, so traces cross Kafka hops;
+- ``payload``: the message-specific part.
+
+Models are frozen and reject unknown fields. JSON Schemas and the AsyncAPI document in
+``contracts/`` are generated from this module (``byosms-contracts``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_VERSION: Literal[1] = 1
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A fresh random message id."""
+    return uuid.uuid4().hex
+
+
+class Model(BaseModel):
+    """Base of every payload: frozen, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TraceContext(Model):
+    """W3C trace context (https://www.w3.org/TR/trace-context/) of the producing span."""
+
+    traceparent: str = Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+    tracestate: str | None = None
+
+
+class Envelope(Model):
+    """Fields every command and event carries."""
+
+    id: str = Field(default_factory=new_id, min_length=1, max_length=200)
+    schema_version: Literal[1] = SCHEMA_VERSION
+    occurred_at: AwareDatetime = Field(default_factory=utc_now)
+    organization_id: str = Field(min_length=1, max_length=100)
+    trace: TraceContext | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared value types
+# --------------------------------------------------------------------------------------------------
+
+
+class IntegrationStatus(StrEnum):
+    """Whether an integration's numbers are in use."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class NumberType(StrEnum):
+    """Kinds of sender ids a tenant can import (the seed's "Type" list)."""
+
+    LOCAL = "local"
+    MOBILE = "mobile"
+    TOLLFREE = "tollfree"
+    SHORTCODE = "shortcode"
+
+
+class NumberState(StrEnum):
+    """Lifecycle of a number in the inventory."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    REMOVED = "removed"
+
+
+class SealedSecret(Model):
+    """A secret encrypted with envelope encryption (see ``byosms_common.crypto``).
+
+    The data key is AES-256-GCM-wrapped by the key-encryption key ``kek_id``; the associated data
+    binds the ciphertext to its organization and integration.
+    """
+
+    kek_id: str = Field(min_length=1, max_length=64)
+    wrapped_key: str = Field(description="base64 of nonce + AES-GCM-wrapped 32-byte data key")
+    nonce: str = Field(description="base64 of the 12-byte nonce used with the data key")
+    ciphertext: str = Field(description="base64 of the AES-GCM ciphertext with tag")
+
+
+class ComplianceBlock(Model):
+    """Keywords and the reply message for one compliance interaction (help, opt-out, re-opt-in)."""
+
+    keywords: tuple[Annotated[str, Field(min_length=1, max_length=50)], ...] = Field(max_length=50)
+    message: str = Field(max_length=1600)
+
+
+class Compliance(Model):
+    """The three compliance interactions a short code requires."""
+
+    help: ComplianceBlock
+    opt_out: ComplianceBlock
+    re_opt_in: ComplianceBlock
+
+
+class LocalizedText(Model):
+    """A user-facing message in the languages byosms serves."""
+
+    en: str
+    de: str
+
+
+# --------------------------------------------------------------------------------------------------
+# Integrations
+# --------------------------------------------------------------------------------------------------
+
+
+class IntegrationSnapshot(Model):
+    """An integration as others may see it: no secrets, only whether credentials are set."""
+
+    integration_id: str
+    name: str
+    notes: str = ""
+    account_sid: str | None = None
+    has_credentials: bool = False
+    has_shared_key: bool = False
+    region: str
+    status: IntegrationStatus
+    version: int = Field(ge=1)
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class IntegrationStatePayload(Model):
+    """The state record of an integration on the compacted state topic (token still encrypted)."""
+
+    integration_id: str
+    account_sid: str | None = None
+    auth_token: SealedSecret | None = None
+    shared_key: SealedSecret | None = None
+    region: str
+    status: IntegrationStatus
+    version: int = Field(ge=1)
+
+
+class IntegrationState(Envelope):
+    """Current state of one integration; the topic is compacted by integration id."""
+
+    type: Literal["integration.state"] = "integration.state"
+    payload: IntegrationStatePayload
+
+
+class IntegrationChangePayload(Model):
+    """What changed on an integration and who changed it."""
+
+    integration: IntegrationSnapshot
+    actor: str = Field(description="user or service that made the change")
+
+
+class IntegrationCreated(Envelope):
+    type: Literal["integration.created"] = "integration.created"
+    payload: IntegrationChangePayload
+
+
+class IntegrationUpdated(Envelope):
+    """Name, notes or credentials changed (a credentials change says only that they are set)."""
+
+    type: Literal["integration.updated"] = "integration.updated"
+    payload: IntegrationChangePayload
+
+
+class IntegrationActivated(Envelope):
+    type: Literal["integration.activated"] = "integration.activated"
+    payload: IntegrationChangePayload
+
+
+class IntegrationDeactivated(Envelope):
+    """The integration is inactive: its numbers become inactive and inbound messages are discarded."""
+
+    type: Literal["integration.deactivated"] = "integration.deactivated"
+    payload: IntegrationChangePayload
+
+
+class IntegrationDeleted(Envelope):
+    """The integration is gone: all its numbers are removed from the inventory."""
+
+    type: Literal["integration.deleted"] = "integration.deleted"
+    payload: IntegrationChangePayload
+
+
+class CommandRejectedPayload(Model):
+    """Why a command was not carried out."""
+
+    command_id: str
+    command_type: str
+    code: str
+    message: LocalizedText
+    retryable: bool = False
+
+
+class IntegrationCommandRejected(Envelope):
+    type: Literal["integration.command_rejected"] = "integration.command_rejected"
+    payload: CommandRejectedPayload
+
+
+class CreateIntegrationPayload(Model):
+    integration_id: str | None = Field(default=None, description="optional client-chosen id")
+    name: str = Field(min_length=1, max_length=200)
+    notes: str = Field(default="", max_length=2000)
+    region: str
+    actor: str
+
+
+class CreateIntegration(Envelope):
+    """Create an integration (inactive until credentials are set). Credentials go through the HTTP API only."""
+
+    type: Literal["integration.create"] = "integration.create"
+    payload: CreateIntegrationPayload
+
+
+class IntegrationRefPayload(Model):
+    integration_id: str
+    actor: str
+
+
+class ActivateIntegration(Envelope):
+    type: Literal["integration.activate"] = "integration.activate"
+    payload: IntegrationRefPayload
+
+
+class DeactivateIntegration(Envelope):
+    type: Literal["integration.deactivate"] = "integration.deactivate"
+    payload: IntegrationRefPayload
+
+
+class DeleteIntegration(Envelope):
+    type: Literal["integration.delete"] = "integration.delete"
+    payload: IntegrationRefPayload
+
+
+class UpdateIntegrationPayload(Model):
+    integration_id: str
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    notes: str | None = Field(default=None, max_length=2000)
+    actor: str
+
+
+class UpdateIntegration(Envelope):
+    type: Literal["integration.update"] = "integration.update"
+    payload: UpdateIntegrationPayload
+
+
+# --------------------------------------------------------------------------------------------------
+# Numbers
+# --------------------------------------------------------------------------------------------------
+
+
+class ImportNumberPayload(Model):
+    """One number (or short code) to add to the SMS number inventory."""
+
+    import_id: str = Field(default_factory=new_id)
+    integration_id: str
+    number_type: NumberType
+    sender_id: str = Field(max_length=32, description="E.164 number, or the short code's digits")
+    country: str | None = Field(default=None, description="ISO 3166 alpha-2; required for short codes")
+    compliance: Compliance | None = None
+    actor: str
+
+
+class ImportNumber(Envelope):
+    type: Literal["number.import"] = "number.import"
+    payload: ImportNumberPayload
+
+
+class ImportedNumber(Model):
+    """A number as the inventory holds it."""
+
+    address: str = Field(description="E.164 number, or '<country>:<shortcode>' for short codes")
+    number_type: NumberType
+    country: str
+    twilio_sid: str
+    integration_id: str
+    compliance: Compliance | None = None
+
+
+class NumberImportedPayload(Model):
+    import_id: str
+    number: ImportedNumber
+
+
+class NumberImported(Envelope):
+    type: Literal["number.imported"] = "number.imported"
+    payload: NumberImportedPayload
+
+
+class NumberImportRejectedPayload(Model):
+    import_id: str
+    integration_id: str
+    sender_id: str
+    code: str
+    message: LocalizedText
+    details: dict[str, str] = Field(default_factory=dict)
+
+
+class NumberImportRejected(Envelope):
+    type: Literal["number.import_rejected"] = "number.import_rejected"
+    payload: NumberImportRejectedPayload
+
+
+class NumberStateChangedPayload(Model):
+    address: str
+    integration_id: str
+    state: NumberState
+    previous_state: NumberState | None
+    reason: str
+
+
+class NumberStateChanged(Envelope):
+    """The inventory changed a number's state (activated, deactivated, removed)."""
+
+    type: Literal["number.state_changed"] = "number.state_changed"
+    payload: NumberStateChangedPayload
+
+
+class NumberStatePayload(Model):
+    number: ImportedNumber
+    state: NumberState
+    version: int = Field(ge=1)
+
+
+class NumberStateRecord(Envelope):
+    """Current state of one number; the topic is compacted by address."""
+
+    type: Literal["number.state"] = "number.state"
+    payload: NumberStatePayload
+
+
+# --------------------------------------------------------------------------------------------------
+# Messaging
+# --------------------------------------------------------------------------------------------------
+
+
+class Media(Model):
+    url: str
+    content_type: str | None = None
+
+
+class InboundMessagePayload(Model):
+    """An inbound SMS/MMS as Twilio posted it, with typed fields and every raw parameter."""
+
+    message_sid: str
+    account_sid: str
+    messaging_service_sid: str | None = None
+    from_: str = Field(alias="from")
+    to: str
+    body: str
+    num_segments: int = Field(ge=0, default=1)
+    media: tuple[Media, ...] = ()
+    region: str
+    integration_id: str
+    received_at: AwareDatetime
+    raw: dict[str, list[str]] = Field(description="every form parameter exactly as received")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+
+class InboundMessageReceived(Envelope):
+    """The ingress validated and accepted an inbound message. ``id`` is the MessageSid."""
+
+    type: Literal["sms.inbound_received"] = "sms.inbound_received"
+    payload: InboundMessagePayload
+
+
+class DeliveryReportPayload(Model):
+    message_sid: str
+    account_sid: str
+    status: str
+    error_code: int | None = None
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    region: str
+    integration_id: str
+    received_at: AwareDatetime
+    raw: dict[str, list[str]]
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+
+class DeliveryReportReceived(Envelope):
+    """A Twilio status callback. ``id`` is MessageSid + ':' + status."""
+
+    type: Literal["sms.delivery_report_received"] = "sms.delivery_report_received"
+    payload: DeliveryReportPayload
+
+
+class SendMessagePayload(Model):
+    message_id: str = Field(default_factory=new_id, description="platform's id, used for idempotency")
+    from_: str = Field(alias="from", description="an imported sender address")
+    to: str
+    body: str = Field(max_length=1600)
+    media_urls: tuple[str, ...] = ()
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+
+class SendMessage(Envelope):
+    type: Literal["sms.send"] = "sms.send"
+    payload: SendMessagePayload
+
+
+class RoutedMessagePayload(Model):
+    message_sid: str
+    integration_id: str
+    from_: str = Field(alias="from")
+    to: str
+    body: str
+    media: tuple[Media, ...] = ()
+    queue: str | None = None
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+
+class InboundMessageRouted(Envelope):
+    type: Literal["sms.inbound_routed"] = "sms.inbound_routed"
+    payload: RoutedMessagePayload
+
+
+class DiscardedPayload(Model):
+    message_sid: str
+    integration_id: str | None
+    reason: str
+
+
+class InboundMessageDiscarded(Envelope):
+    type: Literal["sms.inbound_discarded"] = "sms.inbound_discarded"
+    payload: DiscardedPayload
+
+
+class MessageStatusPayload(Model):
+    message_id: str
+    message_sid: str | None = None
+    status: str
+    error_code: int | None = None
+    code: str | None = None
+    message: LocalizedText | None = None
+    retryable: bool = False
+
+
+class OutboundMessageAccepted(Envelope):
+    """Twilio accepted an outbound message (status queued or later)."""
+
+    type: Literal["sms.outbound_accepted"] = "sms.outbound_accepted"
+    payload: MessageStatusPayload
+
+
+class OutboundMessageFailed(Envelope):
+    type: Literal["sms.outbound_failed"] = "sms.outbound_failed"
+    payload: MessageStatusPayload
+
+
+class MessageStatusChanged(Envelope):
+    type: Literal["sms.status_changed"] = "sms.status_changed"
+    payload: MessageStatusPayload
+
+
+class OptOutPayload(Model):
+    sender: str
+    recipient: str
+    keyword: str
+
+
+class RecipientOptedOut(Envelope):
+    type: Literal["sms.recipient_opted_out"] = "sms.recipient_opted_out"
+    payload: OptOutPayload
+
+
+class RecipientOptedIn(Envelope):
+    type: Literal["sms.recipient_opted_in"] = "sms.recipient_opted_in"
+    payload: OptOutPayload
+
+
+COMMANDS: tuple[type[Envelope], ...] = (
+    CreateIntegration,
+    UpdateIntegration,
+    ActivateIntegration,
+    DeactivateIntegration,
+    DeleteIntegration,
+    ImportNumber,
+    SendMessage,
+)
+EVENTS: tuple[type[Envelope], ...] = (
+    IntegrationState,
+    IntegrationCreated,
+    IntegrationUpdated,
+    IntegrationActivated,
+    IntegrationDeactivated,
+    IntegrationDeleted,
+    IntegrationCommandRejected,
+    NumberImported,
+    NumberImportRejected,
+    NumberStateChanged,
+    NumberStateRecord,
+    InboundMessageReceived,
+    DeliveryReportReceived,
+    InboundMessageRouted,
+    InboundMessageDiscarded,
+    OutboundMessageAccepted,
+    OutboundMessageFailed,
+    MessageStatusChanged,
+    RecipientOptedOut,
+    RecipientOptedIn,
+)
+ALL_MESSAGES: tuple[type[Envelope], ...] = COMMANDS + EVENTS
+
+AnyMessage = Annotated[
+    CreateIntegration
+    | UpdateIntegration
+    | ActivateIntegration
+    | DeactivateIntegration
+    | DeleteIntegration
+    | ImportNumber
+    | SendMessage
+    | IntegrationState
+    | IntegrationCreated
+    | IntegrationUpdated
+    | IntegrationActivated
+    | IntegrationDeactivated
+    | IntegrationDeleted
+    | IntegrationCommandRejected
+    | NumberImported
+    | NumberImportRejected
+    | NumberStateChanged
+    | NumberStateRecord
+    | InboundMessageReceived
+    | DeliveryReportReceived
+    | InboundMessageRouted
+    | InboundMessageDiscarded
+    | OutboundMessageAccepted
+    | OutboundMessageFailed
+    | MessageStatusChanged
+    | RecipientOptedOut
+    | RecipientOptedIn,
+    Field(discriminator="type"),
+]
+
+ANY_MESSAGE: TypeAdapter[AnyMessage] = TypeAdapter(AnyMessage)
+
+
+def message_type(model: type[Envelope]) -> str:
+    """The ``type`` discriminator value of a message class."""
+    default = model.model_fields["type"].default
+    assert isinstance(default, str)
+    return default
+
+
+def encode(message: Envelope) -> bytes:
+    """Serialize a message to the JSON bytes put on Kafka."""
+    return message.model_dump_json(by_alias=True).encode()
+
+
+def decode(data: bytes | str) -> AnyMessage:
+    """Parse JSON bytes from Kafka into the message class its ``type`` names (raises ValidationError)."""
+    return ANY_MESSAGE.validate_json(data)

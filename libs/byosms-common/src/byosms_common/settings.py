@@ -1,0 +1,87 @@
+"""Settings shared by every service, read from ``BYOSMS_*`` environment variables.
+
+Each service subclasses :class:`ServiceSettings` with its own prefix for its own variables; the
+names of the shared ones (``BYOSMS_KAFKA_BOOTSTRAP``, ``BYOSMS_DATABASE_URL``, ...) stay the same
+everywhere so one environment file configures the whole stack.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from byosms_common.crypto import Keyring
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach Kafka."""
+
+    model_config = SettingsConfigDict(env_prefix="BYOSMS_", extra="ignore", frozen=True)
+
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092",
+        description="Comma-separated Kafka bootstrap servers (BYOSMS_KAFKA_BOOTSTRAP).",
+    )
+    kafka_client_id_prefix: str = Field(default="byosms", description="Prefix of Kafka client ids.")
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("BYOSMS_KAFKA_BOOTSTRAP must name at least one broker")
+        return value.strip()
+
+
+class DatabaseSettings(BaseSettings):
+    """How to reach PostgreSQL. The URL may carry a password, so it is kept secret."""
+
+    model_config = SettingsConfigDict(env_prefix="BYOSMS_", extra="ignore", frozen=True)
+
+    database_url: SecretStr = Field(
+        description="PostgreSQL URL, e.g. postgresql://byosms@127.0.0.1:55432/byosms (BYOSMS_DATABASE_URL).",
+    )
+    database_pool_min: int = Field(default=1, ge=0, le=100)
+    database_pool_max: int = Field(default=10, ge=1, le=500)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_scheme(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("BYOSMS_DATABASE_URL must be a postgresql:// URL")
+        return value
+
+
+class TelemetrySettings(BaseSettings):
+    """Logging and tracing."""
+
+    model_config = SettingsConfigDict(env_prefix="BYOSMS_", extra="ignore", frozen=True)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces endpoint (BYOSMS_OTLP_ENDPOINT); when unset nothing is exported.",
+    )
+
+
+class KeyringSettings(BaseSettings):
+    """Key-encryption keys for tenant secrets (a Kubernetes secret in production). No defaults: a
+    service that needs them refuses to start without them.
+
+    ``BYOSMS_KEKS`` is a JSON object ``{"<kek id>": "<base64 of 32 random bytes>", ...}``;
+    ``BYOSMS_ACTIVE_KEK`` names the one that wraps new data keys. Older ids stay listed until every
+    data key has been re-wrapped (``byosms-provisioning rotate-keks``), then they can be removed.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BYOSMS_", extra="ignore", frozen=True)
+
+    keks: SecretStr = Field(description="JSON {id: base64 32-byte key} of key-encryption keys (BYOSMS_KEKS).")
+    active_kek: str = Field(
+        min_length=1, description="Id of the key-encryption key for new secrets (BYOSMS_ACTIVE_KEK)."
+    )
+
+    def keyring(self) -> Keyring:
+        """The configured keyring; raises ``CryptoError`` (without key material) when it is invalid."""
+        return Keyring.from_config(self.keks.get_secret_value(), self.active_kek)

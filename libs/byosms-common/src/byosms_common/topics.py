@@ -1,0 +1,155 @@
+"""Kafka topics of byosms: the one place that names them, their keys and partition counts.
+
+Every input topic a service consumes has a dead-letter topic ``<name>.dlt`` for messages that cannot
+be parsed or keep failing, so one poison message never stalls a partition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEAD_LETTER_SUFFIX = ".dlt"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A Kafka topic: its name, what its record key is, how many partitions and whether it is compacted."""
+
+    name: str
+    key: str
+    partitions: int
+    compacted: bool
+    producer: str
+    consumers: tuple[str, ...]
+    description: str
+    has_dead_letter: bool = True
+
+    @property
+    def dead_letter(self) -> str:
+        """Name of this topic's dead-letter topic."""
+        return self.name + DEAD_LETTER_SUFFIX
+
+
+INBOUND_MESSAGES = TopicSpec(
+    name="byosms.sms.inbound.v1",
+    key="conversation key '<to>|<from>' so one conversation stays in order",
+    partitions=6,
+    compacted=False,
+    producer="ingress-webhook",
+    consumers=("routing",),
+    description="Inbound SMS/MMS (MO) accepted from Twilio webhooks, signature already validated.",
+)
+DELIVERY_REPORTS = TopicSpec(
+    name="byosms.sms.delivery-reports.v1",
+    key="Twilio MessageSid",
+    partitions=6,
+    compacted=False,
+    producer="ingress-webhook",
+    consumers=("routing",),
+    description="Twilio status callbacks (delivery reports) accepted by the ingress.",
+)
+INTEGRATION_COMMANDS = TopicSpec(
+    name="byosms.integrations.commands.v1",
+    key="integration id (organization id for create)",
+    partitions=3,
+    compacted=False,
+    producer="platform services",
+    consumers=("provisioning",),
+    description="Commands on integrations from platform services (create, edit, credentials, (de)activate, delete).",
+)
+INTEGRATION_EVENTS = TopicSpec(
+    name="byosms.integrations.events.v1",
+    key="integration id",
+    partitions=3,
+    compacted=False,
+    producer="provisioning",
+    consumers=("inventory", "platform services"),
+    description="What happened to integrations: created, updated, activated, deactivated, deleted, command rejected.",
+)
+INTEGRATION_STATE = TopicSpec(
+    name="byosms.integrations.state.v1",
+    key="integration id; a tombstone (null value) when deleted",
+    partitions=3,
+    compacted=True,
+    producer="provisioning",
+    consumers=("ingress-webhook", "routing"),
+    description="Current state of every integration, auth token still encrypted; feeds live caches.",
+    has_dead_letter=False,
+)
+NUMBER_COMMANDS = TopicSpec(
+    name="byosms.numbers.commands.v1",
+    key="sender address (E.164 number or country:shortcode) so imports of one number are ordered",
+    partitions=3,
+    compacted=False,
+    producer="platform services",
+    consumers=("provisioning",),
+    description="Number import commands (one number per command).",
+)
+NUMBER_EVENTS = TopicSpec(
+    name="byosms.numbers.events.v1",
+    key="sender address",
+    partitions=3,
+    compacted=False,
+    producer="provisioning, inventory",
+    consumers=("inventory", "provisioning", "platform services"),
+    description="Import outcomes (imported, rejected) and inventory changes (activated, deactivated, removed).",
+)
+NUMBER_STATE = TopicSpec(
+    name="byosms.numbers.state.v1",
+    key="sender address; a tombstone when removed",
+    partitions=3,
+    compacted=True,
+    producer="inventory",
+    consumers=("routing",),
+    description="Current state of every number in the inventory; feeds routing's cache.",
+    has_dead_letter=False,
+)
+OUTBOUND_COMMANDS = TopicSpec(
+    name="byosms.sms.outbound.commands.v1",
+    key="conversation key '<from>|<to>'",
+    partitions=6,
+    compacted=False,
+    producer="platform services",
+    consumers=("routing",),
+    description="SendMessage commands: messages to send through the tenant's Twilio account.",
+)
+MESSAGE_EVENTS = TopicSpec(
+    name="byosms.sms.message-events.v1",
+    key="conversation key for routed messages, message id for status changes",
+    partitions=6,
+    compacted=False,
+    producer="routing",
+    consumers=("platform services",),
+    description=(
+        "Inbound messages routed or discarded, outbound messages sent or failed, delivery status changes, opt-outs."
+    ),
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    INBOUND_MESSAGES,
+    DELIVERY_REPORTS,
+    INTEGRATION_COMMANDS,
+    INTEGRATION_EVENTS,
+    INTEGRATION_STATE,
+    NUMBER_COMMANDS,
+    NUMBER_EVENTS,
+    NUMBER_STATE,
+    OUTBOUND_COMMANDS,
+    MESSAGE_EVENTS,
+)
+
+
+def all_topic_names(*, with_dead_letters: bool = True) -> list[str]:
+    """Every topic the stack must create, dead-letter topics included unless told otherwise."""
+    names = [t.name for t in ALL_TOPICS]
+    if with_dead_letters:
+        names += [t.dead_letter for t in ALL_TOPICS if t.has_dead_letter]
+    return names
+
+
+def by_name(name: str) -> TopicSpec:
+    """The spec of a topic by its name."""
+    for spec in ALL_TOPICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)

@@ -1,0 +1,142 @@
+"""Start and stop the byosms services in the background for `make up` / `make down`.
+
+Each service runs from its console script with the stack's connection settings, logs to
+``.run/logs/<service>.log`` and records its pid in ``.run/pids/<service>.pid``. `up` waits until
+every readiness endpoint answers 200 and prints where each service listens.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / ".run"
+LOGS = RUN / "logs"
+PIDS = RUN / "pids"
+DEV_ENV = RUN / "dev-env.json"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    command: tuple[str, ...]
+    port: int
+    health_path: str = "/readyz"
+
+    @property
+    def ready_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.health_path}"
+
+
+SERVICES: tuple[Service, ...] = (
+    Service("inventory", ("byosms-inventory",), 8083),
+    Service("routing", ("byosms-routing",), 8084),
+)
+
+
+def _dev_env() -> dict[str, str]:
+    """Development-only settings kept under .run/ (never committed): a random key-encryption key."""
+    if DEV_ENV.exists():
+        return dict(json.loads(DEV_ENV.read_text()))
+    RUN.mkdir(parents=True, exist_ok=True)
+    env = {
+        "BYOSMS_KEKS": json.dumps({"dev-1": base64.b64encode(secrets.token_bytes(32)).decode()}),
+        "BYOSMS_ACTIVE_KEK": "dev-1",
+    }
+    DEV_ENV.write_text(json.dumps(env))
+    DEV_ENV.chmod(0o600)
+    return env
+
+
+def _pid(service: Service) -> int | None:
+    path = PIDS / f"{service.name}.pid"
+    try:
+        pid = int(path.read_text())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    return pid
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URL we built
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def up(stack_env: dict[str, str], timeout: float = 120.0) -> int:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    PIDS.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **_dev_env(), **stack_env, "BYOSMS_LOG_FORMAT": "json"}
+    bin_dir = Path(sys.executable).parent
+    for service in SERVICES:
+        if _pid(service) is not None:
+            print(f"{service.name:<12} already running (pid {_pid(service)})")
+            continue
+        log = (LOGS / f"{service.name}.log").open("ab")
+        command = [str(bin_dir / service.command[0]), *service.command[1:]]
+        process = subprocess.Popen(  # noqa: S603 - our own console scripts
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
+        )
+        (PIDS / f"{service.name}.pid").write_text(str(process.pid))
+    deadline = time.monotonic() + timeout
+    waiting = list(SERVICES)
+    while waiting and time.monotonic() < deadline:
+        waiting = [s for s in waiting if not _ready(s.ready_url)]
+        for service in waiting:
+            if _pid(service) is None:
+                print(f"{service.name} exited; see {LOGS / (service.name + '.log')}", file=sys.stderr)
+                return 1
+        if waiting:
+            time.sleep(0.5)
+    if waiting:
+        for service in waiting:
+            print(f"{service.name} not ready after {timeout:.0f}s; see {LOGS / (service.name + '.log')}", file=sys.stderr)
+        return 1
+    for service in SERVICES:
+        print(f"{service.name:<12} ready  http://127.0.0.1:{service.port}  (log: .run/logs/{service.name}.log)")
+    return 0
+
+
+def down(timeout: float = 20.0) -> int:
+    for service in SERVICES:
+        pid = _pid(service)
+        if pid is None:
+            continue
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _pid(service) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _pid(service) is not None:
+            os.killpg(pid, signal.SIGKILL)
+        (PIDS / f"{service.name}.pid").unlink(missing_ok=True)
+        print(f"{service.name:<12} stopped")
+    return 0
+
+
+def main() -> int:
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "up":
+        stack_env = dict(arg.split("=", 1) for arg in sys.argv[2:])
+        return up(stack_env)
+    if command == "down":
+        return down()
+    print("usage: services.py up [KEY=VALUE ...] | down", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

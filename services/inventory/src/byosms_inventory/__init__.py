@@ -1,0 +1,1 @@
+"""byosms inventory service: owns the state of every imported number."""

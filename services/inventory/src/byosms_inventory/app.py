@@ -1,0 +1,107 @@
+"""Builds and runs the inventory service: the only place that creates settings, pool and broker."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+
+import asyncpg
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from byosms_common import db, topics
+from byosms_common.health import Readiness, add_health_routes
+from byosms_common.kafka import Publisher, build_broker, consume
+from byosms_common.logs import configure_logging
+from byosms_common.messages import ANY_MESSAGE
+from byosms_common.runtime import StartStep, run_service
+from byosms_common.settings import DatabaseSettings, KafkaSettings, TelemetrySettings
+from byosms_common.telemetry import setup_tracing
+from byosms_inventory import subscribers
+from byosms_inventory.settings import InventorySettings
+
+SERVICE = "inventory"
+SCHEMA = "inventory"
+
+
+async def run(
+    settings: InventorySettings,
+    kafka: KafkaSettings,
+    database: DatabaseSettings,
+    stop: asyncio.Event | None = None,
+) -> None:
+    tracer_provider = setup_tracing(TelemetrySettings(), SERVICE)
+    readiness = Readiness()
+    http = web.Application()
+    add_health_routes(http, readiness, CollectorRegistry())
+    broker = build_broker(kafka, SERVICE, tracer_provider=tracer_provider)
+    publisher = Publisher(broker)
+    pool: asyncpg.Pool | None = None
+
+    async def connect_database() -> None:
+        nonlocal pool
+        pool = await db.create_pool(
+            database.database_url.get_secret_value(),
+            SCHEMA,
+            min_size=database.database_pool_min,
+            max_size=database.database_pool_max,
+        )
+        try:
+            await db.apply_migrations(pool, SCHEMA, db.load_migrations("byosms_inventory"))
+        except BaseException:
+            await pool.close()
+            pool = None
+            raise
+
+    async def start_kafka() -> None:
+        assert pool is not None
+        deps = subscribers.Collaborators(pool=pool, publisher=publisher)
+        group = settings.consumer_group
+        consume(
+            broker,
+            topics.NUMBER_EVENTS,
+            group_id=group,
+            model=ANY_MESSAGE,
+            handler=partial(subscribers.on_number_event, deps),
+        )
+        consume(
+            broker,
+            topics.INTEGRATION_EVENTS,
+            group_id=group,
+            model=ANY_MESSAGE,
+            handler=partial(subscribers.on_integration_event, deps),
+        )
+        try:
+            await broker.start()
+        except BaseException:
+            await broker.stop()
+            raise
+
+    async def database_ready() -> bool:
+        return pool is not None and await pool.fetchval("SELECT 1") == 1
+
+    async def kafka_ready() -> bool:
+        return bool(await broker.ping(timeout=1.0))
+
+    async def close() -> None:
+        await broker.stop()
+        if pool is not None:
+            await pool.close()
+
+    readiness.add_check("postgres", database_ready)
+    readiness.add_check("kafka", kafka_ready)
+    await run_service(
+        http=http,
+        host=settings.host,
+        port=settings.port,
+        readiness=readiness,
+        steps=[StartStep("connect to PostgreSQL", connect_database), StartStep("connect to Kafka", start_kafka)],
+        cleanups=[close],
+        stop=stop,
+    )
+
+
+def main() -> None:
+    """Entry point of ``byosms-inventory``."""
+    configure_logging(TelemetrySettings(), SERVICE)
+    asyncio.run(run(InventorySettings(), KafkaSettings(), DatabaseSettings()))

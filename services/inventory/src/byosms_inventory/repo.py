@@ -1,0 +1,127 @@
+"""Inventory's SQL, one function per query. Tables live in the ``inventory`` schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from byosms_common.messages import Compliance, ImportedNumber, NumberState, NumberType
+from byosms_inventory.number_states import IntegrationStatusKnown
+
+
+@dataclass(frozen=True)
+class NumberRow:
+    number: ImportedNumber
+    organization_id: str
+    state: NumberState
+    previous_state: NumberState | None
+    version: int
+
+
+def _row(record: asyncpg.Record) -> NumberRow:
+    compliance = record["compliance"]
+    return NumberRow(
+        number=ImportedNumber(
+            address=record["address"],
+            number_type=NumberType(record["number_type"]),
+            country=record["country"],
+            twilio_sid=record["twilio_sid"],
+            integration_id=record["integration_id"],
+            compliance=Compliance.model_validate_json(compliance) if compliance else None,
+        ),
+        organization_id=record["organization_id"],
+        state=NumberState(record["state"]),
+        previous_state=NumberState(record["previous_state"]) if record["previous_state"] else None,
+        version=record["version"],
+    )
+
+
+async def integration_status(conn: asyncpg.Connection, integration_id: str) -> IntegrationStatusKnown | None:
+    value = await conn.fetchval("SELECT status FROM integration_status WHERE integration_id = $1", integration_id)
+    return IntegrationStatusKnown(value) if value else None
+
+
+async def set_integration_status(
+    conn: asyncpg.Connection, integration_id: str, organization_id: str, status: IntegrationStatusKnown
+) -> None:
+    await conn.execute(
+        """INSERT INTO integration_status (integration_id, organization_id, status) VALUES ($1, $2, $3)
+           ON CONFLICT (integration_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()""",
+        integration_id,
+        organization_id,
+        status.value,
+    )
+
+
+async def upsert_number(
+    conn: asyncpg.Connection, number: ImportedNumber, organization_id: str, state: NumberState, event_id: str
+) -> NumberRow:
+    compliance = number.compliance.model_dump_json() if number.compliance else None
+    record = await conn.fetchrow(
+        """INSERT INTO numbers (address, organization_id, integration_id, number_type, country, twilio_sid,
+                                compliance, state, previous_state, last_event_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, NULL, $9)
+           ON CONFLICT (address) DO UPDATE SET
+               organization_id = EXCLUDED.organization_id,
+               integration_id = EXCLUDED.integration_id,
+               number_type = EXCLUDED.number_type,
+               country = EXCLUDED.country,
+               twilio_sid = EXCLUDED.twilio_sid,
+               compliance = EXCLUDED.compliance,
+               previous_state = CASE WHEN numbers.last_event_id = EXCLUDED.last_event_id
+                                     THEN numbers.previous_state ELSE numbers.state END,
+               state = EXCLUDED.state,
+               version = CASE WHEN numbers.last_event_id = EXCLUDED.last_event_id
+                              THEN numbers.version ELSE numbers.version + 1 END,
+               last_event_id = EXCLUDED.last_event_id,
+               updated_at = now()
+           RETURNING *""",
+        number.address,
+        organization_id,
+        number.integration_id,
+        number.number_type.value,
+        number.country,
+        number.twilio_sid,
+        compliance,
+        state.value,
+        event_id,
+    )
+    assert record is not None
+    return _row(record)
+
+
+async def set_state_for_integration(
+    conn: asyncpg.Connection, integration_id: str, from_states: tuple[NumberState, ...], to: NumberState, event_id: str
+) -> None:
+    await conn.execute(
+        """UPDATE numbers SET previous_state = state, state = $3, version = version + 1,
+                              last_event_id = $4, updated_at = now()
+           WHERE integration_id = $1 AND state = ANY($2::text[]) AND last_event_id <> $4""",
+        integration_id,
+        [s.value for s in from_states],
+        to.value,
+        event_id,
+    )
+
+
+async def changed_by(conn: asyncpg.Connection, event_id: str) -> list[NumberRow]:
+    """Numbers whose last change came from ``event_id`` (to publish, or publish again after a crash)."""
+    rows = await conn.fetch("SELECT * FROM numbers WHERE last_event_id = $1 ORDER BY address", event_id)
+    return [_row(r) for r in rows]
+
+
+async def list_numbers(
+    conn: asyncpg.Connection, organization_id: str, *, include_removed: bool = False
+) -> list[NumberRow]:
+    rows = await conn.fetch(
+        "SELECT * FROM numbers WHERE organization_id = $1 AND ($2 OR state <> 'removed') ORDER BY address",
+        organization_id,
+        include_removed,
+    )
+    return [_row(r) for r in rows]
+
+
+async def get_number(conn: asyncpg.Connection, address: str) -> NumberRow | None:
+    record = await conn.fetchrow("SELECT * FROM numbers WHERE address = $1", address)
+    return _row(record) if record else None

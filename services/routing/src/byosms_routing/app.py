@@ -1,0 +1,120 @@
+"""Builds and runs the routing service: the only place that creates settings, pool, broker and caches."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+
+import asyncpg
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from byosms_common import db, topics
+from byosms_common.health import Readiness, add_health_routes
+from byosms_common.kafka import Publisher, build_broker, consume
+from byosms_common.logs import configure_logging
+from byosms_common.messages import InboundMessageReceived, IntegrationState, NumberStateRecord
+from byosms_common.runtime import StartStep, run_service
+from byosms_common.settings import DatabaseSettings, KafkaSettings, TelemetrySettings
+from byosms_common.state_cache import StateTopicFollower
+from byosms_common.telemetry import setup_tracing
+from byosms_routing import subscribers
+from byosms_routing.settings import RoutingSettings
+
+SERVICE = "routing"
+SCHEMA = "routing"
+
+
+async def run(
+    settings: RoutingSettings,
+    kafka: KafkaSettings,
+    database: DatabaseSettings,
+    stop: asyncio.Event | None = None,
+) -> None:
+    tracer_provider = setup_tracing(TelemetrySettings(), SERVICE)
+    readiness = Readiness()
+    http = web.Application()
+    add_health_routes(http, readiness, CollectorRegistry())
+    broker = build_broker(kafka, SERVICE, tracer_provider=tracer_provider)
+    publisher = Publisher(broker)
+    integrations = StateTopicFollower(kafka, topics.INTEGRATION_STATE, IntegrationState, client_id="byosms-routing")
+    numbers = StateTopicFollower(kafka, topics.NUMBER_STATE, NumberStateRecord, client_id="byosms-routing")
+    pool: asyncpg.Pool | None = None
+
+    async def connect_database() -> None:
+        nonlocal pool
+        pool = await db.create_pool(
+            database.database_url.get_secret_value(),
+            SCHEMA,
+            min_size=database.database_pool_min,
+            max_size=database.database_pool_max,
+        )
+        try:
+            await db.apply_migrations(pool, SCHEMA, db.load_migrations("byosms_routing"))
+        except BaseException:
+            await pool.close()
+            pool = None
+            raise
+
+    async def load_caches() -> None:
+        for follower in (integrations, numbers):
+            if follower.loaded.is_set():
+                continue
+            await follower.stop()
+            await follower.start()
+            await asyncio.wait_for(follower.loaded.wait(), 60)
+
+    async def start_kafka() -> None:
+        assert pool is not None
+        deps = subscribers.Collaborators(pool=pool, publisher=publisher, integrations=integrations, numbers=numbers)
+        consume(
+            broker,
+            topics.INBOUND_MESSAGES,
+            group_id=settings.consumer_group,
+            model=InboundMessageReceived,
+            handler=partial(subscribers.on_inbound, deps),
+        )
+        try:
+            await broker.start()
+        except BaseException:
+            await broker.stop()
+            raise
+
+    async def database_ready() -> bool:
+        return pool is not None and await pool.fetchval("SELECT 1") == 1
+
+    async def kafka_ready() -> bool:
+        return bool(await broker.ping(timeout=1.0))
+
+    async def caches_loaded() -> bool:
+        return integrations.loaded.is_set() and numbers.loaded.is_set()
+
+    async def close() -> None:
+        await broker.stop()
+        await integrations.stop()
+        await numbers.stop()
+        if pool is not None:
+            await pool.close()
+
+    readiness.add_check("postgres", database_ready)
+    readiness.add_check("kafka", kafka_ready)
+    readiness.add_check("caches", caches_loaded)
+    await run_service(
+        http=http,
+        host=settings.host,
+        port=settings.port,
+        readiness=readiness,
+        steps=[
+            StartStep("connect to PostgreSQL", connect_database),
+            StartStep("load integration and number caches", load_caches),
+            StartStep("connect to Kafka", start_kafka),
+        ],
+        cleanups=[close],
+        stop=stop,
+    )
+
+
+def main() -> None:
+    """Entry point of ``byosms-routing``."""
+    configure_logging(TelemetrySettings(), SERVICE)
+    asyncio.run(run(RoutingSettings(), KafkaSettings(), DatabaseSettings()))
