@@ -200,6 +200,17 @@ CATALOG: dict[str, ErrorText] = {
         "Nicht gefunden.",
         404,
     ),
+    # Ingress (Twilio webhooks).
+    "webhook_rejected": ErrorText(
+        "The webhook was rejected: its signature is missing or invalid, or the account is not connected.",
+        "Der Webhook wurde abgelehnt: Die Signatur fehlt oder ist ungültig, oder das Konto ist nicht verbunden.",
+        403,
+    ),
+    "ingress_unavailable": ErrorText(
+        "The message could not be stored right now. Please try again later.",
+        "Die Nachricht konnte gerade nicht gespeichert werden. Bitte versuchen Sie es später erneut.",
+        503,
+    ),
     "internal_error": ErrorText(
         "Something went wrong on our side. Please try again later.",
         "Bei uns ist ein Fehler aufgetreten. Bitte versuchen Sie es später erneut.",

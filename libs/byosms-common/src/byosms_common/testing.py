@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer
 
 T = TypeVar("T")
 
@@ -28,3 +33,52 @@ async def eventually(
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what} not reached within {within}s (last: {last!r})")
         await asyncio.sleep(interval)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Seen:
+    topic: str
+    key: str
+    value: bytes | None
+    headers: dict[str, str]
+
+
+class TopicWatcher:
+    """Collects, from the beginning of some topics, the records whose key is one of ``keys``."""
+
+    def __init__(self, bootstrap: str, topics: list[str], keys: set[str] | None = None) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        )
+        self._keys = keys
+        self.records: list[Seen] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> TopicWatcher:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+    async def _run(self) -> None:
+        async for record in self._consumer:
+            key = record.key.decode("utf-8", "replace") if record.key else ""
+            if self._keys is None or key in self._keys:
+                headers = {k: v.decode("utf-8", "replace") for k, v in record.headers or ()}
+                self.records.append(Seen(record.topic, key, record.value, headers))
+
+    def on(self, topic: str) -> list[Seen]:
+        return [r for r in self.records if r.topic == topic]
