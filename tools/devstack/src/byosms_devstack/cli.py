@@ -1,0 +1,92 @@
+"""`byosms-stack`: up, down, status, env for the local stack."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from byosms_devstack.settings import DEFAULT_DATABASES, StackSettings
+from byosms_devstack.stack import StackError, ensure_stack, stack_status, stop_stack
+
+app = typer.Typer(
+    help="Local byosms stack (Kafka + PostgreSQL on 127.0.0.1) without Docker.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+StateDir = Annotated[Path | None, typer.Option("--dir", help="State directory (env BYOSMS_STACK_DIR).")]
+
+
+def _settings(state_dir: Path | None, **overrides: Any) -> StackSettings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if state_dir is not None:
+        values["dir"] = state_dir
+    return StackSettings().model_copy(update=values)
+
+
+def _err(message: str) -> None:
+    typer.echo(f"byosms-stack: {message}", err=True)
+
+
+@app.command()
+def up(
+    state_dir: StateDir = None,
+    kafka_port: Annotated[int | None, typer.Option(help="Kafka PLAINTEXT port (env BYOSMS_STACK_KAFKA_PORT).")] = None,
+    controller_port: Annotated[int | None, typer.Option(help="KRaft controller port.")] = None,
+    pg_port: Annotated[int | None, typer.Option(help="PostgreSQL port (env BYOSMS_STACK_PG_PORT).")] = None,
+    kafka_version: Annotated[str | None, typer.Option(help="Apache Kafka version from Maven Central.")] = None,
+    db: Annotated[list[str] | None, typer.Option("--db", help="Extra database to create (repeatable).")] = None,
+) -> None:
+    """Start Kafka and PostgreSQL if needed, create topics and databases, print shell exports."""
+    settings = _settings(
+        state_dir, kafka_port=kafka_port, controller_port=controller_port, pg_port=pg_port, kafka_version=kafka_version
+    )
+    databases = list(DEFAULT_DATABASES) + [d for d in db or [] if d not in DEFAULT_DATABASES]
+    began = time.monotonic()
+    try:
+        info = ensure_stack(settings, databases=databases, say=_err)
+    except (RuntimeError, ValueError) as exc:  # StackError, missing tools, bad names: no traceback
+        _err(str(exc))
+        raise typer.Exit(1) from exc
+    what = ", ".join(info.started) if info.started else "nothing (already running)"
+    _err(f"ready in {time.monotonic() - began:.1f} s; started: {what}")
+    typer.echo(info.exports(), nl=False)
+
+
+@app.command()
+def down(state_dir: StateDir = None) -> None:
+    """Stop the Kafka and PostgreSQL processes that `up` started from this state directory."""
+    try:
+        stopped = stop_stack(_settings(state_dir), say=_err)
+    except StackError as exc:
+        _err(str(exc))
+        raise typer.Exit(1) from exc
+    _err("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@app.command()
+def status(state_dir: StateDir = None) -> None:
+    """Show what runs; exit code 0 when both servers run, 1 otherwise."""
+    info = stack_status(_settings(state_dir))
+    for name, pid, where in (
+        ("kafka", info.kafka_pid, info.kafka_bootstrap),
+        ("postgres", info.postgres_pid, info.database_url),
+    ):
+        typer.echo(f"{name:9} {'running pid ' + str(pid) if pid else 'stopped':20} {where}")
+    typer.echo(f"state     {info.state_dir}")
+    if info.kafka_pid is None or info.postgres_pid is None:
+        raise typer.Exit(1)
+
+
+@app.command()
+def env(state_dir: StateDir = None) -> None:
+    """Print the connection settings as shell exports: eval "$(byosms-stack env)"."""
+    typer.echo(stack_status(_settings(state_dir)).exports(), nl=False)
+
+
+def main() -> None:
+    sys.exit(app())
