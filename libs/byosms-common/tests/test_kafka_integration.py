@@ -9,6 +9,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from byosms_common import messages as m
 from byosms_common.kafka import (
@@ -149,3 +153,26 @@ async def test_publisher_waits_for_ack_and_state_follower_applies_tombstones(
             assert follower.values["key-c"].payload.body == "c"
         finally:
             await follower.stop()
+
+
+async def test_trace_context_crosses_the_kafka_hop(
+    kafka_bootstrap: str, scratch_topic: Callable[..., Awaitable[TopicSpec]]
+) -> None:
+    topic = await scratch_topic()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    broker = build_broker(KafkaSettings(kafka_bootstrap=kafka_bootstrap), "test", tracer_provider=provider)
+    handled: list[int] = []
+
+    async def handler(message: m.SendMessage, _: Delivery) -> None:
+        handled.append(trace.get_current_span().get_span_context().trace_id)
+
+    consume(broker, topic, group_id=f"test-{uuid.uuid4().hex}", model=m.SendMessage, handler=handler)
+    async with broker:
+        await broker.start()
+        with provider.get_tracer("test").start_as_current_span("webhook") as parent:
+            await Publisher(broker).publish(topic, _send("org", "traced"), "k")
+        await eventually(lambda: handled, within=30, what="message handled")
+    assert handled == [parent.get_span_context().trace_id]
+    assert {s.context.trace_id for s in exporter.get_finished_spans()} == {parent.get_span_context().trace_id}

@@ -103,10 +103,11 @@ CATALOG: dict[str, ErrorText] = {
     ),
     # Integrations and credentials.
     "credentials_rejected": ErrorText(
-        "Twilio rejected the Account SID or Auth Token. Use the account's primary Auth Token; "
-        "secondary auth tokens are not supported.",
-        "Twilio hat die Account SID oder das Auth Token abgelehnt. Verwenden Sie das primäre Auth Token "
-        "des Kontos; sekundäre Auth Tokens werden nicht unterstützt.",
+        "Twilio rejected the Account SID or Auth Token: they are wrong, or the account is suspended or "
+        "closed. Use the account's primary Auth Token; secondary auth tokens are not supported.",
+        "Twilio hat die Account SID oder das Auth Token abgelehnt: Sie sind falsch, oder das Konto ist "
+        "gesperrt oder geschlossen. Verwenden Sie das primäre Auth Token des Kontos; sekundäre Auth Tokens "
+        "werden nicht unterstützt.",
         422,
     ),
     "account_not_active": ErrorText(
