@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV ?= uv
-PY_SRC := libs/byosms-common/src $(wildcard services/*/src) $(wildcard tools/*/src)
+PY_SRC := libs/byosms-common/src $(wildcard services/*/src) $(wildcard tools/*/src) scripts
 
 .PHONY: help install lint typecheck contracts contracts-check test test-unit test-integration stack-up stack-down up down bench clean
 

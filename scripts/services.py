@@ -88,7 +88,7 @@ def up(stack_env: dict[str, str], timeout: float = 120.0) -> int:
             continue
         log = (LOGS / f"{service.name}.log").open("ab")
         command = [str(bin_dir / service.command[0]), *service.command[1:]]
-        process = subprocess.Popen(  # noqa: S603 - our own console scripts
+        process = subprocess.Popen(
             command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
         )
         (PIDS / f"{service.name}.pid").write_text(str(process.pid))
@@ -104,7 +104,9 @@ def up(stack_env: dict[str, str], timeout: float = 120.0) -> int:
             time.sleep(0.5)
     if waiting:
         for service in waiting:
-            print(f"{service.name} not ready after {timeout:.0f}s; see {LOGS / (service.name + '.log')}", file=sys.stderr)
+            print(
+                f"{service.name} not ready after {timeout:.0f}s; see {LOGS / (service.name + '.log')}", file=sys.stderr
+            )
         return 1
     for service in SERVICES:
         print(f"{service.name:<12} ready  http://127.0.0.1:{service.port}  (log: .run/logs/{service.name}.log)")
