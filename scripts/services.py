@@ -40,6 +40,12 @@ class Service:
 
 
 SERVICES: tuple[Service, ...] = (
+    Service(
+        "twilio-emulator",
+        ("twilio-emulator", "serve", "--host", "127.0.0.1", "--port", "8099"),
+        8099,
+        "/_emulator/health",
+    ),
     Service("inventory", ("byosms-inventory",), 8083),
     Service("routing", ("byosms-routing",), 8084),
 )

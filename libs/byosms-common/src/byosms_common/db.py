@@ -18,6 +18,8 @@ from importlib.resources.abc import Traversable
 
 import asyncpg
 
+from byosms_common.settings import DatabaseSettings
+
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -107,4 +109,20 @@ async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int
         server_settings={"search_path": schema, "application_name": f"byosms-{schema}"},
     )
     assert pool is not None
+    return pool
+
+
+async def open_migrated_pool(settings: DatabaseSettings, schema: str, package: str) -> asyncpg.Pool:
+    """A pool for ``schema`` with ``package``'s migrations applied; nothing left open on failure."""
+    pool = await create_pool(
+        settings.database_url.get_secret_value(),
+        schema,
+        min_size=settings.database_pool_min,
+        max_size=settings.database_pool_max,
+    )
+    try:
+        await apply_migrations(pool, schema, load_migrations(package))
+    except BaseException:
+        await pool.close()
+        raise
     return pool

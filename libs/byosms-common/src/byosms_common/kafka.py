@@ -267,3 +267,12 @@ async def _dead_letter(
         HEADER_ATTEMPTS: str(attempts),
     }
     await publisher.publish_raw(topic.dead_letter, body, delivery.key, headers)
+
+
+async def start_broker(broker: KafkaBroker) -> None:
+    """Start ``broker`` (producer and every subscriber); on failure stop what started, then raise."""
+    try:
+        await broker.start()
+    except BaseException:
+        await broker.stop()
+        raise

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from byosms_common import db, topics
 from byosms_common.health import Readiness, add_health_routes
-from byosms_common.kafka import Publisher, build_broker, consume
+from byosms_common.kafka import Publisher, build_broker, consume, start_broker
 from byosms_common.logs import configure_logging
 from byosms_common.messages import ANY_MESSAGE
 from byosms_common.runtime import StartStep, run_service
@@ -40,18 +40,7 @@ async def run(
 
     async def connect_database() -> None:
         nonlocal pool
-        pool = await db.create_pool(
-            database.database_url.get_secret_value(),
-            SCHEMA,
-            min_size=database.database_pool_min,
-            max_size=database.database_pool_max,
-        )
-        try:
-            await db.apply_migrations(pool, SCHEMA, db.load_migrations("byosms_inventory"))
-        except BaseException:
-            await pool.close()
-            pool = None
-            raise
+        pool = await db.open_migrated_pool(database, SCHEMA, "byosms_inventory")
 
     async def start_kafka() -> None:
         assert pool is not None
@@ -71,11 +60,7 @@ async def run(
             model=ANY_MESSAGE,
             handler=partial(subscribers.on_integration_event, deps),
         )
-        try:
-            await broker.start()
-        except BaseException:
-            await broker.stop()
-            raise
+        await start_broker(broker)
 
     async def database_ready() -> bool:
         return pool is not None and await pool.fetchval("SELECT 1") == 1
