@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV ?= uv
 PY_SRC := libs/byosms-common/src $(wildcard services/*/src) $(wildcard tools/*/src) scripts
 
-.PHONY: help install lint typecheck contracts contracts-check test test-unit test-integration stack-up stack-down up down bench clean
+.PHONY: help install lint typecheck contracts contracts-check helm-check test test-unit test-integration stack-up stack-down up down bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -22,11 +22,15 @@ typecheck: install ## mypy --strict over every package
 
 contracts: install ## Regenerate contracts/ (JSON Schemas, AsyncAPI, OpenAPI) from the code
 	$(UV) run byosms-contracts write contracts
+	$(UV) run byosms-provisioning write-openapi contracts/openapi/provisioning.json
 
 contracts-check: install ## Fail when contracts/ drifted from the code
 	$(UV) run byosms-contracts check contracts
 
-test: lint typecheck contracts-check ## Lint, type-check, then all tests (starts Kafka + PostgreSQL when not configured)
+helm-check: ## helm lint + render every scenario and validate against Kubernetes 1.33 schemas
+	bash scripts/helm_check.sh
+
+test: lint typecheck contracts-check helm-check ## Lint, type-check, chart checks, then all tests (starts Kafka + PostgreSQL when not configured)
 	$(UV) run pytest -q
 
 test-unit: install ## Only the unit tests

@@ -20,11 +20,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from byosms_cli.devkeys import default_key_dir, ensure_keypair
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / ".run"
 LOGS = RUN / "logs"
 PIDS = RUN / "pids"
-DEV_ENV = RUN / "dev-env.json"
+DEV_ENV = RUN / "dev-kek.json"
 
 
 @dataclass(frozen=True)
@@ -46,23 +48,31 @@ SERVICES: tuple[Service, ...] = (
         8099,
         "/_emulator/health",
     ),
+    Service("ingress-webhook", ("byosms-ingress",), 8080),
+    Service("provisioning", ("byosms-provisioning", "serve"), 8081),
     Service("inventory", ("byosms-inventory",), 8083),
     Service("routing", ("byosms-routing",), 8084),
 )
 
 
 def _dev_env() -> dict[str, str]:
-    """Development-only settings kept under .run/ (never committed): a random key-encryption key."""
-    if DEV_ENV.exists():
-        return dict(json.loads(DEV_ENV.read_text()))
+    """Development-only settings. The random key-encryption key is kept under .run/ (never committed)
+    so credentials sealed in one `make up` still open in the next."""
     RUN.mkdir(parents=True, exist_ok=True)
-    env = {
-        "BYOSMS_KEKS": json.dumps({"dev-1": base64.b64encode(secrets.token_bytes(32)).decode()}),
+    if not DEV_ENV.exists():
+        kek = {"BYOSMS_KEKS": json.dumps({"dev-1": base64.b64encode(secrets.token_bytes(32)).decode()})}
+        DEV_ENV.write_text(json.dumps(kek))
+        DEV_ENV.chmod(0o600)
+    _, public_key = ensure_keypair(default_key_dir())
+    return {
+        **json.loads(DEV_ENV.read_text()),
         "BYOSMS_ACTIVE_KEK": "dev-1",
+        "BYOSMS_PROVISIONING_JWT_PUBLIC_KEY_FILE": str(public_key),
+        # Locally, Twilio is the emulator and the region's public ingress URL is the local ingress.
+        "BYOSMS_TWILIO_API_BASE": "http://127.0.0.1:8099",
+        "BYOSMS_INGRESS_REGION": "eu-central-1",
+        "BYOSMS_REGIONS_OVERRIDES": json.dumps({"eu-central-1": {"public_base_url": "http://127.0.0.1:8080"}}),
     }
-    DEV_ENV.write_text(json.dumps(env))
-    DEV_ENV.chmod(0o600)
-    return env
 
 
 def _pid(service: Service) -> int | None:
@@ -88,6 +98,7 @@ def up(stack_env: dict[str, str], timeout: float = 120.0) -> int:
     PIDS.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **_dev_env(), **stack_env, "BYOSMS_LOG_FORMAT": "json"}
     bin_dir = Path(sys.executable).parent
+    started: dict[str, subprocess.Popen[bytes]] = {}
     for service in SERVICES:
         if _pid(service) is not None:
             print(f"{service.name:<12} already running (pid {_pid(service)})")
@@ -98,12 +109,14 @@ def up(stack_env: dict[str, str], timeout: float = 120.0) -> int:
             command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
         )
         (PIDS / f"{service.name}.pid").write_text(str(process.pid))
+        started[service.name] = process
     deadline = time.monotonic() + timeout
     waiting = list(SERVICES)
     while waiting and time.monotonic() < deadline:
         waiting = [s for s in waiting if not _ready(s.ready_url)]
         for service in waiting:
-            if _pid(service) is None:
+            child = started.get(service.name)
+            if child is not None and child.poll() is not None:
                 print(f"{service.name} exited; see {LOGS / (service.name + '.log')}", file=sys.stderr)
                 return 1
         if waiting:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -16,23 +15,20 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from byosms_common import messages as m
 from byosms_common import topics
 from byosms_common.settings import DatabaseSettings, KafkaSettings
-from byosms_common.testing import eventually
+from byosms_common.testing import eventually, free_port, start_group_at_end
 from byosms_inventory.app import run
 from byosms_inventory.settings import InventorySettings
 
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def inventory(kafka_bootstrap: str, database_url: str) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    settings = InventorySettings(port=_free_port(), consumer_group=f"test-inventory-{uuid.uuid4().hex}")
+    settings = InventorySettings(port=free_port(), consumer_group=f"test-inventory-{uuid.uuid4().hex}")
+    await start_group_at_end(
+        kafka_bootstrap, settings.consumer_group, [topics.NUMBER_EVENTS.name, topics.INTEGRATION_EVENTS.name]
+    )
     task = asyncio.create_task(
         run(
             settings,

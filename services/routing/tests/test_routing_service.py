@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from byosms_common import messages as m
 from byosms_common import topics
 from byosms_common.settings import DatabaseSettings, KafkaSettings
-from byosms_common.testing import TopicWatcher, eventually, free_port
+from byosms_common.testing import TopicWatcher, eventually, free_port, start_group_at_end
 from byosms_routing.app import run
 from byosms_routing.settings import RoutingSettings
 
@@ -33,6 +33,7 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
 async def routing(kafka_bootstrap: str, database_url: str) -> AsyncIterator[None]:
     stop = asyncio.Event()
     settings = RoutingSettings(port=free_port(), consumer_group=f"test-routing-{uuid.uuid4().hex}")
+    await start_group_at_end(kafka_bootstrap, settings.consumer_group, [topics.INBOUND_MESSAGES.name])
     task = asyncio.create_task(
         run(
             settings,

@@ -7,12 +7,16 @@ everywhere so one environment file configures the whole stack.
 
 from __future__ import annotations
 
-from typing import Literal
+import sys
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from byosms_common.crypto import Keyring
+
+T = TypeVar("T")
 
 
 class KafkaSettings(BaseSettings):
@@ -85,3 +89,17 @@ class KeyringSettings(BaseSettings):
     def keyring(self) -> Keyring:
         """The configured keyring; raises ``CryptoError`` (without key material) when it is invalid."""
         return Keyring.from_config(self.keks.get_secret_value(), self.active_kek)
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """Which settings are wrong and why, without the values (a value may be a secret)."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
+
+
+def load_or_exit(service: str, load: Callable[[], T]) -> T:
+    """Build settings with ``load``; on invalid settings print what is wrong (no values) and exit 2."""
+    try:
+        return load()
+    except ValidationError as exc:
+        sys.stderr.write(f"byosms-{service}: invalid settings: {describe_settings_error(exc)}\n")
+        raise SystemExit(2) from None

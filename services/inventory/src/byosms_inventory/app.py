@@ -15,7 +15,7 @@ from byosms_common.kafka import Publisher, build_broker, consume, start_broker
 from byosms_common.logs import configure_logging
 from byosms_common.messages import ANY_MESSAGE
 from byosms_common.runtime import StartStep, run_service
-from byosms_common.settings import DatabaseSettings, KafkaSettings, TelemetrySettings
+from byosms_common.settings import DatabaseSettings, KafkaSettings, TelemetrySettings, load_or_exit
 from byosms_common.telemetry import setup_tracing
 from byosms_inventory import subscribers
 from byosms_inventory.settings import InventorySettings
@@ -89,4 +89,7 @@ async def run(
 def main() -> None:
     """Entry point of ``byosms-inventory``."""
     configure_logging(TelemetrySettings(), SERVICE)
-    asyncio.run(run(InventorySettings(), KafkaSettings(), DatabaseSettings()))
+    settings, kafka, database = load_or_exit(
+        SERVICE, lambda: (InventorySettings(), KafkaSettings(), DatabaseSettings())
+    )
+    asyncio.run(run(settings, kafka, database))

@@ -15,7 +15,7 @@ from byosms_common.kafka import Publisher, build_broker, consume, start_broker
 from byosms_common.logs import configure_logging
 from byosms_common.messages import InboundMessageReceived, IntegrationState, NumberStateRecord
 from byosms_common.runtime import StartStep, run_service
-from byosms_common.settings import DatabaseSettings, KafkaSettings, TelemetrySettings
+from byosms_common.settings import DatabaseSettings, KafkaSettings, TelemetrySettings, load_or_exit
 from byosms_common.state_cache import StateTopicFollower
 from byosms_common.telemetry import setup_tracing
 from byosms_routing import subscribers
@@ -102,4 +102,5 @@ async def run(
 def main() -> None:
     """Entry point of ``byosms-routing``."""
     configure_logging(TelemetrySettings(), SERVICE)
-    asyncio.run(run(RoutingSettings(), KafkaSettings(), DatabaseSettings()))
+    settings, kafka, database = load_or_exit(SERVICE, lambda: (RoutingSettings(), KafkaSettings(), DatabaseSettings()))
+    asyncio.run(run(settings, kafka, database))

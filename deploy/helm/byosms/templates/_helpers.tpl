@@ -1,0 +1,254 @@
+{{/* Names, labels and the pod pieces every byosms workload shares. */}}
+
+{{- define "byosms.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "byosms.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains (include "byosms.name" .) .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "byosms.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "byosms.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Name of a component's objects: (dict "root" $ "component" "routing"). */}}
+{{- define "byosms.componentName" -}}
+{{- printf "%s-%s" (include "byosms.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Name of one region's ingress objects: (dict "root" $ "region" $region). */}}
+{{- define "byosms.ingressName" -}}
+{{- printf "%s-ingress-%s" (include "byosms.fullname" .root) .region.id | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels that say who made an object, without the selector labels. */}}
+{{- define "byosms.metaLabels" -}}
+helm.sh/chart: {{ include "byosms.chart" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: byosms
+{{- end -}}
+
+{{- define "byosms.labels" -}}
+{{ include "byosms.metaLabels" . }}
+app.kubernetes.io/name: {{ include "byosms.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Selector labels of a component: (dict "root" $ "component" "routing" ["region" "eu-west-1"]). */}}
+{{- define "byosms.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "byosms.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- with .region }}
+byosms.io/region: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{- define "byosms.componentLabels" -}}
+{{ include "byosms.metaLabels" .root }}
+{{ include "byosms.selectorLabels" . }}
+{{- end -}}
+
+{{- define "byosms.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "byosms.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Image of a byosms service: (dict "root" $ "image" .Values.routing.image). */}}
+{{- define "byosms.image" -}}
+{{- $registry := required "image.registry is required (registry and path prefix of the byosms images)" .root.Values.image.registry -}}
+{{- $tag := .image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- printf "%s/%s:%s" (trimSuffix "/" $registry) .image.repository $tag -}}
+{{- end -}}
+
+{{/* Settings every service reads: Kafka and telemetry. Rendered as ConfigMap data. */}}
+{{- define "byosms.commonConfig" -}}
+BYOSMS_KAFKA_BOOTSTRAP: {{ required "kafka.bootstrap is required" .Values.kafka.bootstrap | quote }}
+BYOSMS_LOG_LEVEL: {{ .Values.telemetry.logLevel | quote }}
+BYOSMS_LOG_FORMAT: {{ .Values.telemetry.logFormat | quote }}
+{{- with .Values.telemetry.otlpEndpoint }}
+BYOSMS_OTLP_ENDPOINT: {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* BYOSMS_REGIONS_OVERRIDES JSON from the regions' publicBaseUrl/host/key; empty when none is set.
+Every service gets the same table, so the URLs provisioning writes into Twilio are the ones the
+ingress of that region checks signatures against. */}}
+{{- define "byosms.regionsOverrides" -}}
+{{- $overrides := dict -}}
+{{- range .Values.ingressWebhook.regions -}}
+{{- $o := dict -}}
+{{- with .publicBaseUrl }}{{ $_ := set $o "public_base_url" . }}{{ end -}}
+{{- with .host }}{{ $_ := set $o "host" . }}{{ end -}}
+{{- with .key }}{{ $_ := set $o "key" . }}{{ end -}}
+{{- if $o }}{{ $_ := set $overrides .id $o }}{{ end -}}
+{{- end -}}
+{{- if $overrides }}{{ toJson $overrides }}{{ end -}}
+{{- end -}}
+
+{{/* BYOSMS_DATABASE_URL from the existing Secret; the chart never holds the value. */}}
+{{- define "byosms.databaseEnv" -}}
+- name: BYOSMS_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "database.existingSecret is required (a Secret with the PostgreSQL URL)" .Values.database.existingSecret | quote }}
+      key: {{ .Values.database.urlKey | quote }}
+{{- end -}}
+
+{{/* BYOSMS_KEKS / BYOSMS_ACTIVE_KEK from the existing Secret. */}}
+{{- define "byosms.kekEnv" -}}
+{{- $secret := required "keks.existingSecret is required (a Secret with the key-encryption keys)" .Values.keks.existingSecret -}}
+- name: BYOSMS_KEKS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret | quote }}
+      key: {{ .Values.keks.keksKey | quote }}
+- name: BYOSMS_ACTIVE_KEK
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret | quote }}
+      key: {{ .Values.keks.activeKekKey | quote }}
+{{- end -}}
+
+{{/* Probes on the service's http port: startup and liveness on /healthz, readiness on /readyz. */}}
+{{- define "byosms.probes" -}}
+startupProbe:
+  httpGet:
+    path: /healthz
+    port: http
+  periodSeconds: {{ .Values.probes.startup.periodSeconds }}
+  timeoutSeconds: {{ .Values.probes.startup.timeoutSeconds }}
+  failureThreshold: {{ .Values.probes.startup.failureThreshold }}
+readinessProbe:
+  httpGet:
+    path: /readyz
+    port: http
+  periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
+  timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
+  failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: http
+  periodSeconds: {{ .Values.probes.liveness.periodSeconds }}
+  timeoutSeconds: {{ .Values.probes.liveness.timeoutSeconds }}
+  failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
+{{- end -}}
+
+{{/* Pod-level fields shared by every byosms Deployment: (dict "root" $ "values" .Values.routing). */}}
+{{- define "byosms.podCommon" -}}
+serviceAccountName: {{ include "byosms.serviceAccountName" .root }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+terminationGracePeriodSeconds: {{ .values.terminationGracePeriodSeconds }}
+securityContext:
+  {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* A PodDisruptionBudget: (dict "root" $ "name" ... "component" ... "region" ... "pdb" .pdb). */}}
+{{- define "byosms.pdb" -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ .name }}
+  labels:
+    {{- include "byosms.componentLabels" . | nindent 4 }}
+spec:
+  maxUnavailable: {{ .pdb.maxUnavailable }}
+  selector:
+    matchLabels:
+      {{- include "byosms.selectorLabels" . | nindent 6 }}
+{{- end -}}
+
+{{/* A CPU-based HorizontalPodAutoscaler: (dict "root" $ "name" ... "component" ... "region" ... "autoscaling" ...). */}}
+{{- define "byosms.hpa" -}}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ .name }}
+  labels:
+    {{- include "byosms.componentLabels" . | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ .name }}
+  minReplicas: {{ .autoscaling.minReplicas }}
+  maxReplicas: {{ .autoscaling.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ .autoscaling.targetCPUUtilizationPercentage }}
+{{- end -}}
+
+{{/* A ClusterIP-style Service in front of a component's http port. */}}
+{{- define "byosms.service" -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .name }}
+  labels:
+    {{- include "byosms.componentLabels" . | nindent 4 }}
+    byosms.io/metrics: "true"
+spec:
+  type: {{ .service.type }}
+  selector:
+    {{- include "byosms.selectorLabels" . | nindent 4 }}
+  ports:
+    - name: http
+      port: {{ .service.port }}
+      targetPort: http
+      protocol: TCP
+{{- end -}}
+
+{{/* Fails rendering on settings that would lose data or cannot work. */}}
+{{- define "byosms.validate" -}}
+{{- $topics := .Values.kafka.topics -}}
+{{- if and (lt (int $topics.replicationFactor) 3) (not $topics.allowUnsafeReplicationFactor) -}}
+{{- fail "kafka.topics.replicationFactor below 3 loses acknowledged records when a broker dies; set kafka.topics.allowUnsafeReplicationFactor=true only for a single-broker dev cluster" -}}
+{{- end -}}
+{{- if gt (int $topics.minInsyncReplicas) (int $topics.replicationFactor) -}}
+{{- fail "kafka.topics.minInsyncReplicas must not exceed kafka.topics.replicationFactor (no write could ever succeed)" -}}
+{{- end -}}
+{{- $jwt := .Values.provisioning.jwt -}}
+{{- if eq (len (compact (list $jwt.jwksUrl $jwt.publicKeyConfigMap.name))) 1 | not -}}
+{{- fail "set exactly one of provisioning.jwt.jwksUrl or provisioning.jwt.publicKeyConfigMap.name" -}}
+{{- end -}}
+{{- $ids := list -}}
+{{- range .Values.ingressWebhook.regions -}}
+{{- if has .id $ids -}}
+{{- fail (printf "ingressWebhook.regions lists %s twice" .id) -}}
+{{- end -}}
+{{- $ids = append $ids .id -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,8 @@
+{{/* ConfigMap data of routing; the Deployment hashes it. */}}
+{{- define "byosms.routing.config" -}}
+{{- $v := .Values.routing -}}
+{{ include "byosms.commonConfig" . }}
+BYOSMS_ROUTING_HOST: "0.0.0.0"
+BYOSMS_ROUTING_PORT: {{ $v.port | quote }}
+BYOSMS_ROUTING_CONSUMER_GROUP: {{ $v.consumerGroup | quote }}
+{{- end -}}

@@ -1,0 +1,1 @@
+"""byosms ingress: the HTTP endpoint Twilio posts inbound messages and status callbacks to."""

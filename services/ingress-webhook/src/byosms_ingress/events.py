@@ -1,0 +1,55 @@
+"""From validated webhook parameters to the event put on Kafka: topic, key, envelope. Pure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from byosms_common.kafka import current_trace
+from byosms_common.messages import DeliveryReportReceived, InboundMessageReceived, encode
+from byosms_common.topics import DELIVERY_REPORTS, INBOUND_MESSAGES
+from byosms_ingress.integrations_cache import Integration
+from byosms_ingress.spool import SpoolRecord
+from byosms_ingress.twilio_form import (
+    FormError,
+    Origin,
+    Params,
+    WebhookKind,
+    conversation_key,
+    delivery_report_payload,
+    inbound_payload,
+)
+
+
+def build_record(
+    kind: WebhookKind, params: Params, integration: Integration, region: str, received_at: datetime
+) -> SpoolRecord:
+    """The event for a webhook. Its id is deterministic so consumers can drop Twilio's retries:
+    the MessageSid for an inbound message, MessageSid and status for a delivery report."""
+    origin = Origin(region=region, integration_id=integration.integration_id, received_at=received_at)
+    try:
+        if kind is WebhookKind.INBOUND:
+            inbound = inbound_payload(params, origin)
+            event: InboundMessageReceived | DeliveryReportReceived = InboundMessageReceived(
+                id=inbound.message_sid,
+                occurred_at=received_at,
+                organization_id=integration.organization_id,
+                trace=current_trace(),
+                payload=inbound,
+            )
+            topic, key = INBOUND_MESSAGES, conversation_key(inbound.to, inbound.from_)
+        else:
+            report = delivery_report_payload(params, origin)
+            event = DeliveryReportReceived(
+                id=f"{report.message_sid}:{report.status}",
+                occurred_at=received_at,
+                organization_id=integration.organization_id,
+                trace=current_trace(),
+                payload=report,
+            )
+            topic, key = DELIVERY_REPORTS, report.message_sid
+    except ValidationError as exc:
+        where = ".".join(str(p) for p in exc.errors()[0].get("loc", ()))
+        raise FormError("invalid_parameter", f"{where} is not valid") from None
+    return SpoolRecord(event_id=event.id, topic=topic.name, key=key, value=encode(event), message_type=event.type)

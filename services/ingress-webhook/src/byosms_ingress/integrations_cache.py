@@ -1,0 +1,123 @@
+"""AccountSid → integration, learned from the integrations' compacted state topic.
+
+The ingress has no database: a :class:`~byosms_common.state_cache.StateTopicFollower` replays the
+state topic and follows it live; :meth:`IntegrationsCache.apply` is its change callback and keeps
+an index by AccountSid. Tokens stay sealed in the records and are opened only when a webhook must
+be validated; the plaintext is cached in memory for that exact sealed value and dropped as soon as
+the record changes (rotation, deactivation, deletion).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Literal
+
+from byosms_common.crypto import CryptoError, Keyring, associated_data, open_sealed
+from byosms_common.messages import IntegrationState, IntegrationStatus, SealedSecret
+
+log = logging.getLogger(__name__)
+
+SecretField = Literal["auth_token", "shared_key"]
+_DELETED_MEMORY = 10_000
+
+
+class SecretUnavailableError(Exception):
+    """A sealed secret could not be opened (KEK missing or record corrupt): a server-side problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Integration:
+    """What validation needs to know about one integration."""
+
+    integration_id: str
+    organization_id: str
+    account_sid: str
+    status: IntegrationStatus
+    version: int
+    auth_token: SealedSecret | None
+    shared_key: SealedSecret | None
+
+
+@dataclass
+class IntegrationsCache:
+    """Integrations of this region by AccountSid, with their secrets opened on demand."""
+
+    keyring: Keyring
+    region: str
+    _by_id: dict[str, Integration] = field(default_factory=dict)
+    _by_account: dict[str, set[str]] = field(default_factory=dict)
+    _account_of: dict[str, str] = field(default_factory=dict)
+    _deleted_accounts: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _secrets: dict[tuple[str, SecretField], tuple[SealedSecret, str]] = field(default_factory=dict, repr=False)
+
+    def apply(self, key: str, state: IntegrationState | None) -> None:
+        """Change callback of the state-topic follower (``None`` = tombstone, the integration is deleted)."""
+        self._forget(key, deleted=state is None)
+        if state is None:
+            return
+        payload = state.payload
+        if payload.region != self.region or not payload.account_sid:
+            return
+        integration = Integration(
+            integration_id=payload.integration_id,
+            organization_id=state.organization_id,
+            account_sid=payload.account_sid,
+            status=payload.status,
+            version=payload.version,
+            auth_token=payload.auth_token,
+            shared_key=payload.shared_key,
+        )
+        self._by_id[key] = integration
+        self._account_of[key] = integration.account_sid
+        self._by_account.setdefault(integration.account_sid, set()).add(key)
+        self._deleted_accounts.pop(integration.account_sid, None)
+
+    def _forget(self, key: str, *, deleted: bool) -> None:
+        self._by_id.pop(key, None)
+        self._secrets.pop((key, "auth_token"), None)
+        self._secrets.pop((key, "shared_key"), None)
+        account = self._account_of.pop(key, None)
+        if account is None:
+            return
+        keys = self._by_account.get(account, set())
+        keys.discard(key)
+        if not keys:
+            self._by_account.pop(account, None)
+            if deleted:
+                self._deleted_accounts[account] = None
+                while len(self._deleted_accounts) > _DELETED_MEMORY:
+                    self._deleted_accounts.popitem(last=False)
+
+    def find(self, account_sid: str) -> Integration | None:
+        """The integration of this region for ``account_sid``; an active one wins if there are several."""
+        keys = self._by_account.get(account_sid)
+        if not keys:
+            return None
+        candidates = [self._by_id[k] for k in keys]
+        return max(candidates, key=lambda i: (i.status is IntegrationStatus.ACTIVE, i.version, i.integration_id))
+
+    def was_deleted(self, account_sid: str) -> bool:
+        """True when the account's last integration was deleted while this process ran."""
+        return account_sid in self._deleted_accounts
+
+    def secret(self, integration: Integration, name: SecretField) -> str | None:
+        """The plaintext auth token or shared key; None when the integration has none."""
+        sealed = integration.auth_token if name == "auth_token" else integration.shared_key
+        if sealed is None:
+            return None
+        cached = self._secrets.get((integration.integration_id, name))
+        if cached is not None and cached[0] == sealed:
+            return cached[1]
+        aad = associated_data(integration.organization_id, integration.integration_id, name)
+        try:
+            plaintext = open_sealed(self.keyring, sealed, aad)
+        except CryptoError as exc:
+            log.error("cannot open %s of integration %s: %s", name, integration.integration_id, exc)
+            raise SecretUnavailableError(str(exc)) from None
+        self._secrets[(integration.integration_id, name)] = (sealed, plaintext)
+        return plaintext
+
+    def __len__(self) -> int:
+        return len(self._by_id)

@@ -1,0 +1,43 @@
+"""Prometheus metrics of the ingress, in a registry of their own (one per app, so tests stay apart)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass
+class IngressMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "byosms_ingress_requests_total",
+            "Webhook requests by outcome (accepted, spooled, rejected, unavailable) and reason.",
+            ["kind", "outcome", "reason"],
+            registry=self.registry,
+        )
+        self.publish_seconds = Histogram(
+            "byosms_ingress_publish_seconds",
+            "Time from a validated webhook to Kafka's ack (direct publishes only).",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry,
+        )
+        self.spool_records = Gauge(
+            "byosms_ingress_spool_records", "Events in the spool not yet in Kafka.", registry=self.registry
+        )
+        self.spool_bytes = Gauge(
+            "byosms_ingress_spool_bytes", "Bytes in the spool not yet in Kafka.", registry=self.registry
+        )
+        self.drained = Counter(
+            "byosms_ingress_spool_drained_total", "Spooled events delivered to Kafka.", registry=self.registry
+        )
+        self.dead = Counter(
+            "byosms_ingress_spool_rejected_total",
+            "Spooled events Kafka refused for good (moved to spool-rejected.log).",
+            registry=self.registry,
+        )
+        self.integrations = Gauge(
+            "byosms_ingress_integrations", "Integrations of this region known to the ingress.", registry=self.registry
+        )

@@ -1,0 +1,176 @@
+"""Getting accepted events into Kafka: directly within a deadline, else through the disk spool.
+
+- Kafka answers within the deadline: the webhook is answered 200 (``accepted``).
+- Kafka is not connected, slower than the deadline, or refuses: the event is appended to the spool
+  (fsync) and the webhook is answered 200 (``spooled``). The first send is not cancelled: if it is
+  acknowledged later, the drain notices and does not send the spooled copy again.
+- While the spool holds anything, new events are appended behind it, so the drain keeps them in
+  arrival order (one conversation stays ordered on its partition).
+- The drain sends spooled events in order once Kafka is back, and after a restart.
+
+The producer is idempotent with ``acks=all``, so its own retries never duplicate a record. It is
+used directly (not through FastStream's publish) because the ingress needs the delivery future to
+outlive the request's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable
+from enum import StrEnum
+from typing import Any, Protocol
+
+from byosms_common.kafka import HEADER_TYPE
+from byosms_ingress.metrics import IngressMetrics
+from byosms_ingress.spool import Batch, Spool, SpoolRecord
+
+log = logging.getLogger(__name__)
+
+
+class Producer(Protocol):
+    """The part of aiokafka's ``AIOKafkaProducer`` the ingress uses."""
+
+    async def send(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None
+    ) -> Awaitable[Any]: ...
+
+
+class PublishOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    SPOOLED = "spooled"
+
+
+def _headers(record: SpoolRecord) -> list[tuple[str, bytes]]:
+    return [("content-type", b"application/json"), (HEADER_TYPE, record.message_type.encode())]
+
+
+async def send(producer: Producer, record: SpoolRecord) -> None:
+    """Send one record and wait for Kafka's acknowledgement."""
+    delivery = await producer.send(record.topic, record.value, record.key.encode(), headers=_headers(record))
+    await delivery
+
+
+class EventPublisher:
+    """Publishes events with a deadline, spools the rest and drains the spool."""
+
+    def __init__(self, spool: Spool, metrics: IngressMetrics, *, deadline_s: float, drain_batch: int) -> None:
+        self.producer: Producer | None = None
+        self._spool = spool
+        self._metrics = metrics
+        self._deadline = deadline_s
+        self._drain_batch = drain_batch
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self.update_gauges()
+
+    async def publish(self, record: SpoolRecord) -> PublishOutcome:
+        """Durably accept ``record``; raises SpoolFullError / SpoolWriteError when that is impossible."""
+        producer = self.producer
+        if producer is None or not self._spool.empty:
+            await self._spool.append(record)
+            self.update_gauges()
+            return PublishOutcome.SPOOLED
+        started = time.perf_counter()
+        task = asyncio.create_task(send(producer, record))
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self._deadline)
+        except TimeoutError:
+            log.warning("Kafka did not acknowledge %s within %.1fs; spooling it", record.event_id, self._deadline)
+        except Exception as exc:  # noqa: BLE001 - whatever the producer raises, the spool takes the event
+            log.warning("Kafka refused %s (%s); spooling it", record.event_id, type(exc).__name__)
+        else:
+            self._metrics.publish_seconds.observe(time.perf_counter() - started)
+            return PublishOutcome.ACCEPTED
+        if not task.done():
+            self._inflight[record.event_id] = task
+        try:
+            await self._spool.append(record)
+        except Exception:
+            self._inflight.pop(record.event_id, None)
+            raise
+        self.update_gauges()
+        return PublishOutcome.SPOOLED
+
+    def update_gauges(self) -> None:
+        self._metrics.spool_records.set(self._spool.pending_records)
+        self._metrics.spool_bytes.set(self._spool.pending_bytes)
+
+    async def drain_forever(self, stop: asyncio.Event) -> None:
+        """Move spooled events into Kafka, in order, until ``stop`` is set."""
+        backoff = 0.2
+        while not stop.is_set():
+            if not await _wait_either(self._spool.not_empty, stop):
+                return
+            producer = self.producer
+            batch = await self._spool.peek(self._drain_batch) if producer is not None else Batch((), ())
+            if producer is None or not batch.records:
+                await _wait_either(stop, None, timeout=0.2)
+                continue
+            done = await self._deliver(producer, batch)
+            if done:
+                await self._spool.ack(batch.ends[done - 1], done)
+                self._metrics.drained.inc(done)
+                self.update_gauges()
+                backoff = 0.2
+            if done < len(batch.records):
+                await _wait_either(stop, None, timeout=backoff)
+                backoff = min(5.0, backoff * 2)
+
+    async def _deliver(self, producer: Producer, batch: Batch) -> int:
+        """Send a batch in order; the number of leading records that are done (in Kafka, or set aside)."""
+        pending: list[Awaitable[Any]] = []
+        for record in batch.records:
+            earlier = self._inflight.pop(record.event_id, None)
+            try:
+                if earlier is not None:
+                    pending.append(self._after_earlier_send(producer, record, earlier))
+                else:
+                    pending.append(
+                        await producer.send(record.topic, record.value, record.key.encode(), headers=_headers(record))
+                    )
+            except Exception as exc:  # noqa: BLE001 - anything but success means: retry this batch later
+                log.warning("spool drain: Kafka unavailable (%s)", type(exc).__name__)
+                break
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        done = 0
+        for record, result in zip(batch.records, results, strict=False):
+            if isinstance(result, BaseException):
+                if getattr(result, "retriable", True) or isinstance(result, asyncio.CancelledError):
+                    log.warning("spool drain: %s failed (%s); will retry", record.event_id, type(result).__name__)
+                    break
+                log.error("Kafka refused spooled event %s for good (%s); set aside", record.event_id, result)
+                await self._spool.set_aside(record)
+                self._metrics.dead.inc()
+            done += 1
+        return done
+
+    @staticmethod
+    async def _after_earlier_send(producer: Producer, record: SpoolRecord, earlier: asyncio.Task[None]) -> None:
+        """The webhook's own send outlived its deadline: if it got through, the spooled copy is not sent."""
+        try:
+            await earlier
+        except Exception:  # noqa: BLE001 - the first send failed in any way: send the spooled copy
+            await send(producer, record)
+
+    async def close(self) -> None:
+        for task in self._inflight.values():
+            task.cancel()
+        for task in list(self._inflight.values()):
+            with contextlib.suppress(BaseException):
+                await task
+        self._inflight.clear()
+
+
+async def _wait_either(event: asyncio.Event, stop: asyncio.Event | None, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+    """Wait for ``event`` (True) or ``stop`` (False) or the timeout (False)."""
+    waits = [asyncio.ensure_future(event.wait())]
+    if stop is not None:
+        waits.append(asyncio.ensure_future(stop.wait()))
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waits:
+            waiter.cancel()
+    return event.is_set() and (stop is None or not stop.is_set())

@@ -1,0 +1,163 @@
+"""HTTP routes Twilio calls. Thin: read, look up, validate, map, publish, answer.
+
+Order of checks: method (405), region key (404), content type (415), size (413), readiness (503),
+body (400), AccountSid → integration (403), signature (403), Twilio parameters (400), durable
+acceptance (200, or 503 when the spool is full).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from byosms_common.errors import localized
+from byosms_common.regions import Region
+from byosms_ingress import signature
+from byosms_ingress.events import build_record
+from byosms_ingress.integrations_cache import Integration, IntegrationsCache, SecretUnavailableError
+from byosms_ingress.metrics import IngressMetrics
+from byosms_ingress.publishing import EventPublisher
+from byosms_ingress.spool import SpoolFullError, SpoolWriteError
+from byosms_ingress.twilio_form import (
+    Endpoint,
+    FormError,
+    Params,
+    account_sid,
+    classify,
+    parse_form,
+    parse_json_object,
+)
+
+log = logging.getLogger(__name__)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class RouteDeps:
+    region: Region
+    cache: IntegrationsCache
+    publisher: EventPublisher
+    metrics: IngressMetrics
+    ready: Callable[[], bool]
+
+
+class Rejected(Exception):
+    """Ends a request with an error status; ``reason`` labels the metric."""
+
+    def __init__(self, status: int, code: str, reason: str, **params: str) -> None:
+        super().__init__(reason)
+        self.status, self.code, self.reason, self.params = status, code, reason, params
+
+
+def add_routes(app: web.Application, deps: RouteDeps) -> None:
+    for endpoint in Endpoint:
+        app.router.add_route("*", "/vendors/v1/twilio/{region_key}/" + endpoint.value, _handler(deps, endpoint))
+
+
+def _handler(deps: RouteDeps, endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        try:
+            kind, outcome = await _accept(request, deps, endpoint)
+        except Rejected as rejected:
+            outcome_label = "unavailable" if rejected.status == 503 else "rejected"
+            deps.metrics.requests.labels(endpoint.value, outcome_label, rejected.reason).inc()
+            return _error(rejected)
+        deps.metrics.requests.labels(kind, outcome, "").inc()
+        return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+    return handle
+
+
+async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint) -> tuple[str, str]:
+    if request.method != "POST":
+        raise Rejected(405, "method_not_allowed", "method")
+    if request.match_info["region_key"] != deps.region.key:
+        raise Rejected(404, "not_found", "unknown_region_key")
+    content_type = request.content_type
+    if content_type not in (FORM, JSON):
+        raise Rejected(415, "unsupported_media_type", "content_type")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise Rejected(413, "payload_too_large", "body_too_large") from None
+    received_at = datetime.now(UTC)
+    if not deps.ready():
+        raise Rejected(503, "ingress_unavailable", "not_ready")
+    url = public_url(deps.region, endpoint, request.raw_path)
+    try:
+        json_body = None if content_type == FORM else body.decode("utf-8")
+        params = parse_form(body) if json_body is None else parse_json_object(json_body)
+        integration = _integration(deps.cache, account_sid(params))
+        _check_signature(request, deps.cache, integration, url, params, json_body)
+        kind = classify(params, endpoint)
+        record = build_record(kind, params, integration, deps.region.id, received_at)
+    except (FormError, UnicodeDecodeError) as exc:
+        reason = exc.reason if isinstance(exc, FormError) else "malformed_json"
+        detail = exc.detail if isinstance(exc, FormError) else "body is not UTF-8"
+        raise Rejected(400, "invalid_request", reason, detail=detail) from None
+    try:
+        outcome = await deps.publisher.publish(record)
+    except SpoolFullError:
+        log.error("spool full: answering 503 for %s", record.event_id)
+        raise Rejected(503, "ingress_unavailable", "spool_full") from None
+    except SpoolWriteError:
+        raise Rejected(503, "ingress_unavailable", "spool_write_failed") from None
+    return kind.value, outcome.value
+
+
+def public_url(region: Region, endpoint: Endpoint, raw_path: str) -> str:
+    """The URL Twilio requested: the region's configured public base (we sit behind load balancers and
+    TLS termination, so the Host header proves nothing), our path, and the query byte for byte."""
+    path = region.inbound_path if endpoint is Endpoint.MO else region.status_path
+    _, has_query, query = raw_path.partition("?")
+    return region.base_url + path + (("?" + query) if has_query else "")
+
+
+def _integration(cache: IntegrationsCache, account: str) -> Integration:
+    integration = cache.find(account)
+    if integration is None:
+        reason = "deleted_integration" if cache.was_deleted(account) else "unknown_account"
+        raise Rejected(403, "webhook_rejected", reason)
+    return integration
+
+
+def _check_signature(
+    request: web.Request,
+    cache: IntegrationsCache,
+    integration: Integration,
+    url: str,
+    params: Params,
+    json_body: str | None,
+) -> None:
+    settings = signature.parse_signature_settings(request.headers.get(signature.SIGNATURE_SETTINGS_HEADER))
+    try:
+        secret = cache.secret(integration, "shared_key" if settings.uses_shared_key else "auth_token")
+    except SecretUnavailableError:
+        raise Rejected(503, "ingress_unavailable", "secret_unavailable") from None
+    if secret is None:
+        raise Rejected(403, "webhook_rejected", "no_shared_key" if settings.uses_shared_key else "no_auth_token")
+    header = request.headers.get(signature.SIGNATURE_HEADER)
+    if json_body is None:
+        verdict = signature.check_form(secret, url, params, header, settings.algorithm)
+    elif signature.json_body_hash_param(url) is None:
+        raise FormError("missing_parameter", "bodySHA256 is missing from the URL of a JSON webhook")
+    else:
+        verdict = signature.check_json(secret, url, json_body, header, settings.algorithm)
+    if verdict is not signature.Verdict.VALID:
+        log.info("webhook for integration %s rejected: %s", integration.integration_id, verdict.value)
+        raise Rejected(403, "webhook_rejected", verdict.value)
+
+
+def _error(rejected: Rejected) -> web.Response:
+    message = localized(rejected.code, **rejected.params)
+    headers = {"Allow": "POST"} if rejected.status == 405 else None
+    return web.json_response(
+        {"code": rejected.code, "message": message.model_dump()}, status=rejected.status, headers=headers
+    )

@@ -1,0 +1,240 @@
+"""Twilio webhook parameters: parsing the body and mapping it to typed event fields. Pure, no I/O.
+
+Parameters stay a sequence of ``(name, value)`` pairs in the order received: blank values and
+repeated names are kept, because the signature covers every one of them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from urllib.parse import parse_qsl
+
+from byosms_common.messages import DeliveryReportPayload, InboundMessagePayload, Media
+
+Params = tuple[tuple[str, str], ...]
+
+MAX_FIELDS = 1000
+MAX_MEDIA = 100
+MAX_SID_LENGTH = 64
+# Statuses an inbound message carries in SmsStatus; anything else on /mo is a status callback.
+INBOUND_STATUSES = frozenset({"received", "receiving"})
+
+
+class FormError(ValueError):
+    """The body is not a usable Twilio webhook (answered with 400). ``reason`` is a stable label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class WebhookKind(StrEnum):
+    INBOUND = "inbound"
+    STATUS = "status"
+
+
+class Endpoint(StrEnum):
+    """Which of our URLs was called."""
+
+    MO = "mo"
+    STATUS = "status"
+
+
+def parse_form(body: bytes) -> Params:
+    """Parse ``application/x-www-form-urlencoded``, keeping blanks, repeats and order.
+
+    ``+`` becomes a space and percent escapes are decoded once, as UTF-8, like every form parser.
+    """
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            strict_parsing=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FIELDS,
+        )
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+        raise FormError("malformed_form", f"form body cannot be parsed: {type(exc).__name__}") from None
+    return tuple(pairs)
+
+
+def parse_json_object(body: str) -> Params:
+    """A JSON webhook body as parameters: a flat object; nested values are kept as JSON text."""
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError:
+        raise FormError("malformed_json", "JSON body cannot be parsed") from None
+    if not isinstance(data, dict):
+        raise FormError("malformed_json", "JSON body must be an object")
+    if len(data) > MAX_FIELDS:
+        raise FormError("malformed_json", "JSON body has too many fields")
+    pairs: list[tuple[str, str]] = []
+    for name, value in data.items():
+        if isinstance(value, str):
+            pairs.append((name, value))
+        elif value is None:
+            pairs.append((name, ""))
+        else:
+            pairs.append((name, json.dumps(value, separators=(",", ":"))))
+    return tuple(pairs)
+
+
+def raw_params(params: Params) -> dict[str, list[str]]:
+    """Every parameter as received: names in first-seen order, all values of repeated names."""
+    raw: dict[str, list[str]] = {}
+    for name, value in params:
+        raw.setdefault(name, []).append(value)
+    return raw
+
+
+def first(params: Params, name: str) -> str | None:
+    """The first value of ``name``, or None when absent."""
+    for key, value in params:
+        if key == name:
+            return value
+    return None
+
+
+def account_sid(params: Params) -> str:
+    """The AccountSid, which picks the integration and its token (400 when missing)."""
+    return _required(params, "AccountSid")
+
+
+def classify(params: Params, endpoint: Endpoint) -> WebhookKind:
+    """Inbound message or status callback.
+
+    Our status URL only receives status callbacks. Tenants may also point their Messaging Service's
+    status callback at the inbound URL, so there a request counts as a status callback when it
+    carries a status but no Body, or a status other than the inbound ones.
+    """
+    if endpoint is Endpoint.STATUS:
+        return WebhookKind.STATUS
+    message_status = first(params, "MessageStatus")
+    sms_status = first(params, "SmsStatus")
+    if first(params, "Body") is None and (message_status or sms_status):
+        return WebhookKind.STATUS
+    if message_status and message_status not in INBOUND_STATUSES:
+        return WebhookKind.STATUS
+    return WebhookKind.INBOUND
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who the webhook belongs to and when it arrived."""
+
+    region: str
+    integration_id: str
+    received_at: datetime
+
+
+def inbound_payload(params: Params, origin: Origin) -> InboundMessagePayload:
+    """Typed fields of an inbound SMS/MMS plus every raw parameter (FormError when unusable)."""
+    return InboundMessagePayload(
+        message_sid=message_sid(params),
+        account_sid=account_sid(params),
+        messaging_service_sid=first(params, "MessagingServiceSid") or None,
+        from_=_required(params, "From"),
+        to=_required(params, "To"),
+        body=_present(params, "Body"),
+        num_segments=_count(params, "NumSegments", default=1),
+        media=_media(params),
+        region=origin.region,
+        integration_id=origin.integration_id,
+        received_at=origin.received_at,
+        raw=raw_params(params),
+    )
+
+
+def delivery_report_payload(params: Params, origin: Origin) -> DeliveryReportPayload:
+    """Typed fields of a status callback plus every raw parameter (FormError when unusable)."""
+    return DeliveryReportPayload(
+        message_sid=message_sid(params),
+        account_sid=account_sid(params),
+        status=status(params),
+        error_code=_int(params, "ErrorCode", default=None),
+        from_=first(params, "From") or None,
+        to=first(params, "To") or None,
+        region=origin.region,
+        integration_id=origin.integration_id,
+        received_at=origin.received_at,
+        raw=raw_params(params),
+    )
+
+
+def message_sid(params: Params) -> str:
+    """MessageSid, or its deprecated twins SmsMessageSid / SmsSid on older payloads."""
+    for name in ("MessageSid", "SmsMessageSid", "SmsSid"):
+        value = first(params, name)
+        if value:
+            if len(value) > MAX_SID_LENGTH:
+                raise FormError("invalid_parameter", f"{name} is too long")
+            return value
+    raise FormError("missing_parameter", "MessageSid is missing")
+
+
+def status(params: Params) -> str:
+    """MessageStatus, or the deprecated SmsStatus."""
+    value = first(params, "MessageStatus") or first(params, "SmsStatus")
+    if not value:
+        raise FormError("missing_parameter", "MessageStatus is missing")
+    if len(value) > MAX_SID_LENGTH:
+        raise FormError("invalid_parameter", "MessageStatus is too long")
+    return value
+
+
+def _required(params: Params, name: str) -> str:
+    value = first(params, name)
+    if not value:
+        raise FormError("missing_parameter", f"{name} is missing")
+    return value
+
+
+def _present(params: Params, name: str) -> str:
+    """A parameter that must be sent but may be blank (an MMS without text has ``Body=``)."""
+    value = first(params, name)
+    if value is None:
+        raise FormError("missing_parameter", f"{name} is missing")
+    return value
+
+
+def _count(params: Params, name: str, *, default: int) -> int:
+    value = _int(params, name, default=None)
+    return default if value is None else value
+
+
+def _int(params: Params, name: str, *, default: int | None) -> int | None:
+    value = first(params, name)
+    if value is None or not value.strip():
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise FormError("invalid_parameter", f"{name} is not a number") from None
+    if number < 0:
+        raise FormError("invalid_parameter", f"{name} is negative")
+    return number
+
+
+def _media(params: Params) -> tuple[Media, ...]:
+    """MediaUrl{N}/MediaContentType{N} pairs, N = 0, 1, ... as long as they are present."""
+    declared = _count(params, "NumMedia", default=0)
+    media: list[Media] = []
+    for index in range(min(declared, MAX_MEDIA) if declared else MAX_MEDIA):
+        url = first(params, f"MediaUrl{index}")
+        if url is None:
+            if declared:
+                continue  # tolerate a gap; NumMedia is the authority on how many to look for
+            break
+        media.append(Media(url=url, content_type=first(params, f"MediaContentType{index}") or None))
+    return tuple(media)
+
+
+def conversation_key(to: str, from_: str) -> str:
+    """Key of the inbound topic: one conversation (To, From) stays on one partition, in order."""
+    return f"{to}|{from_}"

@@ -1,0 +1,144 @@
+"""Parsing and mapping of real Twilio webhook bodies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from byosms_ingress.twilio_form import (
+    Endpoint,
+    FormError,
+    Origin,
+    WebhookKind,
+    classify,
+    delivery_report_payload,
+    inbound_payload,
+    parse_form,
+    parse_json_object,
+)
+
+pytestmark = pytest.mark.unit
+
+ORIGIN = Origin(region="us-east-1", integration_id="int-1", received_at=datetime(2026, 1, 2, tzinfo=UTC))
+
+# Captured shapes (field order as Twilio sends it, not alphabetical).
+SMS = (
+    b"ToCountry=US&ToState=CA&SmsMessageSid=SM11111111111111111111111111111111&NumMedia=0&ToCity=&FromZip="
+    b"&SmsSid=SM11111111111111111111111111111111&FromState=CA&SmsStatus=received&FromCity=&Body=Hello+w%C3%B6rld+%F0%9F%91%8B"
+    b"&FromCountry=US&To=%2B15005550006&ToZip=&NumSegments=1&ReferralNumMedia=0"
+    b"&MessageSid=SM11111111111111111111111111111111&AccountSid=AC22222222222222222222222222222222"
+    b"&From=%2B14155550100&ApiVersion=2010-04-01"
+)
+MMS = (
+    b"ToCountry=US&MediaContentType0=image%2Fjpeg&MediaContentType1=image%2Fpng&NumMedia=2&Body="
+    b"&MediaUrl0=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2FAccounts%2FAC2%2FMessages%2FMM1%2FMedia%2FME1"
+    b"&MediaUrl1=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2FAccounts%2FAC2%2FMessages%2FMM1%2FMedia%2FME2"
+    b"&SmsStatus=received&NumSegments=1&MessageSid=MM11111111111111111111111111111111"
+    b"&MessagingServiceSid=MG44444444444444444444444444444444"
+    b"&AccountSid=AC22222222222222222222222222222222&From=%2B14155550100&To=%2B15005550006&ApiVersion=2010-04-01"
+)
+STATUS = (
+    b"ErrorCode=30003&SmsSid=SM33333333333333333333333333333333&SmsStatus=undelivered&MessageStatus=undelivered"
+    b"&To=%2B14155550100&MessageSid=SM33333333333333333333333333333333&AccountSid=AC22222222222222222222222222222222"
+    b"&From=%2B15005550006&ApiVersion=2010-04-01"
+)
+STATUS_NO_ERROR = b"MessageStatus=sent&SmsStatus=sent&MessageSid=SM3&AccountSid=AC2&ErrorCode="
+
+
+@pytest.mark.parametrize(
+    ("label", "body", "endpoint", "kind"),
+    [
+        ("sms on mo", SMS, Endpoint.MO, WebhookKind.INBOUND),
+        ("mms on mo", MMS, Endpoint.MO, WebhookKind.INBOUND),
+        ("status on status", STATUS, Endpoint.STATUS, WebhookKind.STATUS),
+        ("status posted to mo", STATUS, Endpoint.MO, WebhookKind.STATUS),
+        ("sent status without error", STATUS_NO_ERROR, Endpoint.MO, WebhookKind.STATUS),
+    ],
+)
+def test_classify(label: str, body: bytes, endpoint: Endpoint, kind: WebhookKind) -> None:
+    assert classify(parse_form(body), endpoint) is kind, label
+
+
+def test_sms_mapping_keeps_blanks_and_decodes_once() -> None:
+    params = parse_form(SMS)
+    assert ("FromZip", "") in params
+    payload = inbound_payload(params, ORIGIN)
+    assert payload.body == "Hello wörld 👋"
+    assert (payload.from_, payload.to, payload.num_segments) == ("+14155550100", "+15005550006", 1)
+    assert payload.message_sid == "SM" + "1" * 32
+    assert payload.raw["ToCity"] == [""]
+    assert next(iter(payload.raw)) == "ToCountry"
+    assert payload.media == ()
+
+
+def test_mms_mapping() -> None:
+    payload = inbound_payload(parse_form(MMS), ORIGIN)
+    assert payload.body == ""
+    assert [(m.url.rsplit("/", 1)[1], m.content_type) for m in payload.media] == [
+        ("ME1", "image/jpeg"),
+        ("ME2", "image/png"),
+    ]
+    assert payload.messaging_service_sid == "MG" + "4" * 32
+
+
+def test_status_mapping() -> None:
+    payload = delivery_report_payload(parse_form(STATUS), ORIGIN)
+    assert (payload.status, payload.error_code, payload.to) == ("undelivered", 30003, "+14155550100")
+    assert delivery_report_payload(parse_form(STATUS_NO_ERROR), ORIGIN).error_code is None
+
+
+def test_repeated_names_are_kept() -> None:
+    params = parse_form(b"a=1&b=&a=2&a=1")
+    assert params == (("a", "1"), ("b", ""), ("a", "2"), ("a", "1"))
+
+
+@pytest.mark.parametrize(
+    ("label", "body", "reason"),
+    [
+        ("field without =", b"AccountSid=AC1&Body", "malformed_form"),
+        ("empty field", b"a=1&&b=2", "malformed_form"),
+        ("bad utf-8 escape", b"Body=%FF", "malformed_form"),
+        ("raw bad utf-8", b"Body=\xff", "malformed_form"),
+    ],
+)
+def test_malformed_forms(label: str, body: bytes, reason: str) -> None:
+    with pytest.raises(FormError) as err:
+        parse_form(body)
+    assert err.value.reason == reason, label
+
+
+@pytest.mark.parametrize(
+    ("label", "body", "reason"),
+    [
+        ("no MessageSid", b"AccountSid=AC1&From=%2B1&To=%2B2&Body=x", "missing_parameter"),
+        ("no From", b"AccountSid=AC1&MessageSid=SM1&To=%2B2&Body=x", "missing_parameter"),
+        ("no Body", b"AccountSid=AC1&MessageSid=SM1&From=%2B1&To=%2B2", "missing_parameter"),
+        (
+            "bad NumSegments",
+            b"AccountSid=AC1&MessageSid=SM1&From=%2B1&To=%2B2&Body=x&NumSegments=two",
+            "invalid_parameter",
+        ),
+        (
+            "negative NumMedia",
+            b"AccountSid=AC1&MessageSid=SM1&From=%2B1&To=%2B2&Body=x&NumMedia=-1",
+            "invalid_parameter",
+        ),
+    ],
+)
+def test_unusable_inbound(label: str, body: bytes, reason: str) -> None:
+    with pytest.raises(FormError) as err:
+        inbound_payload(parse_form(body), ORIGIN)
+    assert err.value.reason == reason, label
+
+
+def test_json_object() -> None:
+    assert parse_json_object('{"A": "1", "B": 2, "C": null, "D": {"x": true}}') == (
+        ("A", "1"),
+        ("B", "2"),
+        ("C", ""),
+        ("D", '{"x":true}'),
+    )
+    for bad in ("[1]", "{", '"x"'):
+        with pytest.raises(FormError):
+            parse_json_object(bad)

@@ -1,0 +1,1 @@
+"""byosms provisioning: tenants' Twilio integrations and their number imports."""

@@ -1,0 +1,347 @@
+"""Number import orchestration: record → checks → claim → Twilio → exactly one outcome event.
+
+Every import ends in one event on ``NUMBER_EVENTS`` (``NumberImported`` or
+``NumberImportRejected``), written to the outbox in the transaction that records the outcome. The
+row update ``WHERE state = 'in_progress'`` makes the worker and the deadline sweeper race safely:
+whoever records first publishes, the other does nothing.
+
+A redelivered command (same ``import_id``) resumes an unfinished import (its claim is recognized as
+its own) or does nothing if the import already ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol, TypeVar
+
+import asyncpg
+
+from byosms_common import topics
+from byosms_common.crypto import Keyring, associated_data, open_sealed
+from byosms_common.errors import ByosmsError, localized
+from byosms_common.kafka import RetryPolicy, current_trace
+from byosms_common.messages import (
+    Compliance,
+    ImportedNumber,
+    ImportNumber,
+    ImportNumberPayload,
+    NumberImported,
+    NumberImportedPayload,
+    NumberImportRejected,
+    NumberImportRejectedPayload,
+)
+from byosms_common.regions import Region
+from byosms_provisioning import outbox, repo_imports, twilio_gateway
+from byosms_provisioning.context import ServiceContext
+from byosms_provisioning.import_checks import (
+    VendorNumber,
+    VendorService,
+    claim_outcome,
+    integration_problem,
+    pick_exact,
+    webhook_problem,
+)
+from byosms_provisioning.integrations import AUTH_TOKEN_FIELD
+from byosms_provisioning.sender_ids import SenderId, validate_compliance, validate_sender_id
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_DEADLINE_SECONDS = 120.0
+
+
+class NumberLookup(Protocol):
+    """Twilio lookups of an import; failures raise ``ByosmsError`` (``retryable`` where it may help)."""
+
+    async def find(self, account_sid: str, auth_token: str, sender: SenderId) -> list[VendorNumber]: ...
+
+    async def service_of(
+        self, account_sid: str, auth_token: str, member_sid: str, *, short_code: bool
+    ) -> VendorService | None: ...
+
+
+class TwilioNumberLookup:
+    """:class:`NumberLookup` through the service's Twilio gateway."""
+
+    def __init__(self, gateway: twilio_gateway.TwilioGateway) -> None:
+        self._gateway = gateway
+
+    async def find(self, account_sid: str, auth_token: str, sender: SenderId) -> list[VendorNumber]:
+        if sender.is_short_code:
+            return await twilio_gateway.list_short_codes(self._gateway, account_sid, auth_token, sender.vendor_value)
+        return await twilio_gateway.list_incoming_numbers(self._gateway, account_sid, auth_token, sender.vendor_value)
+
+    async def service_of(
+        self, account_sid: str, auth_token: str, member_sid: str, *, short_code: bool
+    ) -> VendorService | None:
+        return await twilio_gateway.messaging_service_of(
+            self._gateway, account_sid, auth_token, member_sid, short_code=short_code
+        )
+
+
+@dataclass
+class ImportDeps:
+    """Collaborators of the import handlers (built by ``app.py`` from the service context)."""
+
+    pool: asyncpg.Pool
+    keyring: Keyring
+    lookup: NumberLookup
+    regions: Mapping[str, Region]
+    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=4, first_delay=0.5, max_delay=4.0))
+
+
+def deps_from_context(ctx: ServiceContext) -> ImportDeps:
+    """The import collaborators out of the service context built by ``app.py``."""
+    return ImportDeps(
+        pool=ctx.pool,
+        keyring=ctx.keyring,
+        lookup=TwilioNumberLookup(ctx.twilio),
+        regions=ctx.regions,
+        outbox_wakeup=ctx.outbox_wakeup,
+    )
+
+
+def command_key(payload: ImportNumberPayload) -> str:
+    """The Kafka key of an import command: its address when the sender id is well formed."""
+    try:
+        return validate_sender_id(payload.number_type, payload.sender_id, payload.country).address
+    except ByosmsError:
+        return payload.sender_id
+
+
+class Rejected(Exception):
+    """An import check failed; ``code`` is a CATALOG code."""
+
+    def __init__(self, code: str, **params: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+
+async def record_import(conn: asyncpg.Connection, command: ImportNumber, deadline_seconds: float) -> bool:
+    """Store a new import (inside the caller's transaction); False if its id was seen before."""
+    payload = command.payload
+    return await repo_imports.insert_import(
+        conn,
+        import_id=payload.import_id,
+        organization_id=command.organization_id,
+        integration_id=payload.integration_id,
+        number_type=payload.number_type.value,
+        sender_id=payload.sender_id,
+        command=payload.model_dump(mode="json"),
+        deadline_seconds=deadline_seconds,
+    )
+
+
+async def handle_import(deps: ImportDeps, command: ImportNumber) -> None:
+    """Carry out one import command to its outcome (idempotent for a redelivered command)."""
+    payload = command.payload
+    async with deps.pool.acquire() as conn:
+        await record_import(conn, command, deps.deadline_seconds)
+        record = await repo_imports.get_import(conn, payload.import_id)
+    if record is None or record.state != "in_progress":
+        return
+    if record.organization_id != command.organization_id:
+        # A command reusing another organization's import id: never touch that import.
+        log.warning("import %s belongs to another organization; command %s ignored", payload.import_id, command.id)
+        return
+    # The import's deadline bounds all of its work (Twilio retries included); the sweeper is the
+    # backstop when this process dies before the end.
+    remaining = (record.deadline_at - datetime.now(UTC)).total_seconds()
+    try:
+        async with asyncio.timeout(max(remaining, 0.0)):
+            number = await _run_checks(deps, command)
+    except Rejected as exc:
+        await _finish(deps, payload, rejected=exc)
+    except TimeoutError:
+        await _finish(deps, payload, rejected=Rejected("import_timed_out"))
+    else:
+        await _finish(deps, payload, imported=number)
+
+
+def _validate(payload: ImportNumberPayload) -> tuple[SenderId, Compliance | None]:
+    try:
+        sender = validate_sender_id(payload.number_type, payload.sender_id, payload.country)
+        compliance = validate_compliance(sender, payload.compliance)
+    except ByosmsError as exc:
+        raise Rejected(exc.code, **exc.params) from None
+    return sender, compliance
+
+
+async def _run_checks(deps: ImportDeps, command: ImportNumber) -> ImportedNumber:
+    payload = command.payload
+    organization_id = command.organization_id
+
+    # 1. Integration.
+    async with deps.pool.acquire() as conn:
+        integration = await repo_imports.get_integration(conn, payload.integration_id)
+    problem = integration_problem(integration.facts if integration else None, organization_id)
+    if problem or integration is None or integration.auth_token is None:
+        raise Rejected(problem or "integration_sender_id_invalid")
+    facts = integration.facts
+    assert facts.account_sid is not None
+
+    # 2.–4. Sender id, country, compliance.
+    sender, compliance = _validate(payload)
+
+    region = deps.regions.get(facts.region)
+    if region is None:
+        raise Rejected("unknown_region", region=facts.region)
+    expected_url = region.inbound_url
+
+    # 5. Claim the address; the database decides between concurrent imports.
+    await _claim(deps, organization_id, payload.import_id, sender.address)
+
+    # 6.–7. Twilio, with the integration's own credentials.
+    token = open_sealed(
+        deps.keyring, integration.auth_token, associated_data(organization_id, facts.integration_id, AUTH_TOKEN_FIELD)
+    )
+    listed = await _vendor(deps, "find number", lambda: deps.lookup.find(facts.account_sid or "", token, sender))
+    number = pick_exact(listed, sender.vendor_value)
+    if number is None:
+        raise Rejected("number_not_found_at_vendor")
+    service = await _vendor(
+        deps,
+        "find messaging service",
+        lambda: deps.lookup.service_of(facts.account_sid or "", token, number.sid, short_code=sender.is_short_code),
+    )
+    webhook = webhook_problem(number, service, expected_url)
+    if webhook is not None:
+        raise Rejected(webhook, expected_url=expected_url)
+    return ImportedNumber(
+        address=sender.address,
+        number_type=sender.number_type,
+        country=sender.country,
+        twilio_sid=number.sid,
+        integration_id=facts.integration_id,
+        compliance=compliance,
+    )
+
+
+async def _claim(deps: ImportDeps, organization_id: str, import_id: str, address: str) -> None:
+    async with deps.pool.acquire() as conn, conn.transaction():
+        current = await repo_imports.lock_import(conn, import_id)
+        if current is None or current.state != "in_progress":
+            # The sweeper ended it meanwhile; _finish will find it ended and publish nothing.
+            raise Rejected("import_timed_out")
+        await repo_imports.set_import_address(conn, import_id, address)
+        await repo_imports.drop_lapsed_claim(conn, address)
+        row = await repo_imports.claim_address(
+            conn, address=address, organization_id=organization_id, import_id=import_id
+        )
+    outcome = claim_outcome(row, organization_id, import_id)
+    if outcome is not None:
+        raise Rejected(outcome)
+
+
+async def _vendor(deps: ImportDeps, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    """One Twilio lookup, retried with backoff and jitter while the failure is retryable.
+
+    Each call has the gateway's own deadline; the whole import is bounded by its deadline too.
+    """
+    attempt = 1
+    while True:
+        try:
+            return await call()
+        except ByosmsError as exc:
+            if exc.code == "vendor_resource_not_found":
+                raise Rejected("number_not_found_at_vendor") from None
+            if not exc.retryable or attempt >= deps.retry.attempts:
+                log.warning("twilio %s gave up after %d attempt(s): %s", what, attempt, exc.code)
+                raise Rejected(exc.code, **exc.params) from None
+            attempt += 1
+            await asyncio.sleep(deps.retry.delay(attempt))
+
+
+async def _finish(
+    deps: ImportDeps,
+    payload: ImportNumberPayload,
+    *,
+    imported: ImportedNumber | None = None,
+    rejected: Rejected | None = None,
+) -> None:
+    async with deps.pool.acquire() as conn, conn.transaction():
+        current = await repo_imports.lock_import(conn, payload.import_id)
+        if current is None or current.state != "in_progress":
+            return
+        if imported is not None and not await repo_imports.hold_claim(conn, imported.address, payload.import_id):
+            # The deadline passed and another import took the address meanwhile.
+            imported, rejected = None, Rejected("import_timed_out")
+        await conclude(conn, current, imported=imported, rejected=rejected)
+    deps.outbox_wakeup.set()
+
+
+async def conclude(
+    conn: asyncpg.Connection,
+    record: repo_imports.ImportRecord,
+    *,
+    imported: ImportedNumber | None = None,
+    rejected: Rejected | None = None,
+) -> None:
+    """Record the outcome of a locked, in-progress import and put its event in the outbox."""
+    event: NumberImported | NumberImportRejected
+    if imported is not None:
+        event = NumberImported(
+            organization_id=record.organization_id,
+            trace=current_trace(),
+            payload=NumberImportedPayload(import_id=record.import_id, number=imported),
+        )
+        key = imported.address
+        state, code = "imported", None
+    else:
+        reason = rejected or Rejected("internal_error")
+        if record.address is not None:
+            await repo_imports.release_claim(conn, record.address, record.import_id)
+        event = NumberImportRejected(
+            organization_id=record.organization_id,
+            trace=current_trace(),
+            payload=NumberImportRejectedPayload(
+                import_id=record.import_id,
+                integration_id=record.integration_id,
+                sender_id=record.sender_id,
+                code=reason.code,
+                message=localized(reason.code, **reason.params),
+                details=dict(reason.params),
+            ),
+        )
+        key = record.address or record.sender_id
+        state, code = "rejected", reason.code
+    await repo_imports.finish_import(
+        conn, record.import_id, state=state, code=code, result=event.payload.model_dump(mode="json")
+    )
+    await outbox.enqueue(conn, topics.NUMBER_EVENTS, event, key)
+
+
+async def sweep_once(deps: ImportDeps, batch: int = 100) -> int:
+    """Reject imports past their deadline and free their claims; returns how many were ended."""
+    async with deps.pool.acquire() as conn, conn.transaction():
+        due = await repo_imports.lock_due_imports(conn, batch)
+        for record in due:
+            await conclude(conn, record, rejected=Rejected("import_timed_out"))
+    if due:
+        log.info("rejected %d import(s) past their deadline", len(due))
+        deps.outbox_wakeup.set()
+    return len(due)
+
+
+async def run_sweeper(deps: ImportDeps, stop: asyncio.Event, *, interval_seconds: float = 5.0) -> None:
+    """Sweep until ``stop`` is set; a failed round (database away) is tried again next round."""
+    while not stop.is_set():
+        try:
+            while await sweep_once(deps):
+                pass
+        except asyncio.CancelledError:
+            raise
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("import sweeper round failed (%s); will retry", type(exc).__name__)
+        try:
+            await asyncio.wait_for(stop.wait(), interval_seconds)
+        except TimeoutError:
+            continue

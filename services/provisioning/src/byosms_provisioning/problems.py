@@ -1,0 +1,191 @@
+"""RFC 9457 problem documents for every error the admin API returns, and strict JSON body parsing.
+
+A problem document carries a stable ``code`` (see ``byosms_common.errors.CATALOG``), ``title`` and
+``detail`` in the caller's language (``Accept-Language``: German if preferred, else English), and
+for invalid input an ``errors`` list naming each offending field. Nothing the caller sends is ever
+answered with a 500 or a stack trace: unexpected exceptions become a generic ``internal_error``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from byosms_common.errors import ByosmsError, InvalidInput, Language, pick_language, render
+
+log = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://byosms.dev/problems/"
+
+M = TypeVar("M", bound=BaseModel)
+
+# Short titles per HTTP status; the detail carries the code's full message.
+_TITLES: Mapping[int, tuple[str, str]] = {
+    400: ("Bad request", "Ungültige Anfrage"),
+    401: ("Unauthorized", "Nicht authentifiziert"),
+    403: ("Forbidden", "Keine Berechtigung"),
+    404: ("Not found", "Nicht gefunden"),
+    405: ("Method not allowed", "Methode nicht erlaubt"),
+    409: ("Conflict", "Konflikt"),
+    413: ("Payload too large", "Anfrage zu groß"),
+    415: ("Unsupported media type", "Nicht unterstützter Inhaltstyp"),
+    422: ("Unprocessable content", "Nicht verarbeitbarer Inhalt"),
+    500: ("Internal server error", "Interner Fehler"),
+    502: ("Bad gateway", "Fehlerhaftes Gateway"),
+    503: ("Service unavailable", "Dienst nicht verfügbar"),
+}
+
+# Why a field was refused, per pydantic error type, in both languages ({expected} filled in).
+_FIELD_REASONS: Mapping[str, tuple[str, str]] = {
+    "extra_forbidden": ("unknown field", "unbekanntes Feld"),
+    "missing": ("required field is missing", "Pflichtfeld fehlt"),
+    "string_type": ("must be a string", "muss eine Zeichenkette sein"),
+    "int_type": ("must be an integer", "muss eine ganze Zahl sein"),
+    "int_parsing": ("must be an integer", "muss eine ganze Zahl sein"),
+    "bool_type": ("must be true or false", "muss true oder false sein"),
+    "model_type": ("must be an object", "muss ein Objekt sein"),
+    "dict_type": ("must be an object", "muss ein Objekt sein"),
+    "list_type": ("must be a list", "muss eine Liste sein"),
+    "string_too_short": ("is too short", "ist zu kurz"),
+    "string_too_long": ("is too long", "ist zu lang"),
+    "string_pattern_mismatch": ("has the wrong format", "hat das falsche Format"),
+    "literal_error": ("is not one of the allowed values", "ist keiner der erlaubten Werte"),
+    "enum": ("is not one of the allowed values", "ist keiner der erlaubten Werte"),
+    "greater_than_equal": ("is too small", "ist zu klein"),
+    "less_than_equal": ("is too large", "ist zu groß"),
+}
+_OTHER_REASON = ("is invalid", "ist ungültig")
+
+
+def problem(
+    error: ByosmsError,
+    language: Language,
+    *,
+    instance: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """The HTTP response for ``error``."""
+    status = error.http_status
+    en_title, de_title = _TITLES.get(status, ("Error", "Fehler"))
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + error.code,
+        "title": de_title if language == "de" else en_title,
+        "status": status,
+        "detail": error.message(language),
+        "code": error.code,
+        "retryable": error.retryable,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    return web.Response(
+        status=status,
+        text=json.dumps(body, ensure_ascii=False),
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers={"Content-Language": language, **(headers or {})},
+    )
+
+
+def language_of(request: web.Request) -> Language:
+    return pick_language(request.headers.get("Accept-Language"))
+
+
+class InvalidFields(InvalidInput):
+    """Invalid input with one entry per offending field (rendered as the ``errors`` extension)."""
+
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        # fields: (field path, pydantic error type)
+        self.fields = fields
+        super().__init__("invalid_request", detail=", ".join(f"{f} ({t})" for f, t in fields))
+
+    def field_errors(self, language: Language) -> list[dict[str, str]]:
+        out = []
+        for field, kind in self.fields:
+            en, de = _FIELD_REASONS.get(kind, _OTHER_REASON)
+            out.append({"field": field, "type": kind, "message": de if language == "de" else en})
+        return out
+
+    def message(self, language: Language = "en") -> str:
+        parts = [f"{e['field']}: {e['message']}" for e in self.field_errors(language)]
+        return render("invalid_request", language, detail="; ".join(parts))
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(body)"
+
+
+def validation_problem(exc: ValidationError, prefix: tuple[str, ...] = ()) -> InvalidFields:
+    """An ``InvalidFields`` error naming every field pydantic refused."""
+    return InvalidFields([(field_path(prefix + tuple(e["loc"])), e["type"]) for e in exc.errors()])
+
+
+async def read_json(request: web.Request, model: type[M]) -> M:
+    """Parse the request body strictly into ``model`` (unknown fields, wrong types and bad JSON refused)."""
+    if request.content_type != "application/json":
+        raise InvalidInput("unsupported_media_type")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise InvalidInput("payload_too_large") from None
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "encoding"
+        raise InvalidInput("invalid_request", detail=f"the body is not valid JSON ({where})") from None
+    if not isinstance(data, dict):
+        raise InvalidFields([("(body)", "model_type")])
+    try:
+        # strict: "1" is not an integer and 1 is not a string; the caller gets the field named.
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        raise validation_problem(exc) from None
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    """Parse query parameters into ``model`` (lax types: everything arrives as text)."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise validation_problem(exc, ("query",)) from None
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error into a problem document; unexpected ones are logged and answered with 500."""
+    language = language_of(request)
+    try:
+        return await handler(request)
+    except InvalidFields as exc:
+        return problem(exc, language, instance=request.path, errors=exc.field_errors(language))
+    except ByosmsError as exc:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return problem(exc, language, instance=request.path, headers=headers)
+    except web.HTTPRequestEntityTooLarge:
+        return problem(InvalidInput("payload_too_large"), language, instance=request.path)
+    except web.HTTPMethodNotAllowed as exc:
+        return problem(
+            InvalidInput("method_not_allowed"),
+            language,
+            instance=request.path,
+            headers={"Allow": ",".join(sorted(exc.allowed_methods))},
+        )
+    except web.HTTPNotFound:
+        return problem(ByosmsError("not_found"), language, instance=request.path)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem(ByosmsError("invalid_request", detail=exc.reason), language, instance=request.path)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(ByosmsError("internal_error"), language, instance=request.path)

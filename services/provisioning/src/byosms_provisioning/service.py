@@ -1,0 +1,292 @@
+"""Integration operations shared by the admin API and the command topic.
+
+Each change runs in one transaction: lock the row, apply the pure transition, write it with its
+version check, add the audit row, and enqueue the event and the state record (or tombstone) in
+the outbox. Twilio is asked before the transaction starts, so a slow vendor never holds a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from byosms_common.crypto import associated_data, seal
+from byosms_common.errors import Conflict, InvalidInput, NotFound
+from byosms_common.kafka import current_trace
+from byosms_common.messages import (
+    Envelope,
+    IntegrationActivated,
+    IntegrationChangePayload,
+    IntegrationCreated,
+    IntegrationDeactivated,
+    IntegrationDeleted,
+    IntegrationState,
+    IntegrationUpdated,
+)
+from byosms_common.topics import INTEGRATION_EVENTS, INTEGRATION_STATE
+from byosms_provisioning import integrations, outbox, repo
+from byosms_provisioning.context import ServiceContext
+from byosms_provisioning.integrations import AUTH_TOKEN_FIELD, SHARED_KEY_FIELD, Action, Change, Integration
+
+Clock = Callable[[], datetime]
+
+ChangeEvent = (
+    IntegrationCreated | IntegrationUpdated | IntegrationActivated | IntegrationDeactivated | IntegrationDeleted
+)
+_EVENTS: dict[Action, type[ChangeEvent]] = {
+    Action.CREATED: IntegrationCreated,
+    Action.EDITED: IntegrationUpdated,
+    Action.CREDENTIALS_SET: IntegrationUpdated,
+    Action.ACTIVATED: IntegrationActivated,
+    Action.DEACTIVATED: IntegrationDeactivated,
+    Action.DELETED: IntegrationDeleted,
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """On whose behalf a change is made."""
+
+    organization_id: str
+    name: str
+
+
+async def record(conn: asyncpg.Connection, change: Change, actor: Actor, now: datetime) -> None:
+    """Audit row, event and state record of one change, inside the caller's transaction."""
+    current = change.current
+    await repo.insert_audit(
+        conn,
+        organization_id=current.organization_id,
+        integration_id=current.id,
+        action=change.action.value,
+        actor=actor.name,
+        at=now,
+        before=integrations.audit_view(change.before),
+        after=integrations.audit_view(change.after),
+    )
+    event_type = _EVENTS[change.action]
+    event: Envelope = event_type(
+        organization_id=current.organization_id,
+        trace=current_trace(),
+        payload=IntegrationChangePayload(integration=integrations.snapshot(current), actor=actor.name),
+    )
+    await outbox.enqueue(conn, INTEGRATION_EVENTS, event, current.id)
+    if change.after is None:
+        await outbox.enqueue_tombstone(conn, INTEGRATION_STATE, current.id)
+    else:
+        await outbox.enqueue(conn, INTEGRATION_STATE, state_record(change.after), current.id)
+
+
+def state_record(integration: Integration) -> IntegrationState:
+    return IntegrationState(
+        organization_id=integration.organization_id,
+        trace=current_trace(),
+        payload=integrations.state_payload(integration),
+    )
+
+
+async def create(
+    ctx: ServiceContext,
+    actor: Actor,
+    *,
+    name: str,
+    notes: str,
+    region: str,
+    integration_id: str | None = None,
+    conn: asyncpg.Connection | None = None,
+    clock: Clock = utc_now,
+) -> Integration:
+    if region not in ctx.regions:
+        raise InvalidInput("unknown_region", region=region)
+    now = clock()
+    change = integrations.create(
+        integration_id=integration_id or uuid.uuid4().hex,
+        organization_id=actor.organization_id,
+        name=name,
+        notes=notes,
+        region=region,
+        now=now,
+    )
+    assert change.after is not None
+    async with _transaction(ctx, conn) as tx:
+        if not await repo.insert(tx, change.after):
+            raise Conflict("integration_already_exists")
+        await record(tx, change, actor, now)
+    ctx.outbox_wakeup.set()
+    return change.after
+
+
+async def get(ctx: ServiceContext, organization_id: str, integration_id: str) -> Integration:
+    found = await repo.get(ctx.pool, organization_id, integration_id)
+    if found is None:
+        raise NotFound("integration_not_found")
+    return found
+
+
+Transition = Callable[[Integration, datetime], Change]
+
+
+async def change(
+    ctx: ServiceContext,
+    actor: Actor,
+    integration_id: str,
+    transition: Transition,
+    *,
+    expected_version: int | None = None,
+    conn: asyncpg.Connection | None = None,
+    clock: Clock = utc_now,
+) -> Change:
+    """Apply ``transition`` to one integration of the actor's organization."""
+    async with _transaction(ctx, conn) as tx:
+        current = await repo.get_for_update(tx, actor.organization_id, integration_id)
+        if current is None:
+            raise NotFound("integration_not_found")
+        integrations.check_version(current, expected_version)
+        now = clock()
+        result = transition(current, now)
+        if not result.changed:
+            return result
+        if result.after is None:
+            stored = await repo.delete(tx, current.organization_id, current.id, current.version)
+        else:
+            stored = await repo.update(tx, result.after, current.version)
+        if not stored:
+            raise Conflict("version_conflict")
+        await record(tx, result, actor, now)
+    ctx.outbox_wakeup.set()
+    return result
+
+
+async def edit(
+    ctx: ServiceContext,
+    actor: Actor,
+    integration_id: str,
+    *,
+    name: str | None,
+    notes: str | None,
+    expected_version: int | None = None,
+    conn: asyncpg.Connection | None = None,
+) -> Integration:
+    result = await change(
+        ctx,
+        actor,
+        integration_id,
+        lambda cur, now: integrations.edit(cur, name=name, notes=notes, now=now),
+        expected_version=expected_version,
+        conn=conn,
+    )
+    return result.current
+
+
+async def set_credentials(
+    ctx: ServiceContext,
+    actor: Actor,
+    integration_id: str,
+    *,
+    account_sid: str,
+    auth_token: str,
+    shared_key: str | None,
+    expected_version: int | None = None,
+) -> Integration:
+    """Validate the credentials with Twilio, then store them sealed. Nothing is stored on failure."""
+    integrations.check_account_sid(account_sid)
+    integrations.check_auth_token(auth_token)
+    if shared_key is not None:
+        integrations.check_shared_key(shared_key)
+    # Fail fast (404, 409) before calling Twilio.
+    current = await get(ctx, actor.organization_id, integration_id)
+    integrations.check_version(current, expected_version)
+    await ctx.twilio.check_credentials(account_sid, auth_token)
+    org = actor.organization_id
+    sealed_token = seal(ctx.keyring, auth_token, associated_data(org, integration_id, AUTH_TOKEN_FIELD))
+    sealed_key = (
+        seal(ctx.keyring, shared_key, associated_data(org, integration_id, SHARED_KEY_FIELD))
+        if shared_key is not None
+        else None
+    )
+    result = await change(
+        ctx,
+        actor,
+        integration_id,
+        lambda cur, now: integrations.set_credentials(
+            cur, account_sid=account_sid, auth_token=sealed_token, shared_key=sealed_key, now=now
+        ),
+        expected_version=expected_version,
+    )
+    return result.current
+
+
+async def activate(
+    ctx: ServiceContext,
+    actor: Actor,
+    integration_id: str,
+    *,
+    expected_version: int | None = None,
+    conn: asyncpg.Connection | None = None,
+) -> Integration:
+    result = await change(
+        ctx,
+        actor,
+        integration_id,
+        lambda cur, now: integrations.activate(cur, now=now),
+        expected_version=expected_version,
+        conn=conn,
+    )
+    return result.current
+
+
+async def deactivate(
+    ctx: ServiceContext,
+    actor: Actor,
+    integration_id: str,
+    *,
+    expected_version: int | None = None,
+    conn: asyncpg.Connection | None = None,
+) -> Integration:
+    result = await change(
+        ctx,
+        actor,
+        integration_id,
+        lambda cur, now: integrations.deactivate(cur, now=now),
+        expected_version=expected_version,
+        conn=conn,
+    )
+    return result.current
+
+
+async def delete(
+    ctx: ServiceContext,
+    actor: Actor,
+    integration_id: str,
+    *,
+    expected_version: int | None = None,
+    conn: asyncpg.Connection | None = None,
+) -> None:
+    await change(
+        ctx,
+        actor,
+        integration_id,
+        lambda cur, _now: integrations.delete(cur),
+        expected_version=expected_version,
+        conn=conn,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _transaction(ctx: ServiceContext, conn: asyncpg.Connection | None) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction on the caller's connection (a savepoint if it is in one) or on a pool connection."""
+    if conn is not None:
+        async with conn.transaction():
+            yield conn
+        return
+    async with ctx.pool.acquire() as fresh, fresh.transaction():
+        yield fresh

@@ -1,0 +1,91 @@
+"""Settings of the provisioning service, read from environment variables.
+
+Own variables carry the ``BYOSMS_PROVISIONING_`` prefix; shared ones keep their stack-wide names
+(``BYOSMS_KAFKA_BOOTSTRAP``, ``BYOSMS_DATABASE_URL``, ``BYOSMS_KEKS``/``BYOSMS_ACTIVE_KEK``,
+``BYOSMS_TWILIO_API_BASE``, ``BYOSMS_REGIONS_OVERRIDES``) and are read by the shared classes or
+through explicit aliases. Nothing secret has a default; invalid settings stop the service at start.
+
+| variable | meaning |
+|---|---|
+| BYOSMS_PROVISIONING_HOST / _PORT | where the admin API listens (default 127.0.0.1:8081) |
+| BYOSMS_PROVISIONING_JWT_PUBLIC_KEY_FILE | PEM public key that verifies callers' JWTs |
+| BYOSMS_PROVISIONING_JWT_JWKS_FILE | a JWKS document on disk (alternative to the PEM key) |
+| BYOSMS_PROVISIONING_JWT_JWKS_URL | a JWKS URL, fetched and cached (alternative) |
+| BYOSMS_PROVISIONING_JWT_ISSUER / _AUDIENCE | required ``iss`` / ``aud`` claims |
+| BYOSMS_PROVISIONING_JWT_ALGORITHMS | accepted algorithms (asymmetric only; default RS256, ES256) |
+| BYOSMS_PROVISIONING_MAX_BODY_BYTES | largest accepted request body |
+| BYOSMS_PROVISIONING_TWILIO_TIMEOUT_SECONDS | deadline of every Twilio call |
+| BYOSMS_PROVISIONING_OUTBOX_POLL_SECONDS | how often the outbox relay looks for unsent rows |
+| BYOSMS_PROVISIONING_COMMANDS_ENABLED | consume the integration command topic (default true) |
+| BYOSMS_TWILIO_API_BASE | send every Twilio REST call to this base URL (emulator) instead of twilio.com |
+| BYOSMS_REGIONS_OVERRIDES | JSON overrides of the region table (see byosms_common.regions) |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+class ProvisioningSettings(BaseSettings):
+    """Everything the provisioning service reads from its environment besides the shared settings."""
+
+    model_config = SettingsConfigDict(env_prefix="BYOSMS_PROVISIONING_", extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=0, le=65535)
+
+    jwt_public_key_file: Path | None = Field(default=None, description="PEM public key verifying JWTs.")
+    jwt_jwks_file: Path | None = Field(default=None, description="JWKS document on disk.")
+    jwt_jwks_url: str | None = Field(default=None, description="JWKS URL, fetched and cached.")
+    jwt_issuer: str = Field(default="byosms-platform", description="Required iss claim.")
+    jwt_audience: str = Field(default="byosms-provisioning", description="Required aud claim.")
+    jwt_algorithms: tuple[str, ...] = ("RS256", "ES256")
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    twilio_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    twilio_api_base: str | None = Field(
+        default=None,
+        validation_alias="BYOSMS_TWILIO_API_BASE",
+        description="Base URL replacing https://*.twilio.com (tests and the local stack use the emulator).",
+    )
+    regions_overrides: str | None = Field(default=None, validation_alias="BYOSMS_REGIONS_OVERRIDES")
+    outbox_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    commands_enabled: bool = True
+    command_group_id: str = "byosms-provisioning-commands"
+    rotation_batch_size: int = Field(default=200, ge=1, le=10_000)
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # A symmetric algorithm would let anyone holding the verification key mint tokens.
+        bad = [alg for alg in value if alg not in ASYMMETRIC_ALGORITHMS]
+        if bad or not value:
+            raise ValueError(f"only asymmetric JWT algorithms are accepted, not {bad or 'none'}")
+        return value
+
+    @field_validator("twilio_api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("BYOSMS_TWILIO_API_BASE must be an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> ProvisioningSettings:
+        sources = [s for s in (self.jwt_public_key_file, self.jwt_jwks_file, self.jwt_jwks_url) if s]
+        if len(sources) != 1:
+            raise ValueError(
+                "set exactly one of BYOSMS_PROVISIONING_JWT_PUBLIC_KEY_FILE, BYOSMS_PROVISIONING_JWT_JWKS_FILE "
+                "or BYOSMS_PROVISIONING_JWT_JWKS_URL"
+            )
+        return self

@@ -1,0 +1,310 @@
+"""The only module that talks to Twilio (and imports ``twilio``).
+
+- One shared async HTTP client for all tenants; a cheap ``twilio.rest.Client`` per call carries the
+  tenant's Account SID and Auth Token.
+- ``BYOSMS_TWILIO_API_BASE`` redirects every ``https://*.twilio.com`` URL to a base URL of our
+  choice (the emulator in tests and the local stack).
+- Every call runs under an explicit deadline: ``AsyncTwilioHttpClient`` ignores its own timeout.
+- Failures become ``ByosmsError`` codes through :data:`TWILIO_CODE_RULES` and
+  :data:`HTTP_STATUS_RULES`; a unit test covers every row. Error text from Twilio is never
+  returned to callers (Twilio says not to branch on it), and credentials never appear in errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response as TwilioResponse
+from twilio.rest import Client
+
+from byosms_common.errors import ByosmsError, VendorError
+from byosms_provisioning.import_checks import VendorNumber, VendorService
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRule:
+    """How one Twilio failure is reported: our error code and whether trying again may help."""
+
+    code: str
+    retryable: bool = False
+
+
+# Twilio error codes (twilio-facts section 6). 20005 ("Account not active") is prior knowledge.
+TWILIO_CODE_RULES: Mapping[int, ErrorRule] = {
+    20003: ErrorRule("credentials_rejected"),
+    20005: ErrorRule("account_not_active"),
+    20404: ErrorRule("vendor_resource_not_found"),
+    20429: ErrorRule("vendor_unavailable", retryable=True),
+    20500: ErrorRule("vendor_unavailable", retryable=True),
+    20503: ErrorRule("vendor_unavailable", retryable=True),
+}
+
+# Used when the body carries no known Twilio code.
+HTTP_STATUS_RULES: Mapping[int, ErrorRule] = {
+    401: ErrorRule("credentials_rejected"),
+    403: ErrorRule("credentials_rejected"),
+    404: ErrorRule("vendor_resource_not_found"),
+    429: ErrorRule("vendor_unavailable", retryable=True),
+}
+SERVER_ERROR_RULE = ErrorRule("vendor_unavailable", retryable=True)
+OTHER_CLIENT_ERROR_RULE = ErrorRule("vendor_rejected")
+UNREACHABLE_RULE = ErrorRule("vendor_unavailable", retryable=True)
+
+
+def rule_for(status: int | None, twilio_code: int | None) -> ErrorRule:
+    """The rule for a Twilio error response."""
+    if twilio_code is not None and twilio_code in TWILIO_CODE_RULES:
+        return TWILIO_CODE_RULES[twilio_code]
+    if status is not None:
+        if status in HTTP_STATUS_RULES:
+            return HTTP_STATUS_RULES[status]
+        if status >= 500:
+            return SERVER_ERROR_RULE
+    return OTHER_CLIENT_ERROR_RULE
+
+
+def _code_in_body(text: str) -> int | None:
+    try:
+        body = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, int) else None
+
+
+def map_exception(exc: BaseException) -> ByosmsError:
+    """The byosms error for anything a Twilio call raised."""
+    if isinstance(exc, TwilioRestException):
+        status, code = exc.status, exc.code
+    elif isinstance(exc, TwilioException) and len(exc.args) > 1 and hasattr(exc.args[1], "status_code"):
+        # list()/page() failures carry the raw response as the second argument (twilio-facts 5.8).
+        response = exc.args[1]
+        status, code = int(response.status_code), _code_in_body(str(getattr(response, "text", "")))
+    elif isinstance(exc, TimeoutError | aiohttp.ClientError | OSError):
+        rule = UNREACHABLE_RULE
+        return VendorError(rule.code, retryable=rule.retryable)
+    else:
+        status, code = getattr(exc, "status", None), getattr(exc, "code", None)
+        if not isinstance(status, int):
+            status = None
+        if not isinstance(code, int):
+            code = None
+    rule = rule_for(status, code)
+    params = {"twilio_code": str(code if code is not None else status)} if rule.code == "vendor_rejected" else {}
+    if rule.code == "account_not_active":
+        params = {"status": "not active"}
+    return VendorError(rule.code, retryable=rule.retryable, **params)
+
+
+def redirect_url(url: str, api_base: str) -> str:
+    """``url`` with a ``*.twilio.com`` scheme and host replaced by ``api_base`` (path and query kept)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not (host == "twilio.com" or host.endswith(".twilio.com")):
+        return url
+    base = urlsplit(api_base)
+    path = base.path.rstrip("/") + parts.path
+    return urlunsplit((base.scheme, base.netloc, path, parts.query, parts.fragment))
+
+
+class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+    """The SDK's async client, sending Basic auth as a header, optionally redirected to ``api_base``.
+
+    Sending the header ourselves avoids aiohttp's deprecated ``auth=`` argument and keeps the
+    credentials out of the SDK's ``_test_only_last_request`` record.
+    """
+
+    def __init__(self, api_base: str | None) -> None:
+        super().__init__(pool_connections=True)
+        self._api_base = api_base
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the SDK's signature; deadlines are set by the caller
+        allow_redirects: bool = False,
+    ) -> TwilioResponse:
+        target = redirect_url(url, self._api_base) if self._api_base else url
+        sent_headers = dict(headers or {})
+        if auth is not None:
+            pair = f"{auth[0]}:{auth[1]}".encode()
+            sent_headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        async with self.session.request(
+            method.upper(),
+            target,
+            params=params,
+            data=data,
+            headers=sent_headers,
+            allow_redirects=allow_redirects,
+        ) as response:
+            text = await response.text()
+            return TwilioResponse(response.status, text, response.headers)
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioAccount:
+    """What the Accounts API says about an account."""
+
+    sid: str
+    status: str
+    friendly_name: str | None
+    type: str | None
+
+
+class TwilioGateway:
+    """Twilio REST calls made for tenants, each under a deadline and with errors mapped."""
+
+    def __init__(self, *, api_base: str | None, timeout_seconds: float) -> None:
+        self._api_base = api_base
+        self._timeout = timeout_seconds
+        self._http: _HttpClient | None = None
+
+    async def start(self) -> None:
+        """Open the shared HTTP session (must run inside the event loop)."""
+        if self._http is None:
+            self._http = _HttpClient(self._api_base)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def client(self, account_sid: str, auth_token: str, *, subaccount_sid: str | None = None) -> Any:
+        """A Twilio client for one tenant account, sharing the gateway's HTTP session."""
+        if self._http is None:
+            raise RuntimeError("TwilioGateway.start() was not awaited")
+        # A non-empty environment mapping keeps TWILIO_REGION/TWILIO_EDGE from rewriting hosts
+        # (an empty one falls back to os.environ; twilio-facts 5.6).
+        return Client(
+            account_sid,
+            auth_token,
+            account_sid=subaccount_sid,
+            http_client=self._http,
+            environment={"BYOSMS": "1"},
+        )
+
+    async def call(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run one Twilio operation under the deadline; failures raise a mapped ``ByosmsError``."""
+        try:
+            return await asyncio.wait_for(operation(), self._timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is mapped to a coded error
+            error = map_exception(exc)
+            log.warning("twilio %s failed: %s -> %s", what, type(exc).__name__, error.code)
+            raise error from None
+
+    async def fetch_account(self, account_sid: str, auth_token: str) -> TwilioAccount:
+        """The account the credentials belong to; raises ``credentials_rejected`` and friends."""
+        client = self.client(account_sid, auth_token)
+        instance = await self.call("fetch account", client.api.v2010.accounts(account_sid).fetch_async)
+        return TwilioAccount(
+            sid=str(instance.sid),
+            status=str(instance.status),
+            friendly_name=instance.friendly_name,
+            type=str(instance.type) if instance.type is not None else None,
+        )
+
+    async def check_credentials(self, account_sid: str, auth_token: str) -> TwilioAccount:
+        """Validate credentials: they must open an active account with exactly this SID."""
+        account = await self.fetch_account(account_sid, auth_token)
+        if account.sid != account_sid:
+            raise VendorError("credentials_rejected")
+        if account.status != "active":
+            raise VendorError("account_not_active", status=account.status)
+        return account
+
+
+# Number lookups (issue 6) are appended below this line.
+
+
+def _text(value: object) -> str | None:
+    """A Twilio string field, with empty strings (Twilio's way of saying "not set") as None."""
+    return str(value) if value else None
+
+
+async def list_incoming_numbers(
+    gateway: TwilioGateway, account_sid: str, auth_token: str, phone_number: str
+) -> list[VendorNumber]:
+    """IncomingPhoneNumbers whose PhoneNumber filter matches ``phone_number`` (Twilio matches partially;
+    the caller picks the exact one)."""
+    client = gateway.client(account_sid, auth_token)
+    rows = await gateway.call(
+        "list incoming phone numbers",
+        lambda: client.api.v2010.accounts(account_sid).incoming_phone_numbers.list_async(
+            phone_number=phone_number, limit=100
+        ),
+    )
+    return [
+        VendorNumber(
+            sid=str(row.sid),
+            value=str(row.phone_number),
+            sms_url=_text(row.sms_url),
+            sms_method=_text(row.sms_method),
+            sms_application_sid=_text(row.sms_application_sid),
+        )
+        for row in rows
+    ]
+
+
+async def list_short_codes(
+    gateway: TwilioGateway, account_sid: str, auth_token: str, short_code: str
+) -> list[VendorNumber]:
+    """ShortCodes whose ShortCode filter matches ``short_code`` (partial match, as above)."""
+    client = gateway.client(account_sid, auth_token)
+    rows = await gateway.call(
+        "list short codes",
+        lambda: client.api.v2010.accounts(account_sid).short_codes.list_async(short_code=short_code, limit=100),
+    )
+    return [
+        VendorNumber(
+            sid=str(row.sid), value=str(row.short_code), sms_url=_text(row.sms_url), sms_method=_text(row.sms_method)
+        )
+        for row in rows
+    ]
+
+
+async def messaging_service_of(
+    gateway: TwilioGateway, account_sid: str, auth_token: str, member_sid: str, *, short_code: bool
+) -> VendorService | None:
+    """The Messaging Service that ``member_sid`` (PN... or SC...) belongs to, if any.
+
+    Twilio has no "which service holds this number" query: each service is asked, and a 404 means
+    "not a member". Every call runs under the gateway's deadline.
+    """
+    client = gateway.client(account_sid, auth_token)
+    services = await gateway.call("list messaging services", lambda: client.messaging.v1.services.list_async())
+    for service in services:
+        context = client.messaging.v1.services(service.sid)
+        member = context.short_codes(member_sid) if short_code else context.phone_numbers(member_sid)
+        try:
+            await gateway.call("fetch messaging service member", member.fetch_async)
+        except ByosmsError as exc:
+            if exc.code == "vendor_resource_not_found":
+                continue
+            raise
+        return VendorService(
+            sid=str(service.sid),
+            use_inbound_webhook_on_number=bool(service.use_inbound_webhook_on_number),
+            inbound_request_url=_text(service.inbound_request_url),
+        )
+    return None

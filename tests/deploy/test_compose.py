@@ -1,0 +1,171 @@
+"""docker-compose.yml describes the local stack correctly. No Docker engine runs here, so the file is
+checked structurally: services and images, health checks, start order, every topic of
+byosms_common.topics created, and no secret value written into the file."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from byosms_common.topics import ALL_TOPICS, all_topic_names
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
+COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
+SERVICES: dict[str, Any] = COMPOSE["services"]
+
+# compose service -> (package directory, console script, port)
+APPS = {
+    "ingress-webhook": ("services/ingress-webhook", "byosms-ingress", 8080),
+    "provisioning": ("services/provisioning", "byosms-provisioning", 8081),
+    "inventory": ("services/inventory", "byosms-inventory", 8083),
+    "routing": ("services/routing", "byosms-routing", 8084),
+}
+SECRET_NAMES = ("BYOSMS_DATABASE_URL", "BYOSMS_KEKS", "BYOSMS_ACTIVE_KEK", "POSTGRES_PASSWORD")
+
+
+def _healthcheck_text(service: dict[str, Any]) -> str:
+    test = service["healthcheck"]["test"]
+    return " ".join(test) if isinstance(test, list) else str(test)
+
+
+def test_the_stack_has_every_piece() -> None:
+    assert set(SERVICES) == {"kafka", "postgres", "topic-init", "twilio-emulator", *APPS}
+
+
+def test_images_are_the_official_ones() -> None:
+    assert SERVICES["kafka"]["image"] == "apache/kafka:4.1.1"
+    assert SERVICES["topic-init"]["image"] == "apache/kafka:4.1.1"
+    assert SERVICES["postgres"]["image"] == "postgres:15"
+    assert "bitnami" not in COMPOSE_TEXT.lower()
+
+
+def test_kafka_is_a_single_kraft_node_without_auto_created_topics() -> None:
+    env = SERVICES["kafka"]["environment"]
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert env["KAFKA_NODE_ID"] == 1
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert "INTERNAL://kafka:29092" in env["KAFKA_ADVERTISED_LISTENERS"]
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_services_are_built_from_their_dockerfile(name: str) -> None:
+    directory, script, port = APPS[name]
+    build = SERVICES[name]["build"]
+    assert build["context"] == "."
+    assert build["dockerfile"] == f"{directory}/Dockerfile"
+    dockerfile = (ROOT / build["dockerfile"]).read_text()
+    assert f'ENTRYPOINT ["{script}"' in dockerfile
+    project = tomllib.loads((ROOT / directory / "pyproject.toml").read_text())["project"]
+    assert script in project["scripts"]
+    assert f"uv sync --locked --no-dev --no-editable --package {project['name']}" in dockerfile
+    assert f"127.0.0.1:{port}:{port}" in SERVICES[name]["ports"]
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_services_are_healthchecked_on_readyz(name: str) -> None:
+    _, _, port = APPS[name]
+    assert f"http://127.0.0.1:{port}/readyz" in _healthcheck_text(SERVICES[name])
+
+
+@pytest.mark.parametrize("name", ["kafka", "postgres", "twilio-emulator"])
+def test_infrastructure_is_healthchecked(name: str) -> None:
+    assert _healthcheck_text(SERVICES[name])
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_services_start_after_kafka_postgres_and_topics(name: str) -> None:
+    depends = SERVICES[name]["depends_on"]
+    assert depends["kafka"]["condition"] == "service_healthy"
+    assert depends["postgres"]["condition"] == "service_healthy"
+    assert depends["topic-init"]["condition"] == "service_completed_successfully"
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_services_listen_on_all_interfaces_and_reach_kafka(name: str) -> None:
+    env = SERVICES[name]["environment"]
+    assert env["BYOSMS_KAFKA_BOOTSTRAP"] == "kafka:29092"
+    prefix = {"ingress-webhook": "INGRESS"}.get(name, name.upper())
+    assert env[f"BYOSMS_{prefix}_HOST"] == "0.0.0.0"
+    assert env[f"BYOSMS_{prefix}_PORT"] == APPS[name][2]
+
+
+def test_twilio_calls_go_to_the_emulator() -> None:
+    emulator = SERVICES["twilio-emulator"]
+    assert emulator["command"] == ["serve", "--host", "0.0.0.0", "--port", "8099"]
+    # Provisioning is the only service calling Twilio so far (routing's send path is planned).
+    assert SERVICES["provisioning"]["environment"]["BYOSMS_TWILIO_API_BASE"] == "http://twilio-emulator:8099"
+    assert SERVICES["provisioning"]["depends_on"]["twilio-emulator"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_every_variable_is_read_by_the_service(name: str, settings_env_names: dict[str, set[str]]) -> None:
+    byosms_env = {k for k in SERVICES[name]["environment"] if k.startswith("BYOSMS_")}
+    assert byosms_env <= settings_env_names[name]
+
+
+def test_ingress_spool_is_a_volume() -> None:
+    ingress = SERVICES["ingress-webhook"]
+    spool = ingress["environment"]["BYOSMS_INGRESS_SPOOL_DIR"]
+    assert any(v.endswith(":" + spool) for v in ingress["volumes"])
+
+
+def _created_topics() -> dict[str, tuple[int, bool]]:
+    script = SERVICES["topic-init"]["command"][0]
+    created = {}
+    for match in re.finditer(r"^\s*create (\S+) (\d+)( compact)?\s*$", script, re.MULTILINE):
+        created[match.group(1)] = (int(match.group(2)), bool(match.group(3)))
+    return created
+
+
+def test_topic_init_creates_every_topic() -> None:
+    created = _created_topics()
+    assert sorted(created) == sorted(all_topic_names())
+    for spec in ALL_TOPICS:
+        assert created[spec.name] == (spec.partitions, spec.compacted)
+        if spec.has_dead_letter:
+            # Dead-letter topics keep the partition count and are never compacted.
+            assert created[spec.dead_letter] == (spec.partitions, False)
+
+
+def test_topic_init_uses_the_kafka_image_tools() -> None:
+    script = SERVICES["topic-init"]["command"][0]
+    assert "/opt/kafka/bin/kafka-topics.sh --bootstrap-server kafka:29092 --create --if-not-exists" in script
+    assert "--config cleanup.policy=compact" in script
+
+
+def test_secrets_come_only_from_ignored_env_files() -> None:
+    ignore = (ROOT / "deploy" / "compose" / ".gitignore").read_text().split()
+    for name, service in SERVICES.items():
+        for env_name in service.get("environment", {}):
+            assert env_name not in SECRET_NAMES, f"{name} inlines {env_name}"
+        for entry in service.get("env_file", []):
+            path = Path(entry["path"] if isinstance(entry, dict) else entry)
+            assert path.parent == Path("deploy/compose"), path
+            assert any(fnmatch.fnmatch(path.name, pattern) for pattern in ignore), f"{path} is not git-ignored"
+    for name in APPS:
+        assert SERVICES[name]["env_file"], f"{name} gets its secrets from the env file"
+
+
+def test_no_secret_value_is_written_into_the_file() -> None:
+    assert not re.search(r"[A-Za-z0-9+/]{40,}={0,2}", COMPOSE_TEXT), "looks like an inlined key"
+    assert not re.search(r"postgres(ql)?://[^/\s:@]+:[^@\s]+@", COMPOSE_TEXT), "a database URL with a password"
+    assert not re.search(r"(?i)(password|secret|token|keks?)\s*[:=]\s*\S", COMPOSE_TEXT), "a secret setting"
+
+
+def test_make_env_writes_what_compose_reads() -> None:
+    script = (ROOT / "deploy" / "compose" / "make-env.sh").read_text()
+    for name in SECRET_NAMES:
+        assert name in script
+    assert "jwt-public.pem" in script
+    mounted = SERVICES["provisioning"]["volumes"]
+    assert "./deploy/compose/secrets/jwt-public.pem:/run/byosms/jwt-public.pem:ro" in mounted

@@ -1,0 +1,294 @@
+"""The byosms Helm chart, rendered by the real helm binary with every scenario in ci/, keeps its rules:
+probes and resources on every Deployment, non-root containers, secrets only referenced, one ingress
+Deployment per region, enough ingress replicas and PDBs in production, every topic created."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from byosms_common.topics import ALL_TOPICS, all_topic_names
+from byosms_ingress.settings import IngressSettings
+from byosms_inventory.settings import InventorySettings
+from byosms_provisioning.settings import ProvisioningSettings
+from byosms_routing.settings import RoutingSettings
+
+pytestmark = pytest.mark.integration
+
+CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "byosms"
+SCENARIOS = sorted(CHART.glob("ci/*-values.yaml"))
+SECRET_ENV = {"BYOSMS_DATABASE_URL", "BYOSMS_KEKS", "BYOSMS_ACTIVE_KEK"}
+SERVICES = ("provisioning", "inventory", "routing")
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [p.name.removesuffix("-values.yaml") for p in paths]
+
+
+def _values(scenario: Path) -> dict[str, Any]:
+    """Chart defaults with the scenario on top (maps merge, lists replace, as helm does)."""
+
+    def merge(base: Any, top: Any) -> Any:
+        if isinstance(base, dict) and isinstance(top, dict):
+            return {k: merge(base.get(k), top[k]) if k in base else top[k] for k in top} | {
+                k: v for k, v in base.items() if k not in top
+            }
+        return top
+
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    return dict(merge(defaults, yaml.safe_load(scenario.read_text())))
+
+
+def _kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def _pod_specs(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    specs = []
+    for doc in docs:
+        if doc["kind"] in ("Deployment", "Job"):
+            specs.append((f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"]))
+        elif doc["kind"] == "Pod":
+            specs.append((f"Pod/{doc['metadata']['name']}", doc["spec"]))
+    return specs
+
+
+def _ingress_deployments(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        d
+        for d in _kind(docs, "Deployment")
+        if d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == "ingress-webhook"
+    ]
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+@pytest.fixture(scope="module", params=SCENARIOS, ids=_ids(SCENARIOS))
+def scenario(request: pytest.FixtureRequest, render_chart: Any) -> tuple[Path, list[dict[str, Any]]]:
+    path: Path = request.param
+    return path, render_chart(path).documents
+
+
+def test_scenarios_exist() -> None:
+    assert {"minimal", "production"} <= set(_ids(SCENARIOS))
+
+
+def test_every_object_is_well_formed(scenario: tuple[Path, list[dict[str, Any]]]) -> None:
+    _, docs = scenario
+    names = set()
+    for doc in docs:
+        assert doc.get("apiVersion"), doc
+        assert doc.get("kind"), doc
+        assert doc["metadata"].get("name"), doc
+        key = (doc["kind"], doc["metadata"]["name"])
+        assert key not in names, f"{key} rendered twice"
+        names.add(key)
+
+
+def test_every_deployment_has_probes_and_resources(scenario: tuple[Path, list[dict[str, Any]]]) -> None:
+    _, docs = scenario
+    deployments = _kind(docs, "Deployment")
+    assert len(deployments) >= 4
+    for deployment in deployments:
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            where = f"{deployment['metadata']['name']}/{container['name']}"
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", where
+            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", where
+            resources = container["resources"]
+            assert resources["requests"]["cpu"], where
+            assert resources["requests"]["memory"], where
+            assert resources["limits"]["memory"], where
+
+
+def test_every_container_runs_as_non_root(scenario: tuple[Path, list[dict[str, Any]]]) -> None:
+    _, docs = scenario
+    specs = _pod_specs(docs)
+    assert any(name.startswith("Job/") for name, _ in specs), "the topic Job is rendered"
+    assert any(name.startswith("Pod/") for name, _ in specs), "the helm test pod is rendered"
+    for name, spec in specs:
+        pod_level = spec.get("securityContext", {}).get("runAsNonRoot")
+        for container in spec["containers"]:
+            context = container.get("securityContext", {})
+            assert context.get("runAsNonRoot", pod_level) is True, f"{name}/{container['name']}"
+            assert context.get("allowPrivilegeEscalation") is False, f"{name}/{container['name']}"
+            assert context.get("readOnlyRootFilesystem") is True, f"{name}/{container['name']}"
+            assert context["capabilities"]["drop"] == ["ALL"], f"{name}/{container['name']}"
+
+
+def test_no_secret_values_in_the_chart(scenario: tuple[Path, list[dict[str, Any]]]) -> None:
+    _, docs = scenario
+    assert _kind(docs, "Secret") == [], "the chart must only reference existing Secrets"
+    for name, spec in _pod_specs(docs):
+        for container in spec["containers"]:
+            for env in container.get("env", []):
+                if env["name"] in SECRET_ENV:
+                    assert "value" not in env, f"{name}: {env['name']} inlined"
+                    assert env["valueFrom"]["secretKeyRef"]["name"], f"{name}: {env['name']}"
+    for config_map in _kind(docs, "ConfigMap"):
+        assert not SECRET_ENV & set(config_map["data"]), config_map["metadata"]["name"]
+
+
+def test_services_get_their_secrets_from_secret_refs(scenario: tuple[Path, list[dict[str, Any]]]) -> None:
+    path, docs = scenario
+    values = _values(path)
+    wanted = {
+        "ingress-webhook": {"BYOSMS_KEKS", "BYOSMS_ACTIVE_KEK"},
+        "provisioning": SECRET_ENV,
+        "inventory": {"BYOSMS_DATABASE_URL"},
+        "routing": {"BYOSMS_DATABASE_URL"},
+    }
+    for deployment in _kind(docs, "Deployment"):
+        component = deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if e["name"] in SECRET_ENV}
+        assert set(refs) == wanted[component], deployment["metadata"]["name"]
+        for env_name, ref in refs.items():
+            owner = values["database"] if env_name == "BYOSMS_DATABASE_URL" else values["keks"]
+            assert ref["name"] == owner["existingSecret"]
+
+
+def _config_of(docs: list[dict[str, Any]], deployment: dict[str, Any]) -> dict[str, str]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    (source,) = container["envFrom"]
+    config_maps = {c["metadata"]["name"]: c["data"] for c in _kind(docs, "ConfigMap")}
+    return dict(config_maps[source["configMapRef"]["name"]])
+
+
+def test_services_accept_their_configuration(
+    scenario: tuple[Path, list[dict[str, Any]]],
+    settings_env_names: dict[str, set[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every variable the chart sets is one the service reads, and the service's own settings class
+    accepts the rendered values (region overrides, ports, JWT key source, ...)."""
+    _, docs = scenario
+    classes = {
+        "ingress-webhook": IngressSettings,
+        "provisioning": ProvisioningSettings,
+        "inventory": InventorySettings,
+        "routing": RoutingSettings,
+    }
+    for deployment in _kind(docs, "Deployment"):
+        component = deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+        config = _config_of(docs, deployment)
+        assert set(config) <= settings_env_names[component], deployment["metadata"]["name"]
+        with monkeypatch.context() as patch:
+            # Only the rendered configuration counts, not what the test runner's shell exports.
+            for name in [n for n in os.environ if n.startswith("BYOSMS_")]:
+                patch.delenv(name)
+            for name, value in config.items():
+                patch.setenv(name, value)
+            settings = classes[component]()
+        assert settings.port == deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+        if isinstance(settings, IngressSettings):
+            region = settings.region_config()
+            assert deployment["metadata"]["name"] == f"byosms-ingress-{region.id}"
+
+
+def test_one_ingress_deployment_per_region(scenario: tuple[Path, list[dict[str, Any]]]) -> None:
+    path, docs = scenario
+    regions = _values(path)["ingressWebhook"]["regions"]
+    deployments = {d["metadata"]["name"]: d for d in _ingress_deployments(docs)}
+    assert sorted(deployments) == sorted(f"byosms-ingress-{r['id']}" for r in regions)
+    config_maps = {c["metadata"]["name"]: c["data"] for c in _kind(docs, "ConfigMap")}
+    services = {s["metadata"]["name"]: s for s in _kind(docs, "Service")}
+    for region in regions:
+        name = f"byosms-ingress-{region['id']}"
+        pod = deployments[name]["spec"]["template"]
+        assert pod["metadata"]["labels"]["byosms.io/region"] == region["id"]
+        (container,) = pod["spec"]["containers"]
+        assert container["envFrom"] == [{"configMapRef": {"name": name}}]
+        assert config_maps[name]["BYOSMS_INGRESS_REGION"] == region["id"]
+        if region.get("publicBaseUrl"):
+            overrides = yaml.safe_load(config_maps[name]["BYOSMS_REGIONS_OVERRIDES"])
+            assert overrides[region["id"]]["public_base_url"] == region["publicBaseUrl"]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert mounts["spool"] == config_maps[name]["BYOSMS_INGRESS_SPOOL_DIR"]
+        assert _selects(services[name]["spec"]["selector"], pod["metadata"]["labels"])
+
+
+def test_production_ingress_is_redundant(render_chart: Any) -> None:
+    docs = render_chart(CHART / "ci" / "production-values.yaml").documents
+    ingress = _ingress_deployments(docs)
+    assert len(ingress) >= 2, "production runs several regions"
+    pdbs = _kind(docs, "PodDisruptionBudget")
+    for deployment in ingress:
+        assert deployment["spec"]["replicas"] >= 2, deployment["metadata"]["name"]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        covering = [p for p in pdbs if _selects(p["spec"]["selector"]["matchLabels"], labels)]
+        assert len(covering) == 1, deployment["metadata"]["name"]
+        assert covering[0]["spec"]["maxUnavailable"] < deployment["spec"]["replicas"]
+    assert _kind(docs, "ServiceMonitor"), "production scrapes metrics"
+
+
+def test_autoscaled_ingress_keeps_two_replicas(render_chart: Any) -> None:
+    docs = render_chart(CHART / "ci" / "autoscaling-values.yaml").documents
+    hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in _kind(docs, "HorizontalPodAutoscaler")}
+    for deployment in _ingress_deployments(docs):
+        # The HPA owns the replica count; a fixed one in the Deployment would fight it on every upgrade.
+        assert "replicas" not in deployment["spec"]
+        assert hpas[deployment["metadata"]["name"]]["spec"]["minReplicas"] >= 2
+
+
+def test_topic_job_creates_every_topic(scenario: tuple[Path, list[dict[str, Any]]]) -> None:
+    path, docs = scenario
+    (job,) = _kind(docs, "Job")
+    assert "pre-install" in job["metadata"]["annotations"]["helm.sh/hook"]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    script = container["args"][0]
+    created = {}
+    for line in script.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "create":
+            created[parts[1]] = (int(parts[2]), "cleanup.policy=compact" in parts)
+    assert sorted(created) == sorted(all_topic_names())
+    for spec in ALL_TOPICS:
+        assert created[spec.name] == (spec.partitions, spec.compacted)
+        if spec.has_dead_letter:
+            assert created[spec.dead_letter] == (spec.partitions, False)
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["REPLICATION_FACTOR"] == str(_values(path)["kafka"]["topics"]["replicationFactor"])
+
+
+def test_helm_test_pod_checks_readiness_of_every_service(scenario: tuple[Path, list[dict[str, Any]]]) -> None:
+    path, docs = scenario
+    (pod,) = _kind(docs, "Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    urls = pod["spec"]["containers"][0]["args"][1:]
+    services = {s["metadata"]["name"]: s["spec"]["ports"][0]["port"] for s in _kind(docs, "Service")}
+    assert len(urls) == len(services)
+    for name, port in services.items():
+        assert f"http://{name}:{port}/readyz" in urls
+    regions = _values(path)["ingressWebhook"]["regions"]
+    assert len(services) == len(regions) + len(SERVICES)
+
+
+def test_default_values_refuse_to_render_without_secrets(render_chart: Any) -> None:
+    result = render_chart(None)
+    assert result.returncode != 0
+    assert "is required" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (["--set", "kafka.topics.replicationFactor=1"], "replicationFactor below 3"),
+        (["--set", "kafka.topics.minInsyncReplicas=4"], "must not exceed"),
+        (["--set", "database.existingSecret="], "database.existingSecret is required"),
+        (["--set", "keks.existingSecret="], "keks.existingSecret is required"),
+        (["--set", "ingressWebhook.replicaz=3"], "replicaz"),
+        (["--set", "provisioning.jwt.jwksUrl=https://auth.example.com/jwks"], "exactly one of"),
+        (["--set", "ingressWebhook.regions[1].id=us-east-1"], "twice"),
+    ],
+    ids=["single-replica", "min-isr", "no-database-secret", "no-kek-secret", "unknown-key", "two-jwt", "dup-region"],
+)
+def test_unsafe_or_wrong_values_fail(render_chart: Any, override: list[str], message: str) -> None:
+    result = render_chart(CHART / "ci" / "production-values.yaml", *override)
+    assert result.returncode != 0
+    assert message in result.stderr

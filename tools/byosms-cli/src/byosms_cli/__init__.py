@@ -1,0 +1,1 @@
+"""byosms command line: development tokens and an admin API client."""

@@ -1,0 +1,187 @@
+"""``byosms``: development tokens for the local stack, and the integrations admin API from a shell."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from byosms_cli import api, devkeys
+
+ALL_PERMISSIONS = (
+    "integrations:integration:add",
+    "integrations:integration:view",
+    "integrations:integration:edit",
+    "integrations:integration:delete",
+    "sms:phoneNumber:all",
+)
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+integrations = typer.Typer(no_args_is_help=True, help="Manage Twilio integrations through the admin API.")
+cli.add_typer(integrations, name="integrations")
+
+KeyDir = Annotated[Path | None, typer.Option(help="key pair directory (default: <repo>/.run/dev-jwt)")]
+ApiUrl = Annotated[str, typer.Option("--api", envvar="BYOSMS_API_URL", help="admin API base URL")]
+Token = Annotated[str | None, typer.Option(envvar="BYOSMS_TOKEN", help="bearer token; default: a dev token for --org")]
+Org = Annotated[str | None, typer.Option(envvar="BYOSMS_ORG", help="organization for a minted dev token")]
+Language = Annotated[str | None, typer.Option("--lang", help="Accept-Language, e.g. de")]
+DEFAULT_API = "http://127.0.0.1:8081"
+
+
+@cli.command("dev-keys")
+def dev_keys(
+    key_dir: KeyDir = None,
+    force: Annotated[bool, typer.Option(help="replace an existing key pair")] = False,
+) -> None:
+    """Create the development key pair and print the setting that makes the service trust it."""
+    _, public = devkeys.ensure_keypair(key_dir or devkeys.default_key_dir(), force=force)
+    typer.echo(f"export BYOSMS_PROVISIONING_JWT_PUBLIC_KEY_FILE={public}")
+
+
+@cli.command("dev-token")
+def dev_token(
+    org: Annotated[str, typer.Option(help="organization id (claim 'org')")],
+    permission: Annotated[
+        list[str] | None, typer.Option("--permission", "-p", help="permission to grant; repeat; default: all")
+    ] = None,
+    sub: Annotated[str, typer.Option(help="user the token acts for (claim 'sub')")] = "dev@localhost",
+    ttl: Annotated[int, typer.Option(min=60, max=86_400, help="lifetime in seconds")] = 3600,
+    issuer: Annotated[str, typer.Option()] = devkeys.DEFAULT_ISSUER,
+    audience: Annotated[str, typer.Option()] = devkeys.DEFAULT_AUDIENCE,
+    key_dir: KeyDir = None,
+) -> None:
+    """Print a signed development token (creates the key pair on first use)."""
+    private, _ = devkeys.ensure_keypair(key_dir or devkeys.default_key_dir())
+    typer.echo(
+        devkeys.mint_token(
+            private.read_bytes(),
+            organization_id=org,
+            permissions=permission or ALL_PERMISSIONS,
+            subject=sub,
+            ttl_seconds=ttl,
+            issuer=issuer,
+            audience=audience,
+        )
+    )
+
+
+def _token(token: str | None, org: str | None) -> str:
+    if token:
+        return token
+    if not org:
+        typer.echo("byosms: pass --token (or BYOSMS_TOKEN), or --org to mint a dev token", err=True)
+        raise typer.Exit(2)
+    private, _ = devkeys.ensure_keypair(devkeys.default_key_dir())
+    return devkeys.mint_token(private.read_bytes(), organization_id=org, permissions=ALL_PERMISSIONS, subject="cli")
+
+
+def _run(
+    url: str, token: str | None, org: str | None, method: str, path: str, body: Any = None, lang: str | None = None
+) -> None:
+    result = api.call(url, _token(token, org), method, path, body, language=lang)
+    if result.body is not None:
+        typer.echo(json.dumps(result.body, indent=2, ensure_ascii=False), err=not result.ok)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+BASE = "/api/v2/integrations"
+
+
+@integrations.command("list")
+def list_(
+    url: ApiUrl = DEFAULT_API,
+    token: Token = None,
+    org: Org = None,
+    status: Annotated[str | None, typer.Option(help="active or inactive")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    cursor: Annotated[str | None, typer.Option()] = None,
+    lang: Language = None,
+) -> None:
+    """List integrations."""
+    query = f"?limit={limit}" + (f"&status={status}" if status else "") + (f"&cursor={cursor}" if cursor else "")
+    _run(url, token, org, "GET", BASE + query, lang=lang)
+
+
+@integrations.command("get")
+def get(
+    integration_id: str, url: ApiUrl = DEFAULT_API, token: Token = None, org: Org = None, lang: Language = None
+) -> None:
+    """Show one integration."""
+    _run(url, token, org, "GET", f"{BASE}/{integration_id}", lang=lang)
+
+
+@integrations.command("create")
+def create(
+    name: Annotated[str, typer.Option()],
+    region: Annotated[str, typer.Option(help="home region id, e.g. eu-central-1")],
+    notes: Annotated[str, typer.Option()] = "",
+    url: ApiUrl = DEFAULT_API,
+    token: Token = None,
+    org: Org = None,
+    lang: Language = None,
+) -> None:
+    """Create an integration (inactive until credentials are set and it is activated)."""
+    _run(url, token, org, "POST", BASE, {"name": name, "region": region, "notes": notes}, lang)
+
+
+@integrations.command("update")
+def update(
+    integration_id: str,
+    name: Annotated[str | None, typer.Option()] = None,
+    notes: Annotated[str | None, typer.Option()] = None,
+    url: ApiUrl = DEFAULT_API,
+    token: Token = None,
+    org: Org = None,
+    lang: Language = None,
+) -> None:
+    """Edit name and/or notes."""
+    body = {k: v for k, v in {"name": name, "notes": notes}.items() if v is not None}
+    _run(url, token, org, "PATCH", f"{BASE}/{integration_id}", body, lang)
+
+
+@integrations.command("set-credentials")
+def set_credentials(
+    integration_id: str,
+    account_sid: Annotated[str, typer.Option()],
+    url: ApiUrl = DEFAULT_API,
+    token: Token = None,
+    org: Org = None,
+    lang: Language = None,
+) -> None:
+    """Set the Twilio Account SID and primary Auth Token (read from BYOSMS_TWILIO_AUTH_TOKEN or a prompt,
+    never from the command line, where other users could see it)."""
+    auth_token = os.environ.get("BYOSMS_TWILIO_AUTH_TOKEN") or typer.prompt("Twilio Auth Token", hide_input=True)
+    body = {"account_sid": account_sid, "auth_token": auth_token}
+    _run(url, token, org, "PUT", f"{BASE}/{integration_id}/credentials", body, lang)
+
+
+@integrations.command("activate")
+def activate(
+    integration_id: str, url: ApiUrl = DEFAULT_API, token: Token = None, org: Org = None, lang: Language = None
+) -> None:
+    """Activate an integration."""
+    _run(url, token, org, "POST", f"{BASE}/{integration_id}/activate", lang=lang)
+
+
+@integrations.command("deactivate")
+def deactivate(
+    integration_id: str, url: ApiUrl = DEFAULT_API, token: Token = None, org: Org = None, lang: Language = None
+) -> None:
+    """Deactivate an integration (its numbers become inactive)."""
+    _run(url, token, org, "POST", f"{BASE}/{integration_id}/deactivate", lang=lang)
+
+
+@integrations.command("delete")
+def delete(
+    integration_id: str, url: ApiUrl = DEFAULT_API, token: Token = None, org: Org = None, lang: Language = None
+) -> None:
+    """Delete an integration (its numbers are removed from the inventory)."""
+    _run(url, token, org, "DELETE", f"{BASE}/{integration_id}", lang=lang)
+
+
+def main() -> None:
+    cli(prog_name="byosms")
