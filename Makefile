@@ -45,8 +45,9 @@ stack-up: install ## Start Kafka (KRaft, from Maven Central jars) and PostgreSQL
 stack-down: install ## Stop what stack-up started
 	$(UV) run byosms-stack down
 
-up: stack-up ## Bring the whole system up in the background and wait until every service is ready
+up: stack-up ## Bring the whole system up in the background, wait until every service is ready, run the demo
 	@eval "$$($(UV) run byosms-stack env)" && $(UV) run python scripts/services.py up
+	@eval "$$($(UV) run byosms-stack env)" && $(UV) run byosms-stack demo
 
 down: ## Stop the services, then the stack
 	-@$(UV) run python scripts/services.py down

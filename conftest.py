@@ -49,3 +49,10 @@ def kafka_bootstrap(servers: Servers) -> str:
 @pytest.fixture(scope="session")
 def database_url(servers: Servers) -> str:
     return servers.database_url
+
+
+@pytest.fixture(autouse=True)
+def _servers_for_integration_tests(request: pytest.FixtureRequest) -> None:
+    """Integration and end-to-end tests always run with the servers configured in the environment."""
+    if request.node.get_closest_marker("integration") or request.node.get_closest_marker("e2e"):
+        request.getfixturevalue("servers")

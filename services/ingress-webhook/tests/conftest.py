@@ -6,7 +6,6 @@ Fixture names start with ``ingress_`` so they never clash with other packages' c
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -149,15 +148,9 @@ def _port_open(host: str, port: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def ingress_kafka_bootstrap() -> str:
-    """The dev stack's Kafka (started with byosms-stack when it does not run)."""
-    bootstrap = os.environ.get("BYOSMS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    host, _, port = bootstrap.split(",")[0].rpartition(":")
-    if not _port_open(host, int(port)):
-        from byosms_devstack.stack import ensure_stack
-
-        bootstrap = ensure_stack().kafka_bootstrap
-    return bootstrap
+def ingress_kafka_bootstrap(kafka_bootstrap: str) -> str:
+    """The stack's Kafka (the root conftest starts the dev stack when none is configured)."""
+    return kafka_bootstrap
 
 
 async def publish_states(bootstrap: str, records: list[tuple[str, bytes | None]]) -> None:

@@ -13,7 +13,7 @@ from byosms_common.testing import eventually, free_port
 from byosms_inventory.app import run as run_inventory
 from byosms_inventory.settings import InventorySettings
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration
 
 
 async def test_service_without_reachable_database_reports_not_ready_and_keeps_trying(

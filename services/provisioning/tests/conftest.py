@@ -39,8 +39,6 @@ from byosms_provisioning.twilio_gateway import TwilioGateway
 from twilio_emulator.settings import EmulatorSettings
 from twilio_emulator.testing import RunningEmulator, running_emulator
 
-DATABASE_URL = os.environ.get("BYOSMS_DATABASE_URL", "postgresql://byosms@127.0.0.1:55432/byosms")
-KAFKA_BOOTSTRAP = os.environ.get("BYOSMS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 ISSUER, AUDIENCE = "byosms-platform", "byosms-provisioning"
 TEST_KEKS = {"k1": Keyring.generate_key(), "k2": Keyring.generate_key()}
 
@@ -54,7 +52,7 @@ def prov_signing_key() -> rsa.RSAPrivateKey:
 async def prov_pool() -> AsyncIterator[asyncpg.Pool]:
     """A pool on a fresh schema with the service's migrations applied; dropped afterwards."""
     schema = f"prov_test_{uuid.uuid4().hex[:12]}"
-    pool = await create_pool(DATABASE_URL, schema, min_size=1, max_size=5)
+    pool = await create_pool(os.environ["BYOSMS_DATABASE_URL"], schema, min_size=1, max_size=5)
     try:
         await apply_migrations(pool, schema, load_migrations("byosms_provisioning"))
         yield pool
@@ -133,7 +131,9 @@ async def running_service(
     public_pem = signing_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    broker: KafkaBroker = build_broker(KafkaSettings(kafka_bootstrap=KAFKA_BOOTSTRAP), "provisioning-test")
+    broker: KafkaBroker = build_broker(
+        KafkaSettings(kafka_bootstrap=os.environ["BYOSMS_KAFKA_BOOTSTRAP"]), "provisioning-test"
+    )
     ctx = ServiceContext(
         settings=service_settings,
         pool=pool,
@@ -185,7 +185,7 @@ async def topic_records(
 ) -> list[Record]:
     """Records of ``topic`` with ``key`` (raw bytes), polled from the beginning until ``until`` holds."""
     wanted = (lambda k: k == key) if isinstance(key, str) else key
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA_BOOTSTRAP, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=os.environ["BYOSMS_KAFKA_BOOTSTRAP"], enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic.name, p) for p in range(topic.partitions)]

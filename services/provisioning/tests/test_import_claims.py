@@ -20,13 +20,11 @@ from byosms_provisioning.import_checks import claim_outcome
 
 pytestmark = pytest.mark.integration
 
-DATABASE_URL = os.environ.get("BYOSMS_DATABASE_URL", "postgresql://byosms@127.0.0.1:55432/byosms")
-
 
 @pytest.fixture
 async def claims_pool() -> AsyncIterator[asyncpg.Pool]:
     schema = f"provisioning_t{uuid.uuid4().hex[:12]}"
-    pool = await db.create_pool(DATABASE_URL, schema, min_size=2, max_size=6)
+    pool = await db.create_pool(os.environ["BYOSMS_DATABASE_URL"], schema, min_size=2, max_size=6)
     try:
         await db.apply_migrations(pool, schema, db.load_migrations("byosms_provisioning"))
         yield pool

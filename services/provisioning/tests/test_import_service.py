@@ -41,7 +41,6 @@ from twilio_emulator.settings import EmulatorSettings
 
 pytestmark = pytest.mark.integration
 
-DATABASE_URL = os.environ.get("BYOSMS_DATABASE_URL", "postgresql://byosms@127.0.0.1:55432/byosms")
 REGION = DEFAULT_REGIONS["eu-central-1"]
 OUR_URL = REGION.inbound_url
 TOKEN = "f" * 32
@@ -114,7 +113,7 @@ class Env:
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
     schema = f"provisioning_t{uuid.uuid4().hex[:12]}"
-    pool = await db.create_pool(DATABASE_URL, schema, min_size=1, max_size=4)
+    pool = await db.create_pool(os.environ["BYOSMS_DATABASE_URL"], schema, min_size=1, max_size=4)
     server = TestServer(create_app(EmulatorSettings()))
     await server.start_server()
     gateway = TwilioGateway(api_base=str(server.make_url("")).rstrip("/"), timeout_seconds=1.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
+from byosms_cli.devkeys import default_key_dir, ensure_keypair
+from byosms_devstack.demo import DemoError, Endpoints, run_demo
 from byosms_devstack.settings import DEFAULT_DATABASES, StackSettings
 from byosms_devstack.stack import StackError, ensure_stack, stack_status, stop_stack
 
@@ -86,6 +89,27 @@ def status(state_dir: StateDir = None) -> None:
 def env(state_dir: StateDir = None) -> None:
     """Print the connection settings as shell exports: eval "$(byosms-stack env)"."""
     typer.echo(stack_status(_settings(state_dir)).exports(), nl=False)
+
+
+@app.command()
+def demo(
+    provisioning_url: Annotated[str, typer.Option(help="Provisioning admin API.")] = "http://127.0.0.1:8081",
+    emulator_url: Annotated[str, typer.Option(help="Twilio emulator.")] = "http://127.0.0.1:8099",
+    inbound_url: Annotated[
+        str, typer.Option(help="The region's public inbound webhook URL (what numbers must carry).")
+    ] = "http://127.0.0.1:8080/vendors/v1/twilio/3d904439dc3f4eceb2e574b43c8f5ac5/mo",
+    region: Annotated[str, typer.Option(help="Region of the demo integration.")] = "eu-central-1",
+    kafka_bootstrap: Annotated[str, typer.Option(envvar="BYOSMS_KAFKA_BOOTSTRAP")] = "127.0.0.1:9092",
+    key_dir: Annotated[Path | None, typer.Option(help="Development JWT keys (byosms dev-keys).")] = None,
+) -> None:
+    """Run the product's main job against the running services (see `make up`)."""
+    private_key, _ = ensure_keypair(key_dir or default_key_dir())
+    endpoints = Endpoints(provisioning_url, emulator_url, kafka_bootstrap, inbound_url, region)
+    try:
+        asyncio.run(run_demo(endpoints, private_key.read_bytes(), lambda line: typer.echo(f"demo: {line}")))
+    except DemoError as exc:
+        _err(f"demo failed: {exc}")
+        raise typer.Exit(1) from None
 
 
 def main() -> None:
