@@ -103,11 +103,11 @@ def up(stack_env: dict[str, str], timeout: float = 120.0) -> int:
         if _pid(service) is not None:
             print(f"{service.name:<12} already running (pid {_pid(service)})")
             continue
-        log = (LOGS / f"{service.name}.log").open("ab")
         command = [str(bin_dir / service.command[0]), *service.command[1:]]
-        process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
-        )
+        with (LOGS / f"{service.name}.log").open("ab") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
+            )
         (PIDS / f"{service.name}.pid").write_text(str(process.pid))
         started[service.name] = process
     deadline = time.monotonic() + timeout
