@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from byosms_common import messages as m
 from byosms_common import topics
 from byosms_common.settings import DatabaseSettings, KafkaSettings
-from byosms_common.testing import eventually, free_port, start_group_at_end
+from byosms_common.testing import TopicWatcher, eventually, free_port, start_group_at_end
 from byosms_inventory.app import run
 from byosms_inventory.settings import InventorySettings
 
@@ -43,49 +43,16 @@ async def inventory(kafka_bootstrap: str, database_url: str) -> AsyncIterator[No
         await asyncio.wait_for(task, 30)
 
 
-class Watcher:
-    """Collects the records of some keys from topics, from the start."""
+def _states(watch: TopicWatcher) -> list[str | None]:
+    return [
+        m.NumberStateRecord.model_validate_json(r.value).payload.state.value if r.value else None
+        for r in watch.on(topics.NUMBER_STATE.name)
+    ]
 
-    def __init__(self, bootstrap: str, keys: set[str]) -> None:
-        self._consumer = AIOKafkaConsumer(
-            topics.NUMBER_EVENTS.name,
-            topics.NUMBER_STATE.name,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            group_id=None,
-        )
-        self._keys = keys
-        self.records: list[tuple[str, bytes | None]] = []
 
-    async def __aenter__(self) -> Watcher:
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        await self._consumer.stop()
-
-    async def _run(self) -> None:
-        async for record in self._consumer:
-            if record.key and record.key.decode() in self._keys:
-                self.records.append((record.topic, record.value))
-
-    def states(self) -> list[str | None]:
-        out: list[str | None] = []
-        for topic, value in self.records:
-            if topic == topics.NUMBER_STATE.name:
-                out.append(m.NumberStateRecord.model_validate_json(value).payload.state.value if value else None)
-        return out
-
-    def changes(self) -> list[str]:
-        return [
-            m.NumberStateChanged.model_validate_json(value).payload.state.value
-            for topic, value in self.records
-            if topic == topics.NUMBER_EVENTS.name and value and b'"number.state_changed"' in value
-        ]
+def _changes(watch: TopicWatcher) -> list[str]:
+    events = [m.decode(r.value) for r in watch.on(topics.NUMBER_EVENTS.name) if r.value]
+    return [e.payload.state.value for e in events if isinstance(e, m.NumberStateChanged)]
 
 
 def _snapshot(integration_id: str) -> m.IntegrationChangePayload:
@@ -126,9 +93,11 @@ async def test_numbers_follow_their_integration_through_deactivate_reactivate_an
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     try:
-        async with Watcher(kafka_bootstrap, {address}) as watch:
+        async with TopicWatcher(
+            kafka_bootstrap, [topics.NUMBER_EVENTS.name, topics.NUMBER_STATE.name], {address}
+        ) as watch:
             await producer.send_and_wait(topics.NUMBER_EVENTS.name, m.encode(imported), key=address.encode())
-            await eventually(lambda: watch.states() == ["active"], what="number active", within=30)
+            await eventually(lambda: _states(watch) == ["active"], what="number active", within=30)
 
             for event_type, expected in (
                 (m.IntegrationDeactivated, "inactive"),
@@ -137,10 +106,10 @@ async def test_numbers_follow_their_integration_through_deactivate_reactivate_an
             ):
                 event = event_type(organization_id=org, payload=_snapshot(integration))
                 await producer.send_and_wait(topics.INTEGRATION_EVENTS.name, m.encode(event), key=integration.encode())
-                await eventually(lambda e=expected: watch.states()[-1:] == [e], what=f"number {expected}", within=30)  # type: ignore[misc]
+                await eventually(lambda e=expected: _states(watch)[-1:] == [e], what=f"number {expected}", within=30)  # type: ignore[misc]
 
-            assert watch.states() == ["active", "inactive", "active", None]
-            assert watch.changes() == ["active", "inactive", "active", "removed"]
+            assert _states(watch) == ["active", "inactive", "active", None]
+            assert _changes(watch) == ["active", "inactive", "active", "removed"]
     finally:
         await producer.stop()
 

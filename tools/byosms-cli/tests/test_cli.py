@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import stat
 from pathlib import Path
 from typing import Any
@@ -134,3 +135,16 @@ def test_a_token_or_org_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BYOSMS_ORG", raising=False)
     result = runner.invoke(main.cli, ["integrations", "list"])
     assert result.exit_code == 2
+
+
+def test_an_unreachable_api_is_a_one_line_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with socket.socket() as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("BYOSMS_DEV_KEY_DIR", str(tmp_path))
+    result = runner.invoke(main.cli, ["integrations", "list", "--org", "o", "--api", f"http://127.0.0.1:{port}"])
+    assert result.exit_code == 2
+    assert f"cannot reach http://127.0.0.1:{port}" in result.output
+    assert "Traceback" not in result.output

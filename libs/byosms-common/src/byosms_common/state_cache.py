@@ -59,8 +59,8 @@ class StateTopicFollower(Generic[V]):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
-        await consumer.start()
         try:
+            await consumer.start()
             # The consumer tracks metadata only of subscribed topics; ask the cluster directly.
             cluster = await consumer._client.fetch_all_metadata()
             partitions = cluster.partitions_for_topic(self._topic.name)
@@ -81,8 +81,10 @@ class StateTopicFollower(Generic[V]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
         if self._consumer is not None:
             await self._consumer.stop()
+            self._consumer = None
 
     async def _follow(self, consumer: AIOKafkaConsumer, pending: dict[TopicPartition, int]) -> None:
         if not pending:

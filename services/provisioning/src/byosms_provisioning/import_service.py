@@ -105,6 +105,7 @@ def deps_from_context(ctx: ServiceContext) -> ImportDeps:
         lookup=TwilioNumberLookup(ctx.twilio),
         regions=ctx.regions,
         outbox_wakeup=ctx.outbox_wakeup,
+        deadline_seconds=ctx.settings.import_deadline_seconds,
     )
 
 

@@ -17,6 +17,8 @@ through explicit aliases. Nothing secret has a default; invalid settings stop th
 | BYOSMS_PROVISIONING_TWILIO_TIMEOUT_SECONDS | deadline of every Twilio call |
 | BYOSMS_PROVISIONING_OUTBOX_POLL_SECONDS | how often the outbox relay looks for unsent rows |
 | BYOSMS_PROVISIONING_COMMANDS_ENABLED | consume the integration command topic (default true) |
+| BYOSMS_PROVISIONING_IMPORT_DEADLINE_SECONDS | in-progress imports older than this are rejected, claim freed (120) |
+| BYOSMS_PROVISIONING_IMPORT_SWEEP_SECONDS | how often imports past their deadline are looked for (5) |
 | BYOSMS_TWILIO_API_BASE | send every Twilio REST call to this base URL (emulator) instead of twilio.com |
 | BYOSMS_REGIONS_OVERRIDES | JSON overrides of the region table (see byosms_common.regions) |
 """
@@ -61,6 +63,12 @@ class ProvisioningSettings(BaseSettings):
     commands_enabled: bool = True
     command_group_id: str = "byosms-provisioning-commands"
     rotation_batch_size: int = Field(default=200, ge=1, le=10_000)
+    import_deadline_seconds: float = Field(
+        default=120.0, ge=5, le=3600, description="An import still in progress after this is rejected."
+    )
+    import_sweep_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="How often imports past their deadline are looked for."
+    )
 
     @field_validator("jwt_algorithms")
     @classmethod

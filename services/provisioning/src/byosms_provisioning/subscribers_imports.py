@@ -56,4 +56,6 @@ def register(broker: KafkaBroker, ctx: ServiceContext) -> None:
 
 async def run_import_sweeper(ctx: ServiceContext, stop: asyncio.Event) -> None:
     """Background task: reject imports past their deadline and free their claims."""
-    await import_service.run_sweeper(import_service.deps_from_context(ctx), stop)
+    await import_service.run_sweeper(
+        import_service.deps_from_context(ctx), stop, interval_seconds=ctx.settings.import_sweep_seconds
+    )

@@ -10,6 +10,10 @@ from typing import Any
 import aiohttp
 
 
+class ApiUnreachableError(Exception):
+    """The admin API could not be reached or did not answer in time."""
+
+
 @dataclass(frozen=True)
 class ApiResult:
     status: int
@@ -48,4 +52,8 @@ def call(
     *,
     language: str | None = None,
 ) -> ApiResult:
-    return asyncio.run(_call(base_url, token, method, path, body, language))
+    try:
+        return asyncio.run(_call(base_url, token, method, path, body, language))
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        reason = "no answer within 30 s" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+        raise ApiUnreachableError(f"cannot reach {base_url}: {reason}") from None

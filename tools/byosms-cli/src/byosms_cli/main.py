@@ -81,7 +81,11 @@ def _token(token: str | None, org: str | None) -> str:
 def _run(
     url: str, token: str | None, org: str | None, method: str, path: str, body: Any = None, lang: str | None = None
 ) -> None:
-    result = api.call(url, _token(token, org), method, path, body, language=lang)
+    try:
+        result = api.call(url, _token(token, org), method, path, body, language=lang)
+    except api.ApiUnreachableError as exc:
+        typer.echo(f"byosms: {exc} (is the stack up? `make up`)", err=True)
+        raise typer.Exit(2) from None
     if result.body is not None:
         typer.echo(json.dumps(result.body, indent=2, ensure_ascii=False), err=not result.ok)
     if not result.ok:

@@ -125,27 +125,34 @@ async def run_demo(endpoints: Endpoints, private_key_pem: bytes, say: Say) -> De
         conversation = f"{number}|{customer}"
         async with TopicWatcher(endpoints.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], {conversation}) as watch:
 
-            async def decided(kind: type[m.Envelope], text: str) -> Any:
+            async def decided(kind: type[m.Envelope], text: str, sent_sids: set[str]) -> Any:
                 # The number reaches routing's cache through inventory; until then a message may be
                 # discarded as unknown, so the customer "texts again" until the expected outcome shows.
                 for record in watch.records:
                     event = m.decode(record.value or b"")
-                    if isinstance(event, kind):
+                    if isinstance(event, kind) and getattr(event.payload, "message_sid", None) in sent_sids:
                         return event
                 inbound = {"from": customer, "to": number, "body": text}
                 async with http.post(f"{emulator}/inbound", json=inbound) as response:
                     sent = await _json(response, 200)
                 if sent["status"] != 200:
                     raise DemoError(f"ingress answered {sent['status']} to the inbound webhook: {sent}")
+                sent_sids.add(sent["message_sid"])
                 await asyncio.sleep(1.0)
                 return None
 
-            routed = await _until(lambda: decided(m.InboundMessageRouted, "Hallo, ich habe eine Frage"), "routing")
+            first: set[str] = set()
+            routed = await _until(
+                lambda: decided(m.InboundMessageRouted, "Hallo, ich habe eine Frage", first), "routing"
+            )
             say(f"Inbound {routed.payload.message_sid} from {customer}: routed to the tenant's queues")
 
             async with http.post(f"{api}/integrations/{integration_id}/deactivate", headers=auth) as r:
                 await _json(r, 200)
             say(f"Integration {integration_id} deactivated")
-            discarded = await _until(lambda: decided(m.InboundMessageDiscarded, "Noch jemand da?"), "discarding")
+            second: set[str] = set()
+            discarded = await _until(
+                lambda: decided(m.InboundMessageDiscarded, "Noch jemand da?", second), "discarding"
+            )
             say(f"Inbound {discarded.payload.message_sid}: discarded ({discarded.payload.reason})")
     return DemoResult(org, integration_id, number, routed, discarded)
