@@ -12,8 +12,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import settings
 
 from byosms_devstack import ensure_stack
+
+# Property tests draw the same examples on every run, so a CI run cannot fail by chance; run with
+# HYPOTHESIS_PROFILE=explore to search new examples (and fix what they find).
+settings.register_profile("repeatable", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlparse
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -110,4 +110,7 @@ def test_json_bodies_match_reference(url: str, body: str, token: str, tamper: bo
     received = body + "x" if tamper else body
     expected = bool(RequestValidator(token).validate(hashed_url, received, sig))
     assert (signature.check_json(token, hashed_url, received, sig) is signature.Verdict.VALID) == expected
-    assert expected is not tamper
+    if urlparse(hashed_url).geturl() == hashed_url:
+        # The reference rebuilds the URL with urlparse, which drops a bare ';' (empty path parameters);
+        # for every other URL a genuine signature must pass and a tampered body must not.
+        assert expected is not tamper

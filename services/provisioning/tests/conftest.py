@@ -25,11 +25,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from faststream.kafka import KafkaBroker
 
+from byosms_common import topics
 from byosms_common.crypto import Keyring
 from byosms_common.db import apply_migrations, create_pool, load_migrations
 from byosms_common.kafka import Publisher, build_broker
 from byosms_common.regions import load_regions
 from byosms_common.settings import KafkaSettings
+from byosms_common.testing import start_group_at_end
 from byosms_common.topics import TopicSpec
 from byosms_provisioning import app as app_module
 from byosms_provisioning.auth import ALL_PERMISSIONS, JwtVerifier, PemKey
@@ -144,6 +146,13 @@ async def running_service(
         publisher=Publisher(broker),
     )
     if with_commands:
+        # A fresh group starts at the end of the shared topics: this instance handles only what its
+        # test sends, not the backlog of earlier tests and runs.
+        group = service_settings.command_group_id
+        bootstrap = os.environ["BYOSMS_KAFKA_BOOTSTRAP"]
+        await start_group_at_end(bootstrap, group, [topics.INTEGRATION_COMMANDS.name])
+        await start_group_at_end(bootstrap, f"{group}-imports", [topics.NUMBER_COMMANDS.name])
+        await start_group_at_end(bootstrap, f"{group}-number-claims", [topics.NUMBER_EVENTS.name])
         app_module.register_subscribers(broker, ctx)
     await broker.start()
     stop = asyncio.Event()
