@@ -42,8 +42,9 @@ test-integration: install ## Only the integration and end-to-end tests
 stack-up: install ## Start Kafka (KRaft, from Maven Central jars) and PostgreSQL on loopback, create topics
 	$(UV) run byosms-stack up
 
-stack-down: install ## Stop what stack-up started
+stack-down: install ## Stop what stack-up started, and the test suite's own stack
 	$(UV) run byosms-stack down
+	$(UV) run byosms-stack down --test
 
 up: stack-up ## Bring the whole system up in the background, wait until every service is ready, run the demo
 	@eval "$$($(UV) run byosms-stack env)" && $(UV) run python scripts/services.py up

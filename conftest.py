@@ -1,7 +1,9 @@
 """Session fixtures shared by every package's tests: the real Kafka broker and PostgreSQL server.
 
 With ``BYOSMS_KAFKA_BOOTSTRAP`` and ``BYOSMS_DATABASE_URL`` set, tests use those servers; otherwise
-the local stack is started (``byosms-stack up``). A stack that cannot be started fails the
+the test suite's own local stack is started (``byosms-stack up --test``: ``.run/test-stack`` on ports
+19092/19093/55433), apart from the stack of ``make up`` so the demo services never take the tests'
+commands. A stack that cannot be started fails the
 integration tests; it never skips them.
 """
 
@@ -15,6 +17,7 @@ import pytest
 from hypothesis import settings
 
 from byosms_devstack import ensure_stack
+from byosms_devstack.settings import test_stack_settings
 
 # Property tests draw the same examples on every run, so a CI run cannot fail by chance; run with
 # HYPOTHESIS_PROFILE=explore to search new examples (and fix what they find).
@@ -34,7 +37,7 @@ def servers() -> Iterator[Servers]:
     kafka = os.environ.get("BYOSMS_KAFKA_BOOTSTRAP")
     database = os.environ.get("BYOSMS_DATABASE_URL")
     if not (kafka and database):
-        info = ensure_stack()
+        info = ensure_stack(test_stack_settings())
         kafka = kafka or info.kafka_bootstrap
         database = database or info.database_url
     previous = {k: os.environ.get(k) for k in ("BYOSMS_KAFKA_BOOTSTRAP", "BYOSMS_DATABASE_URL")}

@@ -321,3 +321,50 @@ async def test_openapi_document_is_served(prov: Harness) -> None:
     document = await response.json()
     assert "/api/v2/integrations/{id}/credentials" in document["paths"]
     assert "secondary auth tokens are not supported" in str(document)
+
+
+@pytest.mark.parametrize(
+    ("label", "method", "path", "body", "field"),
+    [
+        ("query value", "GET", BASE + "?account_sid=AC%00x", None, "query.account_sid"),
+        ("query name filter", "GET", BASE + "?name=a%00", None, "query.name"),
+        ("path id", "GET", BASE + "/abc%00def", None, "path.id"),
+        ("json value", "POST", BASE, {"name": "a\x00b", "region": "eu-central-1"}, "name"),
+        ("json notes", "POST", BASE, {"name": "a", "notes": "x\x00", "region": "eu-central-1"}, "notes"),
+    ],
+)
+@pytest.mark.parametrize("language", ["en", "de"])
+async def test_nul_characters_are_refused_naming_the_field(
+    prov: Harness, label: str, method: str, path: str, body: dict[str, str] | None, field: str, language: str
+) -> None:
+    # PostgreSQL text cannot hold U+0000; without this check the value reached the database (500).
+    headers = prov.headers(language=language)
+    response = await prov.client.request(method, path, json=body, headers=headers)
+    assert response.status == 400, label
+    assert response.content_type == "application/problem+json"
+    problem = await response.json()
+    assert [e["field"] for e in problem["errors"]] == [field]
+    expected = "darf keine NUL-Zeichen enthalten" if language == "de" else "must not contain NUL characters"
+    assert problem["errors"][0]["message"] == expected
+    listed = await (await prov.client.get(BASE, headers=prov.headers())).json()
+    assert listed["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("language", "detail"),
+    [
+        ("en", "account_sid: must be 'AC' followed by 32 hexadecimal digits"),
+        ("de", "account_sid: muss 'AC' gefolgt von 32 Hexadezimalziffern sein"),
+    ],
+)
+async def test_a_refused_field_is_named_in_the_callers_language(prov: Harness, language: str, detail: str) -> None:
+    created = await create(prov)
+    response = await prov.client.put(
+        f"{BASE}/{created['id']}/credentials",
+        json={"account_sid": "AC123", "auth_token": "0123456789abcdef0123456789abcdef"},
+        headers=prov.headers(language=language),
+    )
+    assert response.status == 400
+    problem = await response.json()
+    assert detail in problem["detail"]
+    assert problem["errors"] == [{"field": "account_sid", "type": "invalid", "message": detail.split(": ", 1)[1]}]

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from byosms_common.errors import CATALOG, ByosmsError, NotFound, VendorError
-from byosms_provisioning.problems import InvalidFields, problem, validation_problem
+from byosms_provisioning.problems import InvalidFields, nul_fields, problem, validation_problem
 
 pytestmark = pytest.mark.unit
 
@@ -75,3 +75,9 @@ def test_invalid_fields_name_each_field_in_both_languages() -> None:
     assert body["status"] == 400
     assert "colour: unbekanntes Feld" in str(body["detail"])
     assert body["errors"]
+
+
+def test_nul_fields_finds_every_nested_string() -> None:
+    data = {"a": "ok", "b": "x\x00", "c": {"d": ["fine", "bad\x00"]}, "k\x00": 1}
+    assert sorted(nul_fields(data)) == ["b", "c.d.1", "k\\u0000"]
+    assert list(nul_fields({"a": ["b", {"c": 1}]})) == []

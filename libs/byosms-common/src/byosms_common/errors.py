@@ -279,6 +279,24 @@ class InvalidInput(ByosmsError):
     default_code = "invalid_request"
 
 
+class InvalidField(InvalidInput):
+    """One input field refused, with the reason in every served language (``invalid_request``)."""
+
+    def __init__(self, field: str, reason_en: str, reason_de: str) -> None:
+        self.field = field
+        self.reasons = LocalizedText(en=reason_en, de=reason_de)
+        super().__init__("invalid_request", detail=f"{field}: {reason_en}")
+
+    def reason(self, language: Language = "en") -> str:
+        return self.reasons.de if language == "de" else self.reasons.en
+
+    def message(self, language: Language = "en") -> str:
+        return render(self.code, language, detail=f"{self.field}: {self.reason(language)}")
+
+    def localized(self) -> LocalizedText:
+        return LocalizedText(en=self.message("en"), de=self.message("de"))
+
+
 class NotFound(ByosmsError):
     default_code = "not_found"
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from byosms_common.errors import Conflict, InvalidInput
+from byosms_common.errors import Conflict, InvalidField
 from byosms_common.messages import IntegrationSnapshot, IntegrationStatePayload, IntegrationStatus, SealedSecret
 
 ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
@@ -89,37 +89,49 @@ class Change:
 def check_name(name: str) -> str:
     cleaned = name.strip()
     if not cleaned or len(cleaned) > 200:
-        raise InvalidInput("invalid_request", detail="name: must be 1 to 200 characters")
+        raise InvalidField("name", "must be 1 to 200 characters", "muss 1 bis 200 Zeichen lang sein")
     return cleaned
 
 
 def check_notes(notes: str) -> str:
     if len(notes) > 2000:
-        raise InvalidInput("invalid_request", detail="notes: must be at most 2000 characters")
+        raise InvalidField("notes", "must be at most 2000 characters", "darf höchstens 2000 Zeichen lang sein")
     return notes
 
 
 def check_integration_id(value: str) -> str:
     if not INTEGRATION_ID.fullmatch(value):
-        raise InvalidInput("invalid_request", detail="id: letters, digits, '_', '.', '-' (at most 100)")
+        raise InvalidField(
+            "id",
+            "letters, digits, '_', '.', '-' (at most 100, starting with a letter or digit)",
+            "Buchstaben, Ziffern, '_', '.', '-' (höchstens 100, beginnend mit Buchstabe oder Ziffer)",
+        )
     return value
 
 
 def check_account_sid(value: str) -> str:
     if not ACCOUNT_SID.fullmatch(value):
-        raise InvalidInput("invalid_request", detail="account_sid: must be 'AC' followed by 32 hexadecimal digits")
+        raise InvalidField(
+            "account_sid",
+            "must be 'AC' followed by 32 hexadecimal digits",
+            "muss 'AC' gefolgt von 32 Hexadezimalziffern sein",
+        )
     return value
 
 
 def check_auth_token(value: str) -> None:
     # The message never repeats the value.
     if not AUTH_TOKEN.fullmatch(value):
-        raise InvalidInput("invalid_request", detail="auth_token: must be 16 to 128 letters or digits")
+        raise InvalidField(
+            AUTH_TOKEN_FIELD, "must be 16 to 128 letters or digits", "muss 16 bis 128 Buchstaben oder Ziffern sein"
+        )
 
 
 def check_shared_key(value: str) -> None:
     if not 16 <= len(value) <= 256 or not value.isprintable():
-        raise InvalidInput("invalid_request", detail="shared_key: must be 16 to 256 printable characters")
+        raise InvalidField(
+            SHARED_KEY_FIELD, "must be 16 to 256 printable characters", "muss 16 bis 256 druckbare Zeichen lang sein"
+        )
 
 
 def create(*, integration_id: str, organization_id: str, name: str, notes: str, region: str, now: datetime) -> Change:

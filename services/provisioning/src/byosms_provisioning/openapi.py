@@ -6,15 +6,18 @@ checked-in file differs. Other features add their paths by appending a part to :
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
 
-from byosms_provisioning import auth
+from byosms_common.messages import ImportedNumber, NumberType
+from byosms_common.regions import DEFAULT_REGIONS
+from byosms_provisioning import auth, routes_imports
 from byosms_provisioning.context import ServiceContext
 from byosms_provisioning.routes import (
     BASE,
@@ -44,7 +47,7 @@ def problem_responses(*statuses: int) -> JSON:
         400: "Invalid input: bad JSON, unknown field, wrong type (fields named in `errors`).",
         401: "Missing or invalid bearer token.",
         403: "The token lacks the required permission.",
-        404: "No such integration in the caller's organization (also for another organization's).",
+        404: "No such resource in the caller's organization (also for another organization's).",
         409: "Version conflict (If-Match), or the state forbids it.",
         413: "Request body too large.",
         415: "Content-Type is not application/json.",
@@ -89,8 +92,11 @@ _IF_MATCH = {
     "in": "header",
     "required": False,
     "description": 'The integration\'s version as returned in ETag (e.g. "3"); mismatch answers 409.',
-    "schema": {"type": "string"},
+    "schema": {"type": "string", "pattern": '^((W/)?"[0-9]{1,18}"|[0-9]{1,18}|\\*)$'},
 }
+# Text that PostgreSQL can store: every string the API takes is refused (400) when it holds U+0000.
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+REQUEST_SCHEMAS = ("CreateIntegrationBody", "UpdateIntegrationBody", "CredentialsBody", "ImportBody")
 
 CREDENTIALS_TEXT = (
     "Validates the Account SID and Auth Token with Twilio's Accounts API; wrong credentials or a "
@@ -150,7 +156,7 @@ def integration_part() -> tuple[JSON, JSON]:
                 auth.INTEGRATION_DELETE,
                 description="Its numbers are removed from the inventory; nothing changes in Twilio.",
                 ok=(204, None),
-                errors=(401, 403, 404, 409),
+                errors=(400, 401, 403, 404, 409),
                 parameters=[_ID, _IF_MATCH],
             ),
         },
@@ -223,11 +229,109 @@ def integration_part() -> tuple[JSON, JSON]:
     return paths, schemas
 
 
-PARTS: list[Part] = [integration_part]
+IMPORT_TEXT = (
+    "Adds one of the tenant's Twilio numbers or short codes to the SMS number inventory. The command "
+    "is recorded and answered with 202 and the import id at once; the checks (integration, sender id "
+    "type, country, compliance blocks for short codes, no import in progress, not held by another "
+    "organization, present in the Twilio account, SMS webhook pointing at the regional ingress) run "
+    "asynchronously. Poll `GET .../imports/{id}` until `state` is `imported` or `rejected`; a "
+    "rejection carries the seed's error code and message in the caller's language."
+)
 
 
-def document() -> JSON:
-    """The whole OpenAPI document."""
+def imports_part() -> tuple[JSON, JSON]:
+    base = routes_imports.BASE
+    paths: JSON = {
+        base: {
+            "post": _op(
+                "Import a number (one per request)",
+                auth.PHONE_NUMBER_ALL,
+                description=IMPORT_TEXT,
+                body=ref("ImportBody"),
+                ok=(202, ref("NumberImport")),
+                errors=(400, 401, 403, 413, 415),
+            ),
+        },
+        base + "/{id}": {
+            "get": _op(
+                "Show an import's state and result",
+                auth.PHONE_NUMBER_ALL,
+                ok=(200, ref("NumberImport")),
+                parameters=[_ID],
+            ),
+        },
+    }
+    imported = schema_of(ImportedNumber)
+    defs = imported.pop("$defs", {})
+    number_import: JSON = {
+        "type": "object",
+        "required": ["id", "state", "integration_id", "type", "sender_id", "created_at", "deadline_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "state": {"enum": ["in_progress", "imported", "rejected"]},
+            "integration_id": {"type": "string"},
+            "type": {"enum": [t.value for t in NumberType]},
+            "sender_id": {"type": "string"},
+            "country": {"type": ["string", "null"]},
+            "address": {"type": ["string", "null"], "description": "normalized sender id, once checked"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "deadline_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "an import still in progress then is rejected and its claim freed",
+            },
+            "number": {"anyOf": [ref("ImportedNumber"), {"type": "null"}], "description": "when imported"},
+            "error": {
+                "type": "object",
+                "description": "when rejected",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "details": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
+        },
+    }
+    body = schema_of(routes_imports.ImportBody)
+    defs |= body.pop("$defs", {})
+    schemas: JSON = {"ImportBody": body, "NumberImport": number_import, "ImportedNumber": imported, **defs}
+    return paths, schemas
+
+
+PARTS: list[Part] = [integration_part, imports_part]
+
+
+def _forbid_nul(schema: Any) -> None:
+    """Add :data:`NO_NUL_PATTERN` to every free-text string schema inside ``schema`` (in place)."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "string" and not {"pattern", "enum", "format"} & schema.keys():
+            schema["pattern"] = NO_NUL_PATTERN
+        for value in schema.values():
+            _forbid_nul(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _forbid_nul(value)
+
+
+def _constrain_requests(paths: JSON, schemas: JSON, region_ids: Iterable[str]) -> None:
+    """What the request models cannot say themselves: no NUL in text, the deployment's regions."""
+    for operation in (op for item in paths.values() for op in item.values()):
+        for parameter in operation.get("parameters", []):
+            if "schema" in parameter:
+                _forbid_nul(parameter["schema"])
+    referenced = [name for name in schemas if name in REQUEST_SCHEMAS or name.startswith("Compliance")]
+    for name in referenced:
+        _forbid_nul(schemas[name])
+    region = schemas["CreateIntegrationBody"]["properties"]["region"]
+    region.pop("pattern", None)
+    region["enum"] = sorted(region_ids)
+    region["description"] = "Home region of the integration: where its numbers' webhooks point."
+
+
+def document(region_ids: Iterable[str] = DEFAULT_REGIONS) -> JSON:
+    """The whole OpenAPI document, for a deployment serving ``region_ids`` (default: the region table)."""
     paths: JSON = {}
     schemas: JSON = {
         "Problem": {
@@ -257,16 +361,18 @@ def document() -> JSON:
         }
     }
     for part in PARTS:
-        part_paths, part_schemas = part()
+        part_paths, part_schemas = copy.deepcopy(part())  # parts share parameter objects
         paths.update(part_paths)
         schemas.update(part_schemas)
+    _constrain_requests(paths, schemas, region_ids)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "byosms provisioning admin API",
             "version": "2.0.0",
             "description": (
-                "Tenants' Twilio integrations. Callers are platform services acting for a user with a "
+                "Tenants' Twilio integrations and the import of their numbers into the SMS number "
+                "inventory. Callers are platform services acting for a user with a "
                 "bearer JWT (claims `sub`, `org`, `permissions`). Errors are RFC 9457 problem documents "
                 "in English or German (Accept-Language)."
             ),
@@ -288,8 +394,8 @@ def document() -> JSON:
     }
 
 
-def render() -> str:
-    return json.dumps(document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+def render(region_ids: Iterable[str] = DEFAULT_REGIONS) -> str:
+    return json.dumps(document(region_ids), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def write(path: Path = CONTRACT_PATH) -> Path:
@@ -299,10 +405,11 @@ def write(path: Path = CONTRACT_PATH) -> Path:
     return path
 
 
-async def serve(_request: web.Request) -> web.Response:
-    return web.Response(text=render(), content_type="application/json")
+def register(app: web.Application, ctx: ServiceContext | None) -> None:
+    # The served document names this deployment's regions (an operator may add some).
+    text = render(ctx.regions if ctx is not None else DEFAULT_REGIONS)
 
+    async def serve(_request: web.Request) -> web.Response:
+        return web.Response(text=text, content_type="application/json")
 
-def register(app: web.Application, ctx: ServiceContext) -> None:
-    del ctx
     app.router.add_get("/api/v2/openapi.json", serve)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from byosms_common.errors import ByosmsError, InvalidInput, Language, pick_language, render
+from byosms_common.errors import ByosmsError, InvalidField, InvalidInput, Language, pick_language, render
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ _FIELD_REASONS: Mapping[str, tuple[str, str]] = {
     "enum": ("is not one of the allowed values", "ist keiner der erlaubten Werte"),
     "greater_than_equal": ("is too small", "ist zu klein"),
     "less_than_equal": ("is too large", "ist zu groß"),
+    "nul_character": ("must not contain NUL characters", "darf keine NUL-Zeichen enthalten"),
+    "invalid_text": ("contains characters that cannot be stored", "enthält nicht speicherbare Zeichen"),
 }
 _OTHER_REASON = ("is invalid", "ist ungültig")
 
@@ -138,10 +141,14 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "encoding"
-        raise InvalidInput("invalid_request", detail=f"the body is not valid JSON ({where})") from None
+        if isinstance(exc, json.JSONDecodeError):
+            en, de = f"line {exc.lineno} column {exc.colno}", f"Zeile {exc.lineno} Spalte {exc.colno}"
+        else:
+            en, de = "encoding", "Kodierung"
+        raise InvalidField("(body)", f"is not valid JSON ({en})", f"ist kein gültiges JSON ({de})") from None
     if not isinstance(data, dict):
         raise InvalidFields([("(body)", "model_type")])
+    refuse_nul_characters(nul_fields(data))
     try:
         # strict: "1" is not an integer and 1 is not a string; the caller gets the field named.
         return model.model_validate_json(raw, strict=True)
@@ -157,6 +164,39 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         raise validation_problem(exc, ("query",)) from None
 
 
+def nul_fields(value: object, path: tuple[str, ...] = ()) -> Iterator[str]:
+    """Paths of every string (or object key) inside parsed JSON that holds a NUL character.
+
+    PostgreSQL text cannot store U+0000, and no field of this API has a use for it.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield field_path(path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                yield field_path((*path, key.replace("\x00", "\\u0000")))
+            yield from nul_fields(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from nul_fields(item, (*path, str(index)))
+
+
+def refuse_nul_characters(fields: Iterator[str]) -> None:
+    found = [(field, "nul_character") for field in fields]
+    if found:
+        raise InvalidFields(found)
+
+
+def _nul_in_url(request: web.Request) -> Iterator[str]:
+    for name, value in request.match_info.items():
+        if "\x00" in value:
+            yield f"path.{name}"
+    for name, value in request.query.items():
+        if "\x00" in name or "\x00" in value:
+            yield "query." + name.replace("\x00", "\\u0000")
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -165,9 +205,13 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Turn every error into a problem document; unexpected ones are logged and answered with 500."""
     language = language_of(request)
     try:
+        refuse_nul_characters(_nul_in_url(request))
         return await handler(request)
     except InvalidFields as exc:
         return problem(exc, language, instance=request.path, errors=exc.field_errors(language))
+    except InvalidField as exc:
+        errors = [{"field": exc.field, "type": "invalid", "message": exc.reason(language)}]
+        return problem(exc, language, instance=request.path, errors=errors)
     except ByosmsError as exc:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         return problem(exc, language, instance=request.path, headers=headers)
@@ -186,6 +230,12 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status < 400:
             raise
         return problem(ByosmsError("invalid_request", detail=exc.reason), language, instance=request.path)
+    except asyncpg.DataError as exc:
+        # Class 22 (data exception): a value PostgreSQL cannot take as given, e.g. text it cannot
+        # encode. The caller's input is at fault, so it is a 400, never a 500.
+        log.warning("refused input PostgreSQL cannot store on %s %s: %s", request.method, request.path, exc.sqlstate)
+        refused = InvalidFields([("(request)", "invalid_text")])
+        return problem(refused, language, instance=request.path, errors=refused.field_errors(language))
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(ByosmsError("internal_error"), language, instance=request.path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -12,12 +13,12 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from byosms_common.errors import InvalidInput
+from byosms_common.errors import InvalidField
 from byosms_common.messages import IntegrationStatus
 from byosms_common.regions import Region
 from byosms_provisioning import auth, repo, service
 from byosms_provisioning.context import ServiceContext, context_of
-from byosms_provisioning.integrations import Integration
+from byosms_provisioning.integrations import ACCOUNT_SID, AUTH_TOKEN, INTEGRATION_ID, Integration
 from byosms_provisioning.problems import InvalidFields, parse_query, read_json
 
 BASE = "/api/v2/integrations"
@@ -28,7 +29,9 @@ class _Body(BaseModel):
 
 
 class CreateIntegrationBody(_Body):
-    id: str | None = Field(default=None, min_length=1, max_length=100)
+    id: str | None = Field(
+        default=None, min_length=1, max_length=100, json_schema_extra={"pattern": INTEGRATION_ID.pattern}
+    )
     name: str = Field(min_length=1, max_length=200)
     notes: str = Field(default="", max_length=2000)
     region: str = Field(min_length=1, max_length=64)
@@ -40,9 +43,10 @@ class UpdateIntegrationBody(_Body):
 
 
 class CredentialsBody(_Body):
-    account_sid: str = Field(min_length=1, max_length=64)
-    auth_token: SecretStr = Field(min_length=1, max_length=128)
-    shared_key: SecretStr | None = Field(default=None, max_length=256)
+    # The patterns document what integrations.check_* enforce (with field-named messages).
+    account_sid: str = Field(min_length=1, max_length=64, json_schema_extra={"pattern": ACCOUNT_SID.pattern})
+    auth_token: SecretStr = Field(min_length=1, max_length=128, json_schema_extra={"pattern": AUTH_TOKEN.pattern})
+    shared_key: SecretStr | None = Field(default=None, max_length=256, json_schema_extra={"pattern": "^[ -~]{16,256}$"})
 
 
 class ListQuery(_Body):
@@ -83,15 +87,19 @@ def _respond(ctx: ServiceContext, integration: Integration, status: int = 200) -
     return web.json_response(integration_view(integration, ctx.regions), status=status, headers=headers)
 
 
+# An entity tag as this API issues them ("3"), weak (W/"3") or bare (3); ASCII digits only.
+IF_MATCH_PATTERN = re.compile(r'(?:W/)?"(?P<version>[0-9]{1,18})"|(?P<bare>[0-9]{1,18})')
+
+
 def expected_version(request: web.Request) -> int | None:
     """The version named by ``If-Match`` (``"3"``, ``W/"3"`` or ``3``), if any."""
     raw = request.headers.get("If-Match")
     if raw is None or raw.strip() == "*":
         return None
-    text = raw.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    match = IF_MATCH_PATTERN.fullmatch(raw.strip())
+    if match is None:
         raise InvalidFields([("If-Match", "int_parsing")])
-    return int(text)
+    return int(match.group("version") or match.group("bare"))
 
 
 def encode_cursor(integration: Integration) -> str:
@@ -206,7 +214,7 @@ async def _no_body(request: web.Request) -> None:
     # Activate/deactivate take no body; an empty JSON object is tolerated for clients that always send one.
     raw = await request.read()
     if raw.strip() not in (b"", b"{}"):
-        raise InvalidInput("invalid_request", detail="this operation takes no request body")
+        raise InvalidField("(body)", "this operation takes no request body", "dieser Vorgang nimmt keinen Inhalt an")
 
 
 def register(app: web.Application, ctx: ServiceContext) -> None:

@@ -12,7 +12,7 @@ import typer
 
 from byosms_cli.devkeys import default_key_dir, ensure_keypair
 from byosms_devstack.demo import DemoError, Endpoints, run_demo
-from byosms_devstack.settings import DEFAULT_DATABASES, StackSettings
+from byosms_devstack.settings import DEFAULT_DATABASES, StackSettings, test_stack_settings
 from byosms_devstack.stack import StackError, ensure_stack, stack_status, stop_stack
 
 app = typer.Typer(
@@ -22,13 +22,18 @@ app = typer.Typer(
 )
 
 StateDir = Annotated[Path | None, typer.Option("--dir", help="State directory (env BYOSMS_STACK_DIR).")]
+TestStack = Annotated[
+    bool,
+    typer.Option("--test", help="The test suite's own stack (.run/test-stack, ports 19092/19093/55433)."),
+]
 
 
-def _settings(state_dir: Path | None, **overrides: Any) -> StackSettings:
+def _settings(state_dir: Path | None, test: bool = False, **overrides: Any) -> StackSettings:
     values = {k: v for k, v in overrides.items() if v is not None}
     if state_dir is not None:
         values["dir"] = state_dir
-    return StackSettings().model_copy(update=values)
+    base = test_stack_settings() if test else StackSettings()
+    return base.model_copy(update=values)
 
 
 def _err(message: str) -> None:
@@ -43,11 +48,11 @@ def up(
     pg_port: Annotated[int | None, typer.Option(help="PostgreSQL port (env BYOSMS_STACK_PG_PORT).")] = None,
     kafka_version: Annotated[str | None, typer.Option(help="Apache Kafka version from Maven Central.")] = None,
     db: Annotated[list[str] | None, typer.Option("--db", help="Extra database to create (repeatable).")] = None,
+    test: TestStack = False,
 ) -> None:
     """Start Kafka and PostgreSQL if needed, create topics and databases, print shell exports."""
-    settings = _settings(
-        state_dir, kafka_port=kafka_port, controller_port=controller_port, pg_port=pg_port, kafka_version=kafka_version
-    )
+    ports = {"kafka_port": kafka_port, "controller_port": controller_port, "pg_port": pg_port}
+    settings = _settings(state_dir, test, kafka_version=kafka_version, **ports)
     databases = list(DEFAULT_DATABASES) + [d for d in db or [] if d not in DEFAULT_DATABASES]
     began = time.monotonic()
     try:
@@ -61,10 +66,10 @@ def up(
 
 
 @app.command()
-def down(state_dir: StateDir = None) -> None:
+def down(state_dir: StateDir = None, test: TestStack = False) -> None:
     """Stop the Kafka and PostgreSQL processes that `up` started from this state directory."""
     try:
-        stopped = stop_stack(_settings(state_dir), say=_err)
+        stopped = stop_stack(_settings(state_dir, test), say=_err)
     except StackError as exc:
         _err(str(exc))
         raise typer.Exit(1) from exc
@@ -72,9 +77,9 @@ def down(state_dir: StateDir = None) -> None:
 
 
 @app.command()
-def status(state_dir: StateDir = None) -> None:
+def status(state_dir: StateDir = None, test: TestStack = False) -> None:
     """Show what runs; exit code 0 when both servers run, 1 otherwise."""
-    info = stack_status(_settings(state_dir))
+    info = stack_status(_settings(state_dir, test))
     for name, pid, where in (
         ("kafka", info.kafka_pid, info.kafka_bootstrap),
         ("postgres", info.postgres_pid, info.database_url),
@@ -86,9 +91,9 @@ def status(state_dir: StateDir = None) -> None:
 
 
 @app.command()
-def env(state_dir: StateDir = None) -> None:
+def env(state_dir: StateDir = None, test: TestStack = False) -> None:
     """Print the connection settings as shell exports: eval "$(byosms-stack env)"."""
-    typer.echo(stack_status(_settings(state_dir)).exports(), nl=False)
+    typer.echo(stack_status(_settings(state_dir, test)).exports(), nl=False)
 
 
 @app.command()

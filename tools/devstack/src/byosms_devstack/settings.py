@@ -54,6 +54,24 @@ class StackSettings(BaseSettings):
         return self.jar_cache_root() / f"kafka-{self.kafka_version}" / "lib"
 
 
+# The stack the test suite starts for itself, beside (never instead of) the one `make up` uses, so
+# tests and the running demo services never consume each other's commands or share tables.
+TEST_STACK_DEFAULTS: dict[str, object] = {"kafka_port": 19092, "controller_port": 19093, "pg_port": 55433}
+
+
+def test_stack_settings() -> StackSettings:
+    """Settings of the test stack: ``<repo>/.run/test-stack`` on ports 19092/19093/55433.
+
+    ``BYOSMS_STACK_*`` variables still override each field (CI uses them to pick free ports).
+    """
+    chosen = {
+        name: value for name, value in TEST_STACK_DEFAULTS.items() if f"BYOSMS_STACK_{name.upper()}" not in os.environ
+    }
+    if "BYOSMS_STACK_DIR" not in os.environ:
+        chosen["dir"] = find_repo_root() / ".run" / "test-stack"
+    return StackSettings().model_copy(update=chosen)
+
+
 class RepoRootNotFoundError(RuntimeError):
     """No uv workspace root above the working directory or this package."""
 
