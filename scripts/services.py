@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from byosms_cli.devkeys import default_key_dir, ensure_keypair
+from byosms_devstack import procs
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / ".run"
@@ -75,14 +76,25 @@ def _dev_env() -> dict[str, str]:
     }
 
 
+def _recorded_pid(service: Service) -> int | None:
+    return procs.read_pid(PIDS / f"{service.name}.pid")
+
+
 def _pid(service: Service) -> int | None:
-    path = PIDS / f"{service.name}.pid"
+    """The service's pid when the pid file names a live process running that service's command.
+
+    A pid alone proves nothing: after a reboot or a crash the number may belong to another process."""
+    pid = _recorded_pid(service)
+    return pid if procs.is_ours(pid, service.command) else None
+
+
+def _signal_group(pid: int, signum: signal.Signals) -> bool:
+    """Signal the service's process group (it leads its own session); False when it is already gone."""
     try:
-        pid = int(path.read_text())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
-        return None
-    return pid
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _ready(url: str) -> bool:
@@ -132,20 +144,36 @@ def up(stack_env: dict[str, str], timeout: float = 120.0) -> int:
     return 0
 
 
+def _wait_gone(service: Service, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _pid(service) is not None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def down(timeout: float = 20.0) -> int:
+    """Stop every service whose pid file names one of our processes; never signal anything else."""
+    failed = 0
     for service in SERVICES:
+        pid_file = PIDS / f"{service.name}.pid"
+        recorded = _recorded_pid(service)
         pid = _pid(service)
         if pid is None:
+            if recorded is not None:
+                print(f"{service.name:<12} not running (pid {recorded} is gone or another program's)")
+            pid_file.unlink(missing_ok=True)
             continue
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _pid(service) is not None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _pid(service) is not None:
-            os.killpg(pid, signal.SIGKILL)
-        (PIDS / f"{service.name}.pid").unlink(missing_ok=True)
+        if _signal_group(pid, signal.SIGTERM) and not _wait_gone(service, timeout):
+            _signal_group(pid, signal.SIGKILL)
+            if not _wait_gone(service, 10.0):
+                print(f"{service.name:<12} pid {pid} did not stop", file=sys.stderr)
+                failed += 1
+                continue
+        pid_file.unlink(missing_ok=True)
         print(f"{service.name:<12} stopped")
-    return 0
+    return 1 if failed else 0
 
 
 def main() -> int:

@@ -50,17 +50,22 @@ def _kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 def _pod_specs(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     specs = []
     for doc in docs:
-        if doc["kind"] in ("Deployment", "Job"):
+        if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
             specs.append((f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"]))
         elif doc["kind"] == "Pod":
             specs.append((f"Pod/{doc['metadata']['name']}", doc["spec"]))
     return specs
 
 
+def _workloads(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Deployments and StatefulSets (the ingress is a StatefulSet with a persistent spool)."""
+    return _kind(docs, "Deployment") + _kind(docs, "StatefulSet")
+
+
 def _ingress_deployments(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         d
-        for d in _kind(docs, "Deployment")
+        for d in _workloads(docs)
         if d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == "ingress-webhook"
     ]
 
@@ -93,7 +98,7 @@ def test_every_object_is_well_formed(scenario: tuple[Path, list[dict[str, Any]]]
 
 def test_every_deployment_has_probes_and_resources(scenario: tuple[Path, list[dict[str, Any]]]) -> None:
     _, docs = scenario
-    deployments = _kind(docs, "Deployment")
+    deployments = _workloads(docs)
     assert len(deployments) >= 4
     for deployment in deployments:
         for container in deployment["spec"]["template"]["spec"]["containers"]:
@@ -143,7 +148,7 @@ def test_services_get_their_secrets_from_secret_refs(scenario: tuple[Path, list[
         "inventory": {"BYOSMS_DATABASE_URL"},
         "routing": {"BYOSMS_DATABASE_URL"},
     }
-    for deployment in _kind(docs, "Deployment"):
+    for deployment in _workloads(docs):
         component = deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if e["name"] in SECRET_ENV}
@@ -174,7 +179,7 @@ def test_services_accept_their_configuration(
         "inventory": InventorySettings,
         "routing": RoutingSettings,
     }
-    for deployment in _kind(docs, "Deployment"):
+    for deployment in _workloads(docs):
         component = deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
         config = _config_of(docs, deployment)
         assert set(config) <= settings_env_names[component], deployment["metadata"]["name"]
@@ -209,7 +214,13 @@ def test_one_ingress_deployment_per_region(scenario: tuple[Path, list[dict[str, 
             overrides = yaml.safe_load(config_maps[name]["BYOSMS_REGIONS_OVERRIDES"])
             assert overrides[region["id"]]["public_base_url"] == region["publicBaseUrl"]
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-        assert mounts["spool"] == config_maps[name]["BYOSMS_INGRESS_SPOOL_DIR"]
+        env = {e["name"]: e for e in container["env"]}
+        # One spool directory per pod (the spool is one process per directory), on the spool volume.
+        assert env["BYOSMS_INGRESS_SPOOL_DIR"]["value"] == mounts["spool"] + "/$(BYOSMS_POD_NAME)"
+        assert env["BYOSMS_POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+        assert [e["name"] for e in container["env"]].index("BYOSMS_POD_NAME") < list(env).index(
+            "BYOSMS_INGRESS_SPOOL_DIR"
+        )
         assert _selects(services[name]["spec"]["selector"], pod["metadata"]["labels"])
 
 
@@ -292,3 +303,28 @@ def test_unsafe_or_wrong_values_fail(render_chart: Any, override: list[str], mes
     result = render_chart(CHART / "ci" / "production-values.yaml", *override)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_ingress_spool_outlives_its_pod_by_default(render_chart: Any) -> None:
+    """Answered-200 events in the spool survive pod replacement: by default every ingress pod is part
+    of a StatefulSet with its own ReadWriteOnce claim, kept on scale-down, and autoscaling targets it."""
+    minimal = CHART / "ci" / "minimal-values.yaml"
+    docs = render_chart(minimal).documents
+    (ingress,) = _ingress_deployments(docs)
+    assert ingress["kind"] == "StatefulSet"
+    (claim,) = ingress["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "spool"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert ingress["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Retain"
+    volumes = {v["name"] for v in ingress["spec"]["template"]["spec"]["volumes"]}
+    assert "spool" not in volumes  # comes from the claim template, not a pod-lifetime volume
+    autoscaled = render_chart(minimal, "--set", "ingressWebhook.autoscaling.enabled=true").documents
+    (hpa,) = [h for h in _kind(autoscaled, "HorizontalPodAutoscaler") if "ingress" in h["metadata"]["name"]]
+    assert hpa["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
+
+
+def test_a_shared_spool_claim_is_refused(render_chart: Any) -> None:
+    result = render_chart(
+        CHART / "ci" / "minimal-values.yaml", "--set", "ingressWebhook.spool.type=persistentVolumeClaim"
+    )
+    assert result.returncode != 0

@@ -55,18 +55,21 @@ async def test_a_deleted_integrations_number_can_be_imported_and_used_by_another
         # The tenant moves the number to another Twilio account, connected by another organization.
         token = secrets.token_hex(16)
         async with http.post(f"{emulator}/accounts", json={"auth_token": token}) as r:
+            assert r.status == 201, await r.text()
             account_sid = (await r.json())["sid"]
         seed = {"account_sid": account_sid, "phone_number": first.number, "sms_url": endpoints.inbound_url}
         async with http.post(f"{emulator}/phone-numbers", json=seed) as r:
             assert r.status == 201
         body = {"name": "Second tenant", "region": endpoints.region}
         async with http.post(f"{api}/integrations", json=body, headers=auth(other)) as r:
+            assert r.status == 201, await r.text()
             integration_id = (await r.json())["id"]
         credentials = {"account_sid": account_sid, "auth_token": token}
-        async with http.put(f"{api}/integrations/{integration_id}/credentials", json=credentials, headers=auth(other)):
-            pass
+        path = f"{api}/integrations/{integration_id}/credentials"
+        async with http.put(path, json=credentials, headers=auth(other)) as r:
+            assert r.status == 200, await r.text()  # checked at "Twilio"; a refusal must not pass unnoticed
         async with http.post(f"{api}/integrations/{integration_id}/activate", headers=auth(other)) as r:
-            assert r.status == 200
+            assert r.status == 200, await r.text()
 
         async def imported() -> dict[str, object] | None:
             # Inventory removes the first organization's number and provisioning then releases its claim;

@@ -132,9 +132,14 @@ async def test_health_ready_and_metrics(running: Running) -> None:
     assert (await running.client.get("/healthz")).status == 200
     ready = await running.client.get("/readyz")
     assert ready.status == 200, await ready.text()
-    assert json.loads(await ready.text())["checks"] == {"kafka": True, "integrations_loaded": True}
+    assert json.loads(await ready.text())["checks"] == {
+        "integrations_loaded": True,
+        "kafka": True,
+        "spool_accepting": True,
+    }
     metrics = await (await running.client.get("/metrics")).text()
     assert "byosms_ingress_spool_records 0.0" in metrics
+    assert "byosms_ingress_kafka_reachable 1.0" in metrics
 
 
 async def test_not_ready_without_kafka_and_no_crash(ingress_kit: Any, tmp_path: Path) -> None:

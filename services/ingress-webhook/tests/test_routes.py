@@ -5,6 +5,7 @@ Kafka is replaced by an in-memory producer here; the Kafka round trip is in test
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -261,11 +262,119 @@ async def test_metrics_count_outcomes(harness: Harness, ingress_kit: Any) -> Non
         data=kit.form(params),
         headers={**headers, "X-Twilio-Signature": kit.sign(tenant.token, kit.MO_URL, params)},
     )
-    registry = harness.metrics.registry
-    sample = registry.get_sample_value
-    assert (
-        sample("byosms_ingress_requests_total", {"kind": "mo", "outcome": "rejected", "reason": "signature_missing"})
-        == 1
+    status = kit.status_params(tenant.account_sid, kit.new_message_sid())
+    await harness.client.post(
+        path,
+        data=kit.form(status),
+        headers={**headers, "X-Twilio-Signature": kit.sign(tenant.token, kit.MO_URL, status)},
     )
-    assert sample("byosms_ingress_requests_total", {"kind": "inbound", "outcome": "accepted", "reason": ""}) == 1
-    assert sample("byosms_ingress_publish_seconds_count") == 1
+    await harness.client.post(path, data=b"a=1&&b", headers=headers)
+    sample = harness.metrics.registry.get_sample_value
+    requests = "byosms_ingress_requests_total"
+    # endpoint = the URL called, kind = what the webhook was, for rejections and acceptances alike.
+    labels = {"endpoint": "mo", "kind": "inbound", "outcome": "rejected", "reason": "signature_missing"}
+    assert sample(requests, labels) == 1
+    assert sample(requests, {"endpoint": "mo", "kind": "inbound", "outcome": "accepted", "reason": ""}) == 1
+    assert sample(requests, {"endpoint": "mo", "kind": "status", "outcome": "accepted", "reason": ""}) == 1
+    assert sample(requests, {"endpoint": "mo", "kind": "", "outcome": "rejected", "reason": "malformed_form"}) == 1
+    assert sample("byosms_ingress_publish_seconds_count") == 2
+
+
+# ------------------------------------------------------------------ nothing a client sends is a 500
+
+
+async def _raw(harness: Harness, request: bytes) -> tuple[int, bytes]:
+    """Send bytes as they are (no client library would send these) and return status and body."""
+    server = harness.client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))[15:])
+        body = await reader.readexactly(length)
+    finally:
+        writer.close()
+    return int(head.split(b" ", 2)[1]), body
+
+
+def _signed_json(kit: Any, tenant: Any, body: str) -> tuple[str, dict[str, str]]:
+    query = "bodySHA256=" + signature.body_hash(body)
+    url = kit.MO_URL + "?" + query
+    headers = {"Content-Type": "application/json", "X-Twilio-Signature": kit.sign(tenant.token, url, [])}
+    return kit.MO_URL.removeprefix(kit.REGION.base_url) + "?" + query, headers
+
+
+@pytest.mark.parametrize(
+    ("label", "body"),
+    [
+        ("deeply nested", "[" * 20_000 + "]" * 20_000),
+        ("nested inside an object", '{"AccountSid": ' + "[" * 20_000 + "]" * 20_000 + "}"),
+        ("integer over 4300 digits", '{"AccountSid": "AC1", "NumSegments": ' + "9" * 5000 + "}"),
+    ],
+)
+async def test_json_python_cannot_parse_is_400(harness: Harness, ingress_kit: Any, label: str, body: str) -> None:
+    path = ingress_kit.MO_URL.removeprefix(ingress_kit.REGION.base_url)
+    response = await harness.client.post(path, data=body.encode(), headers={"Content-Type": "application/json"})
+    assert response.status == 400, label
+    assert (await response.json())["code"] == "invalid_request"
+
+
+async def test_signed_json_with_a_lone_surrogate_is_400(harness: Harness, ingress_kit: Any) -> None:
+    kit = ingress_kit
+    tenant = harness.tenants["active"]
+    params = dict(kit.sms_params(tenant.account_sid, kit.new_message_sid()))
+    body = json.dumps(params).replace('"Hello world"', '"Hello \\ud800"')
+    assert "\\ud800" in body
+    path, headers = _signed_json(kit, tenant, body)
+    response = await harness.client.post(path, data=body.encode(), headers=headers)
+    assert response.status == 400, await response.text()
+    assert harness.producer.sent == []
+
+
+async def test_undecodable_signature_header_is_403(harness: Harness, ingress_kit: Any) -> None:
+    kit = ingress_kit
+    tenant = harness.tenants["active"]
+    body = kit.form(kit.sms_params(tenant.account_sid, kit.new_message_sid()))
+    path = kit.MO_URL.removeprefix(kit.REGION.base_url)
+    request = (
+        (
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n"
+        ).encode()
+        + b"X-Twilio-Signature: abc\xff\xfedef=\r\n\r\n"
+        + body
+    )
+    status, text = await _raw(harness, request)
+    assert status == 403, text
+    assert json.loads(text)["code"] == "webhook_rejected"
+
+
+@pytest.fixture
+def pure_python_http_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp's pure-Python request parser (AIOHTTP_NO_EXTENSIONS, PyPy) lets raw non-UTF-8 bytes of the
+    request line through as surrogates; the C parser refuses them itself."""
+    from aiohttp import http_parser, web_protocol
+
+    monkeypatch.setattr(web_protocol, "HttpRequestParser", http_parser.HttpRequestParserPy)
+
+
+async def test_undecodable_query_is_400(harness: Harness, ingress_kit: Any, pure_python_http_parser: None) -> None:
+    kit = ingress_kit
+    tenant = harness.tenants["active"]
+    params = kit.sms_params(tenant.account_sid, kit.new_message_sid())
+    body = kit.form(params)
+    path = kit.MO_URL.removeprefix(kit.REGION.base_url)
+    request = (
+        (f"POST {path}?a=").encode()
+        + b"\xff\xfe"
+        + (
+            f" HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            f"X-Twilio-Signature: {kit.sign(tenant.token, kit.MO_URL + '?a=', params)}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        + body
+    )
+    status, text = await _raw(harness, request)
+    assert status == 400, text
+    assert harness.producer.sent == []

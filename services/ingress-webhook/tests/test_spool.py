@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from pathlib import Path
 
 import pytest
 
-from byosms_ingress.spool import HEADER_SIZE, Spool, SpoolFullError, SpoolRecord
+from byosms_ingress.spool import (
+    HEADER_SIZE,
+    Spool,
+    SpoolFullError,
+    SpoolLockedError,
+    SpoolRecord,
+    SpoolWriteError,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -27,7 +35,7 @@ async def opened(directory: Path, max_bytes: int = 1024 * 1024) -> Spool:
 async def drain_all(spool: Spool) -> list[str]:
     batch = await spool.peek(1000)
     if batch.records:
-        await spool.ack(batch.ends[-1], len(batch.records))
+        await spool.ack(batch, len(batch.records))
     return [r.event_id for r in batch.records]
 
 
@@ -42,7 +50,7 @@ async def test_appends_survive_a_restart_in_order(tmp_path: Path) -> None:
     again = await opened(tmp_path)
     batch = await again.peek(2)
     assert [r.event_id for r in batch.records] == ["SM0", "SM1"]
-    await again.ack(batch.ends[-1], 2)
+    await again.ack(batch, 2)
     await again.close()
 
     third = await opened(tmp_path)
@@ -98,7 +106,7 @@ async def test_compaction_keeps_the_undrained_tail(tmp_path: Path) -> None:
     for n in range(4):
         await spool.append(record(n, 1000))
     batch = await spool.peek(3)
-    await spool.ack(batch.ends[-1], 3)  # past half the limit: the file is rewritten with SM3 only
+    await spool.ack(batch, 3)  # past half the limit: the file is rewritten with SM3 only
     assert (tmp_path / "spool.log").stat().st_size == HEADER_SIZE + size
     await spool.close()
     again = await opened(tmp_path, max_bytes=HEADER_SIZE + 4 * size)
@@ -123,3 +131,94 @@ async def test_files_are_private(tmp_path: Path) -> None:
     await spool.close()
     assert stat.S_IMODE((tmp_path / "spool").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "spool" / "spool.log").stat().st_mode) == 0o600
+
+
+async def test_compaction_during_a_drain_loses_nothing(tmp_path: Path) -> None:
+    """An append compacts the file while the drain holds a batch: acking that batch afterwards
+    must mark exactly its records, not bytes of the rewritten file."""
+    size = len(record(0, 1000).encode())
+    limit = HEADER_SIZE + 10 * size + size // 2
+    spool = await opened(tmp_path, max_bytes=limit)
+    for n in range(10):
+        await spool.append(record(n, 1000))
+    first = await spool.peek(3)
+    await spool.ack(first, 3)  # SM0-SM2 in Kafka; below half the limit, so no compaction yet
+    in_flight = await spool.peek(3)  # SM3-SM5 on their way to Kafka
+    assert [r.event_id for r in in_flight.records] == ["SM3", "SM4", "SM5"]
+    await spool.append(record(10, 1000))  # does not fit behind SM9: the file is compacted first
+    assert (tmp_path / "spool.log").stat().st_size == HEADER_SIZE + 7 * size + len(record(10, 1000).encode())
+    await spool.ack(in_flight, 3)
+    assert spool.pending_records == 5
+    assert await drain_all(spool) == ["SM6", "SM7", "SM8", "SM9", "SM10"]
+    await spool.close()
+    again = await opened(tmp_path, max_bytes=limit)
+    assert again.empty
+    await again.close()
+
+
+async def test_compaction_during_a_drain_survives_a_restart(tmp_path: Path) -> None:
+    size = len(record(0, 1000).encode())
+    limit = HEADER_SIZE + 10 * size + size // 2
+    spool = await opened(tmp_path, max_bytes=limit)
+    for n in range(10):
+        await spool.append(record(n, 1000))
+    await spool.ack(await spool.peek(3), 3)
+    in_flight = await spool.peek(3)
+    await spool.append(record(10, 1000))
+    await spool.ack(in_flight, 2)  # only SM3 and SM4 made it
+    await spool.close()
+    again = await opened(tmp_path, max_bytes=limit)
+    assert await drain_all(again) == ["SM5", "SM6", "SM7", "SM8", "SM9", "SM10"]
+    await again.close()
+
+
+async def test_one_process_per_directory(tmp_path: Path) -> None:
+    spool = await opened(tmp_path)
+    with pytest.raises(SpoolLockedError):
+        await opened(tmp_path)
+    await spool.close()
+    again = await opened(tmp_path)  # the lock goes with the spool
+    await again.close()
+
+
+async def test_a_failed_compaction_answers_every_append_and_the_spool_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    size = len(record(0, 1000).encode())
+    spool = await opened(tmp_path, max_bytes=HEADER_SIZE + 4 * size + 16)
+    for n in range(4):
+        await spool.append(record(n, 1000))
+    await spool.ack(await spool.peek(1), 1)  # room only after a compaction
+
+    def broken_compaction() -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(spool, "_compact_sync", broken_compaction)
+        results = await asyncio.wait_for(
+            asyncio.gather(*(spool.append(record(n, 1000)) for n in (10, 11)), return_exceptions=True), 5
+        )
+        assert all(isinstance(r, SpoolWriteError) for r in results), results
+        assert not spool.accepting(1)
+    await asyncio.wait_for(spool.append(record(12, 1000)), 5)  # the next append works again
+    assert spool.accepting(1)
+    assert await drain_all(spool) == ["SM1", "SM2", "SM3", "SM12"]
+    await spool.close()
+
+
+async def test_an_unexpected_error_in_a_write_does_not_leave_appends_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = await opened(tmp_path)
+
+    def bug(_: bytes) -> None:
+        raise RuntimeError("unexpected")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(spool, "_append_sync", bug)
+        with pytest.raises(SpoolWriteError):
+            await asyncio.wait_for(spool.append(record(0)), 5)
+    assert spool.empty  # nothing counted as pending, so new events are not queued behind a ghost
+    await asyncio.wait_for(spool.append(record(1)), 5)
+    assert await drain_all(spool) == ["SM1"]
+    await spool.close()

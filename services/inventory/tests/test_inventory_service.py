@@ -55,6 +55,11 @@ def _changes(watch: TopicWatcher) -> list[str]:
     return [e.payload.state.value for e in events if isinstance(e, m.NumberStateChanged)]
 
 
+def _change_import_ids(watch: TopicWatcher) -> list[str | None]:
+    events = [m.decode(r.value) for r in watch.on(topics.NUMBER_EVENTS.name) if r.value]
+    return [e.payload.import_id for e in events if isinstance(e, m.NumberStateChanged)]
+
+
 def _snapshot(integration_id: str) -> m.IntegrationChangePayload:
     now = datetime.now(UTC)
     return m.IntegrationChangePayload(
@@ -110,6 +115,9 @@ async def test_numbers_follow_their_integration_through_deactivate_reactivate_an
 
             assert _states(watch) == ["active", "inactive", "active", None]
             assert _changes(watch) == ["active", "inactive", "active", "removed"]
+            # Every change names the import that added the number, so provisioning releases exactly
+            # that import's claim on removal (no clock comparison).
+            assert _change_import_ids(watch) == ["imp-1"] * 4
     finally:
         await producer.stop()
 
@@ -119,3 +127,47 @@ async def test_numbers_follow_their_integration_through_deactivate_reactivate_an
     finally:
         await conn.close()
     assert state == "removed"
+
+
+async def test_number_imported_for_a_deleted_integration_is_removed_with_its_import_id(
+    inventory: None, kafka_bootstrap: str, database_url: str
+) -> None:
+    org = f"org-{uuid.uuid4().hex[:8]}"
+    integration = f"int-{uuid.uuid4().hex[:8]}"
+    address = "+4930" + str(uuid.uuid4().int)[:8]
+    deleted = m.IntegrationDeleted(organization_id=org, payload=_snapshot(integration))
+    imported = m.NumberImported(
+        organization_id=org,
+        payload=m.NumberImportedPayload(
+            import_id="imp-late",
+            number=m.ImportedNumber(
+                address=address,
+                number_type=m.NumberType.LOCAL,
+                country="DE",
+                twilio_sid="PN" + "1" * 32,
+                integration_id=integration,
+            ),
+        ),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        async with TopicWatcher(kafka_bootstrap, [topics.NUMBER_EVENTS.name], {address}) as watch:
+            await producer.send_and_wait(topics.INTEGRATION_EVENTS.name, m.encode(deleted), key=integration.encode())
+            # The two topics are consumed independently: wait until inventory knows of the deletion.
+            conn = await asyncpg.connect(database_url)
+            try:
+                await eventually(
+                    lambda: conn.fetchval(
+                        "SELECT status FROM inventory.integration_status WHERE integration_id = $1", integration
+                    ),
+                    what="deletion recorded",
+                    within=30,
+                )
+            finally:
+                await conn.close()
+            await producer.send_and_wait(topics.NUMBER_EVENTS.name, m.encode(imported), key=address.encode())
+            await eventually(lambda: _changes(watch) == ["removed"], what="number removed", within=30)
+            assert _change_import_ids(watch) == ["imp-late"]
+    finally:
+        await producer.stop()

@@ -153,6 +153,7 @@ async def running_service(
         await start_group_at_end(bootstrap, group, [topics.INTEGRATION_COMMANDS.name])
         await start_group_at_end(bootstrap, f"{group}-imports", [topics.NUMBER_COMMANDS.name])
         await start_group_at_end(bootstrap, f"{group}-number-claims", [topics.NUMBER_EVENTS.name])
+        await start_group_at_end(bootstrap, f"{group}-webhook-health", [topics.WEBHOOK_SIGNATURE_REPORTS.name])
         app_module.register_subscribers(broker, ctx)
     await broker.start()
     stop = asyncio.Event()

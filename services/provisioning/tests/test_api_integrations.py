@@ -305,14 +305,43 @@ async def test_if_match_detects_concurrent_edits(prov: Harness) -> None:
     assert (await stale.json())["code"] == "version_conflict"
 
 
-async def test_client_chosen_id_and_duplicates(prov: Harness) -> None:
-    iid = f"int-{uuid.uuid4().hex[:8]}"
-    assert (await create(prov, id=iid))["id"] == iid
-    response = await prov.client.post(
-        BASE, json={"id": iid, "name": "again", "region": "eu-central-1"}, headers=prov.headers()
+async def test_ids_are_generated_and_a_chosen_id_is_refused_alike_whether_taken_or_not(prov: Harness) -> None:
+    taken = (await create(prov))["id"]
+    assert uuid.UUID(taken).hex == taken
+    other_org = f"org-{uuid.uuid4().hex[:8]}"
+    answers = []
+    for chosen in (taken, f"int-{uuid.uuid4().hex[:8]}"):
+        response = await prov.client.post(
+            BASE, json={"id": chosen, "name": "mine", "region": "eu-central-1"}, headers=prov.headers(org=other_org)
+        )
+        answers.append((response.status, (await response.json())["code"]))
+    # Another organization learns nothing: a taken and a free id get the same answer.
+    assert answers[0] == answers[1] == (400, "invalid_request")
+
+
+async def test_request_id_makes_create_repeatable_per_organization(prov: Harness) -> None:
+    first = await create(prov, request_id="create-1")
+    assert first["request_id"] == "create-1"
+    again = await prov.client.post(
+        BASE, json={"name": "Main Twilio", "region": "eu-central-1", "request_id": "create-1"}, headers=prov.headers()
     )
-    assert response.status == 409
-    assert (await response.json())["code"] == "integration_already_exists"
+    assert again.status == 200
+    assert again.headers["Location"] == f"{BASE}/{first['id']}"
+    assert (await again.json())["id"] == first["id"]
+    listed = await (await prov.client.get(BASE, headers=prov.headers())).json()
+    assert [i["id"] for i in listed["items"]] == [first["id"]]
+
+    # The same request id in another organization is just another create there.
+    other_org = f"org-{uuid.uuid4().hex[:8]}"
+    response = await prov.client.post(
+        BASE,
+        json={"name": "Theirs", "region": "eu-central-1", "request_id": "create-1"},
+        headers=prov.headers(org=other_org),
+    )
+    assert response.status == 201
+    theirs = await response.json()
+    assert theirs["id"] != first["id"]
+    assert theirs["organization_id"] == other_org
 
 
 async def test_openapi_document_is_served(prov: Harness) -> None:

@@ -8,11 +8,14 @@ the number event topic. Needs the local stack (PostgreSQL and Kafka).
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from byosms_common import topics
 from byosms_common.messages import NumberImported, NumberState, NumberStateChanged, NumberStateChangedPayload, decode
@@ -129,7 +132,8 @@ async def test_removed_number_can_be_imported_by_another_organization(service: A
         json={"integration_id": first_integration, "type": "mobile", "sender_id": number},
         headers=service.headers(),
     )
-    assert (await _finished(service, (await response.json())["id"]))["state"] == "imported"
+    first_import = (await response.json())["id"]
+    assert (await _finished(service, first_import))["state"] == "imported"
 
     other = f"org-{uuid.uuid4().hex[:8]}"
     second_integration, second_account = await _active_integration(service, org=other)
@@ -148,6 +152,7 @@ async def test_removed_number_can_be_imported_by_another_organization(service: A
             state=NumberState.REMOVED,
             previous_state=NumberState.ACTIVE,
             reason="deleted by admin",
+            import_id=first_import,
         ),
     )
     await service.ctx.publisher.publish(topics.NUMBER_EVENTS, removed, number)
@@ -158,6 +163,32 @@ async def test_removed_number_can_be_imported_by_another_organization(service: A
 
     response = await service.client.post(IMPORTS, json=attempt, headers=service.headers(org=other))
     assert (await _finished(service, (await response.json())["id"], org=other))["state"] == "imported"
+
+
+async def test_long_code_with_some_compliance_blocks_is_refused_not_stripped(service: Any) -> None:
+    number = _number()
+    integration_id, account = await _active_integration(service)
+    await service.emulator.control.add_phone_number(account, number, sms_url=EU_URL)
+    body = {
+        "integration_id": integration_id,
+        "type": "mobile",
+        "sender_id": number,
+        "compliance": {"help": {"keywords": ["HELP"], "message": "Acme help"}},
+    }
+    response = await service.client.post(IMPORTS, json=body, headers=service.headers())
+    assert response.status == 202, await response.text()
+    refused = await _finished(service, (await response.json())["id"])
+    assert (refused["state"], refused["error"]["code"]) == ("rejected", "compliance_missing")
+
+    complete = {
+        "help": {"keywords": ["HELP"], "message": "Acme help"},
+        "opt_out": {"keywords": ["STOP"], "message": "Acme: unsubscribed"},
+        "re_opt_in": {"keywords": ["START"], "message": "Acme: subscribed again"},
+    }
+    response = await service.client.post(IMPORTS, json={**body, "compliance": complete}, headers=service.headers())
+    imported = await _finished(service, (await response.json())["id"])
+    assert imported["state"] == "imported"
+    assert imported["number"]["compliance"]["opt_out"] == {"keywords": ["STOP"], "message": "Acme: unsubscribed"}
 
 
 @pytest.mark.parametrize(
@@ -189,3 +220,40 @@ async def test_malformed_requests_are_refused(service: Any, body: dict[str, Any]
     assert response.status == 400
     problem = await response.json()
     assert problem["code"] == "invalid_request"
+
+
+async def test_invalid_command_on_the_topic_ends_in_a_rejection(service: Any) -> None:
+    # Sent by a platform service straight to the command topic, with a sender id over 32 characters.
+    import_id = uuid.uuid4().hex
+    raw = {
+        "id": uuid.uuid4().hex,
+        "type": "number.import",
+        "schema_version": 1,
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "organization_id": service.org,
+        "payload": {
+            "import_id": import_id,
+            "integration_id": "int-x",
+            "number_type": "mobile",
+            "sender_id": "+49" + "1" * 40,
+            "actor": "platform",
+        },
+    }
+    producer = AIOKafkaProducer(bootstrap_servers=os.environ["BYOSMS_KAFKA_BOOTSTRAP"])
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.NUMBER_COMMANDS.name, json.dumps(raw).encode(), key=b"+49")
+    finally:
+        await producer.stop()
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        response = await service.client.get(f"{IMPORTS}/{import_id}", headers=service.headers())
+        if response.status == 200:
+            body = await response.json()
+            if body["state"] != "in_progress":
+                break
+        assert asyncio.get_running_loop().time() < deadline, response.status
+        await asyncio.sleep(0.1)
+    assert body["state"] == "rejected"
+    assert body["error"]["code"] == "invalid_request"
+    assert "payload.sender_id" in body["error"]["message"]

@@ -128,8 +128,8 @@ def test_same_webhook_url(actual: str | None, same: bool) -> None:
     assert same_webhook_url(actual, EXPECTED) is same
 
 
-def _number(sms_url: str | None = EXPECTED, app: str | None = None) -> VendorNumber:
-    return VendorNumber(sid="PN1", value="+4915112345678", sms_url=sms_url, sms_method="POST", sms_application_sid=app)
+def _number(sms_url: str | None = EXPECTED, app: str | None = None, method: str | None = "POST") -> VendorNumber:
+    return VendorNumber(sid="PN1", value="+4915112345678", sms_url=sms_url, sms_method=method, sms_application_sid=app)
 
 
 DEFERRING = VendorService(sid="MG1", use_inbound_webhook_on_number=True, inbound_request_url="https://x.example/in")
@@ -152,6 +152,12 @@ NOT_DEFERRING = VendorService(sid="MG1", use_inbound_webhook_on_number=False, in
         pytest.param(
             _number(None), NOT_DEFERRING, "messaging_service_not_deferring", id="service not deferring comes first"
         ),
+        # The ingress answers anything but POST with 405 (twilio-facts §1.4: require POST).
+        pytest.param(_number(method="GET"), None, "webhook_method_not_post", id="our URL called with GET"),
+        pytest.param(_number(method="get"), DEFERRING, "webhook_method_not_post", id="GET, service defers"),
+        pytest.param(_number(method="post"), None, None, id="method in lower case"),
+        pytest.param(_number(method=None), None, None, id="no method listed: Twilio's default POST"),
+        pytest.param(_number(None, method="GET"), None, "webhook_not_configured", id="the URL is named first"),
     ],
 )
 def test_webhook_problem(number: VendorNumber, service: VendorService | None, problem: str | None) -> None:
@@ -159,9 +165,21 @@ def test_webhook_problem(number: VendorNumber, service: VendorService | None, pr
 
 
 @pytest.mark.parametrize(
-    "code", ["webhook_not_configured", "messaging_service_not_deferring", "webhook_application_override"]
+    "code",
+    [
+        "webhook_not_configured",
+        "messaging_service_not_deferring",
+        "webhook_application_override",
+        "webhook_method_not_post",
+    ],
 )
 def test_webhook_messages_name_the_url(code: str) -> None:
     text = CATALOG[code]
     assert "{expected_url}" in text.en
     assert "{expected_url}" in text.de
+
+
+def test_method_message_names_post() -> None:
+    text = CATALOG["webhook_method_not_post"]
+    assert "POST" in text.en
+    assert "POST" in text.de

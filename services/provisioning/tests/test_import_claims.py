@@ -110,22 +110,45 @@ async def test_claim_lifecycle(claims_pool: asyncpg.Pool) -> None:
 
     # Inventory removed the number: another organization may import it now.
     async with claims_pool.acquire() as conn:
-        removed_at = await conn.fetchval("SELECT now()")
-        assert not await repo_imports.release_removed_number(conn, address, "org-b", removed_at)
-        assert await repo_imports.release_removed_number(conn, address, "org-a", removed_at)
+        assert not await repo_imports.release_removed_number(conn, address, "org-b", first)
+        assert not await repo_imports.release_removed_number(conn, address, "org-a", again)
+        assert await repo_imports.release_removed_number(conn, address, "org-a", first)
     later = await _new_import(claims_pool, "org-b", address)
     assert await _claim(claims_pool, "org-b", later, address) is None
 
 
-async def test_removal_older_than_the_hold_keeps_it(claims_pool: asyncpg.Pool) -> None:
+async def test_removal_of_an_earlier_import_keeps_a_later_hold_whatever_the_clocks(claims_pool: asyncpg.Pool) -> None:
+    """The removal names its import: a late or redelivered removal of an earlier import never frees
+    the hold of a later one, even when inventory's clock runs ahead of the database's."""
     address = _address()
-    async with claims_pool.acquire() as conn:
-        removed_at = await conn.fetchval("SELECT now() - interval '1 minute'")
     first = await _new_import(claims_pool, "org-a", address)
     assert await _claim(claims_pool, "org-a", first, address) is None
     async with claims_pool.acquire() as conn:
         assert await repo_imports.hold_claim(conn, address, first)
-        assert not await repo_imports.release_removed_number(conn, address, "org-a", removed_at)
+        assert await repo_imports.release_removed_number(conn, address, "org-a", first)
+    second = await _new_import(claims_pool, "org-a", address)
+    assert await _claim(claims_pool, "org-a", second, address) is None
+    async with claims_pool.acquire() as conn:
+        assert await repo_imports.hold_claim(conn, address, second)
+        skewed = await conn.fetchval("SELECT now() + interval '1 hour'")
+        assert not await repo_imports.release_removed_number(conn, address, "org-a", first, skewed)
+    holder = await claims_pool.fetchval("SELECT import_id FROM number_claims WHERE address = $1", address)
+    assert holder == second
+
+
+async def test_removal_without_an_import_id_falls_back_to_the_time(claims_pool: asyncpg.Pool) -> None:
+    # Events of an inventory that predates import_id in NumberStateChanged.
+    address = _address()
+    async with claims_pool.acquire() as conn:
+        before = await conn.fetchval("SELECT now() - interval '1 minute'")
+    first = await _new_import(claims_pool, "org-a", address)
+    assert await _claim(claims_pool, "org-a", first, address) is None
+    async with claims_pool.acquire() as conn:
+        assert await repo_imports.hold_claim(conn, address, first)
+        assert not await repo_imports.release_removed_number(conn, address, "org-a", None, before)
+        assert not await repo_imports.release_removed_number(conn, address, "org-a", None)
+        after = await conn.fetchval("SELECT now() + interval '1 second'")
+        assert await repo_imports.release_removed_number(conn, address, "org-a", None, after)
 
 
 async def test_lapsed_claim_is_taken_over(claims_pool: asyncpg.Pool) -> None:

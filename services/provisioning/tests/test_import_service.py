@@ -6,6 +6,8 @@ outcome event the import put in the outbox (what inventory and the platform will
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import os
 import uuid
@@ -21,7 +23,7 @@ from aiohttp.test_utils import TestServer
 
 from byosms_common import db, topics
 from byosms_common.crypto import Keyring, associated_data, seal
-from byosms_common.kafka import RetryPolicy
+from byosms_common.kafka import Delivery, PermanentError, RetryPolicy
 from byosms_common.messages import (
     Compliance,
     ComplianceBlock,
@@ -34,8 +36,11 @@ from byosms_common.messages import (
 )
 from byosms_common.regions import DEFAULT_REGIONS
 from byosms_provisioning import import_service, repo_imports
+from byosms_provisioning.import_checks import VendorNumber, VendorService
 from byosms_provisioning.import_service import ImportDeps, TwilioNumberLookup, handle_import, sweep_once
-from byosms_provisioning.twilio_gateway import TwilioGateway
+from byosms_provisioning.sender_ids import SenderId
+from byosms_provisioning.subscribers_imports import on_import_command
+from byosms_provisioning.twilio_gateway import TwilioCallError, TwilioGateway
 from twilio_emulator.app import create_app
 from twilio_emulator.settings import EmulatorSettings
 
@@ -292,6 +297,8 @@ REJECTIONS = [
     Case("webhook over http", _pn(sms_url=OUR_URL.replace("https", "http")), "webhook_not_configured"),
     Case("webhook of another region", _pn(sms_url=DEFAULT_REGIONS["eu-west-1"].inbound_url), "webhook_not_configured"),
     Case("TwiML app on the number", _pn(sms_application_sid="AP" + "1" * 32), "webhook_application_override"),
+    # The ingress answers GET with 405: a number set to GET would import and then receive nothing.
+    Case("our URL called with GET", _pn(sms_method="GET"), "webhook_method_not_post"),
     Case(
         "messaging service not deferring",
         {**_pn(service_sid="MG" + "2" * 32), "services": [{"sid": "MG" + "2" * 32, "inbound_request_url": OUR_URL}]},
@@ -334,6 +341,9 @@ async def test_rejections(env: Env, case: Case) -> None:
     if case.code.startswith(("webhook", "messaging_service")):
         assert OUR_URL in event.payload.message.en
         assert OUR_URL in event.payload.message.de
+    if case.code == "webhook_method_not_post":
+        assert "POST" in event.payload.message.en
+        assert "POST" in event.payload.message.de
     record = await env.pool.fetchrow(
         "SELECT state, code FROM number_imports WHERE import_id = $1", command.payload.import_id
     )
@@ -395,3 +405,251 @@ async def test_sweeper_ends_abandoned_imports(env: Env) -> None:
     # The late worker finds the import ended and publishes nothing more.
     await handle_import(env.deps, command)
     await env.outcome(command.payload.import_id)
+
+
+# --------------------------------------------------------------------------------------------------
+# Unexpected failures, Retry-After (audit items 3 and 7)
+# --------------------------------------------------------------------------------------------------
+
+
+class ScriptedLookup:
+    """A Twilio lookup that fails as scripted, then finds the number with our webhook."""
+
+    def __init__(self, *failures: BaseException) -> None:
+        self.failures = list(failures)
+        self.calls: list[float] = []
+
+    async def find(self, account_sid: str, auth_token: str, sender: SenderId) -> list[VendorNumber]:
+        self.calls.append(asyncio.get_running_loop().time())
+        if self.failures:
+            raise self.failures.pop(0)
+        return [VendorNumber(sid="PN" + "4" * 32, value=sender.vendor_value, sms_url=OUR_URL, sms_method="POST")]
+
+    async def service_of(
+        self, account_sid: str, auth_token: str, member_sid: str, *, short_code: bool
+    ) -> VendorService | None:
+        return None
+
+
+async def test_unreadable_credentials_reject_at_once_and_free_the_claim(env: Env) -> None:
+    # The token was sealed under a KEK that was retired before rotation reached it.
+    retired = Keyring.from_config(json.dumps({"old": Keyring.generate_key()}), "old")
+    sealed_by, env.keyring = env.keyring, retired
+    integration_id = await env.integration()
+    env.keyring = sealed_by
+    command = _command(integration_id, MOBILE)
+    started = asyncio.get_running_loop().time()
+    await handle_import(env.deps, command)
+    assert asyncio.get_running_loop().time() - started < 5  # not left to the deadline sweeper
+    event = await env.outcome(command.payload.import_id)
+    assert isinstance(event, NumberImportRejected)
+    assert event.payload.code == "credentials_unreadable"
+    assert "Auth Token" in event.payload.message.en
+    assert event.payload.message.de
+    assert await env.claim_of(MOBILE) is None
+    assert await env.api_requests() == []
+
+
+async def test_unexpected_fault_is_rejected_as_internal_not_timed_out(env: Env) -> None:
+    env.deps.lookup = ScriptedLookup(RuntimeError("a bug"))
+    command = _command(await env.integration(), MOBILE)
+    await handle_import(env.deps, command)
+    event = await env.outcome(command.payload.import_id)
+    assert isinstance(event, NumberImportRejected)
+    assert event.payload.code == "internal_error"
+    assert await env.claim_of(MOBILE) is None
+
+
+async def test_transient_failure_is_raised_for_retry_and_the_retry_imports(env: Env) -> None:
+    env.deps.lookup = ScriptedLookup(ConnectionResetError("database connection lost"))
+    command = _command(await env.integration(), MOBILE)
+    with pytest.raises(ConnectionResetError):
+        await handle_import(env.deps, command)
+    record = await env.pool.fetchrow("SELECT state FROM number_imports WHERE import_id = $1", command.payload.import_id)
+    assert record is not None
+    assert record["state"] == "in_progress"
+    await handle_import(env.deps, command)  # the consumer's retry resumes the same import
+    assert isinstance(await env.outcome(command.payload.import_id), NumberImported)
+
+
+def _throttled(seconds: float) -> TwilioCallError:
+    return TwilioCallError("vendor_unavailable", retryable=True, retry_after=seconds)
+
+
+async def test_retry_after_of_a_429_is_honoured(env: Env) -> None:
+    lookup = ScriptedLookup(_throttled(0.4))
+    env.deps.lookup = lookup
+    command = _command(await env.integration(), MOBILE)
+    await handle_import(env.deps, command)
+    assert isinstance(await env.outcome(command.payload.import_id), NumberImported)
+    assert len(lookup.calls) == 2
+    assert lookup.calls[1] - lookup.calls[0] >= 0.4
+
+
+async def test_retry_after_beyond_the_deadline_gives_up_at_once(env: Env) -> None:
+    lookup = ScriptedLookup(_throttled(3600))
+    env.deps.lookup = lookup
+    command = _command(await env.integration(), MOBILE)
+    started = asyncio.get_running_loop().time()
+    await handle_import(env.deps, command)
+    assert asyncio.get_running_loop().time() - started < 2
+    event = await env.outcome(command.payload.import_id)
+    assert isinstance(event, NumberImportRejected)
+    assert event.payload.code == "vendor_unavailable"
+    assert len(lookup.calls) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# The whole handler: races and the order of the checks (audit item 10)
+# --------------------------------------------------------------------------------------------------
+
+
+async def test_two_organizations_racing_through_the_whole_handler_give_exactly_one_import(env: Env) -> None:
+    rounds = 30
+    numbers = [f"+49151{n:08d}" for n in range(40_000_000, 40_000_000 + rounds)]
+    await env.seed(
+        phone_numbers=[{"account_sid": env.account_sid, "phone_number": n, "sms_url": OUR_URL} for n in numbers]
+    )
+    org_a, org_b = await env.integration(organization_id="org-a"), await env.integration(organization_id="org-b")
+    for number in numbers:
+        first = _command(org_a, number, organization_id="org-a")
+        second = _command(org_b, number, organization_id="org-b")
+        await asyncio.gather(handle_import(env.deps, first), handle_import(env.deps, second))
+        outcomes = [await env.outcome(c.payload.import_id) for c in (first, second)]
+        imported = [o for o in outcomes if isinstance(o, NumberImported)]
+        rejected = [o for o in outcomes if isinstance(o, NumberImportRejected)]
+        assert len(imported) == 1, outcomes
+        assert [r.payload.code for r in rejected] == ["number_not_available"]
+        claim = await env.claim_of(number)
+        assert claim is not None
+        assert (claim["state"], claim["organization_id"]) == ("held", imported[0].organization_id)
+
+
+async def test_compliance_is_checked_before_the_claim(env: Env) -> None:
+    # Another organization holds the short code; a command lacking compliance still gets check 4's answer.
+    holder = _command(await env.integration(organization_id="org-b"), "12345", NumberType.SHORTCODE, "US", COMPLIANCE)
+    async with env.pool.acquire() as conn:
+        await import_service.record_import(conn, holder, 60)
+        await repo_imports.claim_address(
+            conn, address="US:12345", organization_id="org-b", import_id=holder.payload.import_id
+        )
+    command = _command(await env.integration(), "12345", NumberType.SHORTCODE, "US", None)
+    await handle_import(env.deps, command)
+    event = await env.outcome(command.payload.import_id)
+    assert isinstance(event, NumberImportRejected)
+    assert event.payload.code == "compliance_missing"
+
+
+@pytest.mark.parametrize(
+    ("holder_org", "code"),
+    [("org-b", "number_not_available"), (ORG, "provisioning_in_progress")],
+)
+async def test_the_claim_is_decided_before_twilio_is_asked(env: Env, holder_org: str, code: str) -> None:
+    await env.seed(**_with_account(_pn(), env.account_sid))
+    holder = _command(await env.integration(organization_id=holder_org), MOBILE, organization_id=holder_org)
+    async with env.pool.acquire() as conn:
+        await import_service.record_import(conn, holder, 60)
+        await repo_imports.claim_address(
+            conn, address=MOBILE, organization_id=holder_org, import_id=holder.payload.import_id
+        )
+    command = _command(await env.integration(), MOBILE)
+    await handle_import(env.deps, command)
+    event = await env.outcome(command.payload.import_id)
+    assert isinstance(event, NumberImportRejected)
+    assert event.payload.code == code
+    assert await env.api_requests() == []  # the emulator saw no call for a number held elsewhere
+
+
+# --------------------------------------------------------------------------------------------------
+# Lenient decoding: every command ends in one result event (audit item 2)
+# --------------------------------------------------------------------------------------------------
+
+DELIVERY = Delivery(topic=topics.NUMBER_COMMANDS.name, partition=0, offset=0, key=None, headers={})
+
+
+def _raw(command: ImportNumber, **payload_changes: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = command.model_dump(mode="json")
+    raw["payload"].update(payload_changes)
+    return {**raw, "payload": {k: v for k, v in raw["payload"].items() if v is not REMOVE}}
+
+
+REMOVE = object()
+
+
+@pytest.mark.parametrize(
+    ("changes", "envelope", "field"),
+    [
+        pytest.param({"sender_id": "+49" + "1" * 40}, {}, "payload.sender_id", id="sender id over 32 characters"),
+        pytest.param({"integration_id": REMOVE}, {}, "payload.integration_id", id="missing field"),
+        pytest.param({"number_type": "landline"}, {}, "payload.number_type", id="unknown number type"),
+        pytest.param({}, {"type": "number.import_v2"}, "type", id="unknown command type"),
+        pytest.param({"sender_id": 4915112345678}, {}, "payload.sender_id", id="number as integer"),
+    ],
+)
+async def test_invalid_commands_are_rejected_not_dead_lettered(
+    env: Env, changes: dict[str, Any], envelope: dict[str, Any], field: str
+) -> None:
+    command = _command(await env.integration(), MOBILE)
+    raw = {**_raw(command, **changes), **envelope}
+    await on_import_command(env.deps, raw, DELIVERY)
+    await on_import_command(env.deps, raw, DELIVERY)  # redelivered: still one outcome
+    event = await env.outcome(command.payload.import_id)
+    assert isinstance(event, NumberImportRejected)
+    assert event.organization_id == ORG
+    assert event.payload.code == "invalid_request"
+    assert event.payload.details["detail"].startswith(field + ":")
+    assert field in event.payload.message.en
+    assert field in event.payload.message.de
+    record = await env.pool.fetchrow(
+        "SELECT state, code FROM number_imports WHERE import_id = $1", command.payload.import_id
+    )
+    assert record is not None
+    assert (record["state"], record["code"]) == ("rejected", "invalid_request")
+    assert await env.api_requests() == []
+
+
+async def test_invalid_command_naming_nobody_goes_to_the_dead_letter_topic(env: Env) -> None:
+    with pytest.raises(PermanentError):
+        await on_import_command(env.deps, {"type": "number.import", "payload": {}}, DELIVERY)
+    assert await env.pool.fetchval("SELECT count(*) FROM number_imports") == 0
+
+
+async def test_command_without_import_id_uses_its_command_id(env: Env) -> None:
+    await env.seed(**_with_account(_pn(), env.account_sid))
+    command = _command(await env.integration(), MOBILE)
+    raw = _raw(command, import_id=REMOVE)
+    await on_import_command(env.deps, raw, DELIVERY)
+    await on_import_command(env.deps, raw, DELIVERY)
+    assert isinstance(await env.outcome(command.id), NumberImported)
+
+
+class _DownPool:
+    """A pool whose database never answers."""
+
+    def acquire(self) -> Any:
+        raise ConnectionRefusedError("database down")
+
+
+class _Published:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any, str]] = []
+
+    async def publish(self, topic: Any, message: Any, key: str) -> None:
+        self.events.append((topic.name, message, key))
+
+
+async def test_command_the_database_never_records_still_gets_its_rejection(env: Env) -> None:
+    published = _Published()
+    deps = dataclasses.replace(env.deps, pool=_DownPool(), publisher=published, deadline_seconds=0.3)  # type: ignore[arg-type]
+    command = _command("int-1", MOBILE)
+    await on_import_command(deps, _raw(command), DELIVERY)
+    assert len(published.events) == 1
+    topic, event, key = published.events[0]
+    assert (topic, key) == (topics.NUMBER_EVENTS.name, MOBILE)
+    assert isinstance(event, NumberImportRejected)
+    assert (event.payload.import_id, event.payload.code) == (command.payload.import_id, "import_timed_out")
+
+    published.events.clear()
+    broken = _raw(command, sender_id="x" * 40)
+    await on_import_command(deps, broken, DELIVERY)
+    assert [e.payload.code for _, e, _ in published.events] == ["invalid_request"]

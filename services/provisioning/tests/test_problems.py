@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import asyncpg
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from byosms_common.errors import CATALOG, ByosmsError, NotFound, VendorError
-from byosms_provisioning.problems import InvalidFields, nul_fields, problem, validation_problem
+from byosms_provisioning.problems import InvalidFields, nul_fields, problem, problem_middleware, validation_problem
 
 pytestmark = pytest.mark.unit
 
@@ -81,3 +84,29 @@ def test_nul_fields_finds_every_nested_string() -> None:
     data = {"a": "ok", "b": "x\x00", "c": {"d": ["fine", "bad\x00"]}, "k\x00": 1}
     assert sorted(nul_fields(data)) == ["b", "c.d.1", "k\\u0000"]
     assert list(nul_fields({"a": ["b", {"c": 1}]})) == []
+
+
+@pytest.mark.parametrize(
+    ("raised", "status", "code"),
+    [
+        (ConnectionRefusedError("PostgreSQL is not connected yet"), 503, "service_unavailable"),
+        (asyncpg.exceptions.CannotConnectNowError("starting up"), 503, "service_unavailable"),
+        (asyncpg.exceptions.CharacterNotInRepertoireError("bad byte"), 400, "invalid_request"),
+        (RuntimeError("a bug"), 500, "internal_error"),
+    ],
+)
+async def test_middleware_maps_failures_without_leaking_them(raised: Exception, status: int, code: str) -> None:
+    async def handler(_request: web.Request) -> web.Response:
+        raise raised
+
+    application = web.Application(middlewares=[problem_middleware])
+    application.router.add_get("/x", handler)
+    async with TestClient(TestServer(application)) as client:
+        response = await client.get("/x", headers={"Accept-Language": "de"})
+        body = await response.json()
+    assert (response.status, body["code"]) == (status, code)
+    assert str(raised) not in json.dumps(body)
+    assert body["retryable"] is (status == 503)
+    if status == 503:
+        assert response.headers["Retry-After"]
+        assert "Bitte versuchen Sie es gleich erneut" in body["detail"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import TYPE_CHECKING
 
 import pytest
 
-from byosms_common.crypto import Keyring, associated_data, open_sealed
+from byosms_common.crypto import CryptoError, Keyring, associated_data, open_sealed
 from byosms_provisioning import repo, rotation
 
 if TYPE_CHECKING:
@@ -66,3 +67,51 @@ def test_rewrapped_leaves_unsealed_integrations_alone() -> None:
     ).current
     keyring = Keyring.from_config('{"a": "' + Keyring.generate_key() + '"}', "a")
     assert rotation.rewrapped(keyring, created) == dataclasses.replace(created)
+
+
+async def _sealed_integrations(prov: Harness, count: int) -> list[str]:
+    ids = []
+    for n in range(count):
+        acct = await prov.emulator.control.create_account()
+        created = await prov.client.post(
+            "/api/v2/integrations", json={"name": f"l{n}", "region": "us-east-1"}, headers=prov.headers()
+        )
+        iid = (await created.json())["id"]
+        response = await prov.client.put(
+            f"/api/v2/integrations/{iid}/credentials",
+            json={"account_sid": acct.sid, "auth_token": acct.auth_token},
+            headers=prov.headers(),
+        )
+        assert response.status == 200
+        ids.append(iid)
+    return sorted(ids)
+
+
+async def test_rotation_goes_on_past_rows_another_transaction_holds(prov: Harness) -> None:
+    # SKIP LOCKED shortens a batch while rows remain: rotation must not stop at a short batch.
+    ids = await _sealed_integrations(prov, 3)
+    both = Keyring(keys=prov.ctx.keyring.keys, active="k2")
+    async with prov.ctx.pool.acquire() as holder:
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("SELECT 1 FROM integrations WHERE id = $1 FOR UPDATE", ids[0])
+        rotating = asyncio.create_task(rotation.rotate(prov.ctx.pool, both, batch_size=2, poll_seconds=0.05))
+        await asyncio.sleep(0.5)
+        assert not rotating.done()  # waiting for the locked row, not finished with it left behind
+        await lock.rollback()
+    assert await asyncio.wait_for(rotating, 10) == 3
+    assert await repo.count_by_kek(prov.ctx.pool) == {"k2": 3}
+
+
+async def test_rotation_names_what_is_left_when_rows_stay_locked(prov: Harness) -> None:
+    ids = await _sealed_integrations(prov, 3)
+    both = Keyring(keys=prov.ctx.keyring.keys, active="k2")
+    async with prov.ctx.pool.acquire() as holder, holder.transaction():
+        await holder.execute("SELECT 1 FROM integrations WHERE id = $1 FOR UPDATE", ids[1])
+        with pytest.raises(rotation.RotationIncomplete) as caught:
+            await rotation.rotate(prov.ctx.pool, both, batch_size=2, locked_wait_seconds=0.3, poll_seconds=0.05)
+    assert caught.value.remaining == 1
+    assert "1 integration(s)" in str(caught.value)
+    # A CryptoError: `byosms-provisioning rotate-keks` reports it and exits non-zero.
+    assert isinstance(caught.value, CryptoError)
+    assert await repo.count_by_kek(prov.ctx.pool) == {"k1": 1, "k2": 2}

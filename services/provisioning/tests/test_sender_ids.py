@@ -20,7 +20,8 @@ VALID = [
     ("country in lower case", LOCAL, "+14155550100", "us", "+14155550100", "US"),
     ("surrounding blanks", LOCAL, " +14155550100 ", "US", "+14155550100", "US"),
     ("Canadian number, country CA", LOCAL, "+16135550123", "CA", "+16135550123", "CA"),
-    ("NANP shares +1: Canadian number with US", LOCAL, "+16135550123", "US", "+16135550123", "US"),
+    ("Canadian number, country derived", LOCAL, "+16135550123", None, "+16135550123", "CA"),
+    ("NANP toll-free is valid in Canada", TOLLFREE, "+18885550100", "CA", "+18885550100", "CA"),
     ("US toll-free", TOLLFREE, "+18885550100", "US", "+18885550100", "US"),
     ("German toll-free", TOLLFREE, "+4980012345678", "DE", "+4980012345678", "DE"),
     ("German mobile", MOBILE, "+4915112345678", "DE", "+4915112345678", "DE"),
@@ -72,6 +73,11 @@ INVALID = [
     ("short code, non-ASCII digits", SHORT, "١٢٣٤٥", "US", "sender_id_type_invalid"),
     ("E.164 number as short code", SHORT, "+14155550100", "US", "sender_id_type_invalid"),
     ("US number with country DE", LOCAL, "+14155550100", "DE", "sender_id_country_mismatch"),
+    # +1 is shared: the country must be the number's region, not only share its calling code.
+    ("Canadian number imported as US", LOCAL, "+16135550123", "US", "sender_id_country_mismatch"),
+    ("Toronto number imported as US", LOCAL, "+14165551234", "US", "sender_id_country_mismatch"),
+    ("US number imported as CA", LOCAL, "+14155550100", "CA", "sender_id_country_mismatch"),
+    ("Bahamas number imported as US", MOBILE, "+12423570000", "US", "sender_id_country_mismatch"),
     ("German number with country US", MOBILE, "+4915112345678", "US", "sender_id_country_mismatch"),
     ("UK number with country DE", LOCAL, "+442071838750", "DE", "sender_id_country_mismatch"),
     ("unknown country", LOCAL, "+14155550100", "XX", "sender_id_country_mismatch"),
@@ -141,5 +147,27 @@ def test_complete_compliance_is_cleaned() -> None:
 
 def test_long_codes_need_no_compliance() -> None:
     assert validate_compliance(LONG_SENDER, None) is None
-    given = _compliance()
-    assert validate_compliance(LONG_SENDER, given) == given
+    given = _compliance(help=_block(keywords=(" HELP ", "HELP"), message=" Acme help "))
+    # Blocks given for a long code are kept, cleaned exactly as a short code's.
+    assert validate_compliance(LONG_SENDER, given) == validate_compliance(SHORT_SENDER, given)
+
+
+def test_long_code_with_only_blank_blocks_has_none() -> None:
+    blank = ComplianceBlock(keywords=(" ",), message=" ")
+    assert validate_compliance(LONG_SENDER, Compliance(help=blank, opt_out=blank, re_opt_in=blank)) is None
+
+
+@pytest.mark.parametrize(
+    "compliance",
+    [
+        pytest.param(_compliance(help=_block(keywords=())), id="help without keyword"),
+        pytest.param(_compliance(opt_out=_block(message="")), id="opt-out without message"),
+        pytest.param(_compliance(re_opt_in=_block(keywords=(), message="")), id="re-opt-in not given"),
+    ],
+)
+def test_long_code_with_some_blocks_needs_all_of_them(compliance: Compliance) -> None:
+    # Compliance is optional for a long code, but blocks that are given are used for keyword
+    # replies, so a partial set is refused like a short code's instead of being dropped silently.
+    with pytest.raises(InvalidInput) as caught:
+        validate_compliance(LONG_SENDER, compliance)
+    assert caught.value.code == "compliance_missing"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from pydantic import ValidationError
 
 from byosms_common.crypto import CryptoError
 from byosms_common.settings import KeyringSettings
-from byosms_provisioning.settings import ProvisioningSettings
+from byosms_provisioning.settings import ProvisioningSettings, SealingKeySettings
 
 pytestmark = pytest.mark.unit
 
@@ -48,3 +50,31 @@ def test_bad_keks_fail_without_showing_key_material(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("BYOSMS_ACTIVE_KEK", "k9")
     with pytest.raises(CryptoError):
         KeyringSettings().keyring()
+
+
+@pytest.mark.parametrize(
+    ("keys", "active"),
+    [('{"s1": "bm90IGEga2V5"}', None), ("not json", None), ("[]", None), ('{"s1": "%s"}', "s9")],
+)
+def test_malformed_sealing_keys_are_refused_without_showing_them(
+    monkeypatch: pytest.MonkeyPatch, keys: str, active: str | None
+) -> None:
+    valid = base64.b64encode(bytes(32)).decode()
+    monkeypatch.setenv("BYOSMS_PROVISIONING_SEALING_KEYS", keys.replace("%s", valid))
+    if active is not None:
+        monkeypatch.setenv("BYOSMS_PROVISIONING_SEALING_ACTIVE_KEY", active)
+    settings = SealingKeySettings()
+    assert "bm90IGEga2V5" not in repr(settings)
+    with pytest.raises(ValueError, match=r"(?i)sealing") as caught:
+        settings.keyring()  # `byosms-provisioning serve` calls this before it starts
+    assert "bm90IGEga2V5" not in str(caught.value)
+    assert valid not in str(caught.value)
+
+
+def test_sealing_keys_are_optional_and_the_first_is_active_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert SealingKeySettings().keyring() is None
+    key = base64.b64encode(bytes(range(32))).decode()
+    monkeypatch.setenv("BYOSMS_PROVISIONING_SEALING_KEYS", f'{{"s1": "{key}", "s2": "{key}"}}')
+    keyring = SealingKeySettings().keyring()
+    assert keyring is not None
+    assert keyring.active == "s1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import stat
 from pathlib import Path
@@ -148,3 +149,106 @@ def test_an_unreachable_api_is_a_one_line_error_not_a_traceback(
     assert result.exit_code == 2
     assert f"cannot reach http://127.0.0.1:{port}" in result.output
     assert "Traceback" not in result.output
+
+
+def _invoke(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str], **kwargs: Any) -> tuple[Any, Recorder]:
+    recorder = Recorder()
+    monkeypatch.setattr(api, "call", recorder)
+    monkeypatch.setenv("BYOSMS_DEV_KEY_DIR", str(tmp_path))
+    result = runner.invoke(main.cli, [*args, "--org", "o", "--api", "http://h:1"], **kwargs)
+    return result, recorder
+
+
+def test_create_sends_the_request_id_for_safe_retries(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    args = ["integrations", "create", "--name", "M", "--region", "eu-central-1", "--request-id", "req-1"]
+    result, recorder = _invoke(monkeypatch, tmp_path, args)
+    assert result.exit_code == 0, result.output
+    assert recorder.calls[0][2] == {"name": "M", "region": "eu-central-1", "notes": "", "request_id": "req-1"}
+
+
+SID = "AC" + "1" * 32
+SHARED = "shared-key-secret-0123456789"
+
+
+def test_shared_key_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BYOSMS_TWILIO_AUTH_TOKEN", "tok" * 11)
+    monkeypatch.setenv("BYOSMS_TWILIO_SHARED_KEY", SHARED)
+    args = ["integrations", "set-credentials", "i1", "--account-sid", SID, "--shared-key"]
+    result, recorder = _invoke(monkeypatch, tmp_path, args)
+    assert result.exit_code == 0, result.output
+    assert recorder.calls[0][2] == {"account_sid": SID, "auth_token": "tok" * 11, "shared_key": SHARED}
+    assert SHARED not in result.output
+
+
+def test_shared_key_is_read_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BYOSMS_TWILIO_AUTH_TOKEN", "tok" * 11)
+    monkeypatch.delenv("BYOSMS_TWILIO_SHARED_KEY", raising=False)
+    secret = tmp_path / "shared.key"
+    secret.write_text(SHARED + "\n")
+    args = ["integrations", "set-credentials", "i1", "--account-sid", SID, "--shared-key-file", str(secret)]
+    result, recorder = _invoke(monkeypatch, tmp_path, args)
+    assert result.exit_code == 0, result.output
+    assert recorder.calls[0][2]["shared_key"] == SHARED
+
+
+def test_shared_key_prompt_does_not_echo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("BYOSMS_TWILIO_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("BYOSMS_TWILIO_SHARED_KEY", raising=False)
+    args = ["integrations", "set-credentials", "i1", "--account-sid", SID, "--shared-key"]
+    result, recorder = _invoke(monkeypatch, tmp_path, args, input=f"{'tok' * 11}\n{SHARED}\n")
+    assert result.exit_code == 0, result.output
+    assert recorder.calls[0][2] == {"account_sid": SID, "auth_token": "tok" * 11, "shared_key": SHARED}
+    assert "Twilio SharedKey" in result.output
+    assert SHARED not in result.output
+    assert "tok" * 11 not in result.output
+
+
+def test_without_shared_key_none_is_sent(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BYOSMS_TWILIO_AUTH_TOKEN", "tok" * 11)
+    monkeypatch.setenv("BYOSMS_TWILIO_SHARED_KEY", SHARED)
+    result, recorder = _invoke(monkeypatch, tmp_path, ["integrations", "set-credentials", "i1", "--account-sid", SID])
+    assert result.exit_code == 0, result.output
+    assert "shared_key" not in recorder.calls[0][2]
+
+
+def test_numbers_import_posts_the_request(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    compliance = {
+        "help": {"keywords": ["HELP"], "message": "Help text"},
+        "opt_out": {"keywords": ["STOP"], "message": "Bye"},
+        "re_opt_in": {"keywords": ["START"], "message": "Welcome back"},
+    }
+    blocks = tmp_path / "compliance.json"
+    blocks.write_text(json.dumps(compliance))
+    args = ["numbers", "import", "--integration", "i1", "--type", "shortcode", "--sender-id", "12345"]
+    args += ["--country", "US", "--compliance-file", str(blocks)]
+    result, recorder = _invoke(monkeypatch, tmp_path, args)
+    assert result.exit_code == 0, result.output
+    method, target, body, _ = recorder.calls[0]
+    assert (method, target) == ("POST", "http://h:1/api/v2/sms/numbers/imports")
+    assert body == {
+        "integration_id": "i1",
+        "type": "shortcode",
+        "sender_id": "12345",
+        "country": "US",
+        "compliance": compliance,
+    }
+
+
+def test_numbers_import_refuses_bad_input_before_calling(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    args = ["numbers", "import", "--integration", "i1", "--type", "landline", "--sender-id", "+15550100"]
+    result, recorder = _invoke(monkeypatch, tmp_path, args)
+    assert result.exit_code == 2
+    assert recorder.calls == []
+    broken = tmp_path / "c.json"
+    broken.write_text("{not json")
+    args = ["numbers", "import", "--integration", "i1", "--type", "local", "--sender-id", "+1", "--compliance-file"]
+    result, recorder = _invoke(monkeypatch, tmp_path, [*args, str(broken)])
+    assert result.exit_code == 2
+    assert "not JSON" in result.output
+    assert recorder.calls == []
+
+
+def test_numbers_import_status_gets_the_import(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    result, recorder = _invoke(monkeypatch, tmp_path, ["numbers", "import-status", "imp-1", "--lang", "de"])
+    assert result.exit_code == 0, result.output
+    assert recorder.calls == [("GET", "http://h:1/api/v2/sms/numbers/imports/imp-1", None, "de")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,10 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from twilio_emulator.testing import AccountInfo, RunningEmulator
 
-pytestmark = pytest.mark.integration
-
-OAI_DIR = Path("/work/shared/twilio-oai")
+# Twilio's official OpenAPI documents live beside the checkout (<repo root>/../shared/twilio-oai);
+# BYOSMS_TWILIO_OAI_DIR points elsewhere. Without them the test fails: it is never skipped silently.
+REPO_ROOT = Path(__file__).resolve().parents[3]
+OAI_ENV = "BYOSMS_TWILIO_OAI_DIR"
 V2010 = "twilio_api_v2010.json"
 V1 = "twilio_messaging_v1.json"
 ERROR_SCHEMA = {
@@ -53,9 +55,24 @@ def to_json_schema(node: Any) -> Any:
     return out
 
 
+def oai_dir(environ: dict[str, str] | None = None, repo_root: Path = REPO_ROOT) -> Path:
+    """Where Twilio's OpenAPI documents are; fails the test with what to set when they are missing."""
+    override = (os.environ if environ is None else environ).get(OAI_ENV)
+    candidate = Path(override).expanduser() if override else repo_root.parent / "shared" / "twilio-oai"
+    missing = [name for name in (V2010, V1) if not (candidate / name).is_file()]
+    if missing:
+        source = f"{OAI_ENV}={override}" if override else f"the default {candidate}"
+        pytest.fail(
+            f"Twilio's OpenAPI documents ({', '.join(missing)}) not found in {source}; "
+            f"put them there or set {OAI_ENV} to the folder that holds them",
+            pytrace=False,
+        )
+    return candidate
+
+
 @cache
 def document(name: str) -> dict[str, Any]:
-    raw = json.loads((OAI_DIR / name).read_text(encoding="utf-8"))
+    raw = json.loads((oai_dir() / name).read_text(encoding="utf-8"))
     return to_json_schema(raw)  # type: ignore[no-any-return]
 
 
@@ -71,6 +88,28 @@ def assert_valid(doc_name: str, path: str, method: str, status: int, body: Any) 
     assert not errors, f"{method.upper()} {path}: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
 
 
+@pytest.mark.unit
+def test_openapi_documents_default_beside_the_repository() -> None:
+    assert oai_dir({}) == REPO_ROOT.parent / "shared" / "twilio-oai"
+
+
+@pytest.mark.unit
+def test_openapi_documents_follow_the_override(tmp_path: Path) -> None:
+    for name in (V2010, V1):
+        (tmp_path / name).write_text("{}", encoding="utf-8")
+    assert oai_dir({OAI_ENV: str(tmp_path)}) == tmp_path
+
+
+@pytest.mark.unit
+def test_missing_openapi_documents_fail_with_what_to_set(tmp_path: Path) -> None:
+    with pytest.raises(pytest.fail.Exception, match=OAI_ENV) as failed:
+        oai_dir({OAI_ENV: str(tmp_path / "nowhere")})
+    assert "twilio_api_v2010.json" in str(failed.value)
+    with pytest.raises(pytest.fail.Exception, match=OAI_ENV):
+        oai_dir({}, repo_root=tmp_path / "checkout")
+
+
+@pytest.mark.integration
 async def test_responses_match_official_schemas(twemu: RunningEmulator, twemu_account: AccountInfo) -> None:
     c = twemu.control
     ac = twemu_account.sid

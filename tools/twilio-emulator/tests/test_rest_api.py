@@ -10,6 +10,7 @@ import pytest
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
+from twilio_emulator import routes_api
 from twilio_emulator.client_redirect import RedirectingAsyncHttpClient, rewrite_url, sync_http_client
 from twilio_emulator.testing import AccountInfo, RunningEmulator
 
@@ -297,3 +298,50 @@ def test_rewrite_url() -> None:
     assert rewrite_url("https://messaging.twilio.com/v1/Services", base + "/") == base + "/v1/Services"
     assert rewrite_url("https://api.dublin.ie1.twilio.com/2010-04-01/x", base) == base + "/2010-04-01/x"
     assert rewrite_url("https://example.com/x", base) == "https://example.com/x"
+
+
+async def test_rejected_number_update_changes_nothing(
+    twemu: RunningEmulator, twemu_account: AccountInfo, twemu_client: Client
+) -> None:
+    pn = await twemu.control.add_phone_number(twemu_account.sid, "+15005550009", sms_url="https://old.example/mo")
+    with pytest.raises(TwilioRestException) as info:
+        await twemu_client.incoming_phone_numbers(pn["sid"]).update_async(
+            sms_url="https://new.example/mo", friendly_name="renamed", sms_method="PUT"
+        )
+    assert (info.value.status, info.value.code) == (400, 20001)
+    fetched = await twemu_client.incoming_phone_numbers(pn["sid"]).fetch_async()
+    assert (fetched.sms_url, fetched.sms_method) == ("https://old.example/mo", "POST")
+    assert fetched.friendly_name != "renamed"
+
+
+async def test_rejected_short_code_update_changes_nothing(
+    twemu: RunningEmulator, twemu_account: AccountInfo, twemu_client: Client
+) -> None:
+    sc = await twemu.control.add_short_code(twemu_account.sid, "894547", sms_url="https://old.example/sc")
+    with pytest.raises(TwilioRestException) as info:
+        await twemu_client.short_codes(sc["sid"]).update_async(
+            sms_url="https://new.example/sc", sms_fallback_method="DELETE"
+        )
+    assert (info.value.status, info.value.code) == (400, 20001)
+    fetched = await twemu_client.short_codes(sc["sid"]).fetch_async()
+    assert fetched.sms_url == "https://old.example/sc"
+
+
+async def test_an_emulator_bug_answers_twilios_json_500(
+    twemu: RunningEmulator,
+    twemu_account: AccountInfo,
+    twemu_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*_: object, **__: object) -> dict[str, object]:
+        raise RuntimeError("emulator bug")
+
+    monkeypatch.setattr(routes_api, "account_json", broken)
+    with pytest.raises(TwilioRestException) as info:
+        await twemu_client.api.v2010.accounts(twemu_account.sid).fetch_async()
+    assert (info.value.status, info.value.code) == (500, 20500)
+    assert "unhandled error in GET" in caplog.text
+    assert twemu_account.auth_token not in caplog.text
+    logged = await twemu.control.requests(path_contains=twemu_account.sid)
+    assert (logged[-1].status, logged[-1].error_code) == (500, 20500)

@@ -121,6 +121,22 @@ ingress of that region checks signatures against. */}}
       key: {{ .Values.keks.activeKekKey | quote }}
 {{- end -}}
 
+{{/* BYOSMS_PROVISIONING_SEALING_KEYS / _ACTIVE_KEY from an existing Secret, when one is named:
+     without them, credential commands sealed for provisioning are refused. */}}
+{{- define "byosms.sealingEnv" -}}
+{{- with .Values.provisioning.sealingKeys.existingSecret -}}
+- name: BYOSMS_PROVISIONING_SEALING_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ . | quote }}
+      key: {{ $.Values.provisioning.sealingKeys.keysKey | quote }}
+{{- if $.Values.provisioning.sealingKeys.activeKey }}
+- name: BYOSMS_PROVISIONING_SEALING_ACTIVE_KEY
+  value: {{ $.Values.provisioning.sealingKeys.activeKey | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* Probes on the service's http port: startup and liveness on /healthz, readiness on /readyz. */}}
 {{- define "byosms.probes" -}}
 startupProbe:
@@ -198,7 +214,7 @@ metadata:
 spec:
   scaleTargetRef:
     apiVersion: apps/v1
-    kind: Deployment
+    kind: {{ .kind | default "Deployment" }}
     name: {{ .name }}
   minReplicas: {{ .autoscaling.minReplicas }}
   maxReplicas: {{ .autoscaling.maxReplicas }}

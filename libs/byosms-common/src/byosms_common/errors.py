@@ -91,6 +91,14 @@ CATALOG: dict[str, ErrorText] = {
         "entfernen Sie die App von der Nummer und setzen Sie den SMS-Webhook der Nummer auf {expected_url}.",
         422,
     ),
+    "webhook_method_not_post": ErrorText(
+        "The number's SMS webhook must be called with POST: set its URL to {expected_url} and its HTTP "
+        "method to POST (our ingress answers other methods with 405, so no message would arrive).",
+        "Der SMS-Webhook der Nummer muss mit POST aufgerufen werden: Setzen Sie seine URL auf {expected_url} "
+        "und seine HTTP-Methode auf POST (unser Eingang beantwortet andere Methoden mit 405, es käme keine "
+        "Nachricht an).",
+        422,
+    ),
     "number_already_imported": ErrorText(
         "This phone number is already in your organization's SMS number inventory.",
         "Diese Rufnummer ist bereits im SMS-Nummerninventar Ihrer Organisation.",
@@ -100,6 +108,14 @@ CATALOG: dict[str, ErrorText] = {
         "The import did not finish in time. Please try again.",
         "Der Import wurde nicht rechtzeitig abgeschlossen. Bitte versuchen Sie es erneut.",
         504,
+    ),
+    "credentials_unreadable": ErrorText(
+        "The integration's stored Twilio credentials cannot be read (their encryption key is no longer "
+        "available). Please set the integration's Auth Token again, then retry the import.",
+        "Die gespeicherten Twilio-Anmeldedaten der Integration können nicht gelesen werden (ihr "
+        "Verschlüsselungsschlüssel ist nicht mehr verfügbar). Bitte hinterlegen Sie das Auth Token der "
+        "Integration erneut und wiederholen Sie dann den Import.",
+        422,
     ),
     # Integrations and credentials.
     "credentials_rejected": ErrorText(
@@ -144,6 +160,20 @@ CATALOG: dict[str, ErrorText] = {
         "An integration with this id already exists.",
         "Eine Integration mit dieser ID existiert bereits.",
         409,
+    ),
+    "integration_id_not_accepted": ErrorText(
+        "Integration ids are chosen by the service; leave out integration_id (use request_id to make a "
+        "create safe to repeat).",
+        "Integrations-IDs vergibt der Dienst; lassen Sie integration_id weg (mit request_id lässt sich das "
+        "Anlegen gefahrlos wiederholen).",
+        422,
+    ),
+    "sealed_credentials_invalid": ErrorText(
+        "The sealed credentials could not be opened: seal them with the current public key of "
+        "provisioning for this organization, integration and Account SID.",
+        "Die versiegelten Anmeldedaten ließen sich nicht öffnen: Versiegeln Sie sie mit dem aktuellen "
+        "öffentlichen Schlüssel von provisioning für diese Organisation, Integration und Account SID.",
+        422,
     ),
     "vendor_rejected": ErrorText(
         "Twilio refused the request (Twilio error {twilio_code}).",
@@ -191,6 +221,12 @@ CATALOG: dict[str, ErrorText] = {
         "Eine Authentifizierung ist erforderlich.",
         401,
     ),
+    "auth_unavailable": ErrorText(
+        "The keys to verify your token could not be fetched right now. Please try again later.",
+        "Die Schlüssel zur Prüfung Ihres Tokens konnten gerade nicht abgerufen werden. Bitte versuchen Sie "
+        "es später erneut.",
+        503,
+    ),
     "forbidden": ErrorText(
         "You lack the permission {permission}.",
         "Ihnen fehlt die Berechtigung {permission}.",
@@ -210,6 +246,12 @@ CATALOG: dict[str, ErrorText] = {
     "ingress_unavailable": ErrorText(
         "The message could not be stored right now. Please try again later.",
         "Die Nachricht konnte gerade nicht gespeichert werden. Bitte versuchen Sie es später erneut.",
+        503,
+    ),
+    "service_unavailable": ErrorText(
+        "The service is starting or cannot reach its database right now. Please try again shortly.",
+        "Der Dienst startet gerade oder erreicht seine Datenbank im Moment nicht. Bitte versuchen Sie es gleich "
+        "erneut.",
         503,
     ),
     "internal_error": ErrorText(

@@ -5,25 +5,38 @@
 - Consumers join a consumer group, start at the earliest offset when the group is new, and commit
   only after the handler has finished (manual acknowledgement; auto-commit would commit what was
   merely fetched).
-- A message that cannot be decoded, fails its schema, or keeps failing goes to the topic's
-  dead-letter topic with the reason in headers, and the consumer goes on: one poison message
-  never stalls a partition.
+- A message that cannot be decoded, fails its schema, is refused with :class:`PermanentError`, or
+  keeps failing goes to the topic's dead-letter topic with the reason in headers, and the consumer
+  goes on: one poison message never stalls a partition.
+- A *transient* fault (PostgreSQL or Kafka away for a moment, a timeout, :class:`RetryableError`) is
+  retried with capped backoff until it passes or the consumer stops; nothing is committed meanwhile.
+  The partition waits: a database blip must not dead-letter every message that arrives during it.
+- Publishing to a dead-letter topic is retried until Kafka acknowledges it, for the same reason.
+- ``consume`` counts handled, retried and dead-lettered messages and the handling time on the
+  service's Prometheus registry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import asyncpg
+from aiokafka import errors as kafka_errors
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry import propagate
 from opentelemetry.trace import TracerProvider
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import TypeAdapter, ValidationError
 
 from byosms_common.messages import Envelope, TraceContext, encode
@@ -56,9 +69,13 @@ def build_broker(
     service: str,
     *,
     tracer_provider: TracerProvider | None = None,
+    registry: CollectorRegistry | None = None,
     **overrides: Any,
 ) -> KafkaBroker:
-    """A FastStream Kafka broker with byosms' durability and acknowledgement settings."""
+    """A FastStream Kafka broker with byosms' durability and acknowledgement settings.
+
+    With ``registry``, the consumers registered on the broker (``consume``) report their metrics there.
+    """
     options: dict[str, Any] = {
         "client_id": f"{settings.kafka_client_id_prefix}-{service}",
         "acks": "all",
@@ -72,7 +89,11 @@ def build_broker(
         "log_level": logging.DEBUG,
     }
     options.update(overrides)
-    return KafkaBroker(settings.kafka_bootstrap, **options)
+    broker = KafkaBroker(settings.kafka_bootstrap, **options)
+    _bootstrap_by_broker[broker] = settings.kafka_bootstrap
+    if registry is not None:
+        _registry_by_broker[broker] = registry
+    return broker
 
 
 def current_trace() -> TraceContext | None:
@@ -124,16 +145,133 @@ def _type_of(message: Envelope) -> str:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often a failing handler is tried before its message goes to the dead-letter topic."""
+    """How a failing handler is tried again.
+
+    A *transient* fault (see :func:`is_transient`: a dependency is away) is retried until the
+    handler succeeds or the consumer stops, backing off up to ``transient_max_delay``; the partition
+    waits and nothing is committed meanwhile. Any other error is tried ``attempts`` times in all
+    before the message goes to the dead-letter topic.
+    """
 
     attempts: int = 5
     first_delay: float = 0.2
     max_delay: float = 5.0
+    transient_max_delay: float = 30.0
 
     def delay(self, attempt: int) -> float:
-        """Backoff before ``attempt`` (2, 3, ...): exponential with full jitter."""
-        ceiling = min(self.max_delay, self.first_delay * 2 ** (attempt - 2))
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
+        """Backoff before ``attempt`` (2, 3, ...): exponential with jitter, capped at ``max_delay``."""
+        return _jittered(self.first_delay, self.max_delay, attempt)
+
+    def transient_delay(self, attempt: int) -> float:
+        """Backoff before ``attempt`` after a transient fault, capped at ``transient_max_delay``."""
+        return _jittered(self.first_delay, self.transient_max_delay, attempt)
+
+
+def _jittered(first: float, cap: float, attempt: int) -> float:
+    ceiling = min(cap, first * 2 ** min(max(attempt - 2, 0), 32))
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
+
+
+# PostgreSQL error classes that say "not now" rather than "never": connection exceptions (08),
+# transaction rollbacks such as serialization failures and deadlocks (40), insufficient resources
+# such as too many connections (53), and operator intervention such as a shutdown (57P).
+_TRANSIENT_SQLSTATES = ("08", "40", "53", "57P")
+_TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
+    RetryableError,
+    OSError,  # ConnectionError and every socket-level failure
+    TimeoutError,
+    asyncpg.InterfaceError,  # "connection is closed", "pool is closing"
+    KafkaError,
+)
+# Kafka errors that trying again cannot cure.
+_PERMANENT_KAFKA_ERRORS: tuple[type[BaseException], ...] = (
+    kafka_errors.MessageSizeTooLargeError,
+    kafka_errors.RecordTooLargeError,
+    kafka_errors.InvalidTopicError,
+    kafka_errors.TopicAuthorizationFailedError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) says a dependency is away for now."""
+    current: BaseException | None = exc
+    seen: set[int] = set()
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (PermanentError, *_PERMANENT_KAFKA_ERRORS)):
+            return False
+        if isinstance(current, _TRANSIENT_TYPES):
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if (
+            isinstance(current, asyncpg.PostgresError)
+            and isinstance(sqlstate, str)
+            and sqlstate.startswith(_TRANSIENT_SQLSTATES)
+        ):
+            return True
+        current = current.__cause__
+    return False
+
+
+class ConsumerStopping(Exception):
+    """The consumer stopped while a message was still being retried; it is not committed."""
+
+
+class ConsumerMetrics:
+    """Prometheus metrics of the consumers of one service (one instance per registry)."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        labels = ("topic", "group")
+        self.handled = Counter(
+            "byosms_consumer_messages_handled",
+            "Messages whose handler succeeded.",
+            labels,
+            registry=registry,
+        )
+        self.retried = Counter(
+            "byosms_consumer_retries",
+            "Handler retries; reason is transient (a dependency is away) or error (anything else).",
+            (*labels, "reason"),
+            registry=registry,
+        )
+        self.dead_lettered = Counter(
+            "byosms_consumer_dead_lettered",
+            "Messages sent to the dead-letter topic; reason is invalid, permanent or exhausted.",
+            (*labels, "reason"),
+            registry=registry,
+        )
+        self.dead_letter_failures = Counter(
+            "byosms_consumer_dead_letter_publish_failures",
+            "Failed publishes to a dead-letter topic (retried until they succeed).",
+            labels,
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "byosms_consumer_handling_seconds",
+            "Time from receiving a message to finishing with it (handled or dead-lettered), retries included.",
+            labels,
+            registry=registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+        )
+
+
+_metrics_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, ConsumerMetrics] = weakref.WeakKeyDictionary()
+_registry_by_broker: weakref.WeakKeyDictionary[KafkaBroker, CollectorRegistry] = weakref.WeakKeyDictionary()
+_bootstrap_by_broker: weakref.WeakKeyDictionary[KafkaBroker, str] = weakref.WeakKeyDictionary()
+_unregistered: ConsumerMetrics | None = None
+
+
+def consumer_metrics(registry: CollectorRegistry | None) -> ConsumerMetrics:
+    """The consumer metrics registered on ``registry`` (created on first use); unregistered for None."""
+    global _unregistered
+    if registry is None:
+        if _unregistered is None:
+            _unregistered = ConsumerMetrics(None)
+        return _unregistered
+    metrics = _metrics_by_registry.get(registry)
+    if metrics is None:
+        metrics = _metrics_by_registry[registry] = ConsumerMetrics(registry)
+    return metrics
 
 
 @dataclass(frozen=True)
@@ -159,6 +297,7 @@ def consume(
     handler: Handler[M],
     policy: RetryPolicy | None = None,
     publisher: Publisher | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> None:
     """Register ``handler`` for ``topic`` in consumer group ``group_id``.
 
@@ -166,15 +305,18 @@ def consume(
     ``messages.ANY_MESSAGE`` for topics that carry several message types). Offsets are committed
     after the handler returns, after the message went to the dead-letter topic, or never (the
     process stopping mid-way means the message is read again: handlers must be idempotent).
+
+    Metrics go to ``registry``, else to the registry the broker was built with (``build_broker``).
     """
     retry = policy or RetryPolicy()
     out = publisher or Publisher(broker)
     adapter: TypeAdapter[M] = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
+    metrics = consumer_metrics(registry if registry is not None else _registry_by_broker.get(broker))
 
     async def _raw_body(msg: Any) -> bytes:
         return bytes(msg.body)
 
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         topic.name,
         group_id=group_id,
         auto_offset_reset="earliest",
@@ -183,6 +325,10 @@ def consume(
         title=f"{group_id}:{topic.name}",
         description=topic.description,
     )
+
+    def stopping() -> bool:
+        return not subscriber.running
+
     async def _consume(body: bytes, msg: KafkaMessage) -> None:
         record: Any = msg.raw_message
         delivery = Delivery(
@@ -192,8 +338,33 @@ def consume(
             key=record.key.decode("utf-8", "replace") if record.key else None,
             headers={k: v.decode("utf-8", "replace") for k, v in (record.headers or ())},
         )
-        await handle_one(body, delivery, adapter=adapter, handler=handler, policy=retry, dead_letter=out, topic=topic)
+        try:
+            await handle_one(
+                body,
+                delivery,
+                adapter=adapter,
+                handler=handler,
+                policy=retry,
+                dead_letter=out,
+                topic=topic,
+                metrics=metrics,
+                group=group_id,
+                stopping=stopping,
+            )
+        except ConsumerStopping:
+            # Not acknowledged: the group's committed offset stays before this message, so the next
+            # start reads it again (a stopped subscriber handles no further message meanwhile).
+            log.info(
+                "consumer stopping; %s[%d]@%d left uncommitted", delivery.topic, delivery.partition, delivery.offset
+            )
+            return
         await msg.ack()
+
+    subscriber(_consume)
+
+
+def _never() -> bool:
+    return False
 
 
 async def handle_one(
@@ -205,26 +376,70 @@ async def handle_one(
     policy: RetryPolicy,
     dead_letter: Publisher,
     topic: TopicSpec,
+    metrics: ConsumerMetrics | None = None,
+    group: str = "",
+    stopping: Callable[[], bool] = _never,
 ) -> None:
-    """Decode, handle with retries, or dead-letter one message. Never raises for a bad message."""
+    """Decode, handle with retries, or dead-letter one message.
+
+    Returns once the message is done with (handled, or on its dead-letter topic): only then may its
+    offset be committed. Transient faults are retried without end; raises :class:`ConsumerStopping`
+    when ``stopping()`` turns true before the message is done with.
+    """
+    stats = metrics or consumer_metrics(None)
+    labels = (topic.name, group)
+    started = time.monotonic()
+
+    async def to_dead_letter(why: str, error_class: str, reason: str, attempts: int) -> None:
+        await _dead_letter(
+            dead_letter,
+            topic,
+            body,
+            delivery,
+            error_class,
+            reason,
+            attempts,
+            policy=policy,
+            stopping=stopping,
+            metrics=stats,
+            labels=labels,
+        )
+        stats.dead_lettered.labels(*labels, why).inc()
+        stats.latency.labels(*labels).observe(time.monotonic() - started)
+
     try:
         message = adapter.validate_json(body)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        await _dead_letter(dead_letter, topic, body, delivery, "ValidationError", f"{where}: {first['msg']}", 1)
+        await to_dead_letter("invalid", "ValidationError", f"{where}: {first['msg']}", 1)
         return
     attempt = 1
+    transient = 0
     while True:
         try:
             await handler(message, delivery)
-            return
-        except PermanentError as exc:
-            await _dead_letter(dead_letter, topic, body, delivery, type(exc).__name__, str(exc), attempt)
-            return
         except asyncio.CancelledError:
             raise
+        except PermanentError as exc:
+            await to_dead_letter("permanent", type(exc).__name__, str(exc), attempt)
+            return
         except Exception as exc:
+            if is_transient(exc):
+                transient += 1
+                delay = policy.transient_delay(transient + 1)
+                stats.retried.labels(*labels, "transient").inc()
+                log.warning(
+                    "handler hit a transient fault (%s); retry %d of %s[%d]@%d in %.1fs, partition waits",
+                    type(exc).__name__,
+                    transient,
+                    delivery.topic,
+                    delivery.partition,
+                    delivery.offset,
+                    delay,
+                )
+                await _pause(delay, stopping)
+                continue
             if attempt >= policy.attempts:
                 log.exception(
                     "handler failed %d times; dead-lettering %s[%d]@%d",
@@ -233,9 +448,10 @@ async def handle_one(
                     delivery.partition,
                     delivery.offset,
                 )
-                await _dead_letter(dead_letter, topic, body, delivery, type(exc).__name__, str(exc), attempt)
+                await to_dead_letter("exhausted", type(exc).__name__, str(exc), attempt)
                 return
             attempt += 1
+            stats.retried.labels(*labels, "error").inc()
             log.warning(
                 "handler failed (%s); retry %d/%d of %s[%d]@%d",
                 type(exc).__name__,
@@ -245,7 +461,24 @@ async def handle_one(
                 delivery.partition,
                 delivery.offset,
             )
-            await asyncio.sleep(policy.delay(attempt))
+            await _pause(policy.delay(attempt), stopping)
+        else:
+            stats.handled.labels(*labels).inc()
+            stats.latency.labels(*labels).observe(time.monotonic() - started)
+            return
+
+
+async def _pause(seconds: float, stopping: Callable[[], bool]) -> None:
+    """Sleep ``seconds``; raise :class:`ConsumerStopping` as soon as ``stopping()`` turns true."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        if stopping():
+            raise ConsumerStopping
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        await asyncio.sleep(min(remaining, 0.1))
 
 
 async def _dead_letter(
@@ -256,7 +489,16 @@ async def _dead_letter(
     error_class: str,
     reason: str,
     attempts: int,
+    *,
+    policy: RetryPolicy,
+    stopping: Callable[[], bool],
+    metrics: ConsumerMetrics,
+    labels: tuple[str, str],
 ) -> None:
+    """Publish the message to its dead-letter topic, trying until Kafka acknowledges it.
+
+    Giving up would let the next message's commit pass over this one: it would be lost.
+    """
     log.warning("dead-lettering %s[%d]@%d: %s", delivery.topic, delivery.partition, delivery.offset, error_class)
     headers = {
         HEADER_ERROR_CLASS: error_class,
@@ -266,13 +508,60 @@ async def _dead_letter(
         HEADER_ORIGIN_OFFSET: str(delivery.offset),
         HEADER_ATTEMPTS: str(attempts),
     }
-    await publisher.publish_raw(topic.dead_letter, body, delivery.key, headers)
+    tries = 0
+    while True:
+        try:
+            await publisher.publish_raw(topic.dead_letter, body, delivery.key, headers)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the message must not be lost
+            tries += 1
+            delay = policy.transient_delay(tries + 1)
+            metrics.dead_letter_failures.labels(*labels).inc()
+            log.warning(
+                "could not publish %s[%d]@%d to %s (%s); retry %d in %.1fs, partition waits",
+                delivery.topic,
+                delivery.partition,
+                delivery.offset,
+                topic.dead_letter,
+                type(exc).__name__,
+                tries,
+                delay,
+            )
+            await _pause(delay, stopping)
+        else:
+            return
 
 
 async def start_broker(broker: KafkaBroker) -> None:
-    """Start ``broker`` (producer and every subscriber); on failure stop what started, then raise."""
+    """Start ``broker`` (producer and every subscriber); on failure stop what started, then raise.
+
+    When no bootstrap server accepts a connection, it fails before the broker builds its producer:
+    a producer whose start failed is never closed by FastStream (one leaked client per retry).
+    """
+    bootstrap = _bootstrap_by_broker.get(broker)
+    if bootstrap is not None:
+        await _check_reachable(bootstrap)
     try:
         await broker.start()
     except BaseException:
         await broker.stop()
         raise
+
+
+async def _check_reachable(bootstrap: str, timeout: float = 3.0) -> None:  # noqa: ASYNC109 - per server
+    """Raise ``ConnectionError`` unless some bootstrap server accepts a TCP connection."""
+    failures: list[str] = []
+    for server in bootstrap.split(","):
+        address = server.strip().split("://")[-1]
+        host, _, port = address.rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), timeout)
+        except (OSError, TimeoutError, ValueError) as exc:
+            failures.append(f"{address}: {type(exc).__name__}")
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return
+    raise ConnectionError(f"no Kafka bootstrap server accepts connections ({', '.join(failures)})")

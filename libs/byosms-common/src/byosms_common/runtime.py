@@ -53,6 +53,40 @@ async def retry_forever(
     return False
 
 
+async def supervise(
+    what: str,
+    run: Callable[[], Awaitable[None]],
+    *,
+    stop: asyncio.Event,
+    first_delay: float = 0.5,
+    max_delay: float = 30.0,
+) -> None:
+    """Run the background job ``run`` until ``stop`` is set.
+
+    A job that dies (raises) or ends while ``stop`` is not set is logged and started again after a
+    backoff, so it never stops silently. The backoff starts over once a run lasted ``max_delay``.
+    """
+    loop = asyncio.get_running_loop()
+    delay = first_delay
+    while not stop.is_set():
+        began = loop.time()
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s died; restarting in %.1fs", what, delay)
+        else:
+            if stop.is_set():
+                return
+            log.error("%s ended unexpectedly; restarting in %.1fs", what, delay)
+        if loop.time() - began >= max_delay:
+            delay = first_delay
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(max_delay, delay * 2) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
+
+
 async def serve_http(app: web.Application, host: str, port: int) -> web.AppRunner:
     """Start ``app`` on host:port; the caller cleans up the returned runner."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

@@ -97,9 +97,14 @@ def describe_settings_error(exc: ValidationError) -> str:
 
 
 def load_or_exit(service: str, load: Callable[[], T]) -> T:
-    """Build settings with ``load``; on invalid settings print what is wrong (no values) and exit 2."""
+    """Build settings with ``load``; on invalid settings print one line, English then German, naming
+    what is wrong (never the values) and exit 2."""
     try:
         return load()
     except ValidationError as exc:
-        sys.stderr.write(f"byosms-{service}: invalid settings: {describe_settings_error(exc)}\n")
+        fields = sorted({".".join(str(p) for p in e["loc"]) or "settings" for e in exc.errors()})
+        sys.stderr.write(
+            f"byosms-{service}: invalid settings: {describe_settings_error(exc)}"
+            f" / ungültige Einstellungen: {', '.join(fields)}\n"
+        )
         raise SystemExit(2) from None

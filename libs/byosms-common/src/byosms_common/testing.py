@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 
 T = TypeVar("T")
 
@@ -100,3 +102,47 @@ async def start_group_at_end(bootstrap: str, group_id: str, topics: list[str]) -
         await consumer.commit(dict(ends))
     finally:
         await consumer.stop()
+
+
+@contextlib.asynccontextmanager
+async def tcp_forwarding(port: int, target: str) -> AsyncIterator[None]:
+    """Make 127.0.0.1:``port`` (refusing connections until now) forward to ``target`` (host:port)."""
+    host, target_port = target.rsplit(":", 1)
+    writers: list[asyncio.StreamWriter] = []
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(host, int(target_port))
+        writers.extend((writer, up_writer))
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    try:
+        yield
+    finally:
+        server.close()
+        for writer in writers:
+            writer.close()
+        await server.wait_closed()
+
+
+async def consumer_group_members(bootstrap: str, group: str) -> tuple[str, dict[str, int]]:
+    """The group's state and how many members subscribe to each topic."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    _, _, state, _, _, members = response.groups[0]
+    per_topic: dict[str, int] = {}
+    for member in members:
+        for topic in ConsumerProtocolMemberMetadata.decode(member[3]).subscription:
+            per_topic[topic] = per_topic.get(topic, 0) + 1
+    return state, per_topic

@@ -76,6 +76,18 @@ INTEGRATION_STATE = TopicSpec(
     description="Current state of every integration, auth token still encrypted; feeds live caches.",
     has_dead_letter=False,
 )
+WEBHOOK_SIGNATURE_REPORTS = TopicSpec(
+    name="byosms.integrations.webhook-signatures.v1",
+    key="integration id",
+    partitions=3,
+    compacted=False,
+    producer="ingress-webhook",
+    consumers=("provisioning",),
+    description=(
+        "Signature validation of an integration's webhooks keeps failing (at most one report per integration "
+        "and minute per ingress, with a count), or passes again; shown on the integration."
+    ),
+)
 NUMBER_COMMANDS = TopicSpec(
     name="byosms.numbers.commands.v1",
     key="sender address (E.164 number or country:shortcode) so imports of one number are ordered",
@@ -131,6 +143,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     INTEGRATION_COMMANDS,
     INTEGRATION_EVENTS,
     INTEGRATION_STATE,
+    WEBHOOK_SIGNATURE_REPORTS,
     NUMBER_COMMANDS,
     NUMBER_EVENTS,
     NUMBER_STATE,

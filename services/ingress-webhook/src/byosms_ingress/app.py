@@ -1,9 +1,26 @@
 """Builds the ingress: settings, keyring, spool, Kafka producer, integrations cache, HTTP app.
 
 The only place that constructs collaborators. Kafka may be down at start: the producer and the
-state-topic follower connect in the background with backoff while ``/readyz`` says not ready;
-webhooks that arrive before the producer is connected go to the spool, and webhooks that arrive
-before the integrations are loaded get 503 (they cannot be validated yet). Nothing crash-loops.
+state-topic follower connect in the background with backoff; webhooks that arrive before the
+producer is connected go to the spool, and webhooks that arrive before the integrations are loaded
+get 503 (they cannot be validated yet). Nothing crash-loops.
+
+Readiness (``/readyz``) means "a webhook sent here now is answered 200 and not lost":
+
+    ready = integrations_loaded and (kafka or spool_accepting)
+
+The issue words it as "Kafka reachable and the integrations cache loaded". Taken literally, a Kafka
+outage would take every pod out of its Service at once, Twilio could deliver nowhere, and the spool
+(which exists for exactly that outage) would never be used. So Kafka reachability is one way to be
+ready and a spool with room is the other: the pod leaves the Service only when it can neither
+publish nor spool. Before the first load of the integrations nothing can be validated, so that
+stays a hard condition (and needs Kafka once per process). Each condition is reported in the JSON
+body (``checks``), and Kafka reachability also as the gauge ``byosms_ingress_kafka_reachable``.
+
+Shutdown runs on aiohttp's ``on_cleanup``, i.e. after the server stopped accepting connections and
+the in-flight handlers finished (``on_shutdown`` runs before that wait). Then the drain gets up to
+``shutdown_grace_s`` to move what the spool holds into Kafka; what is left stays on disk for the next
+start.
 """
 
 from __future__ import annotations
@@ -17,9 +34,9 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from byosms_common.crypto import Keyring
-from byosms_common.health import Readiness, add_health_routes
 from byosms_common.messages import IntegrationState
 from byosms_common.runtime import retry_forever
 from byosms_common.settings import KafkaSettings
@@ -30,11 +47,16 @@ from byosms_ingress.metrics import IngressMetrics
 from byosms_ingress.publishing import EventPublisher
 from byosms_ingress.routes import RouteDeps, add_routes
 from byosms_ingress.settings import IngressSettings
+from byosms_ingress.signature_failures import FailureTracker, SignatureFailureReporter
 from byosms_ingress.spool import Spool
 
 log = logging.getLogger(__name__)
 
 SERVICE = "ingress"
+READY_RULE = "integrations_loaded and (kafka or spool_accepting)"
+_KAFKA_PROBE_TIMEOUT_S = 1.5
+# The spool accepts when a few of the largest possible webhooks still fit.
+_SPOOL_HEADROOM_FACTOR = 4
 _tracer = trace.get_tracer("byosms.ingress")
 
 
@@ -58,10 +80,8 @@ class Ingress:
             client_id=f"{kafka.kafka_client_id_prefix}-{SERVICE}-{self.region.id}",
             on_change=self._on_integration_change,
         )
-        self.readiness = Readiness()
-        self.readiness.add_check("kafka", self._kafka_reachable)
-        self.readiness.add_check("integrations_loaded", self._integrations_loaded)
         self._producer: AIOKafkaProducer | None = None
+        self.signature_failures = SignatureFailureReporter(FailureTracker(self.region.id), lambda: self._producer)
         self._follower_started = False
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -76,12 +96,38 @@ class Ingress:
                 publisher=self.publisher,
                 metrics=self.metrics,
                 ready=self.follower.loaded.is_set,
+                signature_failures=self.signature_failures,
             ),
         )
-        add_health_routes(app, self.readiness, self.metrics.registry)
+        app.router.add_get("/healthz", _healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics_endpoint)
         app.on_startup.append(lambda _: self.start())
-        app.on_shutdown.append(lambda _: self.stop())
+        # on_cleanup, not on_shutdown: aiohttp calls on_shutdown before it waits for in-flight
+        # handlers, which would find the spool and the producer closed under them.
+        app.on_cleanup.append(lambda _: self.stop())
         return app
+
+    async def readiness(self) -> dict[str, bool]:
+        """The readiness conditions (see the module docstring); updates the Kafka gauge."""
+        kafka = await self._kafka_reachable()
+        self.metrics.kafka_reachable.set(1 if kafka else 0)
+        return {
+            "integrations_loaded": self.follower.loaded.is_set(),
+            "kafka": kafka,
+            "spool_accepting": self.spool.accepting(self.settings.body_limit_bytes * _SPOOL_HEADROOM_FACTOR),
+        }
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        checks = await self.readiness()
+        ready = checks["integrations_loaded"] and (checks["kafka"] or checks["spool_accepting"])
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "checks": checks, "rule": READY_RULE},
+            status=200 if ready else 503,
+        )
+
+    async def _metrics_endpoint(self, _: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     def _on_integration_change(self, key: str, state: IntegrationState | None) -> None:
         self.cache.apply(key, state)
@@ -93,6 +139,7 @@ class Ingress:
         self._tasks = [
             asyncio.create_task(self._connect()),
             asyncio.create_task(self.publisher.drain_forever(self._stop)),
+            asyncio.create_task(self.signature_failures.run(self._stop)),
         ]
 
     async def _connect(self) -> None:
@@ -125,19 +172,31 @@ class Ingress:
     async def _kafka_reachable(self) -> bool:
         if self._producer is None:
             return False
-        await self._producer.client.fetch_all_metadata()
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), _KAFKA_PROBE_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - unreachable in any way is "not reachable"
+            return False
         return True
 
-    async def _integrations_loaded(self) -> bool:
-        return self.follower.loaded.is_set()
-
     async def stop(self) -> None:
-        """Stop taking new work, give the drain a moment, then close everything."""
+        """After the last request: stop the background tasks, drain the spool within the grace period,
+        then close everything. Events not drained stay in the spool for the next start."""
         self._stop.set()
+        deadline = asyncio.get_running_loop().time() + self.settings.shutdown_grace_s
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, self.settings.shutdown_grace_s)
+                await asyncio.wait_for(task, max(0.0, deadline - asyncio.get_running_loop().time()))
+        left = max(0.0, deadline - asyncio.get_running_loop().time())
+        if not self.spool.empty and self.publisher.producer is not None and left > 0:
+            log.info("draining %d spooled events before stopping", self.spool.pending_records)
+            try:
+                await asyncio.wait_for(self.publisher.drain_remaining(), left)
+            except TimeoutError:
+                log.warning("stopping with %d events still in the spool", self.spool.pending_records)
         await self.publisher.close()
+        with contextlib.suppress(TimeoutError):
+            # Signature-failure reports are best effort: never hold the stop past the grace period.
+            await asyncio.wait_for(self.signature_failures.close(), max(0.1, left))
         if self._follower_started:
             await self.follower.stop()
         if self._producer is not None:
@@ -147,6 +206,10 @@ class Ingress:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
 
 
 @web.middleware

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from byosms_common.kafka import current_trace
 from byosms_common.messages import DeliveryReportReceived, InboundMessageReceived, encode
@@ -49,7 +50,10 @@ def build_record(
                 payload=report,
             )
             topic, key = DELIVERY_REPORTS, report.message_sid
+        value = encode(event)
     except ValidationError as exc:
         where = ".".join(str(p) for p in exc.errors()[0].get("loc", ()))
         raise FormError("invalid_parameter", f"{where} is not valid") from None
-    return SpoolRecord(event_id=event.id, topic=topic.name, key=key, value=encode(event), message_type=event.type)
+    except PydanticSerializationError:  # e.g. a lone surrogate the parsers let through
+        raise FormError("invalid_parameter", "a parameter cannot be encoded as UTF-8") from None
+    return SpoolRecord(event_id=event.id, topic=topic.name, key=key, value=value, message_type=event.type)

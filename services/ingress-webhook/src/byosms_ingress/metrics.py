@@ -14,8 +14,10 @@ class IngressMetrics:
     def __post_init__(self) -> None:
         self.requests = Counter(
             "byosms_ingress_requests_total",
-            "Webhook requests by outcome (accepted, spooled, rejected, unavailable) and reason.",
-            ["kind", "outcome", "reason"],
+            "Webhook requests by endpoint called (mo, status), webhook kind (inbound, status; empty when the"
+            " request was rejected before it was classified), outcome (accepted, spooled, rejected,"
+            " unavailable) and reason.",
+            ["endpoint", "kind", "outcome", "reason"],
             registry=self.registry,
         )
         self.publish_seconds = Histogram(
@@ -36,6 +38,17 @@ class IngressMetrics:
         self.dead = Counter(
             "byosms_ingress_spool_rejected_total",
             "Spooled events Kafka refused for good (moved to spool-rejected.log).",
+            registry=self.registry,
+        )
+        self.spool_errors = Counter(
+            "byosms_ingress_spool_errors_total",
+            "Spool failures by operation: append (the webhook got 503) or drain (retried with backoff).",
+            ["operation"],
+            registry=self.registry,
+        )
+        self.kafka_reachable = Gauge(
+            "byosms_ingress_kafka_reachable",
+            "1 when the last readiness probe reached Kafka, else 0 (webhooks then go to the spool).",
             registry=self.registry,
         )
         self.integrations = Gauge(

@@ -6,7 +6,13 @@
   acknowledged later, the drain notices and does not send the spooled copy again.
 - While the spool holds anything, new events are appended behind it, so the drain keeps them in
   arrival order (one conversation stays ordered on its partition).
-- The drain sends spooled events in order once Kafka is back, and after a restart.
+- The drain sends spooled events in order once Kafka is back, and after a restart. A spooled event
+  whose first send is still pending is resolved (sent or known to be in Kafka) before any later
+  record is handed to the producer, so a conversation never gets reordered.
+- The drain survives disk and Kafka errors: it logs, counts (``byosms_ingress_spool_errors_total``),
+  backs off and tries again; it never dies silently.
+- On shutdown, :meth:`EventPublisher.drain_remaining` sends what the spool holds within a grace
+  period; whatever is left stays on disk for the next start.
 
 The producer is idempotent with ``acks=all``, so its own retries never duplicate a record. It is
 used directly (not through FastStream's publish) because the ingress needs the delivery future to
@@ -25,9 +31,12 @@ from typing import Any, Protocol
 
 from byosms_common.kafka import HEADER_TYPE
 from byosms_ingress.metrics import IngressMetrics
-from byosms_ingress.spool import Batch, Spool, SpoolRecord
+from byosms_ingress.spool import Batch, Spool, SpoolRecord, SpoolWriteError
 
 log = logging.getLogger(__name__)
+
+_MIN_BACKOFF = 0.2
+_MAX_BACKOFF = 5.0
 
 
 class Producer(Protocol):
@@ -69,8 +78,7 @@ class EventPublisher:
         """Durably accept ``record``; raises SpoolFullError / SpoolWriteError when that is impossible."""
         producer = self.producer
         if producer is None or not self._spool.empty:
-            await self._spool.append(record)
-            self.update_gauges()
+            await self._append(record)
             return PublishOutcome.SPOOLED
         started = time.perf_counter()
         task = asyncio.create_task(send(producer, record))
@@ -86,50 +94,88 @@ class EventPublisher:
         if not task.done():
             self._inflight[record.event_id] = task
         try:
-            await self._spool.append(record)
+            await self._append(record)
         except Exception:
             self._inflight.pop(record.event_id, None)
             raise
-        self.update_gauges()
         return PublishOutcome.SPOOLED
+
+    async def _append(self, record: SpoolRecord) -> None:
+        try:
+            await self._spool.append(record)
+        except SpoolWriteError:
+            self._metrics.spool_errors.labels("append").inc()
+            raise
+        finally:
+            self.update_gauges()
 
     def update_gauges(self) -> None:
         self._metrics.spool_records.set(self._spool.pending_records)
         self._metrics.spool_bytes.set(self._spool.pending_bytes)
 
     async def drain_forever(self, stop: asyncio.Event) -> None:
-        """Move spooled events into Kafka, in order, until ``stop`` is set."""
-        backoff = 0.2
+        """Move spooled events into Kafka, in order, until ``stop`` is set. Never dies on an error."""
+        backoff = _MIN_BACKOFF
         while not stop.is_set():
             if not await _wait_either(self._spool.not_empty, stop):
                 return
-            producer = self.producer
-            batch = await self._spool.peek(self._drain_batch) if producer is not None else Batch((), ())
-            if producer is None or not batch.records:
-                await _wait_either(stop, None, timeout=0.2)
+            try:
+                progress = await self._drain_round()
+            except Exception as exc:  # noqa: BLE001 - disk or Kafka trouble: log, count, back off, go on
+                log.error("spool drain failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff)
+                self._metrics.spool_errors.labels("drain").inc()
+                progress = False
+            if progress:
+                backoff = _MIN_BACKOFF
                 continue
-            done = await self._deliver(producer, batch)
-            if done:
-                await self._spool.ack(batch.ends[done - 1], done)
-                self._metrics.drained.inc(done)
-                self.update_gauges()
-                backoff = 0.2
-            if done < len(batch.records):
-                await _wait_either(stop, None, timeout=backoff)
-                backoff = min(5.0, backoff * 2)
+            await _wait_either(stop, None, timeout=backoff)
+            backoff = min(_MAX_BACKOFF, backoff * 2)
+
+    async def drain_remaining(self) -> None:
+        """Shutdown: drain until the spool is empty or no progress is possible (bound it with a timeout)."""
+        while not self._spool.empty:
+            try:
+                if not await self._drain_round():
+                    return
+            except Exception as exc:  # noqa: BLE001 - what is left stays on disk for the next start
+                log.warning("final spool drain stopped (%s)", type(exc).__name__)
+                self._metrics.spool_errors.labels("drain").inc()
+                return
+
+    async def _drain_round(self) -> bool:
+        """Send one batch from the spool; True when every record of it is done (more may follow)."""
+        producer = self.producer
+        if producer is None:
+            return False
+        batch = await self._spool.peek(self._drain_batch)
+        if not batch.records:
+            return False
+        done = await self._deliver(producer, batch)
+        if done:
+            await self._spool.ack(batch, done)
+            self._metrics.drained.inc(done)
+            self.update_gauges()
+        return done == len(batch.records)
 
     async def _deliver(self, producer: Producer, batch: Batch) -> int:
-        """Send a batch in order; the number of leading records that are done (in Kafka, or set aside)."""
+        """Send a batch in order; the number of leading records that are done (in Kafka, or set aside).
+
+        A record whose first send (from the webhook) is still pending is waited for before anything
+        after it is handed to the producer: if that send fails, the spooled copy goes out next, still
+        ahead of every later record.
+        """
         pending: list[Awaitable[Any]] = []
         for record in batch.records:
             earlier = self._inflight.pop(record.event_id, None)
             try:
                 if earlier is not None:
-                    pending.append(self._after_earlier_send(producer, record, earlier))
-                else:
-                    pending.append(
-                        await producer.send(record.topic, record.value, record.key.encode(), headers=_headers(record))
-                    )
+                    await asyncio.wait([earlier])
+                    if not earlier.cancelled() and earlier.exception() is None:
+                        pending.append(_already_done())  # the first send got through: not sent again
+                        continue
+                pending.append(
+                    await producer.send(record.topic, record.value, record.key.encode(), headers=_headers(record))
+                )
             except Exception as exc:  # noqa: BLE001 - anything but success means: retry this batch later
                 log.warning("spool drain: Kafka unavailable (%s)", type(exc).__name__)
                 break
@@ -146,14 +192,6 @@ class EventPublisher:
             done += 1
         return done
 
-    @staticmethod
-    async def _after_earlier_send(producer: Producer, record: SpoolRecord, earlier: asyncio.Task[None]) -> None:
-        """The webhook's own send outlived its deadline: if it got through, the spooled copy is not sent."""
-        try:
-            await earlier
-        except Exception:  # noqa: BLE001 - the first send failed in any way: send the spooled copy
-            await send(producer, record)
-
     async def close(self) -> None:
         for task in self._inflight.values():
             task.cancel()
@@ -161,6 +199,10 @@ class EventPublisher:
             with contextlib.suppress(BaseException):
                 await task
         self._inflight.clear()
+
+
+async def _already_done() -> None:
+    """The result of a record that needs no send."""
 
 
 async def _wait_either(event: asyncio.Event, stop: asyncio.Event | None, timeout: float | None = None) -> bool:  # noqa: ASYNC109

@@ -21,6 +21,7 @@ from byosms_ingress.events import build_record
 from byosms_ingress.integrations_cache import Integration, IntegrationsCache, SecretUnavailableError
 from byosms_ingress.metrics import IngressMetrics
 from byosms_ingress.publishing import EventPublisher
+from byosms_ingress.signature_failures import SignatureFailureReporter
 from byosms_ingress.spool import SpoolFullError, SpoolWriteError
 from byosms_ingress.twilio_form import (
     Endpoint,
@@ -46,6 +47,7 @@ class RouteDeps:
     publisher: EventPublisher
     metrics: IngressMetrics
     ready: Callable[[], bool]
+    signature_failures: SignatureFailureReporter | None = None
 
 
 class Rejected(Exception):
@@ -63,19 +65,27 @@ def add_routes(app: web.Application, deps: RouteDeps) -> None:
 
 def _handler(deps: RouteDeps, endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
+        seen = _Seen()
         try:
-            kind, outcome = await _accept(request, deps, endpoint)
+            outcome = await _accept(request, deps, endpoint, seen)
         except Rejected as rejected:
             outcome_label = "unavailable" if rejected.status == 503 else "rejected"
-            deps.metrics.requests.labels(endpoint.value, outcome_label, rejected.reason).inc()
+            deps.metrics.requests.labels(endpoint.value, seen.kind, outcome_label, rejected.reason).inc()
             return _error(rejected)
-        deps.metrics.requests.labels(kind, outcome, "").inc()
+        deps.metrics.requests.labels(endpoint.value, seen.kind, outcome, "").inc()
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
     return handle
 
 
-async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint) -> tuple[str, str]:
+@dataclass
+class _Seen:
+    """What a request turned out to be, for the metric labels (empty until classified)."""
+
+    kind: str = ""
+
+
+async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint, seen: _Seen) -> str:
     if request.method != "POST":
         raise Rejected(405, "method_not_allowed", "method")
     if request.match_info["region_key"] != deps.region.key:
@@ -91,12 +101,24 @@ async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint) -> 
     if not deps.ready():
         raise Rejected(503, "ingress_unavailable", "not_ready")
     url = public_url(deps.region, endpoint, request.raw_path)
+    if not _utf8(url):
+        # Undecodable bytes in the request line reach us as surrogates (pure-Python HTTP parser):
+        # Twilio percent-encodes its URLs, so this is not a Twilio request.
+        raise Rejected(400, "invalid_request", "malformed_url", detail="URL is not valid UTF-8")
     try:
         json_body = None if content_type == FORM else body.decode("utf-8")
         params = parse_form(body) if json_body is None else parse_json_object(json_body)
-        integration = _integration(deps.cache, account_sid(params))
-        _check_signature(request, deps.cache, integration, url, params, json_body)
         kind = classify(params, endpoint)
+        seen.kind = kind.value
+        integration = _integration(deps.cache, account_sid(params))
+        try:
+            _check_signature(request, deps.cache, integration, url, params, json_body)
+        except Rejected as rejected:
+            if deps.signature_failures is not None and rejected.status == 403:
+                deps.signature_failures.failure(integration, rejected.reason)
+            raise
+        if deps.signature_failures is not None:
+            deps.signature_failures.accepted(integration)
         record = build_record(kind, params, integration, deps.region.id, received_at)
     except (FormError, UnicodeDecodeError) as exc:
         reason = exc.reason if isinstance(exc, FormError) else "malformed_json"
@@ -109,7 +131,7 @@ async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint) -> 
         raise Rejected(503, "ingress_unavailable", "spool_full") from None
     except SpoolWriteError:
         raise Rejected(503, "ingress_unavailable", "spool_write_failed") from None
-    return kind.value, outcome.value
+    return outcome.value
 
 
 def public_url(region: Region, endpoint: Endpoint, raw_path: str) -> str:
@@ -118,6 +140,14 @@ def public_url(region: Region, endpoint: Endpoint, raw_path: str) -> str:
     path = region.inbound_path if endpoint is Endpoint.MO else region.status_path
     _, has_query, query = raw_path.partition("?")
     return region.base_url + path + (("?" + query) if has_query else "")
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _integration(cache: IntegrationsCache, account: str) -> Integration:

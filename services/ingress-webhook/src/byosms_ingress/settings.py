@@ -50,7 +50,12 @@ class IngressSettings(BaseSettings):
         description="Seconds a webhook waits for Kafka's ack before it is spooled (BYOSMS_INGRESS_PUBLISH_DEADLINE_S).",
     )
     drain_batch: int = Field(default=500, ge=1, le=10_000, description="Spooled records sent per drain round.")
-    shutdown_grace_s: float = Field(default=10.0, ge=0, description="Time to finish requests and flush on stop.")
+    shutdown_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds the final spool drain may take on stop, after the last request finished; what is"
+        " left stays on disk for the next start (BYOSMS_INGRESS_SHUTDOWN_GRACE_S).",
+    )
 
     @model_validator(mode="after")
     def _region_known(self) -> IngressSettings:

@@ -120,7 +120,10 @@ def _with_port(parsed: ParseResult) -> str:
 
 
 def _same(expected: str, received: str) -> bool:
-    return hmac.compare_digest(expected.encode(), received.encode())
+    """Constant-time comparison; anything not ASCII (a base64 or hex digest never is) is different."""
+    if not received.isascii():
+        return False
+    return hmac.compare_digest(expected.encode("ascii"), received.encode("ascii"))
 
 
 def check_form(secret: str, url: str, params: Params, signature: str | None, algorithm: str = HMAC_SHA1) -> Verdict:
@@ -129,6 +132,8 @@ def check_form(secret: str, url: str, params: Params, signature: str | None, alg
         return Verdict.MISSING
     if algorithm.upper() not in _HASHES:
         return Verdict.UNSUPPORTED_ALGORITHM
+    if not signature.isascii():  # an undecodable header byte arrives as a surrogate: never valid
+        return Verdict.WRONG
     try:
         variants = url_variants(url)
     except ValueError:

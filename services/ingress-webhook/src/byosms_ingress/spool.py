@@ -12,9 +12,18 @@ grows past half the limit, the undrained tail is copied into a new file with the
 and renamed over the old one; an offset file naming an older generation then means "from the
 start", so a crash between the two renames never skips a record.
 
+A drain holds a :class:`Batch` between :meth:`Spool.peek` and :meth:`Spool.ack` while appends go on,
+and an append may compact the file meanwhile. Batches therefore carry *logical* offsets (the byte
+position in the stream of everything ever appended since open), which stay valid across
+compactions; ``ack`` translates them to the current file.
+
 On open, a torn tail (a record cut short or failing its checksum, left by a crash mid-write) is cut
 off: it was never acknowledged to Twilio. Files are created 0600 in a 0700 directory: they hold
-message bodies.
+message bodies. One process per directory: ``spool.lock`` is held with ``flock`` while the spool is
+open, and a second process opening the same directory fails (:class:`SpoolLockedError`).
+
+Any failure while writing (disk full, I/O error, a failed compaction) answers every waiting append
+with :class:`SpoolWriteError` (the webhook gets 503); the spool stays usable for the next append.
 
 Delivery is at least once: after a crash, records drained but not yet marked may be sent again;
 consumers drop duplicates by event id.
@@ -25,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -49,6 +59,10 @@ class SpoolFullError(Exception):
 
 class SpoolWriteError(Exception):
     """The disk refused the write (full, read-only, I/O error); the webhook is answered with 503."""
+
+
+class SpoolLockedError(Exception):
+    """Another process has the spool directory open: a spool assumes one process per directory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +102,8 @@ class SpoolRecord:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Records read from the drained position; ``end`` is the offset after the last one."""
+    """Records read from the drained position; ``ends[i]`` is the logical offset after record ``i``
+    (valid across compactions, see the module docstring)."""
 
     records: tuple[SpoolRecord, ...]
     ends: tuple[int, ...]
@@ -106,7 +121,10 @@ class Spool:
         self._end = HEADER_SIZE  # bytes durably written
         self._drained = HEADER_SIZE  # first byte not yet in Kafka
         self._count = 0  # records between drained and end
+        self._base = 0  # logical offset of byte 0 of the current file (grows with each compaction)
         self._fd: int | None = None
+        self._lock_fd: int | None = None
+        self._failed = False  # the last write failed (cleared by the next successful one)
         self._lock = asyncio.Lock()
         self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
         self._appending = 0  # appends not yet answered: they count as pending for ordering
@@ -126,6 +144,15 @@ class Spool:
     def empty(self) -> bool:
         return self._count == 0 and self._appending == 0
 
+    @property
+    def free_bytes(self) -> int:
+        """Room left for new records (drained bytes count as free: a compaction reclaims them)."""
+        return self._max_bytes - HEADER_SIZE - self.pending_bytes
+
+    def accepting(self, headroom: int) -> bool:
+        """True when the spool is open, its last write succeeded and ``headroom`` bytes fit."""
+        return self._fd is not None and not self._failed and self.free_bytes >= headroom
+
     # ------------------------------------------------------------------ open / close
     async def open(self) -> None:
         """Create or recover the spool: cut a torn tail, find the drained position, count what is left."""
@@ -137,6 +164,31 @@ class Spool:
     def _open_sync(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
         self._dir.chmod(0o700)
+        self._take_lock()
+        try:
+            self._recover()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _take_lock(self) -> None:
+        fd = os.open(self._dir / "spool.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SpoolLockedError(f"{self._dir} is in use by another process (one process per spool)") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    def _recover(self) -> None:
         if not self._path.exists():
             self._write_new_file(1, b"")
         fd = os.open(self._path, os.O_RDWR)
@@ -175,6 +227,7 @@ class Spool:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        self._release_lock()
 
     # ------------------------------------------------------------------ append (group commit)
     async def append(self, record: SpoolRecord) -> None:
@@ -192,34 +245,48 @@ class Spool:
     async def _flush(self) -> None:
         while self._queue:
             batch, self._queue = self._queue, []
-            async with self._lock:
-                if self._end + sum(len(d) for d, _ in batch) > self._max_bytes and self._drained > HEADER_SIZE:
-                    await asyncio.to_thread(self._compact_sync)
-                accepted: list[tuple[bytes, asyncio.Future[None]]] = []
-                size = self._end
-                for data, future in batch:
-                    if size + len(data) > self._max_bytes:
-                        future.set_exception(SpoolFullError())
-                        continue
-                    accepted.append((data, future))
-                    size += len(data)
-                if not accepted:
+            try:
+                await self._flush_batch(batch)
+            except BaseException as exc:
+                # Whatever went wrong (a failed compaction, a bug, cancellation), nobody waits forever:
+                # every append of this batch not yet answered is told the spool could not take it.
+                self._failed = True
+                log.error("spool write failed: %s", type(exc).__name__)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(SpoolWriteError(type(exc).__name__))
+                if not isinstance(exc, Exception):
+                    for _, future in self._queue:
+                        if not future.done():
+                            future.set_exception(SpoolWriteError(type(exc).__name__))
+                    self._queue = []
+                    raise
+
+    async def _flush_batch(self, batch: list[tuple[bytes, asyncio.Future[None]]]) -> None:
+        async with self._lock:
+            if self._end + sum(len(d) for d, _ in batch) > self._max_bytes and self._drained > HEADER_SIZE:
+                await asyncio.to_thread(self._compact_sync)
+            accepted: list[tuple[bytes, asyncio.Future[None]]] = []
+            size = self._end
+            for data, future in batch:
+                if size + len(data) > self._max_bytes:
+                    future.set_exception(SpoolFullError())
                     continue
-                try:
-                    await asyncio.to_thread(self._append_sync, b"".join(d for d, _ in accepted))
-                except OSError as exc:
-                    log.error("spool write failed: %s", exc)
-                    for _, future in accepted:
-                        future.set_exception(SpoolWriteError(str(exc)))
-                    continue
-                self._count += len(accepted)
-                self.not_empty.set()
-            for _, future in accepted:
-                if not future.done():
-                    future.set_result(None)
+                accepted.append((data, future))
+                size += len(data)
+            if not accepted:
+                return
+            await asyncio.to_thread(self._append_sync, b"".join(d for d, _ in accepted))
+            self._failed = False
+            self._count += len(accepted)
+            self.not_empty.set()
+        for _, future in accepted:
+            if not future.done():
+                future.set_result(None)
 
     def _append_sync(self, data: bytes) -> None:
-        assert self._fd is not None
+        if self._fd is None:
+            raise SpoolWriteError("spool is closed")
         try:
             written = 0
             while written < len(data):
@@ -249,12 +316,17 @@ class Spool:
                 break
             records.append(SpoolRecord.decode(parsed[0]))
             position = parsed[1]
-            ends.append(position)
+            ends.append(self._base + position)
         return Batch(tuple(records), tuple(ends))
 
-    async def ack(self, end: int, count: int) -> None:
-        """Mark the first ``count`` pending records (up to byte ``end``) as delivered to Kafka."""
+    async def ack(self, batch: Batch, count: int) -> None:
+        """Mark the first ``count`` records of ``batch`` (the oldest pending ones) as delivered to Kafka."""
+        if count <= 0:
+            return
         async with self._lock:
+            end = batch.ends[count - 1] - self._base  # the logical offset in the current file
+            if not self._drained < end <= self._end:
+                raise ValueError(f"ack of {end} outside the pending range {self._drained}..{self._end}")
             self._drained = end
             self._count -= count
             if self._count == 0 and self._appending == 0:
@@ -272,7 +344,7 @@ class Spool:
     def _set_aside_sync(self, data: bytes) -> None:
         fd = os.open(self._dir / "spool-rejected.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            os.write(fd, data)
+            _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -292,28 +364,44 @@ class Spool:
         return body, position + _RECORD.size + length
 
     def _compact_sync(self) -> None:
-        """Replace the file by one holding only the undrained tail, under the next generation."""
+        """Replace the file by one holding only the undrained tail, under the next generation.
+
+        A failure before the rename changes nothing; after it, the in-memory state follows the new
+        file even if the directory fsync or the offset write fails (an offset file naming the older
+        generation means "from the start" of the new file, which is the undrained tail).
+        """
         assert self._fd is not None
         tail = os.pread(self._fd, self._end - self._drained, self._drained) if self._end > self._drained else b""
         generation = self._generation + 1
-        self._write_new_file(generation, tail)
-        os.close(self._fd)
-        self._fd = os.open(self._path, os.O_RDWR)
+        scratch = self._write_scratch(generation, tail)
+        new_fd = os.open(scratch, os.O_RDWR)  # the same inode after the rename
+        try:
+            scratch.replace(self._path)
+        except BaseException:
+            os.close(new_fd)
+            raise
+        old_fd, self._fd = self._fd, new_fd
+        os.close(old_fd)
+        self._base += self._drained - HEADER_SIZE
         self._generation = generation
         self._end = HEADER_SIZE + len(tail)
         self._drained = HEADER_SIZE
+        self._fsync_dir()
         self._write_offset(generation, HEADER_SIZE)
 
     def _write_new_file(self, generation: int, tail: bytes) -> None:
+        self._write_scratch(generation, tail).replace(self._path)
+        self._fsync_dir()
+
+    def _write_scratch(self, generation: int, tail: bytes) -> Path:
         scratch = self._path.with_name(self._path.name + ".tmp")
         fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, _HEADER.pack(MAGIC, generation) + tail)
+            _write_all(fd, _HEADER.pack(MAGIC, generation) + tail)
             os.fsync(fd)
         finally:
             os.close(fd)
-        scratch.replace(self._path)
-        self._fsync_dir()
+        return scratch
 
     def _read_offset(self) -> int:
         try:
@@ -339,3 +427,10 @@ class Spool:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a single call may write less)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

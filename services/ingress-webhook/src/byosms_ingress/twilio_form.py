@@ -65,23 +65,33 @@ def parse_form(body: bytes) -> Params:
 
 
 def parse_json_object(body: str) -> Params:
-    """A JSON webhook body as parameters: a flat object; nested values are kept as JSON text."""
+    """A JSON webhook body as parameters: a flat object; nested values are kept as JSON text.
+
+    Anything a client can send that Python's ``json`` refuses or cannot carry further answers
+    FormError (400): syntax errors, nesting too deep (RecursionError), integers over Python's digit
+    limit (ValueError), and lone surrogates such as ``"\\ud800"`` (not encodable as UTF-8).
+    """
     try:
         data = json.loads(body)
-    except json.JSONDecodeError:
+        if not isinstance(data, dict):
+            raise FormError("malformed_json", "JSON body must be an object")
+        if len(data) > MAX_FIELDS:
+            raise FormError("malformed_json", "JSON body has too many fields")
+        pairs: list[tuple[str, str]] = []
+        for name, value in data.items():
+            if isinstance(value, str):
+                pairs.append((name, value))
+            elif value is None:
+                pairs.append((name, ""))
+            else:
+                pairs.append((name, json.dumps(value, separators=(",", ":"))))
+        for name, value in pairs:
+            name.encode("utf-8")
+            value.encode("utf-8")
+    except FormError:
+        raise
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeEncodeError are ValueErrors
         raise FormError("malformed_json", "JSON body cannot be parsed") from None
-    if not isinstance(data, dict):
-        raise FormError("malformed_json", "JSON body must be an object")
-    if len(data) > MAX_FIELDS:
-        raise FormError("malformed_json", "JSON body has too many fields")
-    pairs: list[tuple[str, str]] = []
-    for name, value in data.items():
-        if isinstance(value, str):
-            pairs.append((name, value))
-        elif value is None:
-            pairs.append((name, ""))
-        else:
-            pairs.append((name, json.dumps(value, separators=(",", ":"))))
     return tuple(pairs)
 
 

@@ -33,8 +33,9 @@ async def run(
     tracer_provider = setup_tracing(TelemetrySettings(), SERVICE)
     readiness = Readiness()
     http = web.Application()
-    add_health_routes(http, readiness, CollectorRegistry())
-    broker = build_broker(kafka, SERVICE, tracer_provider=tracer_provider)
+    registry = CollectorRegistry()
+    add_health_routes(http, readiness, registry)
+    broker = build_broker(kafka, SERVICE, tracer_provider=tracer_provider, registry=registry)
     publisher = Publisher(broker)
     pool: asyncpg.Pool | None = None
 
@@ -42,7 +43,8 @@ async def run(
         nonlocal pool
         pool = await db.open_migrated_pool(database, SCHEMA, "byosms_inventory")
 
-    async def start_kafka() -> None:
+    async def register_consumers() -> None:
+        # Its own step, run once: retrying the broker start must not add another subscriber.
         assert pool is not None
         deps = subscribers.Collaborators(pool=pool, publisher=publisher)
         group = settings.consumer_group
@@ -60,6 +62,8 @@ async def run(
             model=ANY_MESSAGE,
             handler=partial(subscribers.on_integration_event, deps),
         )
+
+    async def start_kafka() -> None:
         await start_broker(broker)
 
     async def database_ready() -> bool:
@@ -80,7 +84,11 @@ async def run(
         host=settings.host,
         port=settings.port,
         readiness=readiness,
-        steps=[StartStep("connect to PostgreSQL", connect_database), StartStep("connect to Kafka", start_kafka)],
+        steps=[
+            StartStep("connect to PostgreSQL", connect_database),
+            StartStep("register consumers", register_consumers),
+            StartStep("connect to Kafka", start_kafka),
+        ],
         cleanups=[close],
         stop=stop,
     )

@@ -17,6 +17,8 @@ class NumberRow:
     state: NumberState
     previous_state: NumberState | None
     version: int
+    import_id: str | None = None
+    """The import that put the number in the inventory (None for rows from before it was recorded)."""
 
 
 def _row(record: asyncpg.Record) -> NumberRow:
@@ -34,6 +36,7 @@ def _row(record: asyncpg.Record) -> NumberRow:
         state=NumberState(record["state"]),
         previous_state=NumberState(record["previous_state"]) if record["previous_state"] else None,
         version=record["version"],
+        import_id=record["import_id"],
     )
 
 
@@ -55,13 +58,18 @@ async def set_integration_status(
 
 
 async def upsert_number(
-    conn: asyncpg.Connection, number: ImportedNumber, organization_id: str, state: NumberState, event_id: str
+    conn: asyncpg.Connection,
+    number: ImportedNumber,
+    organization_id: str,
+    state: NumberState,
+    event_id: str,
+    import_id: str | None = None,
 ) -> NumberRow:
     compliance = number.compliance.model_dump_json() if number.compliance else None
     record = await conn.fetchrow(
         """INSERT INTO numbers (address, organization_id, integration_id, number_type, country, twilio_sid,
-                                compliance, state, previous_state, last_event_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, NULL, $9)
+                                compliance, state, previous_state, last_event_id, import_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, NULL, $9, $10)
            ON CONFLICT (address) DO UPDATE SET
                organization_id = EXCLUDED.organization_id,
                integration_id = EXCLUDED.integration_id,
@@ -75,6 +83,7 @@ async def upsert_number(
                version = CASE WHEN numbers.last_event_id = EXCLUDED.last_event_id
                               THEN numbers.version ELSE numbers.version + 1 END,
                last_event_id = EXCLUDED.last_event_id,
+               import_id = EXCLUDED.import_id,
                updated_at = now()
            RETURNING *""",
         number.address,
@@ -86,6 +95,7 @@ async def upsert_number(
         compliance,
         state.value,
         event_id,
+        import_id,
     )
     assert record is not None
     return _row(record)

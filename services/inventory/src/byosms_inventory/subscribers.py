@@ -62,11 +62,20 @@ async def number_imported(deps: Collaborators, event: NumberImported) -> None:
         if state is None:
             row = None
         else:
-            row = await repo.upsert_number(conn, number, event.organization_id, state, event.id)
+            row = await repo.upsert_number(
+                conn, number, event.organization_id, state, event.id, import_id=event.payload.import_id
+            )
     if row is None:
         log.info("number %s imported for deleted integration %s: not added", number.address, number.integration_id)
         await _publish_change(
-            deps, event, number.address, number.integration_id, NumberState.REMOVED, None, "integration deleted"
+            deps,
+            event,
+            number.address,
+            number.integration_id,
+            NumberState.REMOVED,
+            None,
+            "integration deleted",
+            import_id=event.payload.import_id,
         )
         return
     await _publish_row(deps, event, row, "imported")
@@ -93,7 +102,14 @@ async def integration_changed(
 
 async def _publish_row(deps: Collaborators, cause: Envelope, row: repo.NumberRow, reason: str) -> None:
     await _publish_change(
-        deps, cause, row.number.address, row.number.integration_id, row.state, row.previous_state, reason
+        deps,
+        cause,
+        row.number.address,
+        row.number.integration_id,
+        row.state,
+        row.previous_state,
+        reason,
+        import_id=row.import_id,
     )
     if row.state is NumberState.REMOVED:
         await deps.publisher.publish_tombstone(topics.NUMBER_STATE, row.number.address)
@@ -115,13 +131,20 @@ async def _publish_change(
     state: NumberState,
     previous: NumberState | None,
     reason: str,
+    *,
+    import_id: str | None,
 ) -> None:
     change = NumberStateChanged(
         id=f"{cause.id}:{address}:changed",
         organization_id=cause.organization_id,
         trace=current_trace(),
         payload=NumberStateChangedPayload(
-            address=address, integration_id=integration_id, state=state, previous_state=previous, reason=reason
+            address=address,
+            integration_id=integration_id,
+            state=state,
+            previous_state=previous,
+            reason=reason,
+            import_id=import_id,
         ),
     )
     await deps.publisher.publish(topics.NUMBER_EVENTS, change, address)

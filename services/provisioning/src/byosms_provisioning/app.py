@@ -16,11 +16,11 @@ the transaction that makes the change).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import asyncpg
 from aiohttp import web
@@ -29,16 +29,17 @@ from prometheus_client import CollectorRegistry
 
 from byosms_common.db import apply_migrations, create_pool, load_migrations
 from byosms_common.health import Readiness, add_health_routes
-from byosms_common.kafka import Publisher, build_broker
+from byosms_common.kafka import Publisher, build_broker, start_broker
 from byosms_common.logs import configure_logging
 from byosms_common.regions import load_regions
-from byosms_common.runtime import install_stop_signals, retry_forever, serve_http
+from byosms_common.runtime import StartStep, run_service, supervise
 from byosms_common.settings import DatabaseSettings, KafkaSettings, KeyringSettings, TelemetrySettings
+from byosms_common.telemetry import setup_tracing
 from byosms_provisioning import openapi, outbox, routes, routes_imports, subscribers, subscribers_imports
 from byosms_provisioning.auth import JwtVerifier
 from byosms_provisioning.context import CONTEXT, ServiceContext
 from byosms_provisioning.problems import problem_middleware
-from byosms_provisioning.settings import ProvisioningSettings
+from byosms_provisioning.settings import ProvisioningSettings, SealingKeySettings
 from byosms_provisioning.twilio_gateway import TwilioGateway
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class AllSettings:
     database: DatabaseSettings
     keyring: KeyringSettings
     telemetry: TelemetrySettings
+    sealing: SealingKeySettings
 
 
 def load_settings() -> AllSettings:
@@ -92,6 +94,7 @@ def load_settings() -> AllSettings:
         database=DatabaseSettings(),
         keyring=KeyringSettings(),
         telemetry=TelemetrySettings(),
+        sealing=SealingKeySettings(),
     )
 
 
@@ -140,62 +143,97 @@ async def open_pool(settings: AllSettings) -> asyncpg.Pool:
     return pool
 
 
-async def serve(settings: AllSettings) -> None:
-    """Run the service until SIGTERM/SIGINT."""
-    stop = asyncio.Event()
-    install_stop_signals(stop)
-    keyring = settings.keyring.keyring()
-    verifier = build_verifier(settings.service)
-    regions = load_regions(settings.service.regions_overrides)
+class _NotConnectedPool:
+    """Stands in for the pool until PostgreSQL is connected; any use fails like a refused connection.
+
+    The HTTP app (and its context) exists before PostgreSQL answers, so that /healthz and /readyz
+    answer from the first moment; /readyz says not ready until every start step has succeeded.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        raise ConnectionRefusedError("PostgreSQL is not connected yet")
+
+
+async def serve(settings: AllSettings, stop: asyncio.Event | None = None) -> None:
+    """Run the service until SIGTERM/SIGINT (or ``stop``).
+
+    HTTP answers at once; PostgreSQL and Kafka are connected with retries and backoff, and /readyz
+    reports not ready until both are up. Background jobs are restarted when they die.
+    """
+    stop = stop or asyncio.Event()
+    tracer_provider = setup_tracing(settings.telemetry, SERVICE)
     readiness = Readiness()
     registry = CollectorRegistry()
-
-    pool_box: list[asyncpg.Pool] = []
-
-    async def connect_db() -> None:
-        pool_box.append(await open_pool(settings))
-
-    if not await retry_forever("connecting to PostgreSQL", connect_db, stop=stop):
-        return
-    pool = pool_box[0]
     twilio = TwilioGateway(
         api_base=settings.service.twilio_api_base, timeout_seconds=settings.service.twilio_timeout_seconds
     )
-    await twilio.start()
-    broker = build_broker(settings.kafka, SERVICE)
+    broker = build_broker(settings.kafka, SERVICE, tracer_provider=tracer_provider, registry=registry)
     ctx = ServiceContext(
         settings=settings.service,
-        pool=pool,
-        keyring=keyring,
+        pool=cast("asyncpg.Pool", _NotConnectedPool()),
+        keyring=settings.keyring.keyring(),
         twilio=twilio,
-        verifier=verifier,
-        regions=regions,
+        verifier=build_verifier(settings.service),
+        regions=load_regions(settings.service.regions_overrides),
         publisher=Publisher(broker),
+        sealing_keys=settings.sealing.keyring(),
     )
-    if settings.service.commands_enabled:
-        register_subscribers(broker, ctx)
-    readiness.add_check("postgres", lambda: _db_ok(pool))
-    runner = await serve_http(
-        build_http_app(ctx, readiness=readiness, registry=registry), settings.service.host, settings.service.port
-    )
+    pool: asyncpg.Pool | None = None
     tasks: list[asyncio.Task[None]] = []
-    try:
-        if not await retry_forever("connecting to Kafka", broker.start, stop=stop):
-            return
-        readiness.set_flag("kafka", True)
-        tasks = [asyncio.create_task(task(ctx, stop)) for task in BACKGROUND_TASKS]
-        await stop.wait()
-    finally:
-        log.info("stopping")
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await runner.cleanup()
+
+    async def connect_database() -> None:
+        nonlocal pool
+        pool = await open_pool(settings)
+        ctx.pool = pool
+
+    async def register_consumers() -> None:
+        # Its own step, run once (after the pool exists: registrars capture it); retrying the broker
+        # start must not add another subscriber.
+        await twilio.start()
+        register_subscribers(broker, ctx)
+
+    async def start_kafka() -> None:
+        await start_broker(broker)
+
+    async def start_background_tasks() -> None:
+        for job in BACKGROUND_TASKS:
+            name = getattr(job, "__name__", repr(job))
+            tasks.append(asyncio.create_task(supervise(name, partial(job, ctx, stop), stop=stop), name=name))
+
+    async def database_ready() -> bool:
+        return pool is not None and await _db_ok(pool)
+
+    async def kafka_ready() -> bool:
+        return bool(await broker.ping(timeout=1.0))
+
+    async def close() -> None:
+        stop.set()
+        if tasks:
+            _, running = await asyncio.wait(tasks, timeout=5)
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         await broker.stop()
         await twilio.close()
-        await pool.close()
+        if pool is not None:
+            await pool.close()
+
+    readiness.add_check("postgres", database_ready)
+    readiness.add_check("kafka", kafka_ready)
+    await run_service(
+        http=build_http_app(ctx, readiness=readiness, registry=registry),
+        host=settings.service.host,
+        port=settings.service.port,
+        readiness=readiness,
+        steps=[
+            StartStep("connect to PostgreSQL", connect_database),
+            StartStep("register consumers", register_consumers),
+            StartStep("connect to Kafka", start_kafka),
+            StartStep("start background tasks", start_background_tasks),
+        ],
+        cleanups=[close],
+        stop=stop,
+    )
 
 
 async def _db_ok(pool: asyncpg.Pool) -> bool:

@@ -72,6 +72,13 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     return Principal(subject=subject, organization_id=org, permissions=frozenset(permissions))
 
 
+class KeysUnavailable(ByosmsError):
+    """The verification keys could not be fetched (the JWKS URL is unreachable): a 503 to retry, not a 401."""
+
+    default_code = "auth_unavailable"
+    retryable = True
+
+
 class KeySource:
     """Where verification keys come from."""
 
@@ -109,7 +116,13 @@ class JwksUrl(KeySource):
 
     async def key_for(self, token: str) -> Any:
         # PyJWKClient does blocking HTTP; keep it off the event loop.
-        signing_key = await asyncio.to_thread(self._client.get_signing_key_from_jwt, token)
+        try:
+            signing_key = await asyncio.to_thread(self._client.get_signing_key_from_jwt, token)
+        except jwt.PyJWKClientConnectionError as exc:
+            # The key source is down (connection refused, timeout, HTTP error): the token may well be
+            # valid, so the caller is told to retry rather than that it is unauthenticated.
+            log.warning("JWKS URL unreachable: %s", type(exc).__name__)
+            raise KeysUnavailable() from None
         return signing_key.key
 
 
@@ -155,7 +168,8 @@ class JwtVerifier:
         return cls(source, issuer=issuer, audience=audience, algorithms=algorithms, leeway_seconds=leeway_seconds)
 
     async def verify(self, token: str) -> Principal:
-        """The principal of a valid token; raises ``Unauthenticated`` for anything else."""
+        """The principal of a valid token; raises ``Unauthenticated`` for anything else, or
+        ``KeysUnavailable`` (503) when the keys to check it cannot be fetched."""
         try:
             key = await self._keys.key_for(token)
             claims = jwt.decode(

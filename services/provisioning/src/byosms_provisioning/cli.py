@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -13,8 +14,9 @@ from byosms_common.crypto import CryptoError
 from byosms_common.db import apply_migrations, create_pool, load_migrations
 from byosms_common.logs import configure_logging
 from byosms_common.settings import DatabaseSettings, KeyringSettings, TelemetrySettings, describe_settings_error
-from byosms_provisioning import openapi, repo, rotation
+from byosms_provisioning import credential_sealing, openapi, repo, rotation
 from byosms_provisioning.app import SCHEMA, SERVICE, load_settings, serve
+from byosms_provisioning.settings import SealingKeySettings
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -30,11 +32,15 @@ def serve_command() -> None:
     try:
         settings = load_settings()
         settings.keyring.keyring()
+        settings.sealing.keyring()
     except ValidationError as exc:
         _fail(f"invalid settings: {describe_settings_error(exc)}")
         return
     except CryptoError as exc:
         _fail(f"invalid key-encryption keys: {exc}")
+        return
+    except ValueError as exc:  # the sealing keys; the message names no key material
+        _fail(f"invalid sealing keys (BYOSMS_PROVISIONING_SEALING_KEYS): {exc}")
         return
     configure_logging(settings.telemetry, SERVICE)
     asyncio.run(serve(settings))
@@ -87,6 +93,31 @@ def rotate_keks_command(
         _fail(f"cannot re-wrap: {exc}")
         return
     typer.echo(f"re-wrapped {changed} integrations; secrets per KEK now: {by_kek}")
+
+
+@cli.command("sealing-keys")
+def sealing_keys_command(
+    generate: Annotated[
+        str | None, typer.Option("--generate", metavar="KEY_ID", help="print a new private key as a config entry")
+    ] = None,
+) -> None:
+    """Print the public keys platform services seal credential commands with (from
+    BYOSMS_PROVISIONING_SEALING_KEYS), or with --generate a new private key to add there."""
+    if generate is not None:
+        private = credential_sealing.generate_private_key()
+        typer.echo(json.dumps({generate: private}))
+        typer.echo(f"public key of {generate}: {credential_sealing.public_key_b64(private)}", err=True)
+        return
+    try:
+        settings = SealingKeySettings()
+        keyring = settings.keyring()
+    except (ValidationError, ValueError) as exc:
+        _fail(f"invalid sealing keys (BYOSMS_PROVISIONING_SEALING_KEYS): {exc}")
+        return
+    if keyring is None:
+        _fail("no sealing keys configured (BYOSMS_PROVISIONING_SEALING_KEYS)")
+        return
+    typer.echo(json.dumps({"active": keyring.active, "public_keys": keyring.public_keys()}, indent=2))
 
 
 @cli.command("write-openapi")

@@ -13,6 +13,7 @@ from byosms_common.crypto import Keyring
 from byosms_common.kafka import Publisher
 from byosms_common.regions import Region
 from byosms_provisioning.auth import JwtVerifier
+from byosms_provisioning.credential_sealing import SealingKeyring
 from byosms_provisioning.settings import ProvisioningSettings
 from byosms_provisioning.twilio_gateway import TwilioGateway
 
@@ -28,6 +29,8 @@ class ServiceContext:
     verifier: JwtVerifier
     regions: Mapping[str, Region]
     publisher: Publisher | None = None
+    # Opens credentials sealed for provisioning in set-credentials commands; None: such commands are refused.
+    sealing_keys: SealingKeyring | None = None
     # Set after a transaction wrote outbox rows, so the relay publishes them without waiting to poll.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -7,7 +7,7 @@ The order of the checks (issue 6) is fixed here and in :mod:`byosms_provisioning
 2. sender id matches its type; 3. country; 4. short-code compliance (:mod:`sender_ids`);
 5. claim of the address (decided by the database, interpreted by :func:`claim_outcome`);
 6. the number exists in the Twilio account (:func:`pick_exact`);
-7. its SMS webhook is our regional ingress URL (:func:`webhook_problem`).
+7. its SMS webhook is our regional ingress URL, called with POST (:func:`webhook_problem`).
 """
 
 from __future__ import annotations
@@ -178,4 +178,16 @@ def webhook_problem(number: VendorNumber, service: VendorService | None, expecte
         return "webhook_application_override"
     if not same_webhook_url(number.sms_url, expected_url):
         return "webhook_not_configured"
+    if not posts(number.sms_method):
+        # Twilio would call our URL with GET, which the ingress answers with 405: nothing arrives.
+        return "webhook_method_not_post"
     return None
+
+
+def posts(sms_method: str | None) -> bool:
+    """Whether Twilio calls the SMS webhook with POST (twilio-facts §1.4).
+
+    Twilio lists the method it uses; an empty value means the number was never given one, and
+    Twilio's default for ``SmsMethod`` is POST.
+    """
+    return sms_method is None or sms_method.strip().upper() in ("", "POST")

@@ -21,11 +21,12 @@ from typing import Protocol, TypeVar
 import asyncpg
 
 from byosms_common import topics
-from byosms_common.crypto import Keyring, associated_data, open_sealed
+from byosms_common.crypto import CryptoError, Keyring, associated_data, open_sealed
 from byosms_common.errors import ByosmsError, localized
 from byosms_common.kafka import RetryPolicy, current_trace
 from byosms_common.messages import (
     Compliance,
+    Envelope,
     ImportedNumber,
     ImportNumber,
     ImportNumberPayload,
@@ -35,6 +36,7 @@ from byosms_common.messages import (
     NumberImportRejectedPayload,
 )
 from byosms_common.regions import Region
+from byosms_common.topics import TopicSpec
 from byosms_provisioning import outbox, repo_imports, twilio_gateway
 from byosms_provisioning.context import ServiceContext
 from byosms_provisioning.import_checks import (
@@ -84,6 +86,12 @@ class TwilioNumberLookup:
         )
 
 
+class EventPublisher(Protocol):
+    """Publishes straight to Kafka (``byosms_common.kafka.Publisher``), for when the database is away."""
+
+    async def publish(self, topic: TopicSpec, message: Envelope, key: str) -> None: ...
+
+
 @dataclass
 class ImportDeps:
     """Collaborators of the import handlers (built by ``app.py`` from the service context)."""
@@ -95,6 +103,8 @@ class ImportDeps:
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=4, first_delay=0.5, max_delay=4.0))
+    publisher: EventPublisher | None = None
+    """Outcome events of commands that could not be recorded at all go out through this, not the outbox."""
 
 
 def deps_from_context(ctx: ServiceContext) -> ImportDeps:
@@ -106,6 +116,7 @@ def deps_from_context(ctx: ServiceContext) -> ImportDeps:
         regions=ctx.regions,
         outbox_wakeup=ctx.outbox_wakeup,
         deadline_seconds=ctx.settings.import_deadline_seconds,
+        publisher=ctx.publisher,
     )
 
 
@@ -141,8 +152,117 @@ async def record_import(conn: asyncpg.Connection, command: ImportNumber, deadlin
     )
 
 
+# Failures that may pass when tried again: the database (or the network to it) is away or busy.
+# Everything else an import raises is a fault that retrying cannot fix.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TransactionRollbackError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` may pass on retry (database connection trouble, deadlocks, serialization)."""
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
+def unexpected_failure(exc: Exception) -> Rejected:
+    """The rejection for a non-transient failure that is neither a check nor the deadline."""
+    if isinstance(exc, CryptoError):
+        # E.g. the token is sealed under a KEK that was retired before rotation finished.
+        log.error("import: the integration's credentials cannot be opened (%s)", type(exc).__name__)
+        return Rejected("credentials_unreadable")
+    log.error("import failed unexpectedly", exc_info=exc)
+    return Rejected("internal_error")
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidCommand:
+    """An import command that failed validation but names its import and organization.
+
+    Its strings are cleaned for storage (no NUL, bounded); ``detail`` names the field at fault.
+    """
+
+    import_id: str
+    organization_id: str
+    integration_id: str
+    number_type: str
+    sender_id: str
+    detail: str
+
+
+async def record_command(deps: ImportDeps, command: ImportNumber) -> None:
+    """The first database write of a command: record its import (a no-op when redelivered)."""
+    async with deps.pool.acquire() as conn:
+        await record_import(conn, command, deps.deadline_seconds)
+
+
+async def reject_invalid(deps: ImportDeps, invalid: InvalidCommand) -> None:
+    """Record an invalid command's import as rejected (``invalid_request``, the field named).
+
+    Idempotent like :func:`handle_import`: a redelivered copy finds the import ended, and an import
+    id of another organization is never touched.
+    """
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await repo_imports.insert_import(
+            conn,
+            import_id=invalid.import_id,
+            organization_id=invalid.organization_id,
+            integration_id=invalid.integration_id,
+            number_type=invalid.number_type,
+            sender_id=invalid.sender_id,
+            command={"invalid": invalid.detail},
+            deadline_seconds=deps.deadline_seconds,
+        )
+        current = await repo_imports.lock_import(conn, invalid.import_id)
+        if current is None or current.state != "in_progress" or current.organization_id != invalid.organization_id:
+            return
+        await conclude(conn, current, rejected=Rejected("invalid_request", detail=invalid.detail))
+    deps.outbox_wakeup.set()
+
+
+async def publish_unrecorded_rejection(
+    deps: ImportDeps,
+    *,
+    organization_id: str,
+    import_id: str,
+    integration_id: str,
+    sender_id: str,
+    key: str,
+    rejected: Rejected,
+) -> None:
+    """Publish the outcome of a command whose import could not be recorded at all, straight to Kafka.
+
+    Used only when the first database write never succeeded (the database stayed away until the
+    import's deadline, or refused the command's data), so no other outcome can follow for it.
+    """
+    if deps.publisher is None:
+        raise RuntimeError("no publisher to report an unrecorded import")
+    event = NumberImportRejected(
+        organization_id=organization_id,
+        trace=current_trace(),
+        payload=NumberImportRejectedPayload(
+            import_id=import_id,
+            integration_id=integration_id,
+            sender_id=sender_id,
+            code=rejected.code,
+            message=localized(rejected.code, **rejected.params),
+            details=dict(rejected.params),
+        ),
+    )
+    await deps.publisher.publish(topics.NUMBER_EVENTS, event, key)
+
+
 async def handle_import(deps: ImportDeps, command: ImportNumber) -> None:
-    """Carry out one import command to its outcome (idempotent for a redelivered command)."""
+    """Carry out one import command to its outcome (idempotent for a redelivered command).
+
+    Check failures, the deadline and unexpected faults (unreadable credentials, bugs) end the import
+    at once with a rejection that names them, freeing its claim. Transient failures (the database
+    away) are raised, so the consumer tries again; the deadline sweeper is the backstop.
+    """
     payload = command.payload
     async with deps.pool.acquire() as conn:
         await record_import(conn, command, deps.deadline_seconds)
@@ -155,14 +275,19 @@ async def handle_import(deps: ImportDeps, command: ImportNumber) -> None:
         return
     # The import's deadline bounds all of its work (Twilio retries included); the sweeper is the
     # backstop when this process dies before the end.
-    remaining = (record.deadline_at - datetime.now(UTC)).total_seconds()
+    remaining = max((record.deadline_at - datetime.now(UTC)).total_seconds(), 0.0)
+    deadline = asyncio.get_running_loop().time() + remaining
     try:
-        async with asyncio.timeout(max(remaining, 0.0)):
-            number = await _run_checks(deps, command)
+        async with asyncio.timeout(remaining):
+            number = await _run_checks(deps, command, deadline)
     except Rejected as exc:
         await _finish(deps, payload, rejected=exc)
     except TimeoutError:
         await _finish(deps, payload, rejected=Rejected("import_timed_out"))
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        await _finish(deps, payload, rejected=unexpected_failure(exc))
     else:
         await _finish(deps, payload, imported=number)
 
@@ -176,7 +301,7 @@ def _validate(payload: ImportNumberPayload) -> tuple[SenderId, Compliance | None
     return sender, compliance
 
 
-async def _run_checks(deps: ImportDeps, command: ImportNumber) -> ImportedNumber:
+async def _run_checks(deps: ImportDeps, command: ImportNumber, deadline: float) -> ImportedNumber:
     payload = command.payload
     organization_id = command.organization_id
 
@@ -204,7 +329,9 @@ async def _run_checks(deps: ImportDeps, command: ImportNumber) -> ImportedNumber
     token = open_sealed(
         deps.keyring, integration.auth_token, associated_data(organization_id, facts.integration_id, AUTH_TOKEN_FIELD)
     )
-    listed = await _vendor(deps, "find number", lambda: deps.lookup.find(facts.account_sid or "", token, sender))
+    listed = await _vendor(
+        deps, "find number", lambda: deps.lookup.find(facts.account_sid or "", token, sender), deadline
+    )
     number = pick_exact(listed, sender.vendor_value)
     if number is None:
         raise Rejected("number_not_found_at_vendor")
@@ -212,6 +339,7 @@ async def _run_checks(deps: ImportDeps, command: ImportNumber) -> ImportedNumber
         deps,
         "find messaging service",
         lambda: deps.lookup.service_of(facts.account_sid or "", token, number.sid, short_code=sender.is_short_code),
+        deadline,
     )
     webhook = webhook_problem(number, service, expected_url)
     if webhook is not None:
@@ -242,11 +370,15 @@ async def _claim(deps: ImportDeps, organization_id: str, import_id: str, address
         raise Rejected(outcome)
 
 
-async def _vendor(deps: ImportDeps, what: str, call: Callable[[], Awaitable[T]]) -> T:
+async def _vendor(deps: ImportDeps, what: str, call: Callable[[], Awaitable[T]], deadline: float) -> T:
     """One Twilio lookup, retried with backoff and jitter while the failure is retryable.
 
-    Each call has the gateway's own deadline; the whole import is bounded by its deadline too.
+    Each call has the gateway's own deadline; the whole import is bounded by its deadline too
+    (``deadline``, event-loop time). A 429's ``Retry-After`` is honoured: the next try waits at least
+    that long, and when the wait would pass the deadline the import gives up at once with the
+    vendor's error instead of sleeping into a timeout.
     """
+    loop = asyncio.get_running_loop()
     attempt = 1
     while True:
         try:
@@ -258,7 +390,14 @@ async def _vendor(deps: ImportDeps, what: str, call: Callable[[], Awaitable[T]])
                 log.warning("twilio %s gave up after %d attempt(s): %s", what, attempt, exc.code)
                 raise Rejected(exc.code, **exc.params) from None
             attempt += 1
-            await asyncio.sleep(deps.retry.delay(attempt))
+            wait = deps.retry.delay(attempt)
+            asked = twilio_gateway.retry_after_of(exc)
+            if asked is not None:
+                wait = max(wait, asked)
+            if loop.time() + wait >= deadline:
+                log.warning("twilio %s: waiting %.1fs would pass the import's deadline; giving up", what, wait)
+                raise Rejected(exc.code, **exc.params) from None
+            await asyncio.sleep(wait)
 
 
 async def _finish(

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from byosms_common.errors import ByosmsError, InvalidField, InvalidInput, Language, pick_language, render
+from byosms_common.kafka import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,11 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         log.warning("refused input PostgreSQL cannot store on %s %s: %s", request.method, request.path, exc.sqlstate)
         refused = InvalidFields([("(request)", "invalid_text")])
         return problem(refused, language, instance=request.path, errors=refused.field_errors(language))
-    except Exception:
+    except Exception as exc:
+        if is_transient(exc):
+            # PostgreSQL (or Kafka) is away for now, e.g. while the service starts: retryable, not a bug.
+            log.warning("dependency unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
+            unavailable = ByosmsError("service_unavailable", retryable=True)
+            return problem(unavailable, language, instance=request.path, headers={"Retry-After": "2"})
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(ByosmsError("internal_error"), language, instance=request.path)

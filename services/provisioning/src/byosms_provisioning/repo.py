@@ -14,7 +14,7 @@ from byosms_provisioning.integrations import Integration
 
 _COLUMNS = (
     "id, organization_id, name, notes, region, account_sid, auth_token, shared_key, status, version, "
-    "created_at, updated_at"
+    "created_at, updated_at, request_id"
 )
 
 
@@ -44,14 +44,15 @@ def _row(row: asyncpg.Record) -> Integration:
         version=row["version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        request_id=row["request_id"],
     )
 
 
 async def insert(conn: asyncpg.Connection, i: Integration) -> bool:
-    """Insert a new integration; False when the id is taken."""
+    """Insert a new integration; False when the id or the organization's request id is taken."""
     status = await conn.execute(
-        f"INSERT INTO integrations ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "  # noqa: S608
-        "ON CONFLICT (id) DO NOTHING",
+        f"INSERT INTO integrations ({_COLUMNS}) "  # noqa: S608
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
         i.id,
         i.organization_id,
         i.name,
@@ -64,8 +65,18 @@ async def insert(conn: asyncpg.Connection, i: Integration) -> bool:
         i.version,
         i.created_at,
         i.updated_at,
+        i.request_id,
     )
     return bool(status == "INSERT 0 1")
+
+
+async def get_by_request_id(conn: asyncpg.Connection, organization_id: str, request_id: str) -> Integration | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM integrations WHERE organization_id = $1 AND request_id = $2",  # noqa: S608
+        organization_id,
+        request_id,
+    )
+    return _row(row) if row else None
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, organization_id: str, integration_id: str) -> Integration | None:

@@ -187,10 +187,30 @@ async def release_claim(conn: asyncpg.Connection, address: str, import_id: str) 
 
 
 async def release_removed_number(
-    conn: asyncpg.Connection, address: str, organization_id: str, removed_at: datetime
+    conn: asyncpg.Connection,
+    address: str,
+    organization_id: str,
+    import_id: str | None,
+    removed_at: datetime | None = None,
 ) -> bool:
-    """Free a held address after inventory removed the number; a hold taken after the removal stays."""
-    status: str = await conn.execute(
+    """Free the address held by the import whose number inventory removed.
+
+    The removal names that import, so a hold taken by a later import of the same address (after the
+    removal, or by a redelivered old event) stays, whatever the clocks say. Events from an inventory
+    that predates ``import_id`` fall back to comparing the removal time with the claim time.
+    """
+    if import_id is not None:
+        status: str = await conn.execute(
+            """DELETE FROM number_claims
+               WHERE address = $1 AND organization_id = $2 AND import_id = $3 AND state = 'held'""",
+            address,
+            organization_id,
+            import_id,
+        )
+        return status.endswith(" 1")
+    if removed_at is None:
+        return False
+    status = await conn.execute(
         """DELETE FROM number_claims
            WHERE address = $1 AND organization_id = $2 AND state = 'held' AND claimed_at <= $3""",
         address,

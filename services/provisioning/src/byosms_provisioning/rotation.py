@@ -9,12 +9,13 @@ retire the old KEK once it reports nothing left under it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 
 import asyncpg
 
-from byosms_common.crypto import Keyring, associated_data, rewrap
+from byosms_common.crypto import CryptoError, Keyring, associated_data, rewrap
 from byosms_common.topics import INTEGRATION_STATE
 from byosms_provisioning import outbox, repo
 from byosms_provisioning.integrations import AUTH_TOKEN_FIELD, SHARED_KEY_FIELD, Integration
@@ -35,9 +36,50 @@ def rewrapped(keyring: Keyring, integration: Integration) -> Integration:
     )
 
 
-async def rotate(pool: asyncpg.Pool, keyring: Keyring, *, batch_size: int = 200) -> int:
-    """Re-wrap every secret not yet under the active KEK; returns how many integrations changed."""
+class RotationIncomplete(CryptoError):
+    """Integrations still have a secret under an old KEK after rotation gave up waiting for them.
+
+    A ``CryptoError``, so ``byosms-provisioning rotate-keks`` reports it and exits non-zero: the old
+    KEK must not be retired yet.
+    """
+
+    def __init__(self, remaining: int) -> None:
+        super().__init__(
+            f"{remaining} integration(s) still have secrets under an old KEK (locked by other transactions "
+            "until rotation gave up); run rotate-keks again before retiring the old KEK"
+        )
+        self.remaining = remaining
+
+
+async def remaining(pool: asyncpg.Pool, active_kek: str) -> int:
+    """How many integrations have a secret not wrapped by ``active_kek`` (locked rows included)."""
+    count: int = await pool.fetchval(
+        "SELECT count(*) FROM integrations "
+        "WHERE (auth_token IS NOT NULL AND auth_token->>'kek_id' <> $1) "
+        "   OR (shared_key IS NOT NULL AND shared_key->>'kek_id' <> $1)",
+        active_kek,
+    )
+    return count
+
+
+async def rotate(
+    pool: asyncpg.Pool,
+    keyring: Keyring,
+    *,
+    batch_size: int = 200,
+    locked_wait_seconds: float = 30.0,
+    poll_seconds: float = 0.5,
+) -> int:
+    """Re-wrap every secret not yet under the active KEK; returns how many integrations changed.
+
+    Batches skip rows other transactions hold (SKIP LOCKED), so a short or empty batch does not mean
+    that nothing is left: rotation goes on until no row under an old KEK remains, waiting up to
+    ``locked_wait_seconds`` for locked rows to come free. Raises :class:`RotationIncomplete` with the
+    number left when they do not.
+    """
+    loop = asyncio.get_running_loop()
     total = 0
+    gave_up_at: float | None = None
     while True:
         async with pool.acquire() as conn, conn.transaction():
             batch = await repo.sealed_batch(conn, keyring.active, batch_size)
@@ -48,5 +90,14 @@ async def rotate(pool: asyncpg.Pool, keyring: Keyring, *, batch_size: int = 200)
         total += len(batch)
         if batch:
             log.info("re-wrapped %d integrations (%d so far)", len(batch), total)
-        if len(batch) < batch_size:
+            gave_up_at = None
+            continue
+        left = await remaining(pool, keyring.active)
+        if left == 0:
             return total
+        if gave_up_at is None:
+            gave_up_at = loop.time() + locked_wait_seconds
+        if loop.time() >= gave_up_at:
+            raise RotationIncomplete(left)
+        log.info("%d integration(s) under an old KEK are locked by other transactions; waiting", left)
+        await asyncio.sleep(poll_seconds)

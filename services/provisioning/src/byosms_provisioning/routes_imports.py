@@ -55,21 +55,26 @@ class ImportBody(_Body):
     compliance: ComplianceBody | None = None
 
 
-def _block(body: ComplianceBlockBody | None) -> ComplianceBlock | None:
+_NOT_GIVEN = ComplianceBlock(keywords=(), message="")
+
+
+def _block(body: ComplianceBlockBody | None) -> ComplianceBlock:
     if body is None:
-        return None
+        return _NOT_GIVEN
     keywords = tuple(k.strip() for k in body.keywords if k.strip())
     return ComplianceBlock(keywords=keywords, message=body.message)
 
 
 def compliance_of(body: ComplianceBody | None) -> Compliance | None:
-    """The command's compliance blocks; None when any block is missing (check 4 then rejects a short code)."""
-    if body is None:
+    """The command's compliance blocks, None when no block is given.
+
+    A block left out travels as an empty block, so that check 4 (``sender_ids.validate_compliance``)
+    sees what was given and decides the same way for every number type: a short code needs all
+    three, and a long code given some blocks needs all three too. Nothing is dropped here.
+    """
+    if body is None or (body.help is None and body.opt_out is None and body.re_opt_in is None):
         return None
-    help_, opt_out, re_opt_in = _block(body.help), _block(body.opt_out), _block(body.re_opt_in)
-    if help_ is None or opt_out is None or re_opt_in is None:
-        return None
-    return Compliance(help=help_, opt_out=opt_out, re_opt_in=re_opt_in)
+    return Compliance(help=_block(body.help), opt_out=_block(body.opt_out), re_opt_in=_block(body.re_opt_in))
 
 
 def import_view(record: repo_imports.ImportRecord, language: str) -> dict[str, Any]:

@@ -89,9 +89,11 @@ def _long_code(number_type: NumberType, sender_id: str, country: str | None) -> 
             raise InvalidInput("sender_id_country_mismatch")
         return SenderId(number_type, e164, region, e164)
     wanted = _country(country)
-    # "Matches the country calling code": +1 is shared by the US, Canada and the Caribbean, so a
-    # Canadian number imported with country US passes, as the issue asks for the calling code.
-    if wanted is None or phonenumbers.country_code_for_region(wanted) != parsed.country_code:
+    # The calling code alone is not enough: +1 is shared by the US, Canada and the Caribbean (and +44,
+    # +7, ... by several regions), and the inventory stores the country. The number must be valid in
+    # the region given, so a Canadian +1 number imported as US is refused; numbers valid in several
+    # regions (NANP toll-free) are accepted for each of them.
+    if wanted is None or not phonenumbers.is_valid_number_for_region(parsed, wanted):
         raise InvalidInput("sender_id_country_mismatch")
     return SenderId(number_type, e164, wanted, e164)
 
@@ -120,14 +122,24 @@ def _complete(block: ComplianceBlock | None) -> bool:
     return any(k.strip() for k in block.keywords) and bool(block.message.strip())
 
 
+def _blank(block: ComplianceBlock) -> bool:
+    """A block with neither a keyword nor a message: not given (forms send empty blocks)."""
+    return not any(k.strip() for k in block.keywords) and not block.message.strip()
+
+
 def validate_compliance(sender: SenderId, compliance: Compliance | None) -> Compliance | None:
     """Short codes need help, opt-out and re-opt-in blocks, each with a keyword and a message.
 
-    Returns the blocks with blank keywords dropped and surrounding whitespace removed. Long codes
-    may carry blocks too; they are passed through as given.
+    Long codes need none; but once any block is given for a long code, all three must be complete,
+    as for a short code: the blocks are used for keyword replies, so a partial set is refused
+    (``compliance_missing``) rather than silently dropped or kept half. Blocks that are entirely
+    blank count as not given. Returns the blocks with blank keywords dropped, duplicates removed
+    and surrounding whitespace trimmed.
     """
-    if not sender.is_short_code:
-        return compliance
+    if not sender.is_short_code and (
+        compliance is None or all(_blank(b) for b in (compliance.help, compliance.opt_out, compliance.re_opt_in))
+    ):
+        return None
     if compliance is None or not all(_complete(b) for b in (compliance.help, compliance.opt_out, compliance.re_opt_in)):
         raise InvalidInput("compliance_missing")
     return Compliance(

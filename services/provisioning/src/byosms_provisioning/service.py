@@ -3,6 +3,11 @@
 Each change runs in one transaction: lock the row, apply the pure transition, write it with its
 version check, add the audit row, and enqueue the event and the state record (or tombstone) in
 the outbox. Twilio is asked before the transaction starts, so a slow vendor never holds a lock.
+
+Integration ids are always generated here; ``request_id`` (unique per organization) makes a create
+safe to repeat: a repeat answers the integration the first one created, and nothing else is
+revealed about ids of other organizations. Changes made by a Kafka command carry its
+``command_id`` on their events.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from byosms_common.messages import (
     IntegrationUpdated,
 )
 from byosms_common.topics import INTEGRATION_EVENTS, INTEGRATION_STATE
-from byosms_provisioning import integrations, outbox, repo
+from byosms_provisioning import integrations, outbox, repo, webhook_health
 from byosms_provisioning.context import ServiceContext
 from byosms_provisioning.integrations import AUTH_TOKEN_FIELD, SHARED_KEY_FIELD, Action, Change, Integration
 
@@ -58,6 +63,7 @@ class Actor:
 
     organization_id: str
     name: str
+    command_id: str | None = None
 
 
 async def record(conn: asyncpg.Connection, change: Change, actor: Actor, now: datetime) -> None:
@@ -77,7 +83,9 @@ async def record(conn: asyncpg.Connection, change: Change, actor: Actor, now: da
     event: Envelope = event_type(
         organization_id=current.organization_id,
         trace=current_trace(),
-        payload=IntegrationChangePayload(integration=integrations.snapshot(current), actor=actor.name),
+        payload=IntegrationChangePayload(
+            integration=integrations.snapshot(current), actor=actor.name, command_id=actor.command_id
+        ),
     )
     await outbox.enqueue(conn, INTEGRATION_EVENTS, event, current.id)
     if change.after is None:
@@ -94,6 +102,12 @@ def state_record(integration: Integration) -> IntegrationState:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Created:
+    integration: Integration
+    created: bool  # False: a repeat of an earlier create with the same request id
+
+
 async def create(
     ctx: ServiceContext,
     actor: Actor,
@@ -101,28 +115,34 @@ async def create(
     name: str,
     notes: str,
     region: str,
-    integration_id: str | None = None,
+    request_id: str | None = None,
     conn: asyncpg.Connection | None = None,
     clock: Clock = utc_now,
-) -> Integration:
+) -> Created:
+    """Create an integration with a fresh id, or answer the one an earlier create with ``request_id`` made."""
     if region not in ctx.regions:
         raise InvalidInput("unknown_region", region=region)
     now = clock()
     change = integrations.create(
-        integration_id=integration_id or uuid.uuid4().hex,
+        integration_id=uuid.uuid4().hex,
         organization_id=actor.organization_id,
         name=name,
         notes=notes,
         region=region,
         now=now,
+        request_id=request_id,
     )
     assert change.after is not None
     async with _transaction(ctx, conn) as tx:
         if not await repo.insert(tx, change.after):
-            raise Conflict("integration_already_exists")
+            # A fresh random id does not collide: the organization's request id is taken.
+            earlier = await repo.get_by_request_id(tx, actor.organization_id, request_id) if request_id else None
+            if earlier is None:
+                raise Conflict("version_conflict", retryable=True)
+            return Created(earlier, created=False)
         await record(tx, change, actor, now)
     ctx.outbox_wakeup.set()
-    return change.after
+    return Created(change.after, created=True)
 
 
 async def get(ctx: ServiceContext, organization_id: str, integration_id: str) -> Integration:
@@ -175,8 +195,8 @@ async def edit(
     notes: str | None,
     expected_version: int | None = None,
     conn: asyncpg.Connection | None = None,
-) -> Integration:
-    result = await change(
+) -> Change:
+    return await change(
         ctx,
         actor,
         integration_id,
@@ -184,7 +204,6 @@ async def edit(
         expected_version=expected_version,
         conn=conn,
     )
-    return result.current
 
 
 async def set_credentials(
@@ -196,8 +215,11 @@ async def set_credentials(
     auth_token: str,
     shared_key: str | None,
     expected_version: int | None = None,
-) -> Integration:
-    """Validate the credentials with Twilio, then store them sealed. Nothing is stored on failure."""
+    conn: asyncpg.Connection | None = None,
+) -> Change:
+    """Validate the credentials with Twilio, then store them sealed. Nothing is stored on failure.
+
+    Earlier webhook signature failures are cleared: they say nothing about the new credentials."""
     integrations.check_account_sid(account_sid)
     integrations.check_auth_token(auth_token)
     if shared_key is not None:
@@ -213,16 +235,19 @@ async def set_credentials(
         if shared_key is not None
         else None
     )
-    result = await change(
-        ctx,
-        actor,
-        integration_id,
-        lambda cur, now: integrations.set_credentials(
-            cur, account_sid=account_sid, auth_token=sealed_token, shared_key=sealed_key, now=now
-        ),
-        expected_version=expected_version,
-    )
-    return result.current
+    async with _transaction(ctx, conn) as tx:
+        result = await change(
+            ctx,
+            actor,
+            integration_id,
+            lambda cur, now: integrations.set_credentials(
+                cur, account_sid=account_sid, auth_token=sealed_token, shared_key=sealed_key, now=now
+            ),
+            expected_version=expected_version,
+            conn=tx,
+        )
+        await webhook_health.clear(tx, org, integration_id)
+    return result
 
 
 async def activate(
@@ -232,8 +257,8 @@ async def activate(
     *,
     expected_version: int | None = None,
     conn: asyncpg.Connection | None = None,
-) -> Integration:
-    result = await change(
+) -> Change:
+    return await change(
         ctx,
         actor,
         integration_id,
@@ -241,7 +266,6 @@ async def activate(
         expected_version=expected_version,
         conn=conn,
     )
-    return result.current
 
 
 async def deactivate(
@@ -251,8 +275,8 @@ async def deactivate(
     *,
     expected_version: int | None = None,
     conn: asyncpg.Connection | None = None,
-) -> Integration:
-    result = await change(
+) -> Change:
+    return await change(
         ctx,
         actor,
         integration_id,
@@ -260,7 +284,6 @@ async def deactivate(
         expected_version=expected_version,
         conn=conn,
     )
-    return result.current
 
 
 async def delete(
@@ -270,8 +293,8 @@ async def delete(
     *,
     expected_version: int | None = None,
     conn: asyncpg.Connection | None = None,
-) -> None:
-    await change(
+) -> Change:
+    return await change(
         ctx,
         actor,
         integration_id,

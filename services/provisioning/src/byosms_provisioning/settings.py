@@ -25,10 +25,13 @@ through explicit aliases. Nothing secret has a default; invalid settings stop th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from byosms_provisioning.credential_sealing import SealingKeyring
 
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -60,7 +63,6 @@ class ProvisioningSettings(BaseSettings):
     )
     regions_overrides: str | None = Field(default=None, validation_alias="BYOSMS_REGIONS_OVERRIDES")
     outbox_poll_seconds: float = Field(default=0.5, gt=0, le=60)
-    commands_enabled: bool = True
     command_group_id: str = "byosms-provisioning-commands"
     rotation_batch_size: int = Field(default=200, ge=1, le=10_000)
     import_deadline_seconds: float = Field(
@@ -97,3 +99,26 @@ class ProvisioningSettings(BaseSettings):
                 "or BYOSMS_PROVISIONING_JWT_JWKS_URL"
             )
         return self
+
+
+class SealingKeySettings(BaseSettings):
+    """Where the sealing keys come from; unset means sealed credential commands are refused."""
+
+    model_config = SettingsConfigDict(env_prefix="BYOSMS_PROVISIONING_", extra="ignore", frozen=True)
+
+    sealing_keys: SecretStr | None = Field(default=None, repr=False)
+    sealing_active_key: str | None = None
+
+    def keyring(self) -> SealingKeyring | None:
+        """The configured keys; ValueError (message without key material) when they are malformed."""
+        if not self.sealing_keys:
+            return None
+        keys = self.sealing_keys.get_secret_value()
+        active = self.sealing_active_key
+        if active is None:
+            try:
+                raw = json.loads(keys)
+            except json.JSONDecodeError:
+                raw = None
+            active = next(iter(raw), "") if isinstance(raw, dict) else ""
+        return SealingKeyring.from_config(keys, active)

@@ -6,8 +6,10 @@
   choice (the emulator in tests and the local stack).
 - Every call runs under an explicit deadline: ``AsyncTwilioHttpClient`` ignores its own timeout.
 - Failures become ``ByosmsError`` codes through :data:`TWILIO_CODE_RULES` and
-  :data:`HTTP_STATUS_RULES`; a unit test covers every row. Error text from Twilio is never
-  returned to callers (Twilio says not to branch on it), and credentials never appear in errors.
+  :data:`HTTP_STATUS_RULES`; a unit test covers every row. A 429's ``Retry-After`` travels on the
+  error (:class:`TwilioCallError`), so callers wait as long as Twilio asks before trying again.
+  Error text from Twilio is never returned to callers (Twilio says not to branch on it), and
+  credentials never appear in errors.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -86,8 +91,50 @@ def _code_in_body(text: str) -> int | None:
     return code if isinstance(code, int) else None
 
 
-def map_exception(exc: BaseException) -> ByosmsError:
-    """The byosms error for anything a Twilio call raised."""
+class TwilioCallError(VendorError):
+    """A failed Twilio call; ``retry_after`` is how long Twilio asked us to wait (seconds), if it said."""
+
+    def __init__(
+        self, code: str | None = None, *, retryable: bool | None = None, retry_after: float | None = None, **params: str
+    ) -> None:
+        super().__init__(code, retryable=retryable, **params)
+        self.retry_after = retry_after
+
+
+def retry_after_of(error: BaseException) -> float | None:
+    """Twilio's Retry-After hint carried by ``error``, in seconds (None when it gave none)."""
+    value = getattr(error, "retry_after", None)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if unusable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(int(text))
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+@dataclass
+class _CallNotes:
+    """What the HTTP client saw during one gateway call (shared with the tasks the call spawns)."""
+
+    retry_after: float | None = None
+
+
+_CALL_NOTES: ContextVar[_CallNotes | None] = ContextVar("byosms_twilio_call_notes", default=None)
+
+
+def map_exception(exc: BaseException, *, retry_after: float | None = None) -> ByosmsError:
+    """The byosms error for anything a Twilio call raised (``retry_after``: the 429's hint, if any)."""
     if isinstance(exc, TwilioRestException):
         status, code = exc.status, exc.code
     elif isinstance(exc, TwilioException) and len(exc.args) > 1 and hasattr(exc.args[1], "status_code"):
@@ -96,7 +143,7 @@ def map_exception(exc: BaseException) -> ByosmsError:
         status, code = int(response.status_code), _code_in_body(str(getattr(response, "text", "")))
     elif isinstance(exc, TimeoutError | aiohttp.ClientError | OSError):
         rule = UNREACHABLE_RULE
-        return VendorError(rule.code, retryable=rule.retryable)
+        return TwilioCallError(rule.code, retryable=rule.retryable)
     else:
         status, code = getattr(exc, "status", None), getattr(exc, "code", None)
         if not isinstance(status, int):
@@ -107,7 +154,8 @@ def map_exception(exc: BaseException) -> ByosmsError:
     params = {"twilio_code": str(code if code is not None else status)} if rule.code == "vendor_rejected" else {}
     if rule.code == "account_not_active":
         params = {"status": "not active"}
-    return VendorError(rule.code, retryable=rule.retryable, **params)
+    hint = retry_after if rule.retryable and status == 429 else None
+    return TwilioCallError(rule.code, retryable=rule.retryable, retry_after=hint, **params)
 
 
 def redirect_url(url: str, api_base: str) -> str:
@@ -157,6 +205,10 @@ class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             allow_redirects=allow_redirects,
         ) as response:
             text = await response.text()
+            if response.status == 429:
+                notes = _CALL_NOTES.get()
+                if notes is not None:
+                    notes.retry_after = parse_retry_after(response.headers.get("Retry-After"))
             return TwilioResponse(response.status, text, response.headers)
 
 
@@ -173,10 +225,12 @@ class TwilioAccount:
 class TwilioGateway:
     """Twilio REST calls made for tenants, each under a deadline and with errors mapped."""
 
-    def __init__(self, *, api_base: str | None, timeout_seconds: float) -> None:
+    def __init__(self, *, api_base: str | None, timeout_seconds: float, max_concurrency: int = 5) -> None:
         self._api_base = api_base
         self._timeout = timeout_seconds
         self._http: _HttpClient | None = None
+        self.max_concurrency = max(1, max_concurrency)
+        """How many calls one lookup (e.g. asking every Messaging Service) may have in flight at once."""
 
     async def start(self) -> None:
         """Open the shared HTTP session (must run inside the event loop)."""
@@ -204,14 +258,18 @@ class TwilioGateway:
 
     async def call(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
         """Run one Twilio operation under the deadline; failures raise a mapped ``ByosmsError``."""
+        notes = _CallNotes()
+        token = _CALL_NOTES.set(notes)
         try:
             return await asyncio.wait_for(operation(), self._timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is mapped to a coded error
-            error = map_exception(exc)
+            error = map_exception(exc, retry_after=notes.retry_after)
             log.warning("twilio %s failed: %s -> %s", what, type(exc).__name__, error.code)
             raise error from None
+        finally:
+            _CALL_NOTES.reset(token)
 
     async def fetch_account(self, account_sid: str, auth_token: str) -> TwilioAccount:
         """The account the credentials belong to; raises ``credentials_rejected`` and friends."""
@@ -289,22 +347,40 @@ async def messaging_service_of(
     """The Messaging Service that ``member_sid`` (PN... or SC...) belongs to, if any.
 
     Twilio has no "which service holds this number" query: each service is asked, and a 404 means
-    "not a member". Every call runs under the gateway's deadline.
+    "not a member". The services are asked in parallel, at most ``gateway.max_concurrency`` at a
+    time, so an account with many services stays within the import's deadline; every call runs
+    under the gateway's deadline. The answer is taken in listing order and the remaining
+    questions are cancelled as soon as it is known.
     """
     client = gateway.client(account_sid, auth_token)
     services = await gateway.call("list messaging services", lambda: client.messaging.v1.services.list_async())
-    for service in services:
-        context = client.messaging.v1.services(service.sid)
+    if not services:
+        return None
+    slots = asyncio.Semaphore(gateway.max_concurrency)
+
+    async def holds(service_sid: str) -> bool:
+        context = client.messaging.v1.services(service_sid)
         member = context.short_codes(member_sid) if short_code else context.phone_numbers(member_sid)
-        try:
-            await gateway.call("fetch messaging service member", member.fetch_async)
-        except ByosmsError as exc:
-            if exc.code == "vendor_resource_not_found":
-                continue
-            raise
-        return VendorService(
-            sid=str(service.sid),
-            use_inbound_webhook_on_number=bool(service.use_inbound_webhook_on_number),
-            inbound_request_url=_text(service.inbound_request_url),
-        )
-    return None
+        async with slots:
+            try:
+                await gateway.call("fetch messaging service member", member.fetch_async)
+            except ByosmsError as exc:
+                if exc.code == "vendor_resource_not_found":
+                    return False
+                raise
+        return True
+
+    questions = [asyncio.create_task(holds(str(service.sid))) for service in services]
+    try:
+        for service, question in zip(services, questions, strict=True):
+            if await question:
+                return VendorService(
+                    sid=str(service.sid),
+                    use_inbound_webhook_on_number=bool(service.use_inbound_webhook_on_number),
+                    inbound_request_url=_text(service.inbound_request_url),
+                )
+        return None
+    finally:
+        for question in questions:
+            question.cancel()
+        await asyncio.gather(*questions, return_exceptions=True)

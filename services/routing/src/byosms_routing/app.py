@@ -34,8 +34,9 @@ async def run(
     tracer_provider = setup_tracing(TelemetrySettings(), SERVICE)
     readiness = Readiness()
     http = web.Application()
-    add_health_routes(http, readiness, CollectorRegistry())
-    broker = build_broker(kafka, SERVICE, tracer_provider=tracer_provider)
+    registry = CollectorRegistry()
+    add_health_routes(http, readiness, registry)
+    broker = build_broker(kafka, SERVICE, tracer_provider=tracer_provider, registry=registry)
     publisher = Publisher(broker)
     integrations = StateTopicFollower(kafka, topics.INTEGRATION_STATE, IntegrationState, client_id="byosms-routing")
     numbers = StateTopicFollower(kafka, topics.NUMBER_STATE, NumberStateRecord, client_id="byosms-routing")
@@ -53,7 +54,8 @@ async def run(
             await follower.start()
             await asyncio.wait_for(follower.loaded.wait(), 60)
 
-    async def start_kafka() -> None:
+    async def register_consumers() -> None:
+        # Its own step, run once: retrying the broker start must not add another subscriber.
         assert pool is not None
         deps = subscribers.Collaborators(pool=pool, publisher=publisher, integrations=integrations, numbers=numbers)
         consume(
@@ -63,6 +65,8 @@ async def run(
             model=InboundMessageReceived,
             handler=partial(subscribers.on_inbound, deps),
         )
+
+    async def start_kafka() -> None:
         await start_broker(broker)
 
     async def database_ready() -> bool:
@@ -92,6 +96,7 @@ async def run(
         steps=[
             StartStep("connect to PostgreSQL", connect_database),
             StartStep("load integration and number caches", load_caches),
+            StartStep("register consumers", register_consumers),
             StartStep("connect to Kafka", start_kafka),
         ],
         cleanups=[close],

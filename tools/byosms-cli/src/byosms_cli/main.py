@@ -22,6 +22,8 @@ ALL_PERMISSIONS = (
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 integrations = typer.Typer(no_args_is_help=True, help="Manage Twilio integrations through the admin API.")
 cli.add_typer(integrations, name="integrations")
+numbers = typer.Typer(no_args_is_help=True, help="Import numbers into the SMS number inventory.")
+cli.add_typer(numbers, name="numbers")
 
 KeyDir = Annotated[Path | None, typer.Option(help="key pair directory (default: <repo>/.run/dev-jwt)")]
 ApiUrl = Annotated[str, typer.Option("--api", envvar="BYOSMS_API_URL", help="admin API base URL")]
@@ -123,13 +125,19 @@ def create(
     name: Annotated[str, typer.Option()],
     region: Annotated[str, typer.Option(help="home region id, e.g. eu-central-1")],
     notes: Annotated[str, typer.Option()] = "",
+    request_id: Annotated[
+        str | None, typer.Option(help="idempotency key: repeating the create with it returns the same integration")
+    ] = None,
     url: ApiUrl = DEFAULT_API,
     token: Token = None,
     org: Org = None,
     lang: Language = None,
 ) -> None:
-    """Create an integration (inactive until credentials are set and it is activated)."""
-    _run(url, token, org, "POST", BASE, {"name": name, "region": region, "notes": notes}, lang)
+    """Create an integration (inactive until credentials are set and it is activated); the service picks its id."""
+    body = {"name": name, "region": region, "notes": notes}
+    if request_id:
+        body["request_id"] = request_id
+    _run(url, token, org, "POST", BASE, body, lang)
 
 
 @integrations.command("update")
@@ -151,16 +159,41 @@ def update(
 def set_credentials(
     integration_id: str,
     account_sid: Annotated[str, typer.Option()],
+    shared_key: Annotated[
+        bool,
+        typer.Option(
+            "--shared-key",
+            help="also set a Twilio SharedKey secret, read from BYOSMS_TWILIO_SHARED_KEY, --shared-key-file "
+            "or a hidden prompt (never from the command line)",
+        ),
+    ] = False,
+    shared_key_file: Annotated[
+        Path | None,
+        typer.Option(help="file holding the SharedKey secret (implies --shared-key)", exists=True, dir_okay=False),
+    ] = None,
     url: ApiUrl = DEFAULT_API,
     token: Token = None,
     org: Org = None,
     lang: Language = None,
 ) -> None:
     """Set the Twilio Account SID and primary Auth Token (read from BYOSMS_TWILIO_AUTH_TOKEN or a prompt,
-    never from the command line, where other users could see it)."""
+    never from the command line, where other users could see it). Secondary auth tokens are not supported."""
     auth_token = os.environ.get("BYOSMS_TWILIO_AUTH_TOKEN") or typer.prompt("Twilio Auth Token", hide_input=True)
     body = {"account_sid": account_sid, "auth_token": auth_token}
+    if shared_key or shared_key_file is not None:
+        body["shared_key"] = _read_shared_key(shared_key_file)
     _run(url, token, org, "PUT", f"{BASE}/{integration_id}/credentials", body, lang)
+
+
+def _read_shared_key(path: Path | None) -> str:
+    """The SharedKey secret from a file, the environment, or a prompt that does not echo it."""
+    if path is not None:
+        value = path.read_text().strip()
+        if not value:
+            typer.echo(f"byosms: {path} is empty", err=True)
+            raise typer.Exit(2)
+        return value
+    return os.environ.get("BYOSMS_TWILIO_SHARED_KEY") or typer.prompt("Twilio SharedKey", hide_input=True)
 
 
 @integrations.command("activate")
@@ -185,6 +218,53 @@ def delete(
 ) -> None:
     """Delete an integration (its numbers are removed from the inventory)."""
     _run(url, token, org, "DELETE", f"{BASE}/{integration_id}", lang=lang)
+
+
+IMPORTS = "/api/v2/sms/numbers/imports"
+NUMBER_TYPES = ("local", "mobile", "tollfree", "shortcode")
+
+
+@numbers.command("import")
+def import_number(
+    integration_id: Annotated[str, typer.Option("--integration", help="integration the number belongs to")],
+    sender_id: Annotated[str, typer.Option(help="E.164 number, or the short code's digits")],
+    number_type: Annotated[str, typer.Option("--type", help="local, mobile, tollfree or shortcode")],
+    country: Annotated[str | None, typer.Option(help="ISO 3166 alpha-2; required for short codes")] = None,
+    compliance_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON file with help / opt_out / re_opt_in blocks ({keywords: [...], message}) for short codes",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    url: ApiUrl = DEFAULT_API,
+    token: Token = None,
+    org: Org = None,
+    lang: Language = None,
+) -> None:
+    """Start importing a number (answers the import id; follow it with `byosms numbers import-status`)."""
+    if number_type not in NUMBER_TYPES:
+        typer.echo(f"byosms: --type must be one of {', '.join(NUMBER_TYPES)}", err=True)
+        raise typer.Exit(2)
+    body: dict[str, Any] = {"integration_id": integration_id, "type": number_type, "sender_id": sender_id}
+    if country:
+        body["country"] = country
+    if compliance_file is not None:
+        try:
+            body["compliance"] = json.loads(compliance_file.read_text())
+        except json.JSONDecodeError as exc:
+            typer.echo(f"byosms: {compliance_file} is not JSON ({exc.msg}, line {exc.lineno})", err=True)
+            raise typer.Exit(2) from None
+    _run(url, token, org, "POST", IMPORTS, body, lang)
+
+
+@numbers.command("import-status")
+def import_status(
+    import_id: str, url: ApiUrl = DEFAULT_API, token: Token = None, org: Org = None, lang: Language = None
+) -> None:
+    """Show an import: in progress, imported (with the number) or rejected (with the reason)."""
+    _run(url, token, org, "GET", f"{IMPORTS}/{import_id}", lang=lang)
 
 
 def main() -> None:

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from byosms_cli.devkeys import default_key_dir, ensure_keypair
 from byosms_devstack.demo import DemoError, Endpoints, run_demo
-from byosms_devstack.settings import DEFAULT_DATABASES, StackSettings, test_stack_settings
-from byosms_devstack.stack import StackError, ensure_stack, stack_status, stop_stack
+from byosms_devstack.settings import (
+    DEFAULT_DATABASES,
+    RepoRootNotFoundError,
+    StackSettings,
+    describe_stack_settings_error,
+    stack_settings,
+    test_stack_settings,
+)
+from byosms_devstack.stack import ensure_stack, stack_status, stop_stack
 
 app = typer.Typer(
     help="Local byosms stack (Kafka + PostgreSQL on 127.0.0.1) without Docker.",
@@ -28,16 +38,34 @@ TestStack = Annotated[
 ]
 
 
-def _settings(state_dir: Path | None, test: bool = False, **overrides: Any) -> StackSettings:
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if state_dir is not None:
-        values["dir"] = state_dir
-    base = test_stack_settings() if test else StackSettings()
-    return base.model_copy(update=values)
-
-
 def _err(message: str) -> None:
     typer.echo(f"byosms-stack: {message}", err=True)
+
+
+def _settings(state_dir: Path | None, test: bool = False, **overrides: Any) -> StackSettings:
+    """Validated settings from BYOSMS_STACK_* and the options; a bad value ends the command in one line."""
+    try:
+        return (test_stack_settings if test else stack_settings)(dir=state_dir, **overrides)
+    except ValidationError as exc:
+        _err(describe_stack_settings_error(exc))
+        raise typer.Exit(1) from None
+    except RepoRootNotFoundError as exc:
+        _err(str(exc))
+        raise typer.Exit(1) from None
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """StackError, missing tools, bad names, unreadable state: one line on stderr and exit 1, no traceback."""
+    try:
+        yield
+    except (RuntimeError, ValueError) as exc:  # our messages carry English and German already
+        _err(str(exc))
+        raise typer.Exit(1) from None
+    except OSError as exc:  # a state dir we cannot write, a program we cannot run
+        where = f" ({exc.filename})" if exc.filename else ""
+        _err(f"system error{where}: {exc.strerror or exc} / Systemfehler{where}: {exc.strerror or exc}")
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -55,11 +83,8 @@ def up(
     settings = _settings(state_dir, test, kafka_version=kafka_version, **ports)
     databases = list(DEFAULT_DATABASES) + [d for d in db or [] if d not in DEFAULT_DATABASES]
     began = time.monotonic()
-    try:
+    with _one_line_errors():
         info = ensure_stack(settings, databases=databases, say=_err)
-    except (RuntimeError, ValueError) as exc:  # StackError, missing tools, bad names: no traceback
-        _err(str(exc))
-        raise typer.Exit(1) from exc
     what = ", ".join(info.started) if info.started else "nothing (already running)"
     _err(f"ready in {time.monotonic() - began:.1f} s; started: {what}")
     typer.echo(info.exports(), nl=False)
@@ -68,18 +93,18 @@ def up(
 @app.command()
 def down(state_dir: StateDir = None, test: TestStack = False) -> None:
     """Stop the Kafka and PostgreSQL processes that `up` started from this state directory."""
-    try:
-        stopped = stop_stack(_settings(state_dir, test), say=_err)
-    except StackError as exc:
-        _err(str(exc))
-        raise typer.Exit(1) from exc
+    settings = _settings(state_dir, test)
+    with _one_line_errors():
+        stopped = stop_stack(settings, say=_err)
     _err("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
 @app.command()
 def status(state_dir: StateDir = None, test: TestStack = False) -> None:
     """Show what runs; exit code 0 when both servers run, 1 otherwise."""
-    info = stack_status(_settings(state_dir, test))
+    settings = _settings(state_dir, test)
+    with _one_line_errors():
+        info = stack_status(settings)
     for name, pid, where in (
         ("kafka", info.kafka_pid, info.kafka_bootstrap),
         ("postgres", info.postgres_pid, info.database_url),
@@ -93,7 +118,10 @@ def status(state_dir: StateDir = None, test: TestStack = False) -> None:
 @app.command()
 def env(state_dir: StateDir = None, test: TestStack = False) -> None:
     """Print the connection settings as shell exports: eval "$(byosms-stack env)"."""
-    typer.echo(stack_status(_settings(state_dir, test)).exports(), nl=False)
+    settings = _settings(state_dir, test)
+    with _one_line_errors():
+        info = stack_status(settings)
+    typer.echo(info.exports(), nl=False)
 
 
 @app.command()
@@ -113,7 +141,7 @@ def demo(
     try:
         asyncio.run(run_demo(endpoints, private_key.read_bytes(), lambda line: typer.echo(f"demo: {line}")))
     except DemoError as exc:
-        _err(f"demo failed: {exc}")
+        _err(f"demo failed: {exc} / Demo fehlgeschlagen")
         raise typer.Exit(1) from None
 
 

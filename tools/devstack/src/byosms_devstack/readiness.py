@@ -27,7 +27,9 @@ async def _wait_port(host: str, port: int, deadline: float, alive: Callable[[], 
         if not alive():
             raise NotReadyError(f"{what} exited while starting / {what} hat sich beim Start beendet")
         if time.monotonic() >= deadline:
-            raise NotReadyError(f"{what} not listening on {host}:{port} in time / {what} lauscht nicht")
+            raise NotReadyError(
+                f"{what} not listening on {host}:{port} in time / {what} lauscht nicht rechtzeitig auf {host}:{port}"
+            )
         await asyncio.sleep(POLL_S)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK = "127.0.0.1"
@@ -59,17 +60,37 @@ class StackSettings(BaseSettings):
 TEST_STACK_DEFAULTS: dict[str, object] = {"kafka_port": 19092, "controller_port": 19093, "pg_port": 55433}
 
 
-def test_stack_settings() -> StackSettings:
+def stack_settings(**overrides: Any) -> StackSettings:
+    """``BYOSMS_STACK_*`` variables with ``overrides`` (CLI options) on top, all validated.
+
+    Raises pydantic's ``ValidationError`` for a bad value (``--kafka-port 70000``); the CLI turns
+    it into one line with :func:`describe_stack_settings_error`."""
+    return StackSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def test_stack_settings(**overrides: Any) -> StackSettings:
     """Settings of the test stack: ``<repo>/.run/test-stack`` on ports 19092/19093/55433.
 
-    ``BYOSMS_STACK_*`` variables still override each field (CI uses them to pick free ports).
+    ``BYOSMS_STACK_*`` variables still override each field (CI uses them to pick free ports), and
+    ``overrides`` override those; everything is validated like :func:`stack_settings`.
     """
-    chosen = {
+    chosen: dict[str, Any] = {
         name: value for name, value in TEST_STACK_DEFAULTS.items() if f"BYOSMS_STACK_{name.upper()}" not in os.environ
     }
     if "BYOSMS_STACK_DIR" not in os.environ:
         chosen["dir"] = find_repo_root() / ".run" / "test-stack"
-    return StackSettings().model_copy(update=chosen)
+    chosen.update({k: v for k, v in overrides.items() if v is not None})
+    return stack_settings(**chosen)
+
+
+def describe_stack_settings_error(exc: ValidationError) -> str:
+    """One line, English then German, naming each bad setting by variable and option."""
+    wrong = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        wrong.append(f"BYOSMS_STACK_{field.upper()} / --{field.replace('_', '-')}: {error['msg']}")
+    names = ", ".join(f"BYOSMS_STACK_{str(e['loc'][0]).upper()}" for e in exc.errors() if e["loc"])
+    return f"invalid settings: {'; '.join(wrong)} / ungültige Einstellungen: {names or 'BYOSMS_STACK_*'}"
 
 
 class RepoRootNotFoundError(RuntimeError):

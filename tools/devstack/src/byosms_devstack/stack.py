@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from byosms_devstack import kafka_server, postgres_server, procs, readiness
 from byosms_devstack import pg_config as pc
 from byosms_devstack.settings import DEFAULT_DATABASES, LOOPBACK, StackSettings
@@ -65,8 +67,13 @@ def _load_running_settings(settings: StackSettings) -> StackSettings:
         recorded = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return settings
+    if not isinstance(recorded, dict):
+        return settings
     keys = ("kafka_port", "controller_port", "pg_port", "kafka_version", "db_user")
-    return settings.model_copy(update={k: recorded[k] for k in keys if k in recorded})
+    try:  # validated like any other settings: a damaged stack.json is ignored, not trusted
+        return StackSettings(**{**settings.model_dump(), **{k: recorded[k] for k in keys if k in recorded}})
+    except ValidationError:
+        return settings
 
 
 def _record_settings(settings: StackSettings) -> None:

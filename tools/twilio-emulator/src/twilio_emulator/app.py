@@ -104,6 +104,14 @@ async def _handle_api(
         return _twilio_error(20004, "Method not allowed", 405)
     except web.HTTPNotFound:
         return _twilio_error(20404, f"The requested resource {request.path} was not found", 404)
+    except web.HTTPException:
+        raise  # other deliberate HTTP answers (413, redirects) keep their status
+    except Exception:
+        # A bug in the emulator still answers like Twilio does (JSON, code 20500), never aiohttp's plain
+        # text; the traceback goes to the log (method and path only, no form values or credentials).
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        record.error_code = 20500
+        return _twilio_error(20500, "Internal Server Error", 500)
 
 
 def create_app(settings: EmulatorSettings | None = None) -> web.Application:

@@ -169,12 +169,17 @@ async def fetch_number(request: web.Request) -> web.Response:
 async def update_number(request: web.Request) -> web.Response:
     number = _number_of(request)
     form = form_of(request)
-    number.sms_url = _url(form, "SmsUrl", number.sms_url)
-    number.sms_method = _method(form, "SmsMethod", number.sms_method)
-    number.sms_fallback_url = _url(form, "SmsFallbackUrl", number.sms_fallback_url)
-    number.sms_fallback_method = _method(form, "SmsFallbackMethod", number.sms_fallback_method)
-    number.sms_application_sid = _url(form, "SmsApplicationSid", number.sms_application_sid)
-    number.friendly_name = first(form, "FriendlyName") or number.friendly_name
+    # Every field is checked before any is applied: a rejected update changes nothing, like Twilio.
+    sms_url = _url(form, "SmsUrl", number.sms_url)
+    sms_method = _method(form, "SmsMethod", number.sms_method)
+    sms_fallback_url = _url(form, "SmsFallbackUrl", number.sms_fallback_url)
+    sms_fallback_method = _method(form, "SmsFallbackMethod", number.sms_fallback_method)
+    sms_application_sid = _url(form, "SmsApplicationSid", number.sms_application_sid)
+    friendly_name = first(form, "FriendlyName") or number.friendly_name
+    number.sms_url, number.sms_method = sms_url, sms_method
+    number.sms_fallback_url, number.sms_fallback_method = sms_fallback_url, sms_fallback_method
+    number.sms_application_sid = sms_application_sid
+    number.friendly_name = friendly_name
     number.date_updated = utcnow()
     return _json(number_json(number))
 
@@ -215,11 +220,15 @@ async def fetch_short_code(request: web.Request) -> web.Response:
 async def update_short_code(request: web.Request) -> web.Response:
     code = _short_code_of(request)
     form = form_of(request)
-    code.sms_url = _url(form, "SmsUrl", code.sms_url)
-    code.sms_method = _method(form, "SmsMethod", code.sms_method)
-    code.sms_fallback_url = _url(form, "SmsFallbackUrl", code.sms_fallback_url)
-    code.sms_fallback_method = _method(form, "SmsFallbackMethod", code.sms_fallback_method)
-    code.friendly_name = first(form, "FriendlyName") or code.friendly_name
+    # Validate everything first, then apply: a rejected update leaves the short code as it was.
+    sms_url = _url(form, "SmsUrl", code.sms_url)
+    sms_method = _method(form, "SmsMethod", code.sms_method)
+    sms_fallback_url = _url(form, "SmsFallbackUrl", code.sms_fallback_url)
+    sms_fallback_method = _method(form, "SmsFallbackMethod", code.sms_fallback_method)
+    friendly_name = first(form, "FriendlyName") or code.friendly_name
+    code.sms_url, code.sms_method = sms_url, sms_method
+    code.sms_fallback_url, code.sms_fallback_method = sms_fallback_url, sms_fallback_method
+    code.friendly_name = friendly_name
     code.date_updated = utcnow()
     return _json(short_code_json(code))
 

@@ -8,7 +8,6 @@ BYOSMS_REGIONS_OVERRIDES: {{ . | quote }}
 {{- end }}
 BYOSMS_INGRESS_HOST: "0.0.0.0"
 BYOSMS_INGRESS_PORT: {{ $v.port | quote }}
-BYOSMS_INGRESS_SPOOL_DIR: "/var/spool/byosms"
 BYOSMS_INGRESS_SPOOL_MAX_BYTES: {{ $v.spool.maxBytes | int64 | quote }}
 BYOSMS_INGRESS_BODY_LIMIT_BYTES: {{ $v.bodyLimitBytes | int64 | quote }}
 BYOSMS_INGRESS_PUBLISH_DEADLINE_S: {{ $v.publishDeadlineSeconds | quote }}

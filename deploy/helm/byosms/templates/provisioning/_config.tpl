@@ -14,7 +14,6 @@ BYOSMS_PROVISIONING_JWT_PUBLIC_KEY_FILE: "/etc/byosms/jwt/public.pem"
 {{- end }}
 BYOSMS_PROVISIONING_MAX_BODY_BYTES: {{ $v.maxBodyBytes | int64 | quote }}
 BYOSMS_PROVISIONING_TWILIO_TIMEOUT_SECONDS: {{ $v.twilioTimeoutSeconds | quote }}
-BYOSMS_PROVISIONING_COMMANDS_ENABLED: {{ $v.commandsEnabled | quote }}
 {{- with .Values.twilio.apiBase }}
 BYOSMS_TWILIO_API_BASE: {{ . | quote }}
 {{- end }}

@@ -1,0 +1,166 @@
+"""The whole ingress app while Kafka is unreachable: readiness, shutdown under live requests, the
+final drain. Kafka is a closed port here (the outage itself); the broker round trips are in
+test_kafka_integration and test_outage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from byosms_common.settings import KafkaSettings
+from byosms_ingress.app import Ingress
+from byosms_ingress.settings import IngressSettings
+from byosms_ingress.spool import Spool, SpoolRecord
+
+pytestmark = pytest.mark.integration  # a real local HTTP server; Kafka deliberately unreachable
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+NO_KAFKA = "127.0.0.1:1"
+
+
+class SlowProducer:
+    """Kafka that takes every record but acknowledges none within the test: sends stay pending."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def send(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None
+    ) -> Any:
+        assert value is not None
+        self.sent.append(value)
+        return asyncio.get_running_loop().create_future()
+
+
+class AckingProducer:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def send(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None
+    ) -> Any:
+        assert value is not None
+        self.sent.append(value)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+def _ingress(tmp_path: Path, kit: Any, **settings: Any) -> Ingress:
+    values: dict[str, Any] = {"region": "us-east-1", "spool_dir": tmp_path / "spool", **settings}
+    return Ingress(IngressSettings(**values), KafkaSettings(kafka_bootstrap=NO_KAFKA), kit.new_keyring())
+
+
+@pytest.fixture
+def kit(ingress_kit: Any) -> Any:
+    return ingress_kit
+
+
+def _loaded(ingress: Ingress, tenant: Any) -> None:
+    """As if the state topic had been read before Kafka went away."""
+    ingress.cache.apply(tenant.integration_id, tenant.state(ingress.cache.keyring))
+    ingress.follower.loaded.set()
+
+
+@pytest.fixture
+async def outage(kit: Any, tmp_path: Path) -> AsyncIterator[tuple[Ingress, TestClient[Any, Any], Any]]:
+    ingress = _ingress(tmp_path, kit, body_limit_bytes=64 * 1024, spool_max_bytes=1024 * 1024)
+    tenant = kit.new_tenant()
+    async with TestClient(TestServer(ingress.web_app())) as client:
+        _loaded(ingress, tenant)
+        yield ingress, client, tenant
+
+
+async def test_ready_during_a_kafka_outage_while_the_spool_has_room(outage: Any, kit: Any) -> None:
+    ingress, client, tenant = outage
+    response = await client.get("/readyz")
+    body = json.loads(await response.text())
+    assert response.status == 200, body
+    assert body["checks"] == {"integrations_loaded": True, "kafka": False, "spool_accepting": True}
+    metrics = await (await client.get("/metrics")).text()
+    assert "byosms_ingress_kafka_reachable 0.0" in metrics
+
+    # ... and it is right: a webhook sent now is answered 200 (spooled).
+    params = kit.sms_params(tenant.account_sid, kit.new_message_sid())
+    headers = {**FORM, "X-Twilio-Signature": kit.sign(tenant.token, kit.MO_URL, params)}
+    posted = await client.post(kit.MO_URL.removeprefix(kit.REGION.base_url), data=kit.form(params), headers=headers)
+    assert posted.status == 200
+    assert ingress.spool.pending_records == 1
+
+
+async def test_not_ready_when_neither_kafka_nor_the_spool_can_take_events(outage: Any) -> None:
+    ingress, client, _ = outage
+    filler = SpoolRecord("SMfill", "t", "k", b"x" * 150_000, "sms.inbound_received")
+    for n in range(4):  # about 800 KB (base64) of 1 MB: a few more of the largest webhooks would not fit
+        await ingress.spool.append(SpoolRecord(f"SM{n}", filler.topic, filler.key, filler.value, filler.message_type))
+    response = await client.get("/readyz")
+    body = json.loads(await response.text())
+    assert response.status == 503, body
+    assert body["checks"] == {"integrations_loaded": True, "kafka": False, "spool_accepting": False}
+
+
+async def test_not_ready_before_the_integrations_are_loaded(kit: Any, tmp_path: Path) -> None:
+    ingress = _ingress(tmp_path, kit)
+    async with TestClient(TestServer(ingress.web_app())) as client:
+        response = await client.get("/readyz")
+        assert response.status == 503
+        assert json.loads(await response.text())["checks"]["integrations_loaded"] is False
+
+
+async def test_stopping_waits_for_requests_in_flight(kit: Any, tmp_path: Path) -> None:
+    """A webhook whose publish is still running when the server is told to stop is answered 200 and
+    its event is kept: the spool and the producer are closed only after the last handler."""
+    ingress = _ingress(tmp_path, kit, publish_deadline_s=0.5, shutdown_grace_s=0.5)
+    tenant = kit.new_tenant()
+    server = TestServer(ingress.web_app())
+    await server.start_server()
+    _loaded(ingress, tenant)
+    ingress.publisher.producer = SlowProducer()  # Kafka connected but slower than the deadline
+    sid = kit.new_message_sid()
+    params = kit.sms_params(tenant.account_sid, sid)
+    headers = {**FORM, "X-Twilio-Signature": kit.sign(tenant.token, kit.MO_URL, params)}
+    async with aiohttp.ClientSession() as session:
+
+        async def post() -> int:
+            url = server.make_url(kit.MO_URL.removeprefix(kit.REGION.base_url))
+            async with session.post(url, data=kit.form(params), headers=headers) as response:
+                return response.status
+
+        request = asyncio.create_task(post())
+        await asyncio.sleep(0.2)  # the handler waits for Kafka's ack
+        await asyncio.wait_for(server.close(), 20)
+        status = await asyncio.wait_for(request, 20)
+    assert status == 200
+    spool = Spool(tmp_path / "spool", 1024 * 1024)
+    await spool.open()
+    assert [r.event_id for r in (await spool.peek(10)).records] == [sid]
+    await spool.close()
+
+
+async def test_stopping_drains_the_spool_when_kafka_is_back(kit: Any, tmp_path: Path) -> None:
+    ingress = _ingress(tmp_path, kit, shutdown_grace_s=5)
+    tenant = kit.new_tenant()
+    path = kit.MO_URL.removeprefix(kit.REGION.base_url)
+    async with TestClient(TestServer(ingress.web_app())) as client:
+        _loaded(ingress, tenant)
+        for _ in range(5):
+            params = kit.sms_params(tenant.account_sid, kit.new_message_sid())
+            headers = {**FORM, "X-Twilio-Signature": kit.sign(tenant.token, kit.MO_URL, params)}
+            assert (await client.post(path, data=kit.form(params), headers=headers)).status == 200
+        assert ingress.spool.pending_records == 5
+        producer = AckingProducer()
+        ingress._stop.set()  # the background drain is already gone when Kafka comes back
+        await asyncio.sleep(0.3)
+        ingress.publisher.producer = producer
+    assert len(producer.sent) == 5  # drained on the way out
+    spool = Spool(tmp_path / "spool", 1024 * 1024)
+    await spool.open()
+    assert spool.empty
+    await spool.close()
