@@ -19,10 +19,12 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from twilio_emulator.testing import AccountInfo, RunningEmulator
 
-# Twilio's official OpenAPI documents live beside the checkout (<repo root>/../shared/twilio-oai);
-# BYOSMS_TWILIO_OAI_DIR points elsewhere. Without them the test fails: it is never skipped silently.
+# Twilio's official OpenAPI documents live beside the checkout (<repo root>/../shared/twilio-oai) or in
+# the machine's shared folder; BYOSMS_TWILIO_OAI_DIR points elsewhere. Without them the test fails: it
+# is never skipped silently.
 REPO_ROOT = Path(__file__).resolve().parents[3]
 OAI_ENV = "BYOSMS_TWILIO_OAI_DIR"
+MACHINE_SHARED_OAI = Path("/work/shared/twilio-oai")
 V2010 = "twilio_api_v2010.json"
 V1 = "twilio_messaging_v1.json"
 ERROR_SCHEMA = {
@@ -55,19 +57,29 @@ def to_json_schema(node: Any) -> Any:
     return out
 
 
+def default_oai_dirs(repo_root: Path = REPO_ROOT) -> list[Path]:
+    """Where the documents are looked for without an override: beside the checkout, then the shared
+    folder of this kind of machine (CI checks out elsewhere)."""
+    return [repo_root.parent / "shared" / "twilio-oai", MACHINE_SHARED_OAI]
+
+
+def _holds_documents(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in (V2010, V1))
+
+
 def oai_dir(environ: dict[str, str] | None = None, repo_root: Path = REPO_ROOT) -> Path:
     """Where Twilio's OpenAPI documents are; fails the test with what to set when they are missing."""
     override = (os.environ if environ is None else environ).get(OAI_ENV)
-    candidate = Path(override).expanduser() if override else repo_root.parent / "shared" / "twilio-oai"
-    missing = [name for name in (V2010, V1) if not (candidate / name).is_file()]
-    if missing:
-        source = f"{OAI_ENV}={override}" if override else f"the default {candidate}"
-        pytest.fail(
-            f"Twilio's OpenAPI documents ({', '.join(missing)}) not found in {source}; "
-            f"put them there or set {OAI_ENV} to the folder that holds them",
-            pytrace=False,
-        )
-    return candidate
+    candidates = [Path(override).expanduser()] if override else default_oai_dirs(repo_root)
+    for candidate in candidates:
+        if _holds_documents(candidate):
+            return candidate
+    source = f"{OAI_ENV}={override}" if override else "the defaults " + ", ".join(map(str, candidates))
+    pytest.fail(
+        f"Twilio's OpenAPI documents ({V2010}, {V1}) not found in {source}; "
+        f"put them there or set {OAI_ENV} to the folder that holds them",
+        pytrace=False,
+    )
 
 
 @cache
@@ -89,8 +101,9 @@ def assert_valid(doc_name: str, path: str, method: str, status: int, body: Any) 
 
 
 @pytest.mark.unit
-def test_openapi_documents_default_beside_the_repository() -> None:
-    assert oai_dir({}) == REPO_ROOT.parent / "shared" / "twilio-oai"
+def test_openapi_documents_are_found_without_configuration() -> None:
+    assert oai_dir({}) in default_oai_dirs()
+    assert default_oai_dirs()[0] == REPO_ROOT.parent / "shared" / "twilio-oai"
 
 
 @pytest.mark.unit
@@ -105,8 +118,9 @@ def test_missing_openapi_documents_fail_with_what_to_set(tmp_path: Path) -> None
     with pytest.raises(pytest.fail.Exception, match=OAI_ENV) as failed:
         oai_dir({OAI_ENV: str(tmp_path / "nowhere")})
     assert "twilio_api_v2010.json" in str(failed.value)
-    with pytest.raises(pytest.fail.Exception, match=OAI_ENV):
-        oai_dir({}, repo_root=tmp_path / "checkout")
+    if not _holds_documents(MACHINE_SHARED_OAI):
+        with pytest.raises(pytest.fail.Exception, match=OAI_ENV):
+            oai_dir({}, repo_root=tmp_path / "checkout")
 
 
 @pytest.mark.integration
