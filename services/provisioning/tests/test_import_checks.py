@@ -69,7 +69,7 @@ def test_integration_message_is_the_seeds() -> None:
         ),
         pytest.param(ClaimRow("org-a", "imp-0", ClaimState.HELD), "number_already_imported", id="same org holds"),
         pytest.param(
-            ClaimRow("org-b", "imp-9", ClaimState.IN_PROGRESS), "number_not_available", id="other org in progress"
+            ClaimRow("org-b", "imp-9", ClaimState.IN_PROGRESS), "provisioning_in_progress", id="other org in progress"
         ),
         pytest.param(ClaimRow("org-b", "imp-9", ClaimState.HELD), "number_not_available", id="other org holds"),
     ],

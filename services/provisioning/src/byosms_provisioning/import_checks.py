@@ -74,10 +74,12 @@ def claim_outcome(row: ClaimRow, organization_id: str, import_id: str) -> str | 
     """None when the claim is ours (new, or this very import redelivered), else the error code."""
     if row.import_id == import_id:
         return None
-    if row.organization_id != organization_id:
-        return "number_not_available"
+    # The issue's order: an import in progress (by anyone) first, then a number another
+    # organization holds. Both only say that the address is taken, never by whom.
     if row.state is ClaimState.IN_PROGRESS:
         return "provisioning_in_progress"
+    if row.organization_id != organization_id:
+        return "number_not_available"
     # The organization already has the number in its inventory (imported by an earlier import).
     return "number_already_imported"
 
