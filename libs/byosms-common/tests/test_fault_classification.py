@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 
 import asyncpg
 import pytest
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, RecordTooLargeError
+from aiokafka.errors import (
+    IllegalArgumentError,
+    KafkaConfigurationError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    RecordTooLargeError,
+)
 
 from byosms_common.kafka import PermanentError, RetryableError, RetryPolicy, is_transient
 from byosms_common.runtime import supervise
@@ -29,7 +37,8 @@ def _pg(cls: type[asyncpg.PostgresError], message: str = "x") -> asyncpg.Postgre
         _pg(asyncpg.DeadlockDetectedError, "deadlock detected"),
         asyncpg.InterfaceError("pool is closing"),
         ConnectionRefusedError(111, "Connection refused"),
-        OSError("network is unreachable"),
+        OSError(errno.ENETUNREACH, "Network is unreachable"),
+        socket.gaierror(-3, "Temporary failure in name resolution"),
         TimeoutError(),
         KafkaConnectionError("Unable to bootstrap"),
         KafkaTimeoutError(),
@@ -51,6 +60,13 @@ def test_faults_of_a_dependency_are_transient(exc: BaseException) -> None:
         _pg(asyncpg.UniqueViolationError, "duplicate key"),
         _pg(asyncpg.DataError, "invalid input syntax"),
         RecordTooLargeError(),
+        # Bugs that asyncpg, the OS or aiokafka report with the same classes as outages:
+        asyncpg.InterfaceError("the server expects 2 arguments for this query, 1 was passed"),
+        asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
+        FileNotFoundError(errno.ENOENT, "No such file or directory"),
+        PermissionError(errno.EACCES, "Permission denied"),
+        KafkaConfigurationError("bad setting"),
+        IllegalArgumentError("bad argument"),
     ],
     ids=lambda e: type(e).__name__,
 )

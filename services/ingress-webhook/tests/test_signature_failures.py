@@ -23,32 +23,56 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def test_first_failure_is_reported_at_once_then_at_most_once_a_minute_with_the_count() -> None:
-    tracker = FailureTracker("us-east-1")
-    first = tracker.failure(A, "bad_signature", at(0))
+WRONG = "signature_wrong"  # what signature.Verdict.WRONG reports
+
+
+def fail(tracker: FailureTracker, subject: Subject, *seconds: float) -> list[WebhookSignatureFailing | None]:
+    return [tracker.failure(subject, WRONG, at(s)) for s in seconds]
+
+
+def test_wrong_signatures_in_a_row_are_reported_then_at_most_once_a_minute_with_the_count() -> None:
+    tracker = FailureTracker("us-east-1", first_report_after=3)
+    assert fail(tracker, A, 0, 1) == [None, None]  # one or two stray requests say little
+    first = tracker.failure(A, WRONG, at(2))
     assert isinstance(first, WebhookSignatureFailing)
-    assert (first.organization_id, first.payload.integration_id, first.payload.failures) == ("org-a", "int-a", 1)
-    assert first.payload.region == "us-east-1"
-    assert [tracker.failure(A, "bad_signature", at(s)) for s in (1, 10, 59)] == [None, None, None]
-    second = tracker.failure(A, "missing_signature", at(61))
+    assert (first.organization_id, first.payload.integration_id, first.payload.failures) == ("org-a", "int-a", 3)
+    assert (first.payload.region, first.payload.reason) == ("us-east-1", WRONG)
+    assert fail(tracker, A, 10, 30, 61) == [None, None, None]
+    second = tracker.failure(A, WRONG, at(63))
     assert isinstance(second, WebhookSignatureFailing)
     assert second.payload.failures == 4
-    assert (second.payload.first_at, second.payload.last_at) == (at(1), at(61))
-    assert second.payload.reason == "missing_signature"
+    assert (second.payload.first_at, second.payload.last_at) == (at(10), at(63))
+
+
+@pytest.mark.parametrize(
+    "reason", ["signature_missing", "unsupported_algorithm", "no_shared_key", "body_hash_mismatch", "unknown_account"]
+)
+def test_refusals_the_sender_chooses_are_never_shown_on_the_integration(reason: str) -> None:
+    # Anyone who knows an AccountSid can send these; they must not mark the tenant's integration failing.
+    tracker = FailureTracker("r", first_report_after=1)
+    assert [tracker.failure(A, reason, at(s)) for s in range(0, 600, 30)] == [None] * 20
+    assert tracker.due(at(10_000)) == []
+    assert len(tracker) == 0
+
+
+def test_an_accepted_webhook_breaks_the_streak() -> None:
+    tracker = FailureTracker("r", first_report_after=3)
+    assert fail(tracker, A, 0, 1) == [None, None]
+    assert tracker.accepted(A, at(2)) is None  # nothing was reported, so no recovery either
+    assert fail(tracker, A, 3, 4) == [None, None]
+    assert tracker.failure(A, WRONG, at(5)) is not None
 
 
 def test_integrations_are_limited_separately() -> None:
-    tracker = FailureTracker("r")
-    assert tracker.failure(A, "bad_signature", at(0)) is not None
-    assert tracker.failure(B, "bad_signature", at(1)) is not None
-    assert tracker.failure(A, "bad_signature", at(2)) is None
+    tracker = FailureTracker("r", first_report_after=1)
+    assert tracker.failure(A, WRONG, at(0)) is not None
+    assert tracker.failure(B, WRONG, at(1)) is not None
+    assert tracker.failure(A, WRONG, at(2)) is None
 
 
 def test_counted_failures_are_flushed_once_the_interval_passed() -> None:
-    tracker = FailureTracker("r")
-    tracker.failure(A, "bad_signature", at(0))
-    tracker.failure(A, "bad_signature", at(5))
-    tracker.failure(A, "bad_signature", at(6))
+    tracker = FailureTracker("r", first_report_after=1)
+    fail(tracker, A, 0, 5, 6)
     assert tracker.due(at(30)) == []
     [report] = tracker.due(at(60))
     assert report.payload.failures == 2
@@ -56,22 +80,22 @@ def test_counted_failures_are_flushed_once_the_interval_passed() -> None:
 
 
 def test_an_accepted_webhook_after_a_reported_failure_is_reported_once() -> None:
-    tracker = FailureTracker("r")
+    tracker = FailureTracker("r", first_report_after=1)
     assert tracker.accepted(A, at(0)) is None  # never failed
-    tracker.failure(A, "bad_signature", at(1))
+    tracker.failure(A, WRONG, at(1))
     recovered = tracker.accepted(A, at(2))
     assert isinstance(recovered, WebhookSignatureRecovered)
     assert (recovered.organization_id, recovered.payload.accepted_at) == ("org-a", at(2))
     assert tracker.accepted(A, at(3)) is None
     assert len(tracker) == 0
-    # Failing again later is reported at once.
-    assert tracker.failure(A, "bad_signature", at(4)) is not None
+    # Failing again later is reported once the threshold is met again.
+    assert tracker.failure(A, WRONG, at(4)) is not None
 
 
 def test_memory_is_bounded() -> None:
     tracker = FailureTracker("r", max_tracked=3)
     for n in range(10):
-        tracker.failure(Subject(f"i{n}", "o"), "bad_signature", at(n))
+        tracker.failure(Subject(f"i{n}", "o"), WRONG, at(n))
     assert len(tracker) == 3
 
 
@@ -94,29 +118,31 @@ class FakeProducer:
 async def test_reporter_publishes_keyed_by_integration_and_never_raises() -> None:
     producer = FakeProducer()
     now = [at(0)]
-    reporter = SignatureFailureReporter(FailureTracker("r"), lambda: producer, lambda: now[0])
-    reporter.failure(A, "bad_signature")
-    reporter.failure(A, "bad_signature")  # counted, not published
+    reporter = SignatureFailureReporter(FailureTracker("r", first_report_after=1), lambda: producer, lambda: now[0])
+    reporter.failure(A, WRONG)
+    reporter.failure(A, WRONG)  # counted, not published
     reporter.accepted(A)
     await reporter.close()
     assert [(t, k) for t, _, k, _ in producer.sent] == [(WEBHOOK_SIGNATURE_REPORTS.name, b"int-a")] * 2
     types = [decode(v or b"").type for _, v, _, _ in producer.sent]
     assert types == ["integration.webhook_signature_failing", "integration.webhook_signature_recovered"]
 
-    broken = SignatureFailureReporter(FailureTracker("r"), lambda: FakeProducer(fail=True), lambda: now[0])
-    broken.failure(B, "bad_signature")
+    broken = SignatureFailureReporter(
+        FailureTracker("r", first_report_after=1), lambda: FakeProducer(fail=True), lambda: now[0]
+    )
+    broken.failure(B, WRONG)
     await broken.close()  # dropped with a log line, no exception
-    none_yet = SignatureFailureReporter(FailureTracker("r"), lambda: None, lambda: now[0])
-    none_yet.failure(B, "bad_signature")
+    none_yet = SignatureFailureReporter(FailureTracker("r", first_report_after=1), lambda: None, lambda: now[0])
+    none_yet.failure(B, WRONG)
     await none_yet.close()
 
 
 async def test_periodic_flush_publishes_due_counts() -> None:
     producer = FakeProducer()
     now = [at(0)]
-    reporter = SignatureFailureReporter(FailureTracker("r"), lambda: producer, lambda: now[0])
-    reporter.failure(A, "bad_signature")
-    reporter.failure(A, "bad_signature")
+    reporter = SignatureFailureReporter(FailureTracker("r", first_report_after=1), lambda: producer, lambda: now[0])
+    reporter.failure(A, WRONG)
+    reporter.failure(A, WRONG)
     now[0] = at(61)
     stop = asyncio.Event()
     runner = asyncio.create_task(reporter.run(stop, every_s=0.01))

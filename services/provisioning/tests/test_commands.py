@@ -267,3 +267,50 @@ async def _wait_created(prov: Harness, request_id: str, timeout: float = 30.0) -
             return found.id
         assert asyncio.get_running_loop().time() < deadline, "the create command was not applied"
         await asyncio.sleep(0.1)
+
+
+async def test_twilio_away_ends_in_a_retryable_rejection_not_silence(
+    prov: Harness, prov_records: Callable[..., Any]
+) -> None:
+    private = credential_sealing.generate_private_key()
+    prov.ctx.sealing_keys = credential_sealing.SealingKeyring.from_config(json.dumps({"s1": private}), "s1")
+    prov.ctx.settings = prov.ctx.settings.model_copy(update={"command_retry_seconds": 1.0})
+    request_id = f"req-{uuid.uuid4().hex[:10]}"
+    await handle_command(
+        prov.ctx,
+        CreateIntegration(
+            organization_id=prov.org,
+            payload=CreateIntegrationPayload(request_id=request_id, name="T", region="eu-west-1", actor="svc"),
+        ),
+    )
+    iid = await created_id(prov, request_id)
+    account = await prov.emulator.control.create_account()
+    await prov.emulator.control.add_fault(status=503, path_contains=f"/Accounts/{account.sid}.json")
+    sealed = credential_sealing.seal(
+        credential_sealing.public_key_b64(private),
+        "s1",
+        organization_id=prov.org,
+        integration_id=iid,
+        account_sid=account.sid,
+        auth_token=account.auth_token,
+    )
+    command = SetIntegrationCredentials(
+        organization_id=prov.org,
+        payload=SetCredentialsPayload(integration_id=iid, account_sid=account.sid, sealed=sealed, actor="svc"),
+    )
+    await handle_command(prov.ctx, command)
+    await handle_command(prov.ctx, command)  # delivered again: still one result
+
+    def rejections(records: list[Any]) -> list[IntegrationCommandRejected]:
+        found = [decode(r.value or b"") for r in records]
+        return [m for m in found if isinstance(m, IntegrationCommandRejected) and m.payload.command_id == command.id]
+
+    records = await prov_records(INTEGRATION_EVENTS, key=iid, until=lambda rs: len(rejections(rs)) >= 1)
+    await asyncio.sleep(0.5)
+    records = await prov_records(INTEGRATION_EVENTS, key=iid, until=lambda rs: len(rejections(rs)) >= 1)
+    (rejected,) = rejections(records)
+    assert rejected.payload.code == "vendor_unavailable"
+    assert rejected.payload.retryable is True
+    stored = await repo.get(prov.ctx.pool, prov.org, iid)
+    assert stored is not None
+    assert not stored.has_credentials

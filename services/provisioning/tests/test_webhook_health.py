@@ -39,7 +39,7 @@ def failing(org: str, iid: str, failures: int, first: datetime, last: datetime) 
             failures=failures,
             first_at=first,
             last_at=last,
-            reason="bad_signature",
+            reason="signature_wrong",
         ),
     )
 
@@ -106,6 +106,14 @@ async def test_new_credentials_clear_the_failures(prov: Harness) -> None:
     )
     assert response.status == 200
     assert (await response.json())["webhook_health"] == {"status": "ok"}
+    # A report about the old credentials, still on its way from an ingress, does not bring it back.
+    await handle_report(prov.ctx, failing(prov.org, iid, 5, T0, T0 + timedelta(minutes=1)))
+    assert (await health(prov, iid))["status"] == "ok"
+    # Failures after the change are shown again.
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    await handle_report(prov.ctx, failing(prov.org, iid, 3, later, later))
+    shown = await health(prov, iid)
+    assert (shown["status"], shown["failures"]) == ("failing", 3)
 
 
 async def test_reports_for_unknown_integrations_are_dropped(prov: Harness) -> None:

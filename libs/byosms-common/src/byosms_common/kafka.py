@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import random
+import socket
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -178,18 +180,49 @@ def _jittered(first: float, cap: float, attempt: int) -> float:
 _TRANSIENT_SQLSTATES = ("08", "40", "53", "57P")
 _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     RetryableError,
-    OSError,  # ConnectionError and every socket-level failure
+    ConnectionError,  # refused, reset, aborted, broken pipe
+    socket.gaierror,  # a name that does not resolve yet (DNS during a rollout)
     TimeoutError,
-    asyncpg.InterfaceError,  # "connection is closed", "pool is closing"
-    KafkaError,
+    kafka_errors.KafkaConnectionError,
+    kafka_errors.NodeNotReadyError,
+    kafka_errors.KafkaTimeoutError,
 )
-# Kafka errors that trying again cannot cure.
+# Socket-level errnos that say "the network or the peer is away", unlike e.g. a missing file.
+_TRANSIENT_ERRNOS = frozenset(
+    {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ETIMEDOUT, errno.ENETDOWN, errno.EHOSTDOWN, errno.ECONNABORTED}
+)
+# asyncpg raises InterfaceError both for a connection or pool that went away (transient) and for
+# programming errors such as a wrong number of query arguments (a bug: never retried forever).
+_TRANSIENT_INTERFACE_MESSAGES = ("connection is closed", "connection was closed", "pool is closing", "pool is closed")
+# Kafka errors that trying again cannot cure, even where Kafka marks them retriable.
 _PERMANENT_KAFKA_ERRORS: tuple[type[BaseException], ...] = (
     kafka_errors.MessageSizeTooLargeError,
     kafka_errors.RecordTooLargeError,
     kafka_errors.InvalidTopicError,
     kafka_errors.TopicAuthorizationFailedError,
 )
+# A handler stuck on a transient fault logs the fault with its traceback at these retry counts (and
+# every LOUD_EVERY after the last), so a misclassified bug is visible, not only a warning line.
+_LOUD_RETRIES = (10, 100)
+_LOUD_EVERY = 1000
+
+
+def _transient_one(exc: BaseException) -> bool:
+    if isinstance(exc, _TRANSIENT_TYPES):
+        return True
+    if isinstance(exc, asyncpg.InterfaceError):
+        text = str(exc).lower()
+        return any(marker in text for marker in _TRANSIENT_INTERFACE_MESSAGES)
+    if isinstance(exc, KafkaError):
+        return bool(getattr(exc, "retriable", False))
+    if isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS:
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    return (
+        isinstance(exc, asyncpg.PostgresError)
+        and isinstance(sqlstate, str)
+        and sqlstate.startswith(_TRANSIENT_SQLSTATES)
+    )
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -200,14 +233,7 @@ def is_transient(exc: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, (PermanentError, *_PERMANENT_KAFKA_ERRORS)):
             return False
-        if isinstance(current, _TRANSIENT_TYPES):
-            return True
-        sqlstate = getattr(current, "sqlstate", None)
-        if (
-            isinstance(current, asyncpg.PostgresError)
-            and isinstance(sqlstate, str)
-            and sqlstate.startswith(_TRANSIENT_SQLSTATES)
-        ):
+        if _transient_one(current):
             return True
         current = current.__cause__
     return False
@@ -429,6 +455,15 @@ async def handle_one(
                 transient += 1
                 delay = policy.transient_delay(transient + 1)
                 stats.retried.labels(*labels, "transient").inc()
+                if transient in _LOUD_RETRIES or transient % _LOUD_EVERY == 0:
+                    log.error(
+                        "still retrying %s[%d]@%d after %d transient faults; the last one follows",
+                        delivery.topic,
+                        delivery.partition,
+                        delivery.offset,
+                        transient,
+                        exc_info=exc,
+                    )
                 log.warning(
                     "handler hit a transient fault (%s); retry %d of %s[%d]@%d in %.1fs, partition waits",
                     type(exc).__name__,

@@ -5,9 +5,10 @@ a new Auth Token in Twilio, or uses a secondary token, which is not supported), 
 it on the integration. The ingress reports on ``byosms.integrations.webhook-signatures.v1``,
 keyed by integration id:
 
-- ``WebhookSignatureFailing``: at most one per integration per :data:`REPORT_INTERVAL_S`, with
-  the number of failures since the previous report. The first failure is reported at once; later
-  ones are counted and reported when the interval has passed (on the next failure or by
+- ``WebhookSignatureFailing``: only for signatures that are present and wrong (see
+  :data:`COUNTED_REASONS`), first after :data:`FIRST_REPORT_AFTER` of them with no accepted
+  webhook between, then at most one per integration per :data:`REPORT_INTERVAL_S`, with the number
+  of failures since the previous report (sent on the next failure or by
   :meth:`SignatureFailureReporter.run`'s periodic flush).
 - ``WebhookSignatureRecovered``: once, on the first accepted webhook after a *reported* failure
   (so recoveries are rate-limited by the failure reports). Unreported failures are forgotten then.
@@ -44,6 +45,13 @@ log = logging.getLogger(__name__)
 
 REPORT_INTERVAL_S = 60.0
 MAX_TRACKED = 10_000
+# Only a signature that is present, in the default scheme, and wrong says "the stored credentials
+# do not match what signs these webhooks". A missing signature or a chosen scheme (SharedKey,
+# algorithm) is the sender's choice: anyone knowing an AccountSid could send those, so they are
+# refused but never shown on the tenant's integration.
+COUNTED_REASONS = frozenset({"signature_wrong"})
+# Wrong signatures in a row (no accepted webhook between them) before the first report.
+FIRST_REPORT_AFTER = 3
 
 Report = WebhookSignatureFailing | WebhookSignatureRecovered
 
@@ -75,21 +83,32 @@ class _State:
     reason: str = ""
     last_report: datetime | None = None
     reported: bool = False  # a failure was reported and no recovery since
+    streak: int = 0  # counted failures since the last accepted webhook
 
 
 class FailureTracker:
     """Decides which reports to publish; ``now`` is passed in."""
 
-    def __init__(self, region: str, *, interval_s: float = REPORT_INTERVAL_S, max_tracked: int = MAX_TRACKED) -> None:
+    def __init__(
+        self,
+        region: str,
+        *,
+        interval_s: float = REPORT_INTERVAL_S,
+        max_tracked: int = MAX_TRACKED,
+        first_report_after: int = FIRST_REPORT_AFTER,
+    ) -> None:
         self.region = region
         self.interval_s = interval_s
         self.max_tracked = max_tracked
+        self.first_report_after = first_report_after
         self._states: OrderedDict[str, _State] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._states)
 
     def failure(self, subject: HasIntegration, reason: str, now: datetime) -> WebhookSignatureFailing | None:
+        if reason not in COUNTED_REASONS:
+            return None
         state = self._states.get(subject.integration_id)
         if state is None:
             state = _State(subject.organization_id)
@@ -99,6 +118,7 @@ class FailureTracker:
         self._states.move_to_end(subject.integration_id)
         state.organization_id = subject.organization_id
         state.pending += 1
+        state.streak += 1
         state.first_at = state.first_at or now
         state.last_at = now
         state.reason = reason
@@ -127,6 +147,8 @@ class FailureTracker:
 
     def _report_if_due(self, integration_id: str, state: _State, now: datetime) -> WebhookSignatureFailing | None:
         if state.pending == 0 or state.first_at is None or state.last_at is None:
+            return None
+        if not state.reported and state.streak < self.first_report_after:
             return None
         if state.last_report is not None and (now - state.last_report).total_seconds() < self.interval_s:
             return None

@@ -161,8 +161,10 @@ class SealingKeyring:
         try:
             plaintext = AESGCM(key).decrypt(_unb64(sealed.nonce), _unb64(sealed.ciphertext), aad)
             secrets = json.loads(plaintext)
-        except (InvalidTag, ValueError):
+        except (InvalidTag, ValueError, RecursionError):
             raise SealingError from None
+        if not isinstance(secrets, dict):
+            raise SealingError
         token, shared_key = secrets.get("auth_token"), secrets.get("shared_key")
         if not isinstance(token, str) or not (shared_key is None or isinstance(shared_key, str)):
             raise SealingError

@@ -24,6 +24,7 @@ from byosms_common import topics
 from byosms_common.crypto import CryptoError, Keyring, associated_data, open_sealed
 from byosms_common.errors import ByosmsError, localized
 from byosms_common.kafka import RetryPolicy, current_trace
+from byosms_common.kafka import is_transient as kafka_is_transient
 from byosms_common.messages import (
     Compliance,
     Envelope,
@@ -152,21 +153,10 @@ async def record_import(conn: asyncpg.Connection, command: ImportNumber, deadlin
     )
 
 
-# Failures that may pass when tried again: the database (or the network to it) is away or busy.
-# Everything else an import raises is a fault that retrying cannot fix.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.TransactionRollbackError,
-)
-
-
 def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` may pass on retry (database connection trouble, deadlocks, serialization)."""
-    return isinstance(exc, TRANSIENT_ERRORS)
+    """Whether ``exc`` may pass on retry (database or network away, deadlocks, serialization); the
+    one classification every consumer uses (:func:`byosms_common.kafka.is_transient`)."""
+    return kafka_is_transient(exc)
 
 
 def unexpected_failure(exc: Exception) -> Rejected:

@@ -214,6 +214,13 @@ async def audit_entries(
     ]
 
 
+async def command_handled(conn: asyncpg.Connection, command_id: str) -> bool:
+    """Whether a command with this id was handled before."""
+    return bool(
+        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM processed_commands WHERE command_id = $1)", command_id)
+    )
+
+
 async def claim_command(conn: asyncpg.Connection, command_id: str, command_type: str) -> bool:
     """Record that a command is handled; False when it was handled before (a redelivery)."""
     status = await conn.execute(

@@ -216,10 +216,12 @@ async def set_credentials(
     shared_key: str | None,
     expected_version: int | None = None,
     conn: asyncpg.Connection | None = None,
+    checked_with_twilio: bool = False,
 ) -> Change:
     """Validate the credentials with Twilio, then store them sealed. Nothing is stored on failure.
 
-    Earlier webhook signature failures are cleared: they say nothing about the new credentials."""
+    ``checked_with_twilio``: the caller already did (outside its transaction). Earlier webhook
+    signature failures are cleared: they say nothing about the new credentials."""
     integrations.check_account_sid(account_sid)
     integrations.check_auth_token(auth_token)
     if shared_key is not None:
@@ -227,7 +229,8 @@ async def set_credentials(
     # Fail fast (404, 409) before calling Twilio.
     current = await get(ctx, actor.organization_id, integration_id)
     integrations.check_version(current, expected_version)
-    await ctx.twilio.check_credentials(account_sid, auth_token)
+    if not checked_with_twilio:
+        await ctx.twilio.check_credentials(account_sid, auth_token)
     org = actor.organization_id
     sealed_token = seal(ctx.keyring, auth_token, associated_data(org, integration_id, AUTH_TOKEN_FIELD))
     sealed_key = (

@@ -64,6 +64,13 @@ class ProvisioningSettings(BaseSettings):
     regions_overrides: str | None = Field(default=None, validation_alias="BYOSMS_REGIONS_OVERRIDES")
     outbox_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     command_group_id: str = "byosms-provisioning-commands"
+    command_retry_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description="How long a command refused for a passing reason (Twilio away) is retried before it is "
+        "rejected as retryable.",
+    )
     rotation_batch_size: int = Field(default=200, ge=1, le=10_000)
     import_deadline_seconds: float = Field(
         default=120.0, ge=5, le=3600, description="An import still in progress after this is rejected."

@@ -27,7 +27,9 @@ This module also registers the consumer of the ingresses' webhook signature repo
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from typing import Annotated
 
 import asyncpg
@@ -51,7 +53,7 @@ from byosms_common.messages import (
 from byosms_common.topics import INTEGRATION_COMMANDS, INTEGRATION_EVENTS
 from byosms_provisioning import integrations, outbox, repo, service, webhook_health
 from byosms_provisioning.context import ServiceContext
-from byosms_provisioning.credential_sealing import SealingError
+from byosms_provisioning.credential_sealing import OpenedCredentials, SealingError
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +72,31 @@ class IntegrationCommandMessage(RootModel[IntegrationCommand]):
     """Any integration command, told apart by ``type``."""
 
 
+async def open_credentials(ctx: ServiceContext, command: SetIntegrationCredentials) -> OpenedCredentials:
+    """Open the sealed credentials and check them with Twilio (outside any transaction)."""
+    p = command.payload
+    if ctx.sealing_keys is None:
+        raise SealingError
+    await service.get(ctx, command.organization_id, p.integration_id)  # 404 before asking Twilio
+    integrations.check_account_sid(p.account_sid)
+    opened = ctx.sealing_keys.open(
+        p.sealed, organization_id=command.organization_id, integration_id=p.integration_id, account_sid=p.account_sid
+    )
+    integrations.check_auth_token(opened.auth_token)
+    await ctx.twilio.check_credentials(p.account_sid, opened.auth_token)
+    return opened
+
+
 async def apply_command(
-    ctx: ServiceContext, command: IntegrationCommand, conn: asyncpg.Connection
+    ctx: ServiceContext,
+    command: IntegrationCommand,
+    conn: asyncpg.Connection,
+    checked: OpenedCredentials | None = None,
 ) -> IntegrationCommandApplied:
-    """Carry out one command inside the caller's transaction (effects and events roll back together)."""
+    """Carry out one command inside the caller's transaction (effects and events roll back together).
+
+    ``checked``: for a credentials command, what :func:`open_credentials` returned (Twilio was asked
+    before the transaction, so no connection is held while Twilio answers)."""
     actor = service.Actor(organization_id=command.organization_id, name=command.payload.actor, command_id=command.id)
     match command:
         case CreateIntegration(payload=p):
@@ -86,15 +109,7 @@ async def apply_command(
         case UpdateIntegration(payload=p):
             result = await service.edit(ctx, actor, p.integration_id, name=p.name, notes=p.notes, conn=conn)
         case SetIntegrationCredentials(payload=p):
-            if ctx.sealing_keys is None:
-                raise SealingError
-            integrations.check_account_sid(p.account_sid)
-            opened = ctx.sealing_keys.open(
-                p.sealed,
-                organization_id=command.organization_id,
-                integration_id=p.integration_id,
-                account_sid=p.account_sid,
-            )
+            opened = checked if checked is not None else await open_credentials(ctx, command)
             result = await service.set_credentials(
                 ctx,
                 actor,
@@ -103,6 +118,7 @@ async def apply_command(
                 auth_token=opened.auth_token,
                 shared_key=opened.shared_key,
                 conn=conn,
+                checked_with_twilio=checked is not None,
             )
         case ActivateIntegration(payload=p):
             result = await service.activate(ctx, actor, p.integration_id, conn=conn)
@@ -137,33 +153,80 @@ def _record_key(command: IntegrationCommand) -> str:
 
 
 async def handle_command(ctx: ServiceContext, command: IntegrationCommand) -> None:
-    """Apply a command once and publish its result (applied or rejected)."""
+    """Apply a command once and publish exactly one result: applied, or rejected.
+
+    Refusals that may pass (Twilio unavailable or rate-limited, a concurrent change) are tried again
+    with backoff for up to ``command_retry_seconds``; then the command is rejected as ``retryable``
+    so the caller can send it again. It never ends in the dead-letter topic without a result.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ctx.settings.command_retry_seconds
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            if await _handled_before(ctx, command):
+                log.info("command %s was handled before; skipping", command.id)
+                return
+            checked = await open_credentials(ctx, command) if isinstance(command, SetIntegrationCredentials) else None
+            await _apply_once(ctx, command, checked)
+            return
+        except ByosmsError as exc:
+            if not exc.retryable:
+                await _reject(ctx, command, exc)
+                return
+            pause = min(5.0, 0.2 * 2 ** min(attempt, 10)) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
+            if loop.time() + pause >= deadline:
+                log.warning("command %s (%s): %s persisted; rejected as retryable", command.id, command.type, exc.code)
+                await _reject(ctx, command, exc)
+                return
+            await asyncio.sleep(pause)
+        finally:
+            ctx.outbox_wakeup.set()
+
+
+async def _handled_before(ctx: ServiceContext, command: IntegrationCommand) -> bool:
+    async with ctx.pool.acquire() as conn:
+        return await repo.command_handled(conn, command.id)
+
+
+async def _apply_once(ctx: ServiceContext, command: IntegrationCommand, checked: OpenedCredentials | None) -> None:
+    """Claim the command and apply it in one transaction; a non-retryable refusal is published as the
+    result, a retryable one rolls everything back (the claim too) and is raised to the caller."""
     async with ctx.pool.acquire() as conn, conn.transaction():
         if not await repo.claim_command(conn, command.id, command.type):
-            log.info("command %s was handled before; skipping", command.id)
-            return
+            return  # a concurrent delivery handled it
         try:
             async with conn.transaction():  # a savepoint: a refusal rolls back only the command's effects
-                applied = await apply_command(ctx, command, conn)
+                applied = await apply_command(ctx, command, conn, checked)
         except ByosmsError as exc:
             if exc.retryable:
                 raise
-            log.info("command %s (%s) rejected: %s", command.id, command.type, exc.code)
-            rejected = IntegrationCommandRejected(
-                organization_id=command.organization_id,
-                trace=current_trace(),
-                payload=CommandRejectedPayload(
-                    command_id=command.id,
-                    command_type=command.type,
-                    code=exc.code,
-                    message=exc.localized(),
-                    retryable=False,
-                ),
-            )
-            await outbox.enqueue(conn, INTEGRATION_EVENTS, rejected, _record_key(command))
+            await outbox.enqueue(conn, INTEGRATION_EVENTS, _rejected(command, exc), _record_key(command))
         else:
             await outbox.enqueue(conn, INTEGRATION_EVENTS, applied, applied.payload.integration_id)
-    ctx.outbox_wakeup.set()
+
+
+async def _reject(ctx: ServiceContext, command: IntegrationCommand, exc: ByosmsError) -> None:
+    """Publish the command's rejection (once, even when delivered again)."""
+    log.info("command %s (%s) rejected: %s", command.id, command.type, exc.code)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if await repo.claim_command(conn, command.id, command.type):
+            await outbox.enqueue(conn, INTEGRATION_EVENTS, _rejected(command, exc), _record_key(command))
+
+
+def _rejected(command: IntegrationCommand, exc: ByosmsError) -> IntegrationCommandRejected:
+    return IntegrationCommandRejected(
+        organization_id=command.organization_id,
+        trace=current_trace(),
+        payload=CommandRejectedPayload(
+            command_id=command.id,
+            command_type=command.type,
+            code=exc.code,
+            message=exc.localized(),
+            retryable=exc.retryable,
+        ),
+    )
 
 
 def register(broker: KafkaBroker, ctx: ServiceContext) -> None:

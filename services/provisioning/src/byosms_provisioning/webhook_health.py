@@ -90,12 +90,15 @@ async def load(
 
 
 async def record_failing(conn: asyncpg.Connection, report: WebhookSignatureFailing) -> bool:
-    """Add a report to its integration's sum; False when no such integration of that organization exists."""
+    """Add a report to its integration's sum; False when no such integration of that organization exists,
+    or when the report's failures all happened before the credentials were last set."""
     p = report.payload
     status = await conn.execute(
         "INSERT INTO integration_webhook_health AS h "
         "(integration_id, organization_id, failures, since, last_at, last_reason, region) "
-        "SELECT id, organization_id, $3, $4, $5, $6, $7 FROM integrations WHERE id = $1 AND organization_id = $2 "
+        "SELECT i.id, i.organization_id, $3, $4, $5, $6, $7 FROM integrations i "
+        "LEFT JOIN integration_webhook_health_resets r ON r.integration_id = i.id "
+        "WHERE i.id = $1 AND i.organization_id = $2 AND (r.reset_at IS NULL OR $5 > r.reset_at) "
         "ON CONFLICT (integration_id) DO UPDATE SET "
         "  failures = h.failures + excluded.failures, "
         "  since = least(h.since, excluded.since), "
@@ -124,9 +127,16 @@ async def record_recovered(conn: asyncpg.Connection, report: WebhookSignatureRec
 
 
 async def clear(conn: asyncpg.Connection, organization_id: str, integration_id: str) -> None:
-    """New credentials: earlier failures say nothing about them."""
+    """New credentials: earlier failures say nothing about them, nor do reports of them still on their way."""
     await conn.execute(
         "DELETE FROM integration_webhook_health WHERE integration_id = $1 AND organization_id = $2",
+        integration_id,
+        organization_id,
+    )
+    await conn.execute(
+        "INSERT INTO integration_webhook_health_resets (integration_id, reset_at) "
+        "SELECT id, now() FROM integrations WHERE id = $1 AND organization_id = $2 "
+        "ON CONFLICT (integration_id) DO UPDATE SET reset_at = excluded.reset_at",
         integration_id,
         organization_id,
     )
