@@ -105,6 +105,37 @@ async def test_a_late_successful_first_send_is_not_sent_again(tmp_path: Path) ->
     await spool.close()
 
 
+async def test_a_send_stuck_before_the_producer_took_it_is_spooled_and_sent_once(tmp_path: Path) -> None:
+    """The producer cannot even take SM0 within the deadline (e.g. no metadata yet): SM0 is spooled,
+    that send is abandoned, and the drain delivers SM0 exactly once, ahead of SM1."""
+    publisher, spool, _ = await _publisher(tmp_path)
+    producer = ScriptedProducer()
+    unblock = asyncio.Event()
+    taken: list[str] = []
+
+    class Stuck:
+        async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None, **kw: Any) -> Any:
+            await unblock.wait()  # never returns in time: the record never reaches this producer
+            taken.append(topic)
+            return await producer.send(topic, value, key, **kw)
+
+    publisher.producer = Stuck()
+    assert await publisher.publish(record_with_id(0)) is PublishOutcome.SPOOLED
+    unblock.set()
+    publisher.producer = producer
+    assert await publisher.publish(record_with_id(1)) is PublishOutcome.SPOOLED  # behind SM0 in the spool
+    stop = asyncio.Event()
+    drain = asyncio.create_task(publisher.drain_forever(stop))
+    await _until(lambda: spool.empty)
+    stop.set()
+    await drain
+    await asyncio.sleep(0.05)
+    assert producer.sent == ["SM0", "SM1"]
+    assert taken == []  # the stuck send was given up, not completed behind the drain's back
+    await publisher.close()
+    await spool.close()
+
+
 async def test_the_drain_survives_disk_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     publisher, spool, metrics = await _publisher(tmp_path)
     for n in range(3):

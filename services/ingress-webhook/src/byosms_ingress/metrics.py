@@ -10,6 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 @dataclass
 class IngressMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # Children of ``requests`` by label values: ``labels()`` takes a lock and validates on every call.
+    _request_children: dict[tuple[str, str, str, str], Counter] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.requests = Counter(
@@ -54,3 +56,11 @@ class IngressMetrics:
         self.integrations = Gauge(
             "byosms_ingress_integrations", "Integrations of this region known to the ingress.", registry=self.registry
         )
+
+    def count_request(self, endpoint: str, kind: str, outcome: str, reason: str) -> None:
+        """Count one webhook request in ``byosms_ingress_requests_total``."""
+        labels = (endpoint, kind, outcome, reason)
+        child = self._request_children.get(labels)
+        if child is None:
+            child = self._request_children[labels] = self.requests.labels(*labels)
+        child.inc()

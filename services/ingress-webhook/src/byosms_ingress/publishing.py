@@ -56,10 +56,9 @@ def _headers(record: SpoolRecord) -> list[tuple[str, bytes]]:
     return [("content-type", b"application/json"), (HEADER_TYPE, record.message_type.encode())]
 
 
-async def send(producer: Producer, record: SpoolRecord) -> None:
-    """Send one record and wait for Kafka's acknowledgement."""
-    delivery = await producer.send(record.topic, record.value, record.key.encode(), headers=_headers(record))
-    await delivery
+async def _send(producer: Producer, record: SpoolRecord) -> Awaitable[Any]:
+    """Hand one record to the producer; returns Kafka's delivery future."""
+    return await producer.send(record.topic, record.value, record.key.encode(), headers=_headers(record))
 
 
 class EventPublisher:
@@ -71,7 +70,7 @@ class EventPublisher:
         self._metrics = metrics
         self._deadline = deadline_s
         self._drain_batch = drain_batch
-        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
         self.update_gauges()
 
     async def publish(self, record: SpoolRecord) -> PublishOutcome:
@@ -81,9 +80,14 @@ class EventPublisher:
             await self._append(record)
             return PublishOutcome.SPOOLED
         started = time.perf_counter()
-        task = asyncio.create_task(send(producer, record))
+        delivery: asyncio.Future[Any] | None = None
         try:
-            await asyncio.wait_for(asyncio.shield(task), self._deadline)
+            # One deadline for both steps. Cancelling ``producer.send`` before it returned means the
+            # record never reached the producer; Kafka's delivery future is shielded, so a send that
+            # outlives the deadline goes on (and the drain waits for it, see _deliver).
+            async with asyncio.timeout(self._deadline):
+                delivery = asyncio.ensure_future(await _send(producer, record))
+                await asyncio.shield(delivery)
         except TimeoutError:
             log.warning("Kafka did not acknowledge %s within %.1fs; spooling it", record.event_id, self._deadline)
         except Exception as exc:  # noqa: BLE001 - whatever the producer raises, the spool takes the event
@@ -91,8 +95,8 @@ class EventPublisher:
         else:
             self._metrics.publish_seconds.observe(time.perf_counter() - started)
             return PublishOutcome.ACCEPTED
-        if not task.done():
-            self._inflight[record.event_id] = task
+        if delivery is not None and not delivery.done():
+            self._inflight[record.event_id] = delivery
         try:
             await self._append(record)
         except Exception:

@@ -70,9 +70,9 @@ def _handler(deps: RouteDeps, endpoint: Endpoint) -> Callable[[web.Request], Awa
             outcome = await _accept(request, deps, endpoint, seen)
         except Rejected as rejected:
             outcome_label = "unavailable" if rejected.status == 503 else "rejected"
-            deps.metrics.requests.labels(endpoint.value, seen.kind, outcome_label, rejected.reason).inc()
+            deps.metrics.count_request(endpoint.value, seen.kind, outcome_label, rejected.reason)
             return _error(rejected)
-        deps.metrics.requests.labels(endpoint.value, seen.kind, outcome, "").inc()
+        deps.metrics.count_request(endpoint.value, seen.kind, outcome, "")
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
     return handle

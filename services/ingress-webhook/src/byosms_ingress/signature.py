@@ -14,9 +14,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from urllib.parse import ParseResult, parse_qs, urlparse
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -25,7 +26,8 @@ BODY_HASH_PARAM = "bodySHA256"
 
 HMAC_SHA1 = "HMAC_SHA1"
 HMAC_SHA256 = "HMAC_SHA256"
-_HASHES: dict[str, Callable[[], hashlib._Hash]] = {HMAC_SHA1: hashlib.sha1, HMAC_SHA256: hashlib.sha256}
+# Algorithm → hashlib name, for the one-shot ``hmac.digest``.
+_HASHES: dict[str, str] = {HMAC_SHA1: "sha1", HMAC_SHA256: "sha256"}
 
 Params = Sequence[tuple[str, str]]
 
@@ -76,20 +78,27 @@ def signing_string(url: str, params: Iterable[tuple[str, str]]) -> str:
 
     Repeated names are grouped; repeated identical values count once (Twilio de-duplicates them).
     """
-    grouped: dict[str, set[str]] = {}
-    for name, value in params:
-        grouped.setdefault(name, set()).add(value)
-    parts = [url]
-    for name in sorted(grouped):
-        parts.extend(name + value for value in sorted(grouped[name]))
-    return "".join(parts)
+    return url + params_string(params)
+
+
+def params_string(params: Iterable[tuple[str, str]]) -> str:
+    """The part of :func:`signing_string` after the URL.
+
+    Sorting the distinct ``(name, value)`` pairs orders names by code point and, within a name, its
+    distinct values: the same as grouping by name and sorting each group's set of values.
+    """
+    return "".join([name + value for name, value in sorted(set(params))])
 
 
 def compute_signature(secret: str, url: str, params: Iterable[tuple[str, str]], algorithm: str = HMAC_SHA1) -> str:
     """Base64 of the HMAC of :func:`signing_string` (raises KeyError for an unknown algorithm)."""
-    digest = _HASHES[algorithm.upper()]
-    mac = hmac.new(secret.encode(), signing_string(url, params).encode(), digest)
-    return base64.b64encode(mac.digest()).decode("ascii")
+    return _sign(secret.encode(), url.encode() + params_string(params).encode(), _HASHES[algorithm.upper()]).decode(
+        "ascii"
+    )
+
+
+def _sign(key: bytes, message: bytes, hash_name: str) -> bytes:
+    return base64.b64encode(hmac.digest(key, message, hash_name))
 
 
 def body_hash(body: str) -> str:
@@ -97,10 +106,12 @@ def body_hash(body: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+@lru_cache(maxsize=256)
 def url_variants(url: str) -> tuple[str, str]:
     """The URL without any port, and with the scheme's default port added when none is given.
 
-    Raises ValueError for a URL whose port is not a number.
+    Raises ValueError for a URL whose port is not a number. Cached: almost every webhook comes to one
+    of a few URLs (exceptions are not cached, and the cache is bounded).
     """
     parsed = urlparse(url)
     return _without_port(parsed), _with_port(parsed)
@@ -138,8 +149,11 @@ def check_form(secret: str, url: str, params: Params, signature: str | None, alg
         variants = url_variants(url)
     except ValueError:
         return Verdict.WRONG
-    # Both forms are always computed, so the time taken does not reveal which one matched.
-    matches = [_same(compute_signature(secret, variant, params, algorithm), signature) for variant in variants]
+    key, hash_name, received = secret.encode(), _HASHES[algorithm.upper()], signature.encode("ascii")
+    params_part = params_string(params).encode()  # the same for both URL forms: built once
+    # Both forms are always computed and compared in constant time.
+    signed = [_sign(key, variant.encode() + params_part, hash_name) for variant in variants]
+    matches = [hmac.compare_digest(expected, received) for expected in signed]
     return Verdict.VALID if any(matches) else Verdict.WRONG
 
 
