@@ -1,6 +1,6 @@
 """Benchmark of the ingress against a bare aiohttp server, over loopback, with the real broker.
 
-    uv run python bench/ingress/run.py [--requests 4000] [--concurrency 32] [--rate 1000] [--seconds 5]
+    uv run python bench/ingress/run.py [--requests 20000] [--concurrency 32] [--rate 1000] [--seconds 5]
 
 Each server runs in its own process; the load generator runs in this one, with every request
 signed before the clock starts. Two phases per server:
@@ -312,7 +312,7 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=4000, help="requests in the throughput phase")
+    parser.add_argument("--requests", type=int, default=20000, help="requests in the throughput phase")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=int, default=1000, help="requests per second in the paced phase")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the paced phase")
