@@ -54,8 +54,8 @@ down: ## Stop the services, then the stack
 	-@$(UV) run python scripts/services.py down
 	$(UV) run byosms-stack down
 
-bench: install ## Run the benchmarks (results in bench/results/)
-	@for b in bench/*/run.py; do echo "== $$b"; $(UV) run python $$b || exit 1; done
+bench: install ## Run the benchmarks on the test stack, not make up's (results in bench/results/)
+	@eval "$$($(UV) run byosms-stack up --test)" && for b in bench/*/run.py; do echo "== $$b"; $(UV) run python $$b || exit 1; done
 
 clean: ## Remove caches (not .run/, which holds the stack's data)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache

@@ -6,9 +6,10 @@ Each server runs in its own process; the load generator runs in this one, with e
 signed before the clock starts. Two phases per server:
 - throughput: a fixed number of requests with fixed concurrency, as fast as answered;
 - paced: an open loop at a fixed rate for a fixed time, for the latency under that load.
-The ingress publishes with acks=all to BYOSMS_KAFKA_BOOTSTRAP (start the stack with
-``uv run byosms-stack up``). Its /metrics are read before and after each phase, so the report says
-how many 200s were published directly (``accepted``) and how many went to the disk spool
+The ingress publishes with acks=all to BYOSMS_KAFKA_BOOTSTRAP (``make bench`` points it at the
+test stack, ``uv run byosms-stack up --test``; not at the stack of ``make up``, whose services would
+otherwise find the benchmark's events as a backlog). Its /metrics are read before and after each
+phase, so the report says how many 200s were published directly (``accepted``) and how many went to the disk spool
 (``spooled``). The baseline reads the request body like a real server before answering. Results go
 to bench/results/ingress.md.
 """

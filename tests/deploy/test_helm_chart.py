@@ -146,7 +146,8 @@ def test_services_get_their_secrets_from_secret_refs(scenario: tuple[Path, list[
         "ingress-webhook": {"BYOSMS_KEKS", "BYOSMS_ACTIVE_KEK"},
         "provisioning": SECRET_ENV,
         "inventory": {"BYOSMS_DATABASE_URL"},
-        "routing": {"BYOSMS_DATABASE_URL"},
+        # Routing opens tenants' Twilio credentials (in memory) to send their messages.
+        "routing": {"BYOSMS_DATABASE_URL", "BYOSMS_KEKS", "BYOSMS_ACTIVE_KEK"},
     }
     for deployment in _workloads(docs):
         component = deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]

@@ -82,7 +82,11 @@ def system(servers: object, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         f"{provisioning_group}-imports": [topics.NUMBER_COMMANDS.name],
         f"{provisioning_group}-number-claims": [topics.NUMBER_EVENTS.name],
         env["BYOSMS_INVENTORY_CONSUMER_GROUP"]: [topics.NUMBER_EVENTS.name, topics.INTEGRATION_EVENTS.name],
-        env["BYOSMS_ROUTING_CONSUMER_GROUP"]: [topics.INBOUND_MESSAGES.name],
+        env["BYOSMS_ROUTING_CONSUMER_GROUP"]: [
+            topics.INBOUND_MESSAGES.name,
+            topics.OUTBOUND_COMMANDS.name,
+            topics.DELIVERY_REPORTS.name,
+        ],
     }
     for group, names in groups.items():
         asyncio.run(start_group_at_end(os.environ["BYOSMS_KAFKA_BOOTSTRAP"], group, names))

@@ -29,6 +29,10 @@ async def test_inbound_sms_reaches_the_queues_until_the_integration_is_deactivat
     assert result.routed.payload.integration_id == result.integration_id
     assert result.routed.organization_id == result.organization_id
     assert result.routed.payload.body == "Hallo, ich habe eine Frage"
+    # The agent's reply went out through the tenant's Twilio account and came back delivered.
+    assert result.reply.payload.status == "delivered"
+    assert result.reply.organization_id == result.organization_id
+    assert (result.reply.payload.message_sid or "").startswith("SM")
     # Deactivation reaches routing on two paths (the integration's state and, through inventory, the
     # number's state); whichever arrives first names the reason.
     assert result.discarded.payload.reason in {"integration_inactive", "number_inactive"}

@@ -100,6 +100,9 @@ class Tenant:
     integration_id: str = field(default_factory=lambda: "int-" + uuid.uuid4().hex[:12])
     organization_id: str = field(default_factory=lambda: "org-" + uuid.uuid4().hex[:12])
     shared_key: str | None = None
+    shared_key_id: str | None = None
+    previous_shared_key: str | None = None
+    previous_shared_key_id: str | None = None
     status: IntegrationStatus = IntegrationStatus.ACTIVE
     version: int = 1
 
@@ -116,6 +119,9 @@ class Tenant:
                 account_sid=self.account_sid,
                 auth_token=sealed("auth_token", self.token),
                 shared_key=sealed("shared_key", self.shared_key),
+                shared_key_id=self.shared_key_id,
+                previous_shared_key=sealed("shared_key_previous", self.previous_shared_key),
+                previous_shared_key_id=self.previous_shared_key_id,
                 region=region,
                 status=self.status,
                 version=self.version,

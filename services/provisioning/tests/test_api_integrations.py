@@ -45,7 +45,7 @@ async def test_lifecycle_publishes_events_state_and_audit(prov: Harness, prov_re
     created = await create(prov)
     iid = created["id"]
     assert created["status"] == "inactive"
-    assert created["credentials"] == {"auth_token_set": False, "shared_key_set": False}
+    assert created["credentials"] == {"auth_token_set": False, "shared_key_set": False, "shared_key_ids": {}}
     assert created["inbound_webhook_url"].endswith("/vendors/v1/twilio/3d904439dc3f4eceb2e574b43c8f5ac5/mo")
 
     response = await prov.client.post(f"{BASE}/{iid}/activate", headers=prov.headers())

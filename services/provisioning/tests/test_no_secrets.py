@@ -1,4 +1,5 @@
-"""The auth token never appears in clear: not in the database, not on Kafka, not in responses or logs."""
+"""The auth token and the webhook SharedKeys (current and previous) never appear in clear: not in the
+database, not on Kafka, not in responses or logs."""
 
 from __future__ import annotations
 
@@ -41,15 +42,29 @@ async def test_token_is_nowhere_in_clear(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     token = "feedc0de" * 4  # recognisable, and valid as a Twilio token
+    shared_old, shared_new = "0ld-shared-key-c0ffee-1", "new-shared-key-c0ffee-2"
+    old_id, new_id = "SK" + "1" * 32, "SK" + "2" * 32
     acct = await prov.emulator.control.create_account(auth_token=token)
+    credentials = {"account_sid": acct.sid, "auth_token": token}
     seen_in_responses: list[str] = []
     created = await prov.client.post(
         "/api/v2/integrations", json={"name": "n", "region": "us-east-1"}, headers=prov.headers()
     )
     iid = (await created.json())["id"]
     for method, path, body in [
-        ("PUT", f"/api/v2/integrations/{iid}/credentials", {"account_sid": acct.sid, "auth_token": token}),
+        ("PUT", f"/api/v2/integrations/{iid}/credentials", credentials),
         ("POST", f"/api/v2/integrations/{iid}/activate", None),
+        # a SharedKey, then a rotation to another one (the first stays valid, sealed as the previous key)
+        (
+            "PUT",
+            f"/api/v2/integrations/{iid}/credentials",
+            credentials | {"shared_key": shared_old, "shared_key_id": old_id},
+        ),
+        (
+            "PUT",
+            f"/api/v2/integrations/{iid}/credentials",
+            credentials | {"shared_key": shared_new, "shared_key_id": new_id},
+        ),
         ("GET", f"/api/v2/integrations/{iid}", None),
         ("GET", "/api/v2/integrations", None),
         # a rejected attempt with the same token must not leak it either
@@ -58,15 +73,21 @@ async def test_token_is_nowhere_in_clear(
         response = await prov.client.request(method, path, json=body, headers=prov.headers())
         seen_in_responses.append(await response.text())
     assert "auth_token_set" in seen_in_responses[0]
+    assert f'"previous": "{old_id}"' in seen_in_responses[3]  # the rotation happened: ids are shown
+    secrets = [token, shared_old, shared_new]
 
-    state = await prov_records(INTEGRATION_STATE, key=iid, until=lambda rs: len(rs) >= 3)
-    events = await prov_records(INTEGRATION_EVENTS, key=iid, until=lambda rs: len(rs) >= 3)
+    state = await prov_records(INTEGRATION_STATE, key=iid, until=lambda rs: len(rs) >= 5)
+    events = await prov_records(INTEGRATION_EVENTS, key=iid, until=lambda rs: len(rs) >= 5)
     topic_bytes = b"".join(r.value or b"" for r in state + events)
-    assert b"ciphertext" in topic_bytes  # the sealed token is there...
-    assert token.encode() not in topic_bytes  # ...but never in clear
+    assert b"ciphertext" in topic_bytes  # the sealed secrets are there...
+    assert b"previous_shared_key" in topic_bytes
+    for secret in secrets:
+        assert secret.encode() not in topic_bytes  # ...but never in clear
 
     database = await dump_schema(prov)
     assert b"wrapped_key" in database
-    assert token.encode() not in database
-    assert all(token not in text for text in seen_in_responses)
-    assert token not in caplog.text
+    assert old_id.encode() in database  # key ids are no secret (audit, columns)
+    for secret in secrets:
+        assert secret.encode() not in database
+        assert all(secret not in text for text in seen_in_responses)
+        assert secret not in caplog.text

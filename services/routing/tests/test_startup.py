@@ -79,7 +79,11 @@ async def test_kafka_away_at_start_means_not_ready_then_exactly_one_consumer(
                 await eventually(ready, within=40, what="ready once Kafka answers")
                 assert broker_starts == 3
                 bootstrap = os.environ["BYOSMS_KAFKA_BOOTSTRAP"]
-                expected = {topics.INBOUND_MESSAGES.name: 1}
+                expected = {
+                    topics.INBOUND_MESSAGES.name: 1,
+                    topics.OUTBOUND_COMMANDS.name: 1,
+                    topics.DELIVERY_REPORTS.name: 1,
+                }
 
                 async def settled() -> bool:
                     return await consumer_group_members(bootstrap, group) == ("Stable", expected)

@@ -148,6 +148,15 @@ async def test_subaccount_and_shared_key_signing(
         received.url, received.form, received.headers["X-Twilio-Signature"], algorithm="HMAC_SHA256"
     )
 
+    # Rotation: an upsert with another key makes the next webhooks name and use the new key.
+    rotated = SharedKeySeed(id="SK" + "2" * 32, secret="n3w-s3cret", algorithm="HMAC_SHA1")
+    await twemu.control.create_account(sub.sid, sub.auth_token, parent_sid=twemu_account.sid, shared_key=rotated)
+    await twemu.control.inbound(twemu_numbers(), number, "rotated")
+    received = twemu_receiver.received[-1]
+    assert received.headers["X-Twilio-Webhooks-Signature-Settings"] == f"key={rotated.id},algorithm=HMAC_SHA1"
+    assert RequestValidator("n3w-s3cret").validate(received.url, received.form, received.headers["X-Twilio-Signature"])
+    assert not RequestValidator("s3cret").validate(received.url, received.form, received.headers["X-Twilio-Signature"])
+
 
 async def test_status_callback_sequence(
     twemu: RunningEmulator,

@@ -146,6 +146,18 @@ CATALOG: dict[str, ErrorText] = {
         "Hinterlegen Sie die Twilio-Anmeldedaten der Integration, bevor Sie sie aktivieren.",
         409,
     ),
+    "shared_key_not_found": ErrorText(
+        "The integration has no webhook SharedKey with the id {key_id}.",
+        "Die Integration hat keinen Webhook-SharedKey mit der ID {key_id}.",
+        404,
+    ),
+    "shared_key_is_current": ErrorText(
+        "The SharedKey {key_id} is the integration's current key and cannot be retired; set a new shared key "
+        "(or credentials without one) instead.",
+        "Der SharedKey {key_id} ist der aktuelle Schlüssel der Integration und kann nicht stillgelegt werden; "
+        "hinterlegen Sie stattdessen einen neuen Shared Key (oder Anmeldedaten ohne einen).",
+        409,
+    ),
     "version_conflict": ErrorText(
         "The resource was changed by someone else; reload it and try again.",
         "Die Ressource wurde von jemand anderem geändert; laden Sie sie neu und versuchen Sie es erneut.",
@@ -193,6 +205,98 @@ CATALOG: dict[str, ErrorText] = {
         "Webhooks mit dem primären Auth Token des Kontos; sekundäre Auth Tokens werden nicht unterstützt. "
         "Wenn Sie das Auth Token rotiert oder hochgestuft haben, hinterlegen Sie das neue primäre Token an "
         "der Integration.",
+        422,
+    ),
+    # Sending messages (routing).
+    "sender_not_in_inventory": ErrorText(
+        "The sender {sender} is not a number in your organization's SMS number inventory.",
+        "Der Absender {sender} ist keine Nummer im SMS-Nummerninventar Ihrer Organisation.",
+        422,
+    ),
+    "sender_inactive": ErrorText(
+        "The sender {sender} is inactive: the number or its integration is deactivated.",
+        "Der Absender {sender} ist inaktiv: Die Nummer oder ihre Integration ist deaktiviert.",
+        409,
+    ),
+    "sender_no_credentials": ErrorText(
+        "The integration of the sender {sender} has no Twilio credentials.",
+        "Die Integration des Absenders {sender} hat keine Twilio-Anmeldedaten.",
+        409,
+    ),
+    "sender_credentials_unreadable": ErrorText(
+        "The stored Twilio credentials of the sender's integration cannot be read (their encryption key is "
+        "not available). Please set the integration's Auth Token again.",
+        "Die gespeicherten Twilio-Anmeldedaten der Integration des Absenders können nicht gelesen werden (ihr "
+        "Verschlüsselungsschlüssel ist nicht verfügbar). Bitte hinterlegen Sie das Auth Token der Integration "
+        "erneut.",
+        422,
+    ),
+    "recipient_invalid": ErrorText(
+        "The recipient {recipient} is not a valid phone number in E.164 format (+ and country code).",
+        "Der Empfänger {recipient} ist keine gültige Rufnummer im E.164-Format (+ und Ländervorwahl).",
+        422,
+    ),
+    "recipient_opted_out": ErrorText(
+        "The recipient has opted out of messages from this sender (replied STOP). They can opt in again by "
+        "replying START.",
+        "Der Empfänger hat Nachrichten dieses Absenders abbestellt (Antwort STOP). Mit der Antwort START kann er "
+        "sie wieder erhalten.",
+        409,
+    ),
+    "message_empty": ErrorText(
+        "The message has neither text nor media.",
+        "Die Nachricht hat weder Text noch Medien.",
+        422,
+    ),
+    "message_too_long": ErrorText(
+        "The message text is longer than {limit} characters.",
+        "Der Nachrichtentext ist länger als {limit} Zeichen.",
+        422,
+    ),
+    "message_media_invalid": ErrorText(
+        "A message may carry at most {limit} media attachments, each an http(s) URL.",
+        "Eine Nachricht darf höchstens {limit} Medienanhänge haben, jeder eine http(s)-URL.",
+        422,
+    ),
+    "sender_not_capable": ErrorText(
+        "Twilio cannot send from {sender}: it is not an SMS-capable number of the Twilio account for this "
+        "destination (Twilio error 21606).",
+        "Twilio kann nicht von {sender} senden: Sie ist keine SMS-fähige Nummer des Twilio-Kontos für dieses "
+        "Ziel (Twilio-Fehler 21606).",
+        422,
+    ),
+    "destination_not_permitted": ErrorText(
+        "Sending SMS to this recipient's country is not enabled in the Twilio account's Geo Permissions "
+        "(Twilio error 21408).",
+        "Der SMS-Versand in das Land dieses Empfängers ist in den Geo Permissions des Twilio-Kontos nicht "
+        "freigeschaltet (Twilio-Fehler 21408).",
+        422,
+    ),
+    "recipient_unreachable": ErrorText(
+        "Twilio cannot send from this sender to this recipient, for example because the recipient is a "
+        "landline (Twilio error {twilio_code}).",
+        "Twilio kann von diesem Absender nicht an diesen Empfänger senden, zum Beispiel weil der Empfänger "
+        "ein Festnetzanschluss ist (Twilio-Fehler {twilio_code}).",
+        422,
+    ),
+    "sender_queue_full": ErrorText(
+        "The sender's queue at Twilio holds more than 10 hours of messages. Please send later (Twilio error 21611).",
+        "Die Warteschlange des Absenders bei Twilio enthält Nachrichten für mehr als 10 Stunden. Bitte senden "
+        "Sie später (Twilio-Fehler 21611).",
+        503,
+    ),
+    "outcome_unknown": ErrorText(
+        "It is unknown whether the message was sent: sending was interrupted or Twilio did not answer in "
+        "time. It was not sent again, so that it is never sent twice; check the Twilio message log before "
+        "sending it again.",
+        "Es ist unbekannt, ob die Nachricht gesendet wurde: Das Senden wurde unterbrochen oder Twilio hat "
+        "nicht rechtzeitig geantwortet. Sie wurde nicht erneut gesendet, damit sie nie doppelt ankommt; "
+        "prüfen Sie das Nachrichtenprotokoll in Twilio, bevor Sie sie erneut senden.",
+        504,
+    ),
+    "message_not_delivered": ErrorText(
+        "The message could not be delivered (Twilio error {twilio_code}).",
+        "Die Nachricht konnte nicht zugestellt werden (Twilio-Fehler {twilio_code}).",
         422,
     ),
     # Generic request errors.

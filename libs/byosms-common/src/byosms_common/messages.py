@@ -137,6 +137,12 @@ class IntegrationSnapshot(Model):
     account_sid: str | None = None
     has_credentials: bool = False
     has_shared_key: bool = False
+    shared_key_id: str | None = Field(
+        default=None, description="id of the current webhook SharedKey (None: no key, or one stored without id)"
+    )
+    previous_shared_key_id: str | None = Field(
+        default=None, description="id of the previous SharedKey, still valid during a rotation window"
+    )
     region: str
     status: IntegrationStatus
     version: int = Field(ge=1)
@@ -151,6 +157,18 @@ class IntegrationStatePayload(Model):
     account_sid: str | None = None
     auth_token: SealedSecret | None = None
     shared_key: SealedSecret | None = None
+    shared_key_id: str | None = Field(
+        default=None,
+        description=(
+            "id of the SharedKey in shared_key (what X-Twilio-Webhooks-Signature-Settings names as key=); "
+            "None for a key stored without id, which then signs whatever key id a webhook names"
+        ),
+    )
+    previous_shared_key: SealedSecret | None = Field(
+        default=None,
+        description="the SharedKey replaced by the current one, still valid during a rotation window (sealed)",
+    )
+    previous_shared_key_id: str | None = Field(default=None, description="id of previous_shared_key")
     region: str
     status: IntegrationStatus
     version: int = Field(ge=1)
@@ -288,6 +306,13 @@ class SetCredentialsPayload(Model):
     account_sid: str = Field(max_length=64)
     sealed: SealedCredentials
     actor: str
+    keep_previous_shared_key: bool = Field(
+        default=True,
+        description=(
+            "when the sealed shared key has a different id than the current one, keep the current key valid "
+            "as the previous key (rotation window); false retires it at once"
+        ),
+    )
 
 
 class SetIntegrationCredentials(Envelope):

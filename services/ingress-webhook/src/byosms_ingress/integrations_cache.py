@@ -5,6 +5,9 @@ state topic and follows it live; :meth:`IntegrationsCache.apply` is its change c
 an index by AccountSid. Tokens stay sealed in the records and are opened only when a webhook must
 be validated; the plaintext is cached in memory for that exact sealed value and dropped as soon as
 the record changes (rotation, deactivation, deletion).
+
+SharedKeys carry their id: a webhook naming ``key=<id>`` is checked with the integration's key of
+that id, the current one or, during a rotation window, the previous one (:func:`select_shared_key`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from byosms_common.messages import IntegrationState, IntegrationStatus, SealedSe
 
 log = logging.getLogger(__name__)
 
-SecretField = Literal["auth_token", "shared_key"]
+SecretField = Literal["auth_token", "shared_key", "shared_key_previous"]
+SECRET_FIELDS: tuple[SecretField, ...] = ("auth_token", "shared_key", "shared_key_previous")
 _DELETED_MEMORY = 10_000
 
 
@@ -38,6 +42,32 @@ class Integration:
     version: int
     auth_token: SealedSecret | None
     shared_key: SealedSecret | None
+    shared_key_id: str | None = None
+    previous_shared_key: SealedSecret | None = None
+    previous_shared_key_id: str | None = None
+
+    def sealed(self, name: SecretField) -> SealedSecret | None:
+        if name == "auth_token":
+            return self.auth_token
+        return self.shared_key if name == "shared_key" else self.previous_shared_key
+
+
+def select_shared_key(integration: Integration, key_id: str) -> SecretField | Literal["none", "unknown"]:
+    """Which stored SharedKey checks a webhook whose settings header names ``key=<key_id>``.
+
+    The key with that id (current first, then the previous one of a rotation window); a current key
+    stored without id stands for any id (keys set before ids were recorded). ``"none"``: the
+    integration has no shared key; ``"unknown"``: it has, but none with this id.
+    """
+    if integration.shared_key is None:
+        return "none"
+    if integration.shared_key_id == key_id:
+        return "shared_key"
+    if integration.previous_shared_key is not None and integration.previous_shared_key_id == key_id:
+        return "shared_key_previous"
+    if integration.shared_key_id is None:
+        return "shared_key"
+    return "unknown"
 
 
 @dataclass
@@ -68,6 +98,9 @@ class IntegrationsCache:
             version=payload.version,
             auth_token=payload.auth_token,
             shared_key=payload.shared_key,
+            shared_key_id=payload.shared_key_id,
+            previous_shared_key=payload.previous_shared_key,
+            previous_shared_key_id=payload.previous_shared_key_id,
         )
         self._by_id[key] = integration
         self._account_of[key] = integration.account_sid
@@ -76,8 +109,8 @@ class IntegrationsCache:
 
     def _forget(self, key: str, *, deleted: bool) -> None:
         self._by_id.pop(key, None)
-        self._secrets.pop((key, "auth_token"), None)
-        self._secrets.pop((key, "shared_key"), None)
+        for name in SECRET_FIELDS:
+            self._secrets.pop((key, name), None)
         account = self._account_of.pop(key, None)
         if account is None:
             return
@@ -103,8 +136,8 @@ class IntegrationsCache:
         return account_sid in self._deleted_accounts
 
     def secret(self, integration: Integration, name: SecretField) -> str | None:
-        """The plaintext auth token or shared key; None when the integration has none."""
-        sealed = integration.auth_token if name == "auth_token" else integration.shared_key
+        """The plaintext auth token or (current or previous) shared key; None when the integration has none."""
+        sealed = integration.sealed(name)
         if sealed is None:
             return None
         cached = self._secrets.get((integration.integration_id, name))

@@ -18,7 +18,13 @@ from byosms_common.errors import localized
 from byosms_common.regions import Region
 from byosms_ingress import signature
 from byosms_ingress.events import build_record
-from byosms_ingress.integrations_cache import Integration, IntegrationsCache, SecretUnavailableError
+from byosms_ingress.integrations_cache import (
+    Integration,
+    IntegrationsCache,
+    SecretField,
+    SecretUnavailableError,
+    select_shared_key,
+)
 from byosms_ingress.metrics import IngressMetrics
 from byosms_ingress.publishing import EventPublisher
 from byosms_ingress.signature_failures import SignatureFailureReporter
@@ -167,12 +173,13 @@ def _check_signature(
     json_body: str | None,
 ) -> None:
     settings = signature.parse_signature_settings(request.headers.get(signature.SIGNATURE_SETTINGS_HEADER))
+    field = _secret_field(integration, settings.key_id)
     try:
-        secret = cache.secret(integration, "shared_key" if settings.uses_shared_key else "auth_token")
+        secret = cache.secret(integration, field)
     except SecretUnavailableError:
         raise Rejected(503, "ingress_unavailable", "secret_unavailable") from None
     if secret is None:
-        raise Rejected(403, "webhook_rejected", "no_shared_key" if settings.uses_shared_key else "no_auth_token")
+        raise Rejected(403, "webhook_rejected", "no_auth_token" if field == "auth_token" else "no_shared_key")
     header = request.headers.get(signature.SIGNATURE_HEADER)
     if json_body is None:
         verdict = signature.check_form(secret, url, params, header, settings.algorithm)
@@ -183,6 +190,18 @@ def _check_signature(
     if verdict is not signature.Verdict.VALID:
         log.info("webhook for integration %s rejected: %s", integration.integration_id, verdict.value)
         raise Rejected(403, "webhook_rejected", verdict.value)
+
+
+def _secret_field(integration: Integration, key_id: str | None) -> SecretField:
+    """The Auth Token without ``key=`` in the settings header, else the SharedKey with that id."""
+    if key_id is None:
+        return "auth_token"
+    selected = select_shared_key(integration, key_id)
+    if selected == "none":
+        raise Rejected(403, "webhook_rejected", "no_shared_key")
+    if selected == "unknown":
+        raise Rejected(403, "webhook_rejected", "unknown_shared_key")
+    return selected
 
 
 def _error(rejected: Rejected) -> web.Response:

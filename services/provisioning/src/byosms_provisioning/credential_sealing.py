@@ -10,7 +10,9 @@ Design (an ECIES construction; the same shape as HPKE base mode, RFC 9180):
   configuration (``public_keys()`` / :func:`public_key_b64` print them); they are not secret.
 - A sender makes a one-time X25519 key pair, agrees a shared secret with the provisioning public
   key, derives a 256-bit key with HKDF-SHA256 (salt = ephemeral public key + recipient public key,
-  info = :data:`INFO`), and encrypts ``{"auth_token": ..., "shared_key": ...}`` with AES-256-GCM.
+  info = :data:`INFO`), and encrypts ``{"auth_token": ..., "shared_key": ..., "shared_key_id": ...}``
+  with AES-256-GCM (``shared_key_id`` optional: senders that predate it leave it out). The key id
+  travels inside the seal, so it cannot be changed apart from its key.
 - The associated data is the organization, the integration id, the Account SID and the key id, so
   a sealed blob copied into another organization's (or integration's) command does not open.
 - Provisioning opens it in memory, validates the credentials with Twilio, and stores them under its
@@ -53,6 +55,7 @@ class SealingError(InvalidInput):
 class OpenedCredentials:
     auth_token: str
     shared_key: str | None
+    shared_key_id: str | None = None
 
     def __repr__(self) -> str:
         return "OpenedCredentials(***)"
@@ -104,6 +107,7 @@ def seal(
     account_sid: str,
     auth_token: str,
     shared_key: str | None = None,
+    shared_key_id: str | None = None,
 ) -> SealedCredentials:
     """What a platform service does before publishing ``integration.set_credentials``."""
     recipient = base64.b64decode(public_key_b64_)
@@ -111,7 +115,10 @@ def seal(
     ephemeral_public = _raw_public(ephemeral.public_key())
     key = _derive(ephemeral.exchange(X25519PublicKey.from_public_bytes(recipient)), ephemeral_public, recipient)
     nonce = os.urandom(_NONCE_BYTES)
-    plaintext = json.dumps({"auth_token": auth_token, "shared_key": shared_key}).encode()
+    secrets: dict[str, str | None] = {"auth_token": auth_token, "shared_key": shared_key}
+    if shared_key_id is not None:
+        secrets["shared_key_id"] = shared_key_id
+    plaintext = json.dumps(secrets).encode()
     aad = associated_data(organization_id, integration_id, account_sid, key_id)
     return SealedCredentials(
         key_id=key_id,
@@ -165,7 +172,7 @@ class SealingKeyring:
             raise SealingError from None
         if not isinstance(secrets, dict):
             raise SealingError
-        token, shared_key = secrets.get("auth_token"), secrets.get("shared_key")
-        if not isinstance(token, str) or not (shared_key is None or isinstance(shared_key, str)):
+        token, shared_key, key_id = secrets.get("auth_token"), secrets.get("shared_key"), secrets.get("shared_key_id")
+        if not isinstance(token, str) or not all(v is None or isinstance(v, str) for v in (shared_key, key_id)):
             raise SealingError
-        return OpenedCredentials(token, shared_key)
+        return OpenedCredentials(token, shared_key, key_id)

@@ -6,6 +6,13 @@ States and transitions::
     inactive (credentials set) --activate--> active --deactivate--> inactive
     any --edit name/notes | set credentials--> same status
     any --delete--> (gone)
+    any --retire previous shared key--> same status
+
+Webhook SharedKeys (Twilio's ``X-Twilio-Webhooks-Signature-Settings: key=<id>,algorithm=...``) are
+stored with their id. Setting a shared key with a *different* id than the current one keeps the
+current key as the previous key, still valid for webhooks (the rotation window), until the next
+credentials change or an explicit retire. Setting the same id again, a key without id, no key, or
+``keep_previous_shared_key=False`` leaves no previous key.
 
 Activating needs credentials; activating an active or deactivating an inactive integration is a
 no-op (no version bump, no change event), so retried commands are harmless.
@@ -19,12 +26,13 @@ only within its organization.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from byosms_common.errors import Conflict, InvalidField
+from byosms_common.errors import Conflict, InvalidField, NotFound
 from byosms_common.messages import IntegrationSnapshot, IntegrationStatePayload, IntegrationStatus, SealedSecret
 
 ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
@@ -32,9 +40,14 @@ ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 AUTH_TOKEN = re.compile(r"^[A-Za-z0-9]{16,128}$")
 INTEGRATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 REQUEST_ID = INTEGRATION_ID
+# A SharedKey id as named in X-Twilio-Webhooks-Signature-Settings (key=<id>). Twilio's are "SK" followed
+# by 32 hex digits; any 1 to 64 letters, digits, '_' or '-' are accepted (no ',' or '=': the header's syntax).
+SHARED_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 AUTH_TOKEN_FIELD = "auth_token"  # noqa: S105 - a field name, not a secret
 SHARED_KEY_FIELD = "shared_key"
+# The previous SharedKey is sealed bound to its own field, so it cannot be swapped with the current one.
+PREVIOUS_SHARED_KEY_FIELD = "shared_key_previous"
 
 
 class Action(StrEnum):
@@ -43,6 +56,7 @@ class Action(StrEnum):
     CREATED = "created"
     EDITED = "edited"
     CREDENTIALS_SET = "credentials_set"
+    SHARED_KEY_RETIRED = "shared_key_retired"
     ACTIVATED = "activated"
     DEACTIVATED = "deactivated"
     DELETED = "deleted"
@@ -65,10 +79,23 @@ class Integration:
     created_at: datetime
     updated_at: datetime
     request_id: str | None = None
+    shared_key_id: str | None = None
+    previous_shared_key: SealedSecret | None = None
+    previous_shared_key_id: str | None = None
 
     @property
     def has_credentials(self) -> bool:
         return self.account_sid is not None and self.auth_token is not None
+
+    @property
+    def shared_key_ids(self) -> dict[str, str | None]:
+        """The ids of the SharedKeys set (the current one's id is None when it was stored without id)."""
+        ids: dict[str, str | None] = {}
+        if self.shared_key is not None:
+            ids["current"] = self.shared_key_id
+        if self.previous_shared_key is not None:
+            ids["previous"] = self.previous_shared_key_id
+        return ids
 
     def __repr__(self) -> str:  # sealed secrets are harmless, but keep reprs short and uniform
         return f"Integration(id={self.id!r}, org={self.organization_id!r}, status={self.status}, v={self.version})"
@@ -141,6 +168,17 @@ def check_shared_key(value: str) -> None:
         )
 
 
+def check_shared_key_id(value: str) -> str:
+    if not SHARED_KEY_ID.fullmatch(value):
+        raise InvalidField(
+            "shared_key_id",
+            "must be 1 to 64 letters, digits, '_' or '-' (Twilio's are 'SK' followed by 32 hexadecimal digits)",
+            "muss 1 bis 64 Buchstaben, Ziffern, '_' oder '-' lang sein (bei Twilio 'SK' gefolgt von 32 "
+            "Hexadezimalziffern)",
+        )
+    return value
+
+
 def create(
     *,
     integration_id: str,
@@ -181,6 +219,20 @@ def edit(current: Integration, *, name: str | None, notes: str | None, now: date
     return Change(Action.EDITED, current, _bump(current, now, name=new_name, notes=new_notes))
 
 
+def rotates_shared_key(current: Integration, new_key_id: str | None, *, keep_previous: bool = True) -> bool:
+    """Whether setting a shared key with ``new_key_id`` keeps the current key as the previous one.
+
+    Only a key with an id can be told apart in webhooks, so both the current and the new key need one,
+    and they must differ (the same id again is the same Twilio key)."""
+    return (
+        keep_previous
+        and current.shared_key is not None
+        and current.shared_key_id is not None
+        and new_key_id is not None
+        and new_key_id != current.shared_key_id
+    )
+
+
 def set_credentials(
     current: Integration,
     *,
@@ -188,10 +240,48 @@ def set_credentials(
     auth_token: SealedSecret,
     shared_key: SealedSecret | None,
     now: datetime,
+    shared_key_id: str | None = None,
+    keep_previous_shared_key: bool = True,
+    demote: Callable[[SealedSecret], SealedSecret] | None = None,
 ) -> Change:
-    """Store new credentials (already validated with Twilio and sealed). Always a change: rotation."""
-    updated = _bump(current, now, account_sid=account_sid, auth_token=auth_token, shared_key=shared_key)
+    """Store new credentials (already validated with Twilio and sealed). Always a change: rotation.
+
+    ``demote`` re-seals the current shared key for the previous-key slot; it is needed (and called)
+    only when the change rotates to a shared key with a different id (see :func:`rotates_shared_key`).
+    Any other credentials change ends a rotation window: the previous key is dropped."""
+    if shared_key_id is not None and shared_key is None:
+        raise InvalidField("shared_key_id", "needs shared_key", "braucht shared_key")
+    previous: SealedSecret | None = None
+    previous_id: str | None = None
+    if shared_key is not None and rotates_shared_key(current, shared_key_id, keep_previous=keep_previous_shared_key):
+        assert current.shared_key is not None
+        if demote is None:
+            raise ValueError("rotating a shared key needs demote")
+        previous, previous_id = demote(current.shared_key), current.shared_key_id
+    updated = _bump(
+        current,
+        now,
+        account_sid=account_sid,
+        auth_token=auth_token,
+        shared_key=shared_key,
+        shared_key_id=shared_key_id if shared_key is not None else None,
+        previous_shared_key=previous,
+        previous_shared_key_id=previous_id,
+    )
     return Change(Action.CREDENTIALS_SET, current, updated)
+
+
+def retire_shared_key(current: Integration, key_id: str, *, now: datetime) -> Change:
+    """End the rotation window: the previous SharedKey ``key_id`` is no longer valid for webhooks.
+
+    The current key cannot be retired (409; set new credentials instead); an id the integration does
+    not have answers 404."""
+    if current.previous_shared_key is not None and current.previous_shared_key_id == key_id:
+        updated = _bump(current, now, previous_shared_key=None, previous_shared_key_id=None)
+        return Change(Action.SHARED_KEY_RETIRED, current, updated)
+    if current.shared_key is not None and current.shared_key_id == key_id:
+        raise Conflict("shared_key_is_current", key_id=key_id)
+    raise NotFound("shared_key_not_found", key_id=key_id)
 
 
 def activate(current: Integration, *, now: datetime) -> Change:
@@ -227,6 +317,8 @@ def snapshot(integration: Integration) -> IntegrationSnapshot:
         account_sid=integration.account_sid,
         has_credentials=integration.has_credentials,
         has_shared_key=integration.shared_key is not None,
+        shared_key_id=integration.shared_key_id if integration.shared_key is not None else None,
+        previous_shared_key_id=integration.previous_shared_key_id if integration.previous_shared_key else None,
         region=integration.region,
         status=integration.status,
         version=integration.version,
@@ -242,6 +334,9 @@ def state_payload(integration: Integration) -> IntegrationStatePayload:
         account_sid=integration.account_sid,
         auth_token=integration.auth_token,
         shared_key=integration.shared_key,
+        shared_key_id=integration.shared_key_id,
+        previous_shared_key=integration.previous_shared_key,
+        previous_shared_key_id=integration.previous_shared_key_id,
         region=integration.region,
         status=integration.status,
         version=integration.version,

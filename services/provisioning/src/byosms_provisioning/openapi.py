@@ -19,6 +19,7 @@ from byosms_common.messages import ImportedNumber, NumberType
 from byosms_common.regions import DEFAULT_REGIONS
 from byosms_provisioning import auth, routes_imports
 from byosms_provisioning.context import ServiceContext
+from byosms_provisioning.integrations import SHARED_KEY_ID
 from byosms_provisioning.routes import (
     BASE,
     CreateIntegrationBody,
@@ -105,7 +106,21 @@ CREDENTIALS_TEXT = (
     "Twilio signs inbound webhooks with the primary token, so **secondary auth tokens are not supported** "
     "(signature validation would fail). After promoting a new token in Twilio, set it here at once. "
     "A Twilio subaccount per integration is recommended. `shared_key` optionally stores a Twilio "
-    "SharedKey secret for webhook signatures."
+    "SharedKey secret for webhook signatures, `shared_key_id` its id (what Twilio names in "
+    "`X-Twilio-Webhooks-Signature-Settings: key=<id>`).\n\n"
+    "**SharedKey rotation.** Setting a shared key with a *different* `shared_key_id` than the current key "
+    "keeps the current key valid as the previous key: webhooks naming either id are accepted (the rotation "
+    "window), webhooks naming any other id are refused. The window ends with the next credentials change, "
+    "with `keep_previous_shared_key: false`, or with `DELETE .../credentials/shared-keys/{key_id}`. "
+    "Responses list only the ids of the keys set (`credentials.shared_key_ids`), never a secret. Leaving out "
+    "`shared_key` removes both keys (webhooks are then validated with the Auth Token only)."
+)
+
+RETIRE_TEXT = (
+    "Ends a SharedKey rotation window: webhooks signed with the previous key `key_id` are refused from now "
+    "on (after the ingresses see the change, normally within a second). The current key cannot be retired "
+    "(409 `shared_key_is_current`): set new credentials instead. An id the integration does not have "
+    "answers 404 `shared_key_not_found`."
 )
 
 
@@ -185,6 +200,26 @@ def integration_part() -> tuple[JSON, JSON]:
                 parameters=[_ID, _IF_MATCH],
             ),
         },
+        item + "/credentials/shared-keys/{key_id}": {
+            "delete": _op(
+                "Retire the previous webhook SharedKey",
+                auth.INTEGRATION_EDIT,
+                description=RETIRE_TEXT,
+                ok=(200, ref("Integration")),
+                errors=(400, 401, 403, 404, 409),
+                parameters=[
+                    _ID,
+                    {
+                        "name": "key_id",
+                        "in": "path",
+                        "required": True,
+                        "description": "the SharedKey id to retire (the integration's previous key)",
+                        "schema": {"type": "string", "pattern": SHARED_KEY_ID.pattern},
+                    },
+                    _IF_MATCH,
+                ],
+            ),
+        },
         item + "/activate": {
             "post": _op(
                 "Activate (needs credentials)",
@@ -221,7 +256,19 @@ def integration_part() -> tuple[JSON, JSON]:
             "account_sid": {"type": ["string", "null"]},
             "credentials": {
                 "type": "object",
-                "properties": {"auth_token_set": {"type": "boolean"}, "shared_key_set": {"type": "boolean"}},
+                "properties": {
+                    "auth_token_set": {"type": "boolean"},
+                    "shared_key_set": {"type": "boolean"},
+                    "shared_key_ids": {
+                        "type": "object",
+                        "description": (
+                            "ids of the SharedKeys set: `current` (null when stored without id) and, during a "
+                            "rotation window, `previous`; never a secret"
+                        ),
+                        "properties": {"current": {"type": ["string", "null"]}, "previous": {"type": "string"}},
+                        "additionalProperties": False,
+                    },
+                },
             },
             "version": {"type": "integer"},
             "created_at": {"type": "string", "format": "date-time"},

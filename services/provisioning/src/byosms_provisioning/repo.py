@@ -14,7 +14,7 @@ from byosms_provisioning.integrations import Integration
 
 _COLUMNS = (
     "id, organization_id, name, notes, region, account_sid, auth_token, shared_key, status, version, "
-    "created_at, updated_at, request_id"
+    "created_at, updated_at, request_id, shared_key_id, previous_shared_key, previous_shared_key_id"
 )
 
 
@@ -45,6 +45,9 @@ def _row(row: asyncpg.Record) -> Integration:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         request_id=row["request_id"],
+        shared_key_id=row["shared_key_id"],
+        previous_shared_key=_sealed(row["previous_shared_key"]),
+        previous_shared_key_id=row["previous_shared_key_id"],
     )
 
 
@@ -52,7 +55,7 @@ async def insert(conn: asyncpg.Connection, i: Integration) -> bool:
     """Insert a new integration; False when the id or the organization's request id is taken."""
     status = await conn.execute(
         f"INSERT INTO integrations ({_COLUMNS}) "  # noqa: S608
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT DO NOTHING",
         i.id,
         i.organization_id,
         i.name,
@@ -66,6 +69,9 @@ async def insert(conn: asyncpg.Connection, i: Integration) -> bool:
         i.created_at,
         i.updated_at,
         i.request_id,
+        i.shared_key_id,
+        _json(i.previous_shared_key),
+        i.previous_shared_key_id,
     )
     return bool(status == "INSERT 0 1")
 
@@ -101,7 +107,8 @@ async def update(conn: asyncpg.Connection, i: Integration, previous_version: int
     """Write ``i`` if the stored version is still ``previous_version``."""
     status = await conn.execute(
         "UPDATE integrations SET name = $3, notes = $4, account_sid = $5, auth_token = $6, shared_key = $7, "
-        "status = $8, version = $9, updated_at = $10 WHERE organization_id = $1 AND id = $2 AND version = $11",
+        "status = $8, version = $9, updated_at = $10, shared_key_id = $12, previous_shared_key = $13, "
+        "previous_shared_key_id = $14 WHERE organization_id = $1 AND id = $2 AND version = $11",
         i.organization_id,
         i.id,
         i.name,
@@ -113,6 +120,9 @@ async def update(conn: asyncpg.Connection, i: Integration, previous_version: int
         i.version,
         i.updated_at,
         previous_version,
+        i.shared_key_id,
+        _json(i.previous_shared_key),
+        i.previous_shared_key_id,
     )
     return bool(status == "UPDATE 1")
 
@@ -231,12 +241,17 @@ async def claim_command(conn: asyncpg.Connection, command_id: str, command_type:
     return bool(status == "INSERT 0 1")
 
 
+# Every sealed column (KEK rotation must cover them all; a test checks the list against the schema).
+SEALED_COLUMNS = ("auth_token", "shared_key", "previous_shared_key")
+# Rows with a secret not wrapped by the KEK in $1.
+UNDER_OLD_KEK = "(" + " OR ".join(f"({c} IS NOT NULL AND {c}->>'kek_id' <> $1)" for c in SEALED_COLUMNS) + ")"
+
+
 async def sealed_batch(conn: asyncpg.Connection, active_kek: str, limit: int) -> list[Integration]:
     """Integrations with a secret not yet wrapped by ``active_kek``, locked, skipping ones in use."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM integrations "  # noqa: S608
-        "WHERE (auth_token IS NOT NULL AND auth_token->>'kek_id' <> $1) "
-        "   OR (shared_key IS NOT NULL AND shared_key->>'kek_id' <> $1) "
+        f"WHERE {UNDER_OLD_KEK} "
         "ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
         active_kek,
         limit,
@@ -247,18 +262,15 @@ async def sealed_batch(conn: asyncpg.Connection, active_kek: str, limit: int) ->
 async def update_sealed(conn: asyncpg.Connection, i: Integration) -> None:
     """Replace the sealed secrets only (KEK rotation: the version and the secrets' meaning stay)."""
     await conn.execute(
-        "UPDATE integrations SET auth_token = $2, shared_key = $3 WHERE id = $1",
+        "UPDATE integrations SET auth_token = $2, shared_key = $3, previous_shared_key = $4 WHERE id = $1",
         i.id,
         _json(i.auth_token),
         _json(i.shared_key),
+        _json(i.previous_shared_key),
     )
 
 
 async def count_by_kek(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
-    rows = await conn.fetch(
-        "SELECT kek, count(*) AS n FROM ("
-        "  SELECT auth_token->>'kek_id' AS kek FROM integrations WHERE auth_token IS NOT NULL"
-        "  UNION ALL SELECT shared_key->>'kek_id' FROM integrations WHERE shared_key IS NOT NULL"
-        ") s GROUP BY kek"
-    )
+    parts = [f"SELECT {c}->>'kek_id' AS kek FROM integrations WHERE {c} IS NOT NULL" for c in SEALED_COLUMNS]  # noqa: S608
+    rows = await conn.fetch(f"SELECT kek, count(*) AS n FROM ({' UNION ALL '.join(parts)}) s GROUP BY kek")  # noqa: S608
     return {r["kek"]: r["n"] for r in rows}

@@ -18,7 +18,7 @@ import asyncpg
 from byosms_common.crypto import CryptoError, Keyring, associated_data, rewrap
 from byosms_common.topics import INTEGRATION_STATE
 from byosms_provisioning import outbox, repo
-from byosms_provisioning.integrations import AUTH_TOKEN_FIELD, SHARED_KEY_FIELD, Integration
+from byosms_provisioning.integrations import AUTH_TOKEN_FIELD, PREVIOUS_SHARED_KEY_FIELD, SHARED_KEY_FIELD, Integration
 from byosms_provisioning.service import state_record
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,14 @@ def rewrapped(keyring: Keyring, integration: Integration) -> Integration:
     org, iid = integration.organization_id, integration.id
     token = integration.auth_token
     key = integration.shared_key
+    previous = integration.previous_shared_key
     return replace(
         integration,
         auth_token=rewrap(keyring, token, associated_data(org, iid, AUTH_TOKEN_FIELD)) if token else None,
         shared_key=rewrap(keyring, key, associated_data(org, iid, SHARED_KEY_FIELD)) if key else None,
+        previous_shared_key=(
+            rewrap(keyring, previous, associated_data(org, iid, PREVIOUS_SHARED_KEY_FIELD)) if previous else None
+        ),
     )
 
 
@@ -54,9 +58,7 @@ class RotationIncomplete(CryptoError):
 async def remaining(pool: asyncpg.Pool, active_kek: str) -> int:
     """How many integrations have a secret not wrapped by ``active_kek`` (locked rows included)."""
     count: int = await pool.fetchval(
-        "SELECT count(*) FROM integrations "
-        "WHERE (auth_token IS NOT NULL AND auth_token->>'kek_id' <> $1) "
-        "   OR (shared_key IS NOT NULL AND shared_key->>'kek_id' <> $1)",
+        f"SELECT count(*) FROM integrations WHERE {repo.UNDER_OLD_KEK}",  # noqa: S608 - fixed column names
         active_kek,
     )
     return count

@@ -24,7 +24,7 @@ from byosms_common.messages import IntegrationStatus
 from byosms_common.regions import Region
 from byosms_provisioning import auth, repo, service, webhook_health
 from byosms_provisioning.context import ServiceContext, context_of
-from byosms_provisioning.integrations import ACCOUNT_SID, AUTH_TOKEN, REQUEST_ID, Integration
+from byosms_provisioning.integrations import ACCOUNT_SID, AUTH_TOKEN, REQUEST_ID, SHARED_KEY_ID, Integration
 from byosms_provisioning.problems import InvalidFields, language_of, parse_query, read_json
 
 BASE = "/api/v2/integrations"
@@ -60,6 +60,26 @@ class CredentialsBody(_Body):
     account_sid: str = Field(min_length=1, max_length=64, json_schema_extra={"pattern": ACCOUNT_SID.pattern})
     auth_token: SecretStr = Field(min_length=1, max_length=128, json_schema_extra={"pattern": AUTH_TOKEN.pattern})
     shared_key: SecretStr | None = Field(default=None, max_length=256, json_schema_extra={"pattern": "^[ -~]{16,256}$"})
+    shared_key_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description=(
+            "Id of the SharedKey in `shared_key`, as Twilio names it in `X-Twilio-Webhooks-Signature-Settings: "
+            "key=<id>,...` (Twilio's are `SK` followed by 32 hexadecimal digits; 1 to 64 letters, digits, `_` or "
+            "`-` are accepted). Needs `shared_key`. Without it the key is stored without id and signs whatever "
+            "key id a webhook names (no rotation window)."
+        ),
+        json_schema_extra={"pattern": SHARED_KEY_ID.pattern},
+    )
+    keep_previous_shared_key: bool = Field(
+        default=True,
+        description=(
+            "When `shared_key_id` differs from the current key's id, the current key stays valid as the "
+            "previous key (rotation window) until the next credentials change or "
+            "`DELETE .../credentials/shared-keys/{key_id}`. `false` retires it at once."
+        ),
+    )
 
 
 class ListQuery(_Body):
@@ -92,6 +112,7 @@ def integration_view(
         "credentials": {
             "auth_token_set": integration.auth_token is not None,
             "shared_key_set": integration.shared_key is not None,
+            "shared_key_ids": integration.shared_key_ids,
         },
         "version": integration.version,
         "created_at": integration.created_at.isoformat(),
@@ -208,6 +229,22 @@ async def put_credentials(request: web.Request) -> web.Response:
         account_sid=body.account_sid,
         auth_token=body.auth_token.get_secret_value(),
         shared_key=body.shared_key.get_secret_value() if body.shared_key is not None else None,
+        shared_key_id=body.shared_key_id,
+        keep_previous_shared_key=body.keep_previous_shared_key,
+        expected_version=expected_version(request),
+    )
+    return await _respond(request, ctx, updated.current)
+
+
+async def retire_shared_key(request: web.Request) -> web.Response:
+    """End a SharedKey rotation window: the previous key ``key_id`` no longer validates webhooks."""
+    ctx = context_of(request)
+    actor = await _actor(request, auth.INTEGRATION_EDIT)
+    updated = await service.retire_shared_key(
+        ctx,
+        actor,
+        request.match_info["id"],
+        request.match_info["key_id"],
         expected_version=expected_version(request),
     )
     return await _respond(request, ctx, updated.current)
@@ -252,5 +289,6 @@ def register(app: web.Application, ctx: ServiceContext) -> None:
     app.router.add_patch(BASE + "/{id}", update_integration)
     app.router.add_delete(BASE + "/{id}", delete_integration)
     app.router.add_put(BASE + "/{id}/credentials", put_credentials)
+    app.router.add_delete(BASE + "/{id}/credentials/shared-keys/{key_id}", retire_shared_key)
     app.router.add_post(BASE + "/{id}/activate", activate_integration)
     app.router.add_post(BASE + "/{id}/deactivate", deactivate_integration)

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from byosms_common.crypto import associated_data, seal
-from byosms_common.errors import Conflict, InvalidInput, NotFound
+from byosms_common.crypto import associated_data, open_sealed, seal
+from byosms_common.errors import Conflict, InvalidField, InvalidInput, NotFound
 from byosms_common.kafka import current_trace
 from byosms_common.messages import (
     Envelope,
@@ -32,11 +32,19 @@ from byosms_common.messages import (
     IntegrationDeleted,
     IntegrationState,
     IntegrationUpdated,
+    SealedSecret,
 )
 from byosms_common.topics import INTEGRATION_EVENTS, INTEGRATION_STATE
 from byosms_provisioning import integrations, outbox, repo, webhook_health
 from byosms_provisioning.context import ServiceContext
-from byosms_provisioning.integrations import AUTH_TOKEN_FIELD, SHARED_KEY_FIELD, Action, Change, Integration
+from byosms_provisioning.integrations import (
+    AUTH_TOKEN_FIELD,
+    PREVIOUS_SHARED_KEY_FIELD,
+    SHARED_KEY_FIELD,
+    Action,
+    Change,
+    Integration,
+)
 
 Clock = Callable[[], datetime]
 
@@ -47,6 +55,7 @@ _EVENTS: dict[Action, type[ChangeEvent]] = {
     Action.CREATED: IntegrationCreated,
     Action.EDITED: IntegrationUpdated,
     Action.CREDENTIALS_SET: IntegrationUpdated,
+    Action.SHARED_KEY_RETIRED: IntegrationUpdated,
     Action.ACTIVATED: IntegrationActivated,
     Action.DEACTIVATED: IntegrationDeactivated,
     Action.DELETED: IntegrationDeleted,
@@ -214,6 +223,8 @@ async def set_credentials(
     account_sid: str,
     auth_token: str,
     shared_key: str | None,
+    shared_key_id: str | None = None,
+    keep_previous_shared_key: bool = True,
     expected_version: int | None = None,
     conn: asyncpg.Connection | None = None,
     checked_with_twilio: bool = False,
@@ -221,11 +232,19 @@ async def set_credentials(
     """Validate the credentials with Twilio, then store them sealed. Nothing is stored on failure.
 
     ``checked_with_twilio``: the caller already did (outside its transaction). Earlier webhook
-    signature failures are cleared: they say nothing about the new credentials."""
+    signature failures are cleared: they say nothing about the new credentials.
+
+    A shared key with a different ``shared_key_id`` than the current key's keeps the current key
+    valid as the previous one (rotation window) unless ``keep_previous_shared_key`` is false; see
+    :func:`integrations.set_credentials`."""
     integrations.check_account_sid(account_sid)
     integrations.check_auth_token(auth_token)
     if shared_key is not None:
         integrations.check_shared_key(shared_key)
+    if shared_key_id is not None:
+        integrations.check_shared_key_id(shared_key_id)
+        if shared_key is None:
+            raise InvalidField("shared_key_id", "needs shared_key", "braucht shared_key")
     # Fail fast (404, 409) before calling Twilio.
     current = await get(ctx, actor.organization_id, integration_id)
     integrations.check_version(current, expected_version)
@@ -244,13 +263,51 @@ async def set_credentials(
             actor,
             integration_id,
             lambda cur, now: integrations.set_credentials(
-                cur, account_sid=account_sid, auth_token=sealed_token, shared_key=sealed_key, now=now
+                cur,
+                account_sid=account_sid,
+                auth_token=sealed_token,
+                shared_key=sealed_key,
+                shared_key_id=shared_key_id,
+                keep_previous_shared_key=keep_previous_shared_key,
+                demote=lambda sealed: demote_shared_key(ctx, org, integration_id, sealed),
+                now=now,
             ),
             expected_version=expected_version,
             conn=tx,
         )
         await webhook_health.clear(tx, org, integration_id)
     return result
+
+
+def demote_shared_key(
+    ctx: ServiceContext, organization_id: str, integration_id: str, sealed: SealedSecret
+) -> SealedSecret:
+    """The current shared key re-sealed for the previous-key slot (fresh data key, its own associated data).
+
+    The clear key exists only in memory while this runs."""
+    clear = open_sealed(ctx.keyring, sealed, associated_data(organization_id, integration_id, SHARED_KEY_FIELD))
+    return seal(ctx.keyring, clear, associated_data(organization_id, integration_id, PREVIOUS_SHARED_KEY_FIELD))
+
+
+async def retire_shared_key(
+    ctx: ServiceContext,
+    actor: Actor,
+    integration_id: str,
+    key_id: str,
+    *,
+    expected_version: int | None = None,
+    conn: asyncpg.Connection | None = None,
+) -> Change:
+    """End a rotation window: webhooks signed with the previous SharedKey ``key_id`` are refused from now on."""
+    integrations.check_shared_key_id(key_id)
+    return await change(
+        ctx,
+        actor,
+        integration_id,
+        lambda cur, now: integrations.retire_shared_key(cur, key_id, now=now),
+        expected_version=expected_version,
+        conn=conn,
+    )
 
 
 async def activate(

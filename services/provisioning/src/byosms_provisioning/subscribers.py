@@ -14,8 +14,9 @@ carrying ``integration_id`` is rejected whether or not that id exists anywhere).
 command is recognised by its id and skipped.
 
 Credentials (``integration.set_credentials``) never travel in clear: the auth token and shared key
-are sealed for provisioning (X25519 + HKDF-SHA256 + AES-256-GCM with provisioning's published
-public key, bound to the organization, integration and Account SID; see
+(with its optional ``shared_key_id``) are sealed for provisioning (X25519 + HKDF-SHA256 +
+AES-256-GCM with provisioning's published public key, bound to the organization, integration and
+Account SID; see
 :mod:`byosms_provisioning.credential_sealing`). Provisioning opens them in memory, validates them
 with Twilio and stores them under its own key-encryption keys, exactly like
 ``PUT /api/v2/integrations/{id}/credentials``. Without configured sealing keys such commands are
@@ -83,6 +84,8 @@ async def open_credentials(ctx: ServiceContext, command: SetIntegrationCredentia
         p.sealed, organization_id=command.organization_id, integration_id=p.integration_id, account_sid=p.account_sid
     )
     integrations.check_auth_token(opened.auth_token)
+    if opened.shared_key_id is not None:
+        integrations.check_shared_key_id(opened.shared_key_id)
     await ctx.twilio.check_credentials(p.account_sid, opened.auth_token)
     return opened
 
@@ -117,6 +120,8 @@ async def apply_command(
                 account_sid=p.account_sid,
                 auth_token=opened.auth_token,
                 shared_key=opened.shared_key,
+                shared_key_id=opened.shared_key_id,
+                keep_previous_shared_key=p.keep_previous_shared_key,
                 conn=conn,
                 checked_with_twilio=checked is not None,
             )

@@ -1,10 +1,8 @@
-"""The only module that talks to Twilio (and imports ``twilio``).
+"""Provisioning's Twilio calls: the lookups of integrations and number imports, and how their
+failures are reported.
 
-- One shared async HTTP client for all tenants; a cheap ``twilio.rest.Client`` per call carries the
-  tenant's Account SID and Auth Token.
-- ``BYOSMS_TWILIO_API_BASE`` redirects every ``https://*.twilio.com`` URL to a base URL of our
-  choice (the emulator in tests and the local stack).
-- Every call runs under an explicit deadline: ``AsyncTwilioHttpClient`` ignores its own timeout.
+- The generic part (the shared HTTP session, ``BYOSMS_TWILIO_API_BASE`` redirect, per-call
+  deadline, classification of failures, ``Retry-After``) is :mod:`byosms_common.twilio_client`.
 - Failures become ``ByosmsError`` codes through :data:`TWILIO_CODE_RULES` and
   :data:`HTTP_STATUS_RULES`; a unit test covers every row. A 429's ``Retry-After`` travels on the
   error (:class:`TwilioCallError`), so callers wait as long as Twilio asks before trying again.
@@ -15,25 +13,36 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
-
-import aiohttp
-from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.http.response import Response as TwilioResponse
-from twilio.rest import Client
+from typing import TypeVar
 
 from byosms_common.errors import ByosmsError, VendorError
+from byosms_common.twilio_client import (
+    FailureKind,
+    TwilioClients,
+    TwilioFailure,
+    classify,
+    parse_retry_after,
+    redirect_url,
+)
 from byosms_provisioning.import_checks import VendorNumber, VendorService
+
+__all__ = [
+    "HTTP_STATUS_RULES",
+    "TWILIO_CODE_RULES",
+    "ErrorRule",
+    "TwilioAccount",
+    "TwilioCallError",
+    "TwilioGateway",
+    "VendorError",
+    "map_exception",
+    "parse_retry_after",
+    "redirect_url",
+    "retry_after_of",
+    "rule_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +91,6 @@ def rule_for(status: int | None, twilio_code: int | None) -> ErrorRule:
     return OTHER_CLIENT_ERROR_RULE
 
 
-def _code_in_body(text: str) -> int | None:
-    try:
-        body = json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        return None
-    code = body.get("code") if isinstance(body, dict) else None
-    return code if isinstance(code, int) else None
-
-
 class TwilioCallError(VendorError):
     """A failed Twilio call; ``retry_after`` is how long Twilio asked us to wait (seconds), if it said."""
 
@@ -107,109 +107,19 @@ def retry_after_of(error: BaseException) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if unusable."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if text.isascii() and text.isdigit():
-        return float(int(text))
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-@dataclass
-class _CallNotes:
-    """What the HTTP client saw during one gateway call (shared with the tasks the call spawns)."""
-
-    retry_after: float | None = None
-
-
-_CALL_NOTES: ContextVar[_CallNotes | None] = ContextVar("byosms_twilio_call_notes", default=None)
-
-
 def map_exception(exc: BaseException, *, retry_after: float | None = None) -> ByosmsError:
     """The byosms error for anything a Twilio call raised (``retry_after``: the 429's hint, if any)."""
-    if isinstance(exc, TwilioRestException):
-        status, code = exc.status, exc.code
-    elif isinstance(exc, TwilioException) and len(exc.args) > 1 and hasattr(exc.args[1], "status_code"):
-        # list()/page() failures carry the raw response as the second argument (twilio-facts 5.8).
-        response = exc.args[1]
-        status, code = int(response.status_code), _code_in_body(str(getattr(response, "text", "")))
-    elif isinstance(exc, TimeoutError | aiohttp.ClientError | OSError):
-        rule = UNREACHABLE_RULE
-        return TwilioCallError(rule.code, retryable=rule.retryable)
-    else:
-        status, code = getattr(exc, "status", None), getattr(exc, "code", None)
-        if not isinstance(status, int):
-            status = None
-        if not isinstance(code, int):
-            code = None
+    failure = classify(exc, retry_after=retry_after)
+    if failure.kind is not FailureKind.ANSWERED:
+        # Lookups change nothing at Twilio, so an unanswered one is as safe to repeat as an unreachable one.
+        return TwilioCallError(UNREACHABLE_RULE.code, retryable=UNREACHABLE_RULE.retryable)
+    status, code = failure.status, failure.code
     rule = rule_for(status, code)
     params = {"twilio_code": str(code if code is not None else status)} if rule.code == "vendor_rejected" else {}
     if rule.code == "account_not_active":
         params = {"status": "not active"}
-    hint = retry_after if rule.retryable and status == 429 else None
+    hint = failure.retry_after if rule.retryable and status == 429 else None
     return TwilioCallError(rule.code, retryable=rule.retryable, retry_after=hint, **params)
-
-
-def redirect_url(url: str, api_base: str) -> str:
-    """``url`` with a ``*.twilio.com`` scheme and host replaced by ``api_base`` (path and query kept)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if not (host == "twilio.com" or host.endswith(".twilio.com")):
-        return url
-    base = urlsplit(api_base)
-    path = base.path.rstrip("/") + parts.path
-    return urlunsplit((base.scheme, base.netloc, path, parts.query, parts.fragment))
-
-
-class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
-    """The SDK's async client, sending Basic auth as a header, optionally redirected to ``api_base``.
-
-    Sending the header ourselves avoids aiohttp's deprecated ``auth=`` argument and keeps the
-    credentials out of the SDK's ``_test_only_last_request`` record.
-    """
-
-    def __init__(self, api_base: str | None) -> None:
-        super().__init__(pool_connections=True)
-        self._api_base = api_base
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109 - the SDK's signature; deadlines are set by the caller
-        allow_redirects: bool = False,
-    ) -> TwilioResponse:
-        target = redirect_url(url, self._api_base) if self._api_base else url
-        sent_headers = dict(headers or {})
-        if auth is not None:
-            pair = f"{auth[0]}:{auth[1]}".encode()
-            sent_headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-        async with self.session.request(
-            method.upper(),
-            target,
-            params=params,
-            data=data,
-            headers=sent_headers,
-            allow_redirects=allow_redirects,
-        ) as response:
-            text = await response.text()
-            if response.status == 429:
-                notes = _CALL_NOTES.get()
-                if notes is not None:
-                    notes.retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            return TwilioResponse(response.status, text, response.headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,54 +132,22 @@ class TwilioAccount:
     type: str | None
 
 
-class TwilioGateway:
+class TwilioGateway(TwilioClients):
     """Twilio REST calls made for tenants, each under a deadline and with errors mapped."""
 
     def __init__(self, *, api_base: str | None, timeout_seconds: float, max_concurrency: int = 5) -> None:
-        self._api_base = api_base
-        self._timeout = timeout_seconds
-        self._http: _HttpClient | None = None
+        super().__init__(api_base=api_base, timeout_seconds=timeout_seconds)
         self.max_concurrency = max(1, max_concurrency)
         """How many calls one lookup (e.g. asking every Messaging Service) may have in flight at once."""
 
-    async def start(self) -> None:
-        """Open the shared HTTP session (must run inside the event loop)."""
-        if self._http is None:
-            self._http = _HttpClient(self._api_base)
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-
-    def client(self, account_sid: str, auth_token: str, *, subaccount_sid: str | None = None) -> Any:
-        """A Twilio client for one tenant account, sharing the gateway's HTTP session."""
-        if self._http is None:
-            raise RuntimeError("TwilioGateway.start() was not awaited")
-        # A non-empty environment mapping keeps TWILIO_REGION/TWILIO_EDGE from rewriting hosts
-        # (an empty one falls back to os.environ; twilio-facts 5.6).
-        return Client(
-            account_sid,
-            auth_token,
-            account_sid=subaccount_sid,
-            http_client=self._http,
-            environment={"BYOSMS": "1"},
-        )
-
     async def call(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
         """Run one Twilio operation under the deadline; failures raise a mapped ``ByosmsError``."""
-        notes = _CallNotes()
-        token = _CALL_NOTES.set(notes)
         try:
-            return await asyncio.wait_for(operation(), self._timeout)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - every failure is mapped to a coded error
-            error = map_exception(exc, retry_after=notes.retry_after)
-            log.warning("twilio %s failed: %s -> %s", what, type(exc).__name__, error.code)
+            return await self.run(what, operation)
+        except TwilioFailure as failure:
+            error = map_exception(failure)
+            log.warning("twilio %s -> %s", what, error.code)
             raise error from None
-        finally:
-            _CALL_NOTES.reset(token)
 
     async def fetch_account(self, account_sid: str, auth_token: str) -> TwilioAccount:
         """The account the credentials belong to; raises ``credentials_rejected`` and friends."""

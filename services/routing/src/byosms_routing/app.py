@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from functools import partial
 
 import asyncpg
@@ -10,15 +11,31 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from byosms_common import db, topics
+from byosms_common.crypto import CryptoError, Keyring
 from byosms_common.health import Readiness, add_health_routes
 from byosms_common.kafka import Publisher, build_broker, consume, start_broker
 from byosms_common.logs import configure_logging
-from byosms_common.messages import InboundMessageReceived, IntegrationState, NumberStateRecord
+from byosms_common.messages import (
+    DeliveryReportReceived,
+    InboundMessageReceived,
+    IntegrationState,
+    NumberStateRecord,
+    SendMessage,
+)
 from byosms_common.runtime import StartStep, run_service
-from byosms_common.settings import DatabaseSettings, KafkaSettings, TelemetrySettings, load_or_exit
+from byosms_common.settings import (
+    DatabaseSettings,
+    KafkaSettings,
+    KeyringSettings,
+    TelemetrySettings,
+    load_or_exit,
+)
 from byosms_common.state_cache import StateTopicFollower
 from byosms_common.telemetry import setup_tracing
-from byosms_routing import subscribers
+from byosms_common.twilio_client import TwilioClients
+from byosms_routing import delivery, outbound, subscribers
+from byosms_routing.context import Collaborators
+from byosms_routing.credentials import TokenOpener
 from byosms_routing.settings import RoutingSettings
 
 SERVICE = "routing"
@@ -30,7 +47,10 @@ async def run(
     kafka: KafkaSettings,
     database: DatabaseSettings,
     stop: asyncio.Event | None = None,
+    keyring: Keyring | None = None,
 ) -> None:
+    """Run routing until ``stop``. ``keyring`` opens tenants' Twilio tokens for sending; without it every
+    send fails with ``sender_credentials_unreadable`` (inbound routing works regardless)."""
     tracer_provider = setup_tracing(TelemetrySettings(), SERVICE)
     readiness = Readiness()
     http = web.Application()
@@ -40,6 +60,7 @@ async def run(
     publisher = Publisher(broker)
     integrations = StateTopicFollower(kafka, topics.INTEGRATION_STATE, IntegrationState, client_id="byosms-routing")
     numbers = StateTopicFollower(kafka, topics.NUMBER_STATE, NumberStateRecord, client_id="byosms-routing")
+    twilio = TwilioClients(api_base=settings.twilio_api_base, timeout_seconds=settings.twilio_timeout_seconds)
     pool: asyncpg.Pool | None = None
 
     async def connect_database() -> None:
@@ -57,13 +78,37 @@ async def run(
     async def register_consumers() -> None:
         # Its own step, run once: retrying the broker start must not add another subscriber.
         assert pool is not None
-        deps = subscribers.Collaborators(pool=pool, publisher=publisher, integrations=integrations, numbers=numbers)
+        await twilio.start()
+        deps = Collaborators(
+            pool=pool,
+            publisher=publisher,
+            integrations=integrations,
+            numbers=numbers,
+            twilio=twilio,
+            tokens=TokenOpener(keyring),
+            regions=settings.regions(),
+            send_retry_seconds=settings.send_retry_seconds,
+        )
         consume(
             broker,
             topics.INBOUND_MESSAGES,
             group_id=settings.consumer_group,
             model=InboundMessageReceived,
             handler=partial(subscribers.on_inbound, deps),
+        )
+        consume(
+            broker,
+            topics.OUTBOUND_COMMANDS,
+            group_id=settings.consumer_group,
+            model=SendMessage,
+            handler=partial(outbound.on_send, deps),
+        )
+        consume(
+            broker,
+            topics.DELIVERY_REPORTS,
+            group_id=settings.consumer_group,
+            model=DeliveryReportReceived,
+            handler=partial(delivery.on_delivery_report, deps),
         )
 
     async def start_kafka() -> None:
@@ -82,6 +127,7 @@ async def run(
         await broker.stop()
         await integrations.stop()
         await numbers.stop()
+        await twilio.close()
         if pool is not None:
             await pool.close()
 
@@ -107,5 +153,12 @@ async def run(
 def main() -> None:
     """Entry point of ``byosms-routing``."""
     configure_logging(TelemetrySettings(), SERVICE)
-    settings, kafka, database = load_or_exit(SERVICE, lambda: (RoutingSettings(), KafkaSettings(), DatabaseSettings()))
-    asyncio.run(run(settings, kafka, database))
+    settings, kafka, database, keys = load_or_exit(
+        SERVICE, lambda: (RoutingSettings(), KafkaSettings(), DatabaseSettings(), KeyringSettings())
+    )
+    try:
+        keyring = keys.keyring()
+    except CryptoError as exc:
+        sys.stderr.write(f"byosms-{SERVICE}: invalid key-encryption keys / ungültige Schlüssel: {exc}\n")
+        raise SystemExit(2) from None
+    asyncio.run(run(settings, kafka, database, keyring=keyring))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
 import asyncpg
 
 
@@ -24,3 +28,239 @@ async def record_inbound_decision(
         reason,
     )
     return bool(inserted)
+
+
+# --------------------------------------------------------------------------------------------------
+# Outbound messages
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRow:
+    organization_id: str
+    message_id: str
+    command_id: str
+    sender: str
+    recipient: str
+    integration_id: str | None
+    state: str
+    message_sid: str | None
+    twilio_status: str | None
+    code: str | None
+    params: dict[str, str]
+    error_code: int | None
+
+
+_OUTBOUND_COLUMNS = (
+    "organization_id, message_id, command_id, sender, recipient, integration_id, state, message_sid, "
+    "twilio_status, code, params, error_code"
+)
+
+
+def _outbound(row: asyncpg.Record | None) -> OutboundRow | None:
+    if row is None:
+        return None
+    values = dict(row)
+    params = values["params"]
+    values["params"] = json.loads(params) if isinstance(params, str) else dict(params or {})
+    return OutboundRow(**values)
+
+
+async def get_outbound(conn: asyncpg.Connection, organization_id: str, message_id: str) -> OutboundRow | None:
+    return _outbound(
+        await conn.fetchrow(
+            f"SELECT {_OUTBOUND_COLUMNS} FROM outbound_messages WHERE organization_id = $1 AND message_id = $2",  # noqa: S608 - fixed column list
+            organization_id,
+            message_id,
+        )
+    )
+
+
+async def insert_outbound(
+    conn: asyncpg.Connection,
+    *,
+    organization_id: str,
+    message_id: str,
+    command_id: str,
+    sender: str,
+    recipient: str,
+    integration_id: str | None,
+    state: str,
+    code: str | None = None,
+    params: dict[str, str] | None = None,
+) -> bool:
+    """Record a new outbound message; False when one with this id exists (a redelivery)."""
+    inserted = await conn.fetchval(
+        """INSERT INTO outbound_messages
+               (organization_id, message_id, command_id, sender, recipient, integration_id, state, code, params)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
+           ON CONFLICT (organization_id, message_id) DO NOTHING RETURNING true""",
+        organization_id,
+        message_id,
+        command_id,
+        sender,
+        recipient,
+        integration_id,
+        state,
+        code,
+        json.dumps(params or {}),
+    )
+    return bool(inserted)
+
+
+async def fail_outbound(
+    conn: asyncpg.Connection,
+    organization_id: str,
+    message_id: str,
+    *,
+    code: str,
+    params: dict[str, str],
+    error_code: int | None,
+) -> bool:
+    """A message still being sent ends as failed; False when it had ended before."""
+    updated = await conn.fetchval(
+        """UPDATE outbound_messages SET state = 'failed', code = $3, params = $4::jsonb, error_code = $5,
+                  updated_at = now()
+           WHERE organization_id = $1 AND message_id = $2 AND state = 'sending' RETURNING true""",
+        organization_id,
+        message_id,
+        code,
+        json.dumps(params),
+        error_code,
+    )
+    return bool(updated)
+
+
+async def lock_message_sid(conn: asyncpg.Connection, message_sid: str) -> None:
+    """Serialize, until the transaction ends, everything done about one MessageSid (accepting the
+    message and applying its reports), so a report arriving before the create's answer is kept."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('routing.sid:' || $1, 0))", message_sid)
+
+
+async def accept_outbound(
+    conn: asyncpg.Connection, organization_id: str, message_id: str, *, message_sid: str, twilio_status: str | None
+) -> bool:
+    """Twilio has the message. Also when an interrupted send was meanwhile declared ``outcome_unknown``:
+    now it is known. False when nothing was updated."""
+    updated = await conn.fetchval(
+        """UPDATE outbound_messages
+           SET state = 'accepted', message_sid = $3, twilio_status = $4, code = NULL, params = '{}',
+               error_code = NULL, updated_at = now()
+           WHERE organization_id = $1 AND message_id = $2
+             AND (state = 'sending' OR (state = 'failed' AND code = 'outcome_unknown')) RETURNING true""",
+        organization_id,
+        message_id,
+        message_sid,
+        twilio_status,
+    )
+    return bool(updated)
+
+
+async def outbound_by_sid(conn: asyncpg.Connection, message_sid: str) -> OutboundRow | None:
+    return _outbound(
+        await conn.fetchrow(
+            f"SELECT {_OUTBOUND_COLUMNS} FROM outbound_messages WHERE message_sid = $1 FOR UPDATE",  # noqa: S608 - fixed column list
+            message_sid,
+        )
+    )
+
+
+async def set_twilio_status(
+    conn: asyncpg.Connection, organization_id: str, message_id: str, status: str, error_code: int | None
+) -> None:
+    await conn.execute(
+        """UPDATE outbound_messages SET twilio_status = $3, error_code = COALESCE($4, error_code), updated_at = now()
+           WHERE organization_id = $1 AND message_id = $2""",
+        organization_id,
+        message_id,
+        status,
+        error_code,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Delivery reports
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    status: str
+    error_code: int | None
+
+
+async def record_report(
+    conn: asyncpg.Connection,
+    report_id: str,
+    message_sid: str,
+    status: str,
+    error_code: int | None,
+    received_at: datetime,
+) -> bool:
+    """Keep a delivery report; False when it was kept before (a redelivery or Twilio's duplicate)."""
+    inserted = await conn.fetchval(
+        """INSERT INTO delivery_reports (report_id, message_sid, status, error_code, received_at)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (report_id) DO NOTHING RETURNING true""",
+        report_id,
+        message_sid,
+        status,
+        error_code,
+        received_at,
+    )
+    return bool(inserted)
+
+
+async def reports_for(conn: asyncpg.Connection, message_sid: str) -> list[Report]:
+    rows = await conn.fetch(
+        "SELECT status, error_code FROM delivery_reports WHERE message_sid = $1 ORDER BY received_at, recorded_at",
+        message_sid,
+    )
+    return [Report(r["status"], r["error_code"]) for r in rows]
+
+
+# --------------------------------------------------------------------------------------------------
+# Opt-outs
+# --------------------------------------------------------------------------------------------------
+
+
+async def set_consent(
+    conn: asyncpg.Connection,
+    *,
+    sender: str,
+    recipient: str,
+    organization_id: str,
+    opted_out: bool,
+    keyword: str,
+    source_id: str,
+    changed_at: datetime,
+) -> bool:
+    """Record an opt-out or opt-in unless a later signal is recorded; True when this signal is now the
+    recorded one (also when it was recorded before: a redelivery)."""
+    source = await conn.fetchval(
+        """INSERT INTO opt_outs (sender, recipient, organization_id, opted_out, keyword, source_id, changed_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (sender, recipient) DO UPDATE
+               SET organization_id = EXCLUDED.organization_id, opted_out = EXCLUDED.opted_out,
+                   keyword = EXCLUDED.keyword, source_id = EXCLUDED.source_id, changed_at = EXCLUDED.changed_at
+               WHERE opt_outs.changed_at <= EXCLUDED.changed_at
+           RETURNING source_id""",
+        sender,
+        recipient,
+        organization_id,
+        opted_out,
+        keyword,
+        source_id,
+        changed_at,
+    )
+    if source is not None:
+        return True
+    current = await conn.fetchval(
+        "SELECT source_id FROM opt_outs WHERE sender = $1 AND recipient = $2", sender, recipient
+    )
+    return bool(current == source_id)
+
+
+async def is_opted_out(conn: asyncpg.Connection, sender: str, recipient: str) -> bool:
+    return bool(
+        await conn.fetchval("SELECT opted_out FROM opt_outs WHERE sender = $1 AND recipient = $2", sender, recipient)
+    )

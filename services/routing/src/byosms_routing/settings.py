@@ -1,9 +1,11 @@
-"""Routing settings (``BYOSMS_ROUTING_*``); shared Kafka, database and telemetry settings beside them."""
+"""Routing settings (``BYOSMS_ROUTING_*``); shared Kafka, database, keyring and telemetry settings beside them."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from byosms_common.regions import Region, load_regions
 
 
 class RoutingSettings(BaseSettings):
@@ -12,3 +14,41 @@ class RoutingSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address of the health/metrics HTTP server.")
     port: int = Field(default=8084, ge=1, le=65535, description="Port of the health/metrics HTTP server.")
     consumer_group: str = Field(default="byosms-routing", description="Kafka consumer group id.")
+    twilio_api_base: str | None = Field(
+        default=None,
+        validation_alias="BYOSMS_TWILIO_API_BASE",  # shared name, no prefix
+        description="Base URL replacing https://*.twilio.com (tests and the local stack use the emulator).",
+    )
+    twilio_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Deadline of one Twilio call (BYOSMS_ROUTING_TWILIO_TIMEOUT_SECONDS)."
+    )
+    send_retry_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description="How long a send refused with 429 or a Twilio server error is tried again, with backoff and "
+        "jitter, before it fails as vendor_unavailable (BYOSMS_ROUTING_SEND_RETRY_SECONDS).",
+    )
+    regions_overrides: str | None = Field(
+        default=None,
+        validation_alias="BYOSMS_REGIONS_OVERRIDES",  # shared name, no prefix
+        description="Operator overrides of the region table, JSON; gives each region's public /status URL.",
+    )
+
+    @field_validator("twilio_api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("BYOSMS_TWILIO_API_BASE must be an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _regions_valid(self) -> RoutingSettings:
+        self.regions()  # fails loudly at start on bad overrides
+        return self
+
+    def regions(self) -> dict[str, Region]:
+        """The region table with the operator's overrides (the StatusCallback URL of each region)."""
+        return load_regions(self.regions_overrides)

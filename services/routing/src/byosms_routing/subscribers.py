@@ -1,40 +1,33 @@
-"""Routing's Kafka handlers."""
+"""Routing's Kafka handler for inbound messages; outbound sends are in ``outbound``, delivery reports
+in ``delivery``, opt-out keywords in ``optouts``."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-
-import asyncpg
 
 from byosms_common import topics
-from byosms_common.kafka import Delivery, Publisher, current_trace
+from byosms_common.kafka import Delivery, current_trace
 from byosms_common.messages import (
     DiscardedPayload,
     InboundMessageDiscarded,
     InboundMessageReceived,
     InboundMessageRouted,
-    IntegrationState,
-    NumberStateRecord,
     RoutedMessagePayload,
 )
-from byosms_common.state_cache import StateTopicFollower
-from byosms_routing import repo
+from byosms_routing import optouts, repo
+from byosms_routing.context import Collaborators
 from byosms_routing.routing_rules import Decision, decide_inbound
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Collaborators:
-    pool: asyncpg.Pool
-    publisher: Publisher
-    integrations: StateTopicFollower[IntegrationState]
-    numbers: StateTopicFollower[NumberStateRecord]
+__all__ = ["Collaborators", "on_inbound"]
 
 
 async def on_inbound(deps: Collaborators, event: InboundMessageReceived, _: Delivery) -> None:
-    """Route an inbound message to the tenant's queues, or discard it and record why."""
+    """Route an inbound message to the tenant's queues, or discard it and record why. A message that is
+    exactly an opt-out or opt-in keyword is also recorded as the customer's consent for that sender
+    (routed or not: Twilio blocks the sender for the customer either way)."""
     payload = event.payload
     integration = deps.integrations.get(payload.integration_id)
     number = deps.numbers.get(payload.to)
@@ -45,6 +38,7 @@ async def on_inbound(deps: Collaborators, event: InboundMessageReceived, _: Deli
         await repo.record_inbound_decision(
             conn, payload.message_sid, event.organization_id, payload.integration_id, verdict.decision, verdict.reason
         )
+    await optouts.on_inbound_keyword(deps, event)
     # Published even on a redelivery: the ids are deterministic, so consumers drop the duplicate.
     if verdict.decision is Decision.ROUTED:
         routed = InboundMessageRouted(

@@ -6,7 +6,10 @@
    credentials (checked at "Twilio"), activate it, and import the number.
 3. A customer texts the number: the emulator posts the signed webhook to the ingress, routing
    delivers the message to the tenant's queues (``InboundMessageRouted`` on Kafka).
-4. The integration is deactivated: the next inbound message is discarded, with the reason.
+4. The agent replies: a ``SendMessage`` command on Kafka; routing sends it through the tenant's
+   Twilio account, and the emulator's signed status callbacks come back through the ingress until
+   routing reports the reply ``delivered``.
+5. The integration is deactivated: the next inbound message is discarded, with the reason.
 
 Every step goes through the public interfaces (HTTP, Kafka); nothing is faked in process.
 """
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiokafka import AIOKafkaProducer
 
 from byosms_cli.devkeys import mint_token
 from byosms_common import messages as m
@@ -56,6 +60,7 @@ class DemoResult:
     integration_id: str
     number: str
     routed: m.InboundMessageRouted
+    reply: m.MessageStatusChanged
     discarded: m.InboundMessageDiscarded
 
 
@@ -123,7 +128,9 @@ async def run_demo(endpoints: Endpoints, private_key_pem: bytes, say: Say) -> De
         say(f"Number {number} imported (import {import_id})")
 
         conversation = f"{number}|{customer}"
-        async with TopicWatcher(endpoints.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], {conversation}) as watch:
+        reply_id = uuid.uuid4().hex
+        keys = {conversation, reply_id}
+        async with TopicWatcher(endpoints.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], keys) as watch:
 
             async def decided(kind: type[m.Envelope], text: str, sent_sids: set[str]) -> Any:
                 # The number reaches routing's cache through inventory; until then a message may be
@@ -147,6 +154,8 @@ async def run_demo(endpoints: Endpoints, private_key_pem: bytes, say: Say) -> De
             )
             say(f"Inbound {routed.payload.message_sid} from {customer}: routed to the tenant's queues")
 
+            reply = await _reply(endpoints, watch, org, reply_id, number, customer, say)
+
             async with http.post(f"{api}/integrations/{integration_id}/deactivate", headers=auth) as r:
                 await _json(r, 200)
             say(f"Integration {integration_id} deactivated")
@@ -155,4 +164,46 @@ async def run_demo(endpoints: Endpoints, private_key_pem: bytes, say: Say) -> De
                 lambda: decided(m.InboundMessageDiscarded, "Noch jemand da?", second), "discarding"
             )
             say(f"Inbound {discarded.payload.message_sid}: discarded ({discarded.payload.reason})")
-    return DemoResult(org, integration_id, number, routed, discarded)
+    return DemoResult(org, integration_id, number, routed, reply, discarded)
+
+
+async def _reply(
+    endpoints: Endpoints, watch: TopicWatcher, org: str, reply_id: str, number: str, customer: str, say: Say
+) -> m.MessageStatusChanged:
+    """The agent answers: a SendMessage on Kafka, sent by routing, delivered per Twilio's callbacks."""
+    command = m.SendMessage(
+        organization_id=org,
+        payload=m.SendMessagePayload(
+            message_id=reply_id, from_=number, to=customer, body="Danke! Wir melden uns gleich."
+        ),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        key = f"{number}|{customer}".encode()
+        await producer.send_and_wait(topics.OUTBOUND_COMMANDS.name, m.encode(command), key=key)
+    finally:
+        await producer.stop()
+
+    def events() -> list[m.Envelope]:
+        return [m.decode(r.value or b"") for r in watch.records if r.key == reply_id]
+
+    async def sent() -> m.Envelope | None:
+        found = [e for e in events() if isinstance(e, m.OutboundMessageAccepted | m.OutboundMessageFailed)]
+        return found[0] if found else None
+
+    outcome = await _until(sent, "sending the reply")
+    if isinstance(outcome, m.OutboundMessageFailed):
+        raise DemoError(f"the reply was not sent: {outcome.payload.code}")
+    assert isinstance(outcome, m.OutboundMessageAccepted)
+    say(f"Reply {outcome.payload.message_sid} sent through the tenant's Twilio account")
+
+    async def delivered() -> m.MessageStatusChanged | None:
+        for event in events():
+            if isinstance(event, m.MessageStatusChanged) and event.payload.status == "delivered":
+                return event
+        return None
+
+    status: m.MessageStatusChanged = await _until(delivered, "the reply's delivery report")
+    say(f"Reply {status.payload.message_sid}: delivered (Twilio's signed status callbacks, through the ingress)")
+    return status

@@ -1,0 +1,27 @@
+"""What routing's handlers work with; built once in ``app``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from byosms_common.kafka import Publisher
+from byosms_common.messages import IntegrationState, NumberStateRecord
+from byosms_common.regions import Region
+from byosms_common.state_cache import StateTopicFollower
+from byosms_common.twilio_client import TwilioClients
+from byosms_routing.credentials import TokenOpener
+
+
+@dataclass(frozen=True)
+class Collaborators:
+    pool: asyncpg.Pool
+    publisher: Publisher
+    integrations: StateTopicFollower[IntegrationState]
+    numbers: StateTopicFollower[NumberStateRecord]
+    twilio: TwilioClients
+    tokens: TokenOpener
+    regions: Mapping[str, Region] = field(default_factory=dict)
+    send_retry_seconds: float = 30.0

@@ -1,0 +1,90 @@
+"""Opt-outs: a customer's STOP (and START) to a sender, and Twilio's 21610 refusals.
+
+Recorded per (sender as Twilio writes it: E.164 number or short code digits, customer number); the
+latest signal wins, so redelivered or late keyword messages never undo a newer one. Sends to an
+opted-out recipient fail fast without asking Twilio.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from byosms_common import topics
+from byosms_common.kafka import current_trace
+from byosms_common.messages import (
+    InboundMessageReceived,
+    OptOutPayload,
+    RecipientOptedIn,
+    RecipientOptedOut,
+    SendMessage,
+    utc_now,
+)
+from byosms_routing import repo
+from byosms_routing.context import Collaborators
+from byosms_routing.keywords import Consent, consent_keyword
+from byosms_routing.send_checks import twilio_sender
+
+log = logging.getLogger(__name__)
+
+TWILIO_OPTED_OUT = "TWILIO_21610"
+
+
+async def on_inbound_keyword(deps: Collaborators, event: InboundMessageReceived) -> None:
+    """Record an opt-out or opt-in when the inbound message is exactly a keyword, and publish it."""
+    payload = event.payload
+    found = consent_keyword(payload.body)
+    if found is None:
+        return
+    consent, keyword = found
+    sender, recipient = payload.to, payload.from_
+    async with deps.pool.acquire() as conn:
+        current = await repo.set_consent(
+            conn,
+            sender=sender,
+            recipient=recipient,
+            organization_id=event.organization_id,
+            opted_out=consent is Consent.OPT_OUT,
+            keyword=keyword,
+            source_id=payload.message_sid,
+            changed_at=payload.received_at,
+        )
+    if not current:
+        log.info("keyword of inbound %s is older than the recorded consent; ignored", payload.message_sid)
+        return
+    await _publish(deps, event.organization_id, payload.message_sid, consent, sender, recipient, keyword)
+
+
+async def twilio_refused_opted_out(deps: Collaborators, command: SendMessage) -> None:
+    """Twilio refused a send with 21610: the recipient opted out at Twilio (maybe before we knew)."""
+    payload = command.payload
+    sender = twilio_sender(payload.from_)
+    source = f"{payload.message_id}:21610"
+    async with deps.pool.acquire() as conn:
+        current = await repo.set_consent(
+            conn,
+            sender=sender,
+            recipient=payload.to,
+            organization_id=command.organization_id,
+            opted_out=True,
+            keyword=TWILIO_OPTED_OUT,
+            source_id=source,
+            changed_at=utc_now(),
+        )
+    if current:
+        await _publish(deps, command.organization_id, source, Consent.OPT_OUT, sender, payload.to, TWILIO_OPTED_OUT)
+
+
+async def _publish(
+    deps: Collaborators, organization_id: str, source: str, consent: Consent, sender: str, recipient: str, keyword: str
+) -> None:
+    body = OptOutPayload(sender=sender, recipient=recipient, keyword=keyword)
+    event: RecipientOptedOut | RecipientOptedIn
+    if consent is Consent.OPT_OUT:
+        event = RecipientOptedOut(
+            id=f"{source}:opted_out", organization_id=organization_id, trace=current_trace(), payload=body
+        )
+    else:
+        event = RecipientOptedIn(
+            id=f"{source}:opted_in", organization_id=organization_id, trace=current_trace(), payload=body
+        )
+    await deps.publisher.publish(topics.MESSAGE_EVENTS, event, f"{sender}|{recipient}")

@@ -1,0 +1,67 @@
+"""Creating one message at Twilio: the only place routing talks to Twilio.
+
+At most once: a create is tried again only when Twilio said it did not do it (429/20429, a server
+error) or the connection was never made. When the deadline passes or the connection breaks after
+the request went out, Twilio may have created the message, so it is not sent again: the send ends
+as ``outcome_unknown``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from byosms_common.twilio_client import FailureKind, TwilioClients, TwilioFailure, retry_with_backoff
+from byosms_routing.send_checks import Refusal, SendPlan, may_retry, refusal_for_twilio
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    message_sid: str
+    status: str | None
+
+
+def _retryable(exc: Exception) -> bool:
+    if not isinstance(exc, TwilioFailure):
+        return False
+    if exc.kind is FailureKind.UNREACHABLE:
+        return True
+    return exc.kind is FailureKind.ANSWERED and may_retry(exc.status, exc.code)
+
+
+async def create_message(
+    twilio: TwilioClients,
+    plan: SendPlan,
+    auth_token: str,
+    *,
+    status_callback: str,
+    retry_seconds: float,
+    sender: str,
+) -> Created | Refusal:
+    """Create the message with the tenant's credentials; Twilio's refusal mapped to ours."""
+    client = twilio.client(plan.account_sid, auth_token)
+    fields: dict[str, Any] = {"to": plan.to, "from_": plan.twilio_from, "status_callback": status_callback}
+    if plan.body:
+        fields["body"] = plan.body
+    if plan.media_urls:
+        fields["media_url"] = list(plan.media_urls)
+
+    async def once() -> Any:
+        return await twilio.run("create message", lambda: client.messages.create_async(**fields))
+
+    try:
+        message = await retry_with_backoff(
+            once, retryable=_retryable, within_seconds=retry_seconds, what="twilio create message"
+        )
+    except TwilioFailure as failure:
+        if failure.kind is FailureKind.NO_ANSWER:
+            return Refusal("outcome_unknown", retryable=False)
+        if failure.kind is FailureKind.UNREACHABLE:
+            return Refusal("vendor_unavailable", retryable=True)
+        return refusal_for_twilio(failure.status, failure.code, sender=sender, recipient=plan.to)
+    status = getattr(message, "status", None)
+    status = getattr(status, "value", status)
+    return Created(message_sid=str(message.sid), status=str(status) if status else None)

@@ -1,0 +1,177 @@
+"""The pure checks of an outbound message and the meaning of Twilio's refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from byosms_common.errors import CATALOG, localized
+from byosms_common.messages import (
+    ImportedNumber,
+    IntegrationState,
+    IntegrationStatePayload,
+    IntegrationStatus,
+    NumberState,
+    NumberStatePayload,
+    NumberStateRecord,
+    NumberType,
+    SealedSecret,
+    SendMessage,
+    SendMessagePayload,
+)
+from byosms_routing.send_checks import (
+    TWILIO_SEND_CODES,
+    Refusal,
+    SendPlan,
+    check_send,
+    is_e164,
+    may_retry,
+    refusal_for_twilio,
+    twilio_sender,
+)
+
+pytestmark = pytest.mark.unit
+
+ORG = "org-1"
+SENDER = "+4930123456"
+TOKEN = SealedSecret(kek_id="k1", wrapped_key="w", nonce="n", ciphertext="c")
+
+
+def _command(
+    to: str = "+4915112345678", body: str = "Hallo", media: tuple[str, ...] = (), org: str = ORG
+) -> SendMessage:
+    return SendMessage(
+        organization_id=org,
+        payload=SendMessagePayload.model_validate({"from": SENDER, "to": to, "body": body, "media_urls": media}),
+    )
+
+
+def _number(
+    state: NumberState = NumberState.ACTIVE, org: str = ORG, integration_id: str = "int-1"
+) -> NumberStateRecord:
+    number = ImportedNumber(
+        address=SENDER,
+        number_type=NumberType.LOCAL,
+        country="DE",
+        twilio_sid="PN" + "0" * 32,
+        integration_id=integration_id,
+    )
+    return NumberStateRecord(organization_id=org, payload=NumberStatePayload(number=number, state=state, version=1))
+
+
+def _integration(
+    status: IntegrationStatus = IntegrationStatus.ACTIVE, org: str = ORG, *, credentials: bool = True
+) -> IntegrationState:
+    return IntegrationState(
+        organization_id=org,
+        payload=IntegrationStatePayload(
+            integration_id="int-1",
+            account_sid="AC" + "1" * 32 if credentials else None,
+            auth_token=TOKEN if credentials else None,
+            region="eu-central-1",
+            status=status,
+            version=1,
+        ),
+    )
+
+
+def _code(result: SendPlan | Refusal) -> str:
+    return result.code if isinstance(result, Refusal) else "ok"
+
+
+def test_a_valid_message_is_planned_with_the_integrations_account() -> None:
+    plan = check_send(_command(), _number(), _integration(), opted_out=False)
+    assert isinstance(plan, SendPlan)
+    assert (plan.account_sid, plan.twilio_from, plan.to, plan.region) == (
+        "AC" + "1" * 32,
+        SENDER,
+        "+4915112345678",
+        "eu-central-1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("number", "integration", "code"),
+    [
+        (None, _integration(), "sender_not_in_inventory"),
+        (_number(org="org-2"), _integration(), "sender_not_in_inventory"),  # another organization's number
+        (_number(NumberState.REMOVED), _integration(), "sender_not_in_inventory"),
+        (_number(), None, "sender_not_in_inventory"),
+        (_number(), _integration(org="org-2"), "sender_not_in_inventory"),
+        (_number(integration_id="int-9"), _integration(), "sender_not_in_inventory"),
+        (_number(NumberState.INACTIVE), _integration(), "sender_inactive"),
+        (_number(), _integration(IntegrationStatus.INACTIVE), "sender_inactive"),
+        (_number(), _integration(credentials=False), "sender_no_credentials"),
+    ],
+)
+def test_the_sender_must_be_an_active_number_of_the_organization(
+    number: NumberStateRecord | None, integration: IntegrationState | None, code: str
+) -> None:
+    assert _code(check_send(_command(), number, integration, opted_out=False)) == code
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        (_command(to="015112345678"), "recipient_invalid"),
+        (_command(to="+49 151 12345678"), "recipient_invalid"),
+        (_command(to="+4912"), "recipient_invalid"),
+        (_command(to="+999123456789"), "recipient_invalid"),
+        (_command(body=""), "message_empty"),
+        (_command(body="", media=("https://example.com/a.jpg",)), "ok"),
+        (_command(media=tuple(f"https://example.com/{n}.jpg" for n in range(11))), "message_media_invalid"),
+        (_command(media=("ftp://example.com/a.jpg",)), "message_media_invalid"),
+        (_command(body="x" * 1600), "ok"),
+    ],
+)
+def test_recipient_and_content_are_checked(command: SendMessage, code: str) -> None:
+    assert _code(check_send(command, _number(), _integration(), opted_out=False)) == code
+
+
+def test_an_opted_out_recipient_is_refused_after_the_other_checks() -> None:
+    assert _code(check_send(_command(), _number(), _integration(), opted_out=True)) == "recipient_opted_out"
+    assert _code(check_send(_command(), None, _integration(), opted_out=True)) == "sender_not_in_inventory"
+
+
+def test_every_refusal_renders_in_english_and_german() -> None:
+    for code in {*TWILIO_SEND_CODES.values(), "sender_not_in_inventory", "outcome_unknown", "message_not_delivered"}:
+        assert code in CATALOG
+    text = localized("recipient_invalid", recipient="+49")
+    assert "+49" in text.en
+    assert "+49" in text.de
+
+
+def test_e164_and_short_code_senders() -> None:
+    assert is_e164("+14155552671")
+    assert not is_e164("+1415555267")
+    assert twilio_sender("US:12345") == "12345"
+    assert twilio_sender("+4930123456") == "+4930123456"
+
+
+@pytest.mark.parametrize(
+    ("status", "twilio_code", "code", "retryable"),
+    [
+        (400, 21211, "recipient_invalid", False),
+        (400, 21610, "recipient_opted_out", False),
+        (400, 21606, "sender_not_capable", False),
+        (400, 21408, "destination_not_permitted", False),
+        (400, 21614, "recipient_unreachable", False),
+        (400, 21611, "sender_queue_full", True),
+        (401, 20003, "credentials_rejected", False),
+        (401, None, "credentials_rejected", False),
+        (429, 20429, "vendor_unavailable", True),
+        (503, None, "vendor_unavailable", True),
+        (400, 21999, "vendor_rejected", False),
+    ],
+)
+def test_twilio_refusals_map_to_stable_codes(status: int, twilio_code: int | None, code: str, retryable: bool) -> None:
+    refusal = refusal_for_twilio(status, twilio_code, sender=SENDER, recipient="+4915112345678")
+    assert (refusal.code, refusal.retryable, refusal.twilio_code) == (code, retryable, twilio_code)
+    localized(refusal.code, **refusal.params)  # every placeholder is filled
+
+
+def test_only_rate_limits_and_server_errors_are_tried_again() -> None:
+    assert may_retry(429, 20429)
+    assert may_retry(500, 20500)
+    assert may_retry(503, None)
+    assert not may_retry(400, 21211)
+    assert not may_retry(401, 20003)

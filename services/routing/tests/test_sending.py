@@ -1,0 +1,491 @@
+"""Sending through real Kafka, PostgreSQL and the Twilio emulator: accepted and delivered, at most once,
+Twilio's refusals mapped, rate limits ridden out, opt-outs by STOP and back in by START.
+
+A small HTTP server stands in for the ingress at the region's public base URL: it turns the
+emulator's status callbacks into ``DeliveryReportReceived`` on Kafka, as the ingress does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+
+from byosms_common import messages as m
+from byosms_common import topics
+from byosms_common.crypto import Keyring, associated_data, seal
+from byosms_common.regions import DEFAULT_REGIONS
+from byosms_common.settings import DatabaseSettings, KafkaSettings
+from byosms_common.testing import TopicWatcher, eventually, free_port, start_group_at_end
+from byosms_routing.app import run
+from byosms_routing.settings import RoutingSettings
+from twilio_emulator.settings import EmulatorSettings
+from twilio_emulator.testing import RunningEmulator, running_emulator
+
+pytestmark = pytest.mark.integration
+
+REGION = "eu-central-1"
+KEYRING = Keyring.from_config(json.dumps({"test-1": Keyring.generate_key()}), "test-1")
+
+
+def _number(prefix: str) -> str:
+    return prefix + str(uuid.uuid4().int)[:8]
+
+
+@dataclass(frozen=True)
+class Tenant:
+    org: str
+    integration_id: str
+    sender: str
+
+
+@dataclass
+class Harness:
+    producer: AIOKafkaProducer
+    emulator: RunningEmulator
+    database_url: str
+    kafka_bootstrap: str
+    status_url: str
+    start: Callable[[], Awaitable[None]]
+
+    async def tenant(self) -> Tenant:
+        """A Twilio account with a number, its integration and the number in the inventory (on Kafka)."""
+        org = f"org-{uuid.uuid4().hex[:8]}"
+        integration = f"int-{uuid.uuid4().hex[:8]}"
+        sender = _number("+4930")
+        account = await self.emulator.control.create_account()
+        await self.emulator.control.add_phone_number(account.sid, sender)
+        token = seal(KEYRING, account.auth_token, associated_data(org, integration, "auth_token"))
+        state = m.IntegrationState(
+            organization_id=org,
+            payload=m.IntegrationStatePayload(
+                integration_id=integration,
+                account_sid=account.sid,
+                auth_token=token,
+                region=REGION,
+                status=m.IntegrationStatus.ACTIVE,
+                version=1,
+            ),
+        )
+        number = m.NumberStateRecord(
+            organization_id=org,
+            payload=m.NumberStatePayload(
+                number=m.ImportedNumber(
+                    address=sender,
+                    number_type=m.NumberType.LOCAL,
+                    country="DE",
+                    twilio_sid="PN" + uuid.uuid4().hex,
+                    integration_id=integration,
+                ),
+                state=m.NumberState.ACTIVE,
+                version=1,
+            ),
+        )
+        await self.producer.send_and_wait(topics.INTEGRATION_STATE.name, m.encode(state), key=integration.encode())
+        await self.producer.send_and_wait(topics.NUMBER_STATE.name, m.encode(number), key=sender.encode())
+        return Tenant(org, integration, sender)
+
+    async def send(self, tenant: Tenant, to: str, body: str = "Hallo", command_id: str | None = None) -> m.SendMessage:
+        command = m.SendMessage(
+            organization_id=tenant.org,
+            payload=m.SendMessagePayload.model_validate({"from": tenant.sender, "to": to, "body": body}),
+        )
+        if command_id is not None:
+            command = command.model_copy(update={"id": command_id})
+        await self.resend(command)
+        return command
+
+    async def resend(self, command: m.SendMessage) -> None:
+        key = f"{command.payload.from_}|{command.payload.to}"
+        await self.producer.send_and_wait(topics.OUTBOUND_COMMANDS.name, m.encode(command), key=key.encode())
+
+    async def inbound(self, tenant: Tenant, customer: str, body: str) -> None:
+        sid = "SM" + uuid.uuid4().hex
+        event = m.InboundMessageReceived(
+            id=sid,
+            organization_id=tenant.org,
+            payload=m.InboundMessagePayload.model_validate(
+                {
+                    "message_sid": sid,
+                    "account_sid": "AC" + "1" * 32,
+                    "from": customer,
+                    "to": tenant.sender,
+                    "body": body,
+                    "region": REGION,
+                    "integration_id": tenant.integration_id,
+                    "received_at": datetime.now(UTC),
+                    "raw": {},
+                }
+            ),
+        )
+        key = f"{tenant.sender}|{customer}"
+        await self.producer.send_and_wait(topics.INBOUND_MESSAGES.name, m.encode(event), key=key.encode())
+
+    async def creates_to(self, to: str) -> list[int]:
+        """HTTP status of every Messages create the emulator received for ``to``."""
+        requests = await self.emulator.control.requests(method="POST", path_contains="/Messages.json")
+        return [r.status for r in requests if r.field("To") == to]
+
+    async def row(self, org: str, message_id: str) -> asyncpg.Record | None:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            return await conn.fetchrow(
+                "SELECT * FROM routing.outbound_messages WHERE organization_id = $1 AND message_id = $2",
+                org,
+                message_id,
+            )
+        finally:
+            await conn.close()
+
+
+def _events(watch: TopicWatcher, key: str) -> list[m.AnyMessage]:
+    return [m.decode(r.value or b"") for r in watch.records if r.key == key]
+
+
+async def _first(watch: TopicWatcher, key: str, kind: type[Any], what: str) -> Any:
+    async def found() -> Any:
+        return next((e for e in _events(watch, key) if isinstance(e, kind)), None)
+
+    return await eventually(found, within=30, what=what)
+
+
+@pytest.fixture
+async def harness(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Harness]:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+
+    async def status_callback(request: web.Request) -> web.Response:
+        # Stands in for the ingress: the status callback becomes a DeliveryReportReceived.
+        form = await request.post()
+        sid, status = str(form["MessageSid"]), str(form["MessageStatus"])
+        report = m.DeliveryReportReceived(
+            id=f"{sid}:{status}",
+            organization_id="from-the-integration",
+            payload=m.DeliveryReportPayload.model_validate(
+                {
+                    "message_sid": sid,
+                    "account_sid": str(form["AccountSid"]),
+                    "status": status,
+                    "error_code": int(str(form["ErrorCode"])) if form.get("ErrorCode") else None,
+                    "from": str(form.get("From", "")),
+                    "to": str(form.get("To", "")),
+                    "region": REGION,
+                    "integration_id": "int",
+                    "received_at": datetime.now(UTC),
+                    "raw": {k: [str(v)] for k, v in form.items()},
+                }
+            ),
+        )
+        await producer.send_and_wait(topics.DELIVERY_REPORTS.name, m.encode(report), key=sid.encode())
+        return web.Response(text="")
+
+    ingress = web.Application()
+    ingress.router.add_post("/vendors/v1/twilio/{key}/status", status_callback)
+    runner = web.AppRunner(ingress, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    base = f"http://127.0.0.1:{port}"
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async with running_emulator(EmulatorSettings(status_step_delay_s=0.01)) as emulator:
+        settings_input: dict[str, Any] = {
+            "port": free_port(),
+            "consumer_group": f"test-routing-{uuid.uuid4().hex}",
+            "send_retry_seconds": 10,
+            "twilio_timeout_seconds": 5,
+            "BYOSMS_TWILIO_API_BASE": emulator.base_url,
+            "BYOSMS_REGIONS_OVERRIDES": json.dumps({REGION: {"public_base_url": base}}),
+        }
+        settings = RoutingSettings(**settings_input)
+
+        async def start() -> None:
+            await start_group_at_end(
+                kafka_bootstrap,
+                settings.consumer_group,
+                [topics.INBOUND_MESSAGES.name, topics.OUTBOUND_COMMANDS.name, topics.DELIVERY_REPORTS.name],
+            )
+            tasks.append(
+                asyncio.create_task(
+                    run(
+                        settings,
+                        KafkaSettings(kafka_bootstrap=kafka_bootstrap),
+                        DatabaseSettings(database_url=database_url),  # type: ignore[arg-type]
+                        stop=stop,
+                        keyring=KEYRING,
+                    )
+                )
+            )
+
+            async def ready() -> bool:
+                try:
+                    async with (
+                        aiohttp.ClientSession() as http,
+                        http.get(f"http://127.0.0.1:{settings.port}/readyz") as response,
+                    ):
+                        return response.status == 200
+                except aiohttp.ClientConnectionError:
+                    return False
+
+            await eventually(ready, within=60, interval=0.2, what="routing ready")
+
+        yield Harness(
+            producer=producer,
+            emulator=emulator,
+            database_url=database_url,
+            kafka_bootstrap=kafka_bootstrap,
+            status_url=base + DEFAULT_REGIONS[REGION].status_path,
+            start=start,
+        )
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 30)
+    await runner.cleanup()
+    await producer.stop()
+
+
+async def test_send_accepted_then_delivery_reports_applied_in_order_only_forward(harness: Harness) -> None:
+    tenant = await harness.tenant()
+    shuffled_to = _number("+49151")
+    await harness.emulator.control.set_outcome(shuffled_to, "delivered", duplicate_callbacks=True, out_of_order=True)
+    await harness.start()
+    to = _number("+49151")
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name]) as watch:
+        command = await harness.send(tenant, to, "Ihr Termin ist morgen")
+        message_id = command.payload.message_id
+        accepted = await _first(watch, message_id, m.OutboundMessageAccepted, "accepted")
+        sid = accepted.payload.message_sid
+        assert sid is not None
+        assert sid.startswith("SM")
+
+        async def statuses() -> list[str]:
+            return [e.payload.status for e in _events(watch, message_id) if isinstance(e, m.MessageStatusChanged)]
+
+        await eventually(_contains(statuses, "delivered"), within=30, what="delivered")
+        assert await statuses() == ["sent", "delivered"]
+        (create,) = await harness.emulator.control.requests(method="POST", path_contains="/Messages.json")
+        assert create.field("StatusCallback") == harness.status_url
+        assert (create.field("From"), create.field("To"), create.field("Body")) == (
+            tenant.sender,
+            to,
+            "Ihr Termin ist morgen",
+        )
+        assert create.auth_username is not None
+        assert create.auth_username.startswith("AC")
+        row = await harness.row(tenant.org, message_id)
+        assert row is not None
+        assert (row["state"], row["message_sid"], row["twilio_status"]) == ("accepted", sid, "delivered")
+
+        # Duplicated callbacks, newest first: the status jumps to delivered and never goes back.
+        shuffled = await harness.send(tenant, shuffled_to)
+        shuffled_accepted = await _first(watch, shuffled.payload.message_id, m.OutboundMessageAccepted, "accepted")
+        shuffled_sid = shuffled_accepted.payload.message_sid
+        await harness.emulator.control.wait_for_webhooks(
+            lambda calls: len(calls) >= 4 and all(c.status == 200 for c in calls),
+            kind="status",
+            message_sid=shuffled_sid,
+        )
+
+        async def reports_applied() -> bool:
+            conn = await asyncpg.connect(harness.database_url)
+            try:
+                count = await conn.fetchval(
+                    "SELECT count(*) FROM routing.delivery_reports WHERE message_sid = $1", shuffled_sid
+                )
+            finally:
+                await conn.close()
+            return bool(count == 2)
+
+        await eventually(reports_applied, within=30, what="both reports recorded")
+        # A report for a message routing never sent is kept and changes nothing.
+        unknown = "SM" + uuid.uuid4().hex
+        report = m.DeliveryReportReceived(
+            id=f"{unknown}:delivered",
+            organization_id=tenant.org,
+            payload=m.DeliveryReportPayload.model_validate(
+                {
+                    "message_sid": unknown,
+                    "account_sid": "AC" + "1" * 32,
+                    "status": "delivered",
+                    "region": REGION,
+                    "integration_id": tenant.integration_id,
+                    "received_at": datetime.now(UTC),
+                    "raw": {},
+                }
+            ),
+        )
+        await harness.producer.send_and_wait(topics.DELIVERY_REPORTS.name, m.encode(report), key=unknown.encode())
+        # Sent after the unknown report on the same topic: once it is applied, the unknown one was handled.
+        last = await harness.send(tenant, _number("+49151"))
+        await _first(watch, last.payload.message_id, m.OutboundMessageAccepted, "a later message accepted")
+        shuffled_statuses = [
+            e.payload.status
+            for e in _events(watch, shuffled.payload.message_id)
+            if isinstance(e, m.MessageStatusChanged)
+        ]
+        assert shuffled_statuses == ["delivered"]
+        assert not [e for e in watch.records if e.key == unknown]
+
+
+def _contains(probe: Callable[[], Awaitable[list[str]]], wanted: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return wanted in await probe()
+
+    return check
+
+
+async def test_a_redelivered_command_is_sent_once_and_an_interrupted_send_is_not_repeated(harness: Harness) -> None:
+    tenant = await harness.tenant()
+    await harness.start()
+    to = _number("+49151")
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name]) as watch:
+        command = await harness.send(tenant, to)
+        await _first(watch, command.payload.message_id, m.OutboundMessageAccepted, "accepted")
+        await harness.resend(command)
+        await eventually(
+            lambda: (
+                len([e for e in _events(watch, command.payload.message_id) if isinstance(e, m.OutboundMessageAccepted)])
+                >= 2
+            ),
+            within=30,
+            what="the redelivery answered",
+        )
+        accepted = [e for e in _events(watch, command.payload.message_id) if isinstance(e, m.OutboundMessageAccepted)]
+        assert {e.id for e in accepted} == {f"{command.payload.message_id}:accepted"}
+        assert len({e.payload.message_sid for e in accepted}) == 1
+        assert await harness.creates_to(to) == [201]
+
+        # A send interrupted while Twilio was asked (recorded as sending, no MessageSid): not sent again.
+        interrupted_to = _number("+49151")
+        interrupted = m.SendMessage(
+            organization_id=tenant.org,
+            payload=m.SendMessagePayload.model_validate({"from": tenant.sender, "to": interrupted_to, "body": "x"}),
+        )
+        conn = await asyncpg.connect(harness.database_url)
+        try:
+            await conn.execute(
+                """INSERT INTO routing.outbound_messages
+                       (organization_id, message_id, command_id, sender, recipient, state)
+                   VALUES ($1, $2, $3, $4, $5, 'sending')""",
+                tenant.org,
+                interrupted.payload.message_id,
+                interrupted.id,
+                tenant.sender,
+                interrupted_to,
+            )
+        finally:
+            await conn.close()
+        await harness.resend(interrupted)
+        failed = await _first(watch, interrupted.payload.message_id, m.OutboundMessageFailed, "failed")
+        assert failed.payload.code == "outcome_unknown"
+        assert failed.payload.message is not None
+        assert "twice" in failed.payload.message.en
+        assert "doppelt" in failed.payload.message.de
+        assert await harness.creates_to(interrupted_to) == []
+        row = await harness.row(tenant.org, interrupted.payload.message_id)
+        assert row is not None
+        assert (row["state"], row["code"]) == ("failed", "outcome_unknown")
+
+
+async def test_twilio_refusals_21211_and_21610_are_mapped_and_21610_records_the_opt_out(harness: Harness) -> None:
+    tenant = await harness.tenant()
+    rejected_to, opted_out_to = _number("+49151"), _number("+49151")
+    await harness.emulator.control.set_outcome(rejected_to, reject_code=21211)
+    await harness.emulator.control.add_opt_out(tenant.sender, opted_out_to)
+    await harness.start()
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name]) as watch:
+        first = await harness.send(tenant, rejected_to)
+        failed = await _first(watch, first.payload.message_id, m.OutboundMessageFailed, "21211 failed")
+        assert (failed.payload.code, failed.payload.error_code) == ("recipient_invalid", 21211)
+        assert failed.payload.message is not None
+        assert rejected_to in failed.payload.message.de
+
+        second = await harness.send(tenant, opted_out_to)
+        failed = await _first(watch, second.payload.message_id, m.OutboundMessageFailed, "21610 failed")
+        assert (failed.payload.code, failed.payload.error_code) == ("recipient_opted_out", 21610)
+        opted_out = await _first(watch, f"{tenant.sender}|{opted_out_to}", m.RecipientOptedOut, "opt-out published")
+        assert opted_out.payload.keyword == "TWILIO_21610"
+        assert await harness.creates_to(opted_out_to) == [400]
+
+        # Known now: the next send fails fast without asking Twilio.
+        third = await harness.send(tenant, opted_out_to)
+        failed = await _first(watch, third.payload.message_id, m.OutboundMessageFailed, "refused locally")
+        assert (failed.payload.code, failed.payload.error_code) == ("recipient_opted_out", None)
+        assert await harness.creates_to(opted_out_to) == [400]
+
+        # Checks before Twilio: a sender of another organization, an invalid recipient.
+        stranger = m.SendMessage(
+            organization_id="org-someone-else",
+            payload=m.SendMessagePayload.model_validate({"from": tenant.sender, "to": _number("+49151"), "body": "x"}),
+        )
+        await harness.resend(stranger)
+        failed = await _first(watch, stranger.payload.message_id, m.OutboundMessageFailed, "stranger refused")
+        assert failed.payload.code == "sender_not_in_inventory"
+        invalid = await harness.send(tenant, "+49123")
+        failed = await _first(watch, invalid.payload.message_id, m.OutboundMessageFailed, "invalid refused")
+        assert failed.payload.code == "recipient_invalid"
+        assert await harness.creates_to("+49123") == []
+
+
+async def test_rate_limits_and_server_errors_are_ridden_out(harness: Harness) -> None:
+    tenant = await harness.tenant()
+    await harness.emulator.control.set_rate(1, sender=tenant.sender, window_s=1.0)
+    await harness.start()
+    first_to, second_to = _number("+49151"), _number("+49151")
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name]) as watch:
+        first = await harness.send(tenant, first_to)
+        second = await harness.send(tenant, second_to)
+        await _first(watch, first.payload.message_id, m.OutboundMessageAccepted, "first accepted")
+        await _first(watch, second.payload.message_id, m.OutboundMessageAccepted, "second accepted")
+        statuses = await harness.creates_to(second_to)
+        assert statuses[0] == 429
+        assert statuses[-1] == 201
+        assert statuses.count(201) == 1
+
+        await harness.emulator.control.clear_behaviour()
+        await harness.emulator.control.add_fault(status=503, path_contains="/Messages.json", count=2)
+        third_to = _number("+49151")
+        third = await harness.send(tenant, third_to)
+        await _first(watch, third.payload.message_id, m.OutboundMessageAccepted, "third accepted")
+        assert await harness.creates_to(third_to) == [503, 503, 201]
+
+
+async def test_stop_refuses_sends_and_start_enables_them_again(harness: Harness) -> None:
+    tenant = await harness.tenant()
+    await harness.start()
+    customer = _number("+49151")
+    conversation = f"{tenant.sender}|{customer}"
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name]) as watch:
+        await harness.inbound(tenant, customer, "Stop")
+        opted_out = await _first(watch, conversation, m.RecipientOptedOut, "opted out")
+        assert (opted_out.payload.sender, opted_out.payload.recipient, opted_out.payload.keyword) == (
+            tenant.sender,
+            customer,
+            "STOP",
+        )
+        refused = await harness.send(tenant, customer)
+        failed = await _first(watch, refused.payload.message_id, m.OutboundMessageFailed, "refused")
+        assert failed.payload.code == "recipient_opted_out"
+        assert await harness.creates_to(customer) == []
+
+        await harness.inbound(tenant, customer, "STOP please")  # not a keyword: nothing changes
+        await harness.inbound(tenant, customer, "start")
+        opted_in = await _first(watch, conversation, m.RecipientOptedIn, "opted in")
+        assert opted_in.payload.keyword == "START"
+        assert len([e for e in _events(watch, conversation) if isinstance(e, m.RecipientOptedOut)]) == 1
+        allowed = await harness.send(tenant, customer)
+        await _first(watch, allowed.payload.message_id, m.OutboundMessageAccepted, "accepted after START")
+        assert await harness.creates_to(customer) == [201]
