@@ -152,3 +152,20 @@ def test_old_state_records_without_ids_still_parse() -> None:
     parsed = IntegrationStatePayload.model_validate({**old, "status": "active", "version": 3})
     assert parsed.shared_key == KEY_A
     assert (parsed.shared_key_id, parsed.previous_shared_key, parsed.previous_shared_key_id) == (None, None, None)
+
+
+def test_a_current_key_that_cannot_be_opened_rotates_without_a_window() -> None:
+    # Its KEK was retired: it could not validate a webhook anyway, so no previous key is kept.
+    with_a = set_key(fresh(), KEY_A, ID_A)
+    rotated = integrations.set_credentials(
+        with_a,
+        account_sid=SID,
+        auth_token=TOKEN,
+        shared_key=KEY_B,
+        shared_key_id=ID_B,
+        demote=lambda _sealed: None,
+        now=T0 + timedelta(hours=1),
+    ).current
+    assert (rotated.shared_key, rotated.shared_key_id) == (KEY_B, ID_B)
+    assert rotated.previous_shared_key is None
+    assert rotated.shared_key_ids == {"current": ID_B}

@@ -242,12 +242,14 @@ def set_credentials(
     now: datetime,
     shared_key_id: str | None = None,
     keep_previous_shared_key: bool = True,
-    demote: Callable[[SealedSecret], SealedSecret] | None = None,
+    demote: Callable[[SealedSecret], SealedSecret | None] | None = None,
 ) -> Change:
     """Store new credentials (already validated with Twilio and sealed). Always a change: rotation.
 
     ``demote`` re-seals the current shared key for the previous-key slot; it is needed (and called)
     only when the change rotates to a shared key with a different id (see :func:`rotates_shared_key`).
+    It returns None for a current key that can no longer be opened: no window then (that key could
+    not validate a webhook anyway).
     Any other credentials change ends a rotation window: the previous key is dropped."""
     if shared_key_id is not None and shared_key is None:
         raise InvalidField("shared_key_id", "needs shared_key", "braucht shared_key")
@@ -257,7 +259,8 @@ def set_credentials(
         assert current.shared_key is not None
         if demote is None:
             raise ValueError("rotating a shared key needs demote")
-        previous, previous_id = demote(current.shared_key), current.shared_key_id
+        previous = demote(current.shared_key)
+        previous_id = current.shared_key_id if previous is not None else None
     updated = _bump(
         current,
         now,

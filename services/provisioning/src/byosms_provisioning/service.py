@@ -13,6 +13,7 @@ revealed about ids of other organizations. Changes made by a Kafka command carry
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from byosms_common.crypto import associated_data, open_sealed, seal
+from byosms_common.crypto import CryptoError, associated_data, open_sealed, seal
 from byosms_common.errors import Conflict, InvalidField, InvalidInput, NotFound
 from byosms_common.kafka import current_trace
 from byosms_common.messages import (
@@ -64,6 +65,9 @@ _EVENTS: dict[Action, type[ChangeEvent]] = {
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,11 +285,18 @@ async def set_credentials(
 
 def demote_shared_key(
     ctx: ServiceContext, organization_id: str, integration_id: str, sealed: SealedSecret
-) -> SealedSecret:
-    """The current shared key re-sealed for the previous-key slot (fresh data key, its own associated data).
+) -> SealedSecret | None:
+    """The current shared key re-sealed for the previous-key slot (fresh data key, its own associated data);
+    None when it can no longer be opened (its KEK was retired): the rotation then has no window.
 
     The clear key exists only in memory while this runs."""
-    clear = open_sealed(ctx.keyring, sealed, associated_data(organization_id, integration_id, SHARED_KEY_FIELD))
+    try:
+        clear = open_sealed(ctx.keyring, sealed, associated_data(organization_id, integration_id, SHARED_KEY_FIELD))
+    except CryptoError:
+        log.warning(
+            "integration %s: the current shared key cannot be opened; rotating without a window", integration_id
+        )
+        return None
     return seal(ctx.keyring, clear, associated_data(organization_id, integration_id, PREVIOUS_SHARED_KEY_FIELD))
 
 
