@@ -114,3 +114,20 @@ async def test_a_failure_that_may_not_pass_is_raised_at_once() -> None:
     with pytest.raises(TwilioFailure):
         await retry_with_backoff(call, retryable=lambda e: False, within_seconds=5, sleep=clock.sleep, clock=clock.time)
     assert clock.waits == []
+
+
+async def test_an_unreadable_answer_to_a_create_is_no_answer_not_a_refusal() -> None:
+    """A create that raised something that is not Twilio's answer (e.g. a 201 whose body did not
+    parse) may have created the message: NO_ANSWER, never ANSWERED."""
+    clients = TwilioClients(api_base=None, timeout_seconds=1.0)
+
+    async def unreadable() -> None:
+        raise ValueError("Expecting value: line 1 column 1 (char 0)")
+
+    with pytest.raises(TwilioFailure) as created:
+        await clients.run("create message", unreadable, creates=True)
+    assert (created.value.kind, created.value.status, created.value.code) == (FailureKind.NO_ANSWER, None, None)
+    assert classify(KeyError("sid"), creates=True).kind is FailureKind.NO_ANSWER
+    # An answer stays an answer; reads keep the old classification.
+    assert classify(TwilioRestException(400, "u", "m", code=21211), creates=True).kind is FailureKind.ANSWERED
+    assert classify(ValueError("x")).kind is FailureKind.ANSWERED

@@ -38,3 +38,24 @@ def test_next_status(current: str | None, reported: str, expected: str | None) -
 def test_any_order_of_a_normal_walk_ends_delivered() -> None:
     for order in itertools.permutations(["sending", "sent", "delivered", "sent", "delivered"]):
         assert fold("queued", list(order)) == "delivered"
+
+
+async def test_a_failed_report_without_error_code_says_so_instead_of_none() -> None:
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from byosms_routing.outbound import publish_status
+
+    sent: list[Any] = []
+
+    async def publish(_topic: object, event: object, _key: str) -> None:
+        sent.append(event)
+
+    deps = cast(Any, SimpleNamespace(publisher=SimpleNamespace(publish=publish)))
+    await publish_status(deps, "org-1", "msg-1", "SM1", "undelivered", None)
+    await publish_status(deps, "org-1", "msg-2", "SM2", "failed", 30003)
+    without, with_code = (event.payload for event in sent)
+    assert without.code == "message_not_delivered"
+    assert "None" not in without.message.en
+    assert "None" not in without.message.de
+    assert "30003" in with_code.message.en

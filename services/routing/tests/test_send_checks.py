@@ -159,7 +159,11 @@ def test_e164_and_short_code_senders() -> None:
         (401, 20003, "credentials_rejected", False),
         (401, None, "credentials_rejected", False),
         (429, 20429, "vendor_unavailable", True),
-        (503, None, "vendor_unavailable", True),
+        (503, None, "outcome_unknown", False),
+        (503, 20503, "outcome_unknown", False),
+        (500, 20500, "outcome_unknown", False),
+        (502, None, "outcome_unknown", False),
+        (504, None, "outcome_unknown", False),
         (400, 21999, "vendor_rejected", False),
     ],
 )
@@ -169,9 +173,12 @@ def test_twilio_refusals_map_to_stable_codes(status: int, twilio_code: int | Non
     localized(refusal.code, **refusal.params)  # every placeholder is filled
 
 
-def test_only_rate_limits_and_server_errors_are_tried_again() -> None:
+def test_only_rate_limits_are_tried_again_never_server_errors() -> None:
     assert may_retry(429, 20429)
-    assert may_retry(500, 20500)
-    assert may_retry(503, None)
+    assert may_retry(429, None)
+    assert not may_retry(500, 20500)
+    assert not may_retry(503, 20503)
+    assert not may_retry(502, None)
+    assert not may_retry(504, None)
     assert not may_retry(400, 21211)
     assert not may_retry(401, 20003)

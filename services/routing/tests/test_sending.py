@@ -58,6 +58,10 @@ class Harness:
     kafka_bootstrap: str
     status_url: str
     start: Callable[[], Awaitable[None]]
+    accounts: dict[str, Tenant]
+    """Account SID -> tenant: the ingress stand-in attributes status callbacks as the ingress does."""
+    hold_creates: list[bool]
+    """When ``[True]``, the Twilio proxy holds each create's 201 until a report for its SID is kept."""
 
     async def tenant(self) -> Tenant:
         """A Twilio account with a number, its integration and the number in the inventory (on Kafka)."""
@@ -66,6 +70,7 @@ class Harness:
         sender = _number("+4930")
         account = await self.emulator.control.create_account()
         await self.emulator.control.add_phone_number(account.sid, sender)
+        self.accounts[account.sid] = Tenant(org, integration, sender)
         token = seal(KEYRING, account.auth_token, associated_data(org, integration, "auth_token"))
         state = m.IntegrationState(
             organization_id=org,
@@ -110,8 +115,18 @@ class Harness:
         key = f"{command.payload.from_}|{command.payload.to}"
         await self.producer.send_and_wait(topics.OUTBOUND_COMMANDS.name, m.encode(command), key=key.encode())
 
-    async def inbound(self, tenant: Tenant, customer: str, body: str) -> None:
+    async def inbound(
+        self,
+        tenant: Tenant,
+        customer: str,
+        body: str,
+        *,
+        to: str | None = None,
+        raw: dict[str, list[str]] | None = None,
+    ) -> None:
+        """An inbound message signed by ``tenant``'s integration, to its sender (or to ``to``)."""
         sid = "SM" + uuid.uuid4().hex
+        to = to or tenant.sender
         event = m.InboundMessageReceived(
             id=sid,
             organization_id=tenant.org,
@@ -120,8 +135,34 @@ class Harness:
                     "message_sid": sid,
                     "account_sid": "AC" + "1" * 32,
                     "from": customer,
-                    "to": tenant.sender,
+                    "to": to,
                     "body": body,
+                    "region": REGION,
+                    "integration_id": tenant.integration_id,
+                    "received_at": datetime.now(UTC),
+                    "raw": raw or {},
+                }
+            ),
+        )
+        key = f"{to}|{customer}"
+        await self.producer.send_and_wait(topics.INBOUND_MESSAGES.name, m.encode(event), key=key.encode())
+
+    async def creates_to(self, to: str) -> list[int]:
+        """HTTP status of every Messages create the emulator received for ``to``."""
+        requests = await self.emulator.control.requests(method="POST", path_contains="/Messages.json")
+        return [r.status for r in requests if r.field("To") == to]
+
+    async def report(self, tenant: Tenant, sid: str, status: str, error_code: int | None = None) -> None:
+        """A DeliveryReportReceived for ``sid`` as the ingress publishes it for ``tenant``'s callback."""
+        report = m.DeliveryReportReceived(
+            id=f"{sid}:{status}",
+            organization_id=tenant.org,
+            payload=m.DeliveryReportPayload.model_validate(
+                {
+                    "message_sid": sid,
+                    "account_sid": "AC" + "1" * 32,
+                    "status": status,
+                    "error_code": error_code,
                     "region": REGION,
                     "integration_id": tenant.integration_id,
                     "received_at": datetime.now(UTC),
@@ -129,13 +170,14 @@ class Harness:
                 }
             ),
         )
-        key = f"{tenant.sender}|{customer}"
-        await self.producer.send_and_wait(topics.INBOUND_MESSAGES.name, m.encode(event), key=key.encode())
+        await self.producer.send_and_wait(topics.DELIVERY_REPORTS.name, m.encode(report), key=sid.encode())
 
-    async def creates_to(self, to: str) -> list[int]:
-        """HTTP status of every Messages create the emulator received for ``to``."""
-        requests = await self.emulator.control.requests(method="POST", path_contains="/Messages.json")
-        return [r.status for r in requests if r.field("To") == to]
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
 
     async def row(self, org: str, message_id: str) -> asyncpg.Record | None:
         conn = await asyncpg.connect(self.database_url)
@@ -164,14 +206,18 @@ async def _first(watch: TopicWatcher, key: str, kind: type[Any], what: str) -> A
 async def harness(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Harness]:
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
+    accounts: dict[str, Tenant] = {}
+    hold_creates = [False]
 
     async def status_callback(request: web.Request) -> web.Response:
-        # Stands in for the ingress: the status callback becomes a DeliveryReportReceived.
+        # Stands in for the ingress: the status callback becomes a DeliveryReportReceived, attributed
+        # to the tenant whose account (token) it came from.
         form = await request.post()
         sid, status = str(form["MessageSid"]), str(form["MessageStatus"])
+        tenant = accounts[str(form["AccountSid"])]
         report = m.DeliveryReportReceived(
             id=f"{sid}:{status}",
-            organization_id="from-the-integration",
+            organization_id=tenant.org,
             payload=m.DeliveryReportPayload.model_validate(
                 {
                     "message_sid": sid,
@@ -181,7 +227,7 @@ async def harness(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Harn
                     "from": str(form.get("From", "")),
                     "to": str(form.get("To", "")),
                     "region": REGION,
-                    "integration_id": "int",
+                    "integration_id": tenant.integration_id,
                     "received_at": datetime.now(UTC),
                     "raw": {k: [str(v)] for k, v in form.items()},
                 }
@@ -192,6 +238,37 @@ async def harness(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Harn
 
     ingress = web.Application()
     ingress.router.add_post("/vendors/v1/twilio/{key}/status", status_callback)
+    emulator_base: list[str] = []
+
+    async def twilio_proxy(request: web.Request) -> web.Response:
+        # Between routing and the emulator: passes every call through; with ``hold_creates`` it holds a
+        # create's answer until a delivery report for the new SID is kept (the report-first race).
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(
+                request.method, emulator_base[0] + request.path_qs.removeprefix("/twilio"), data=body, headers=headers
+            ) as answer,
+        ):
+            text = await answer.read()
+            status, content_type = answer.status, answer.content_type
+        if hold_creates[0] and request.method == "POST" and request.path.endswith("/Messages.json") and status == 201:
+            sid = json.loads(text)["sid"]
+
+            async def kept() -> bool:
+                conn = await asyncpg.connect(database_url)
+                try:
+                    return bool(
+                        await conn.fetchval("SELECT count(*) FROM routing.delivery_reports WHERE message_sid = $1", sid)
+                    )
+                finally:
+                    await conn.close()
+
+            await eventually(kept, within=4, interval=0.05, what="a report before the create's answer")
+        return web.Response(status=status, body=text, content_type=content_type)
+
+    ingress.router.add_route("*", "/twilio/{tail:.*}", twilio_proxy)
     runner = web.AppRunner(ingress, access_log=None)
     await runner.setup()
     port = free_port()
@@ -201,12 +278,13 @@ async def harness(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Harn
     tasks: list[asyncio.Task[None]] = []
 
     async with running_emulator(EmulatorSettings(status_step_delay_s=0.01)) as emulator:
+        emulator_base.append(emulator.base_url.rstrip("/"))
         settings_input: dict[str, Any] = {
             "port": free_port(),
             "consumer_group": f"test-routing-{uuid.uuid4().hex}",
             "send_retry_seconds": 10,
             "twilio_timeout_seconds": 5,
-            "BYOSMS_TWILIO_API_BASE": emulator.base_url,
+            "BYOSMS_TWILIO_API_BASE": base + "/twilio",
             "BYOSMS_REGIONS_OVERRIDES": json.dumps({REGION: {"public_base_url": base}}),
         }
         settings = RoutingSettings(**settings_input)
@@ -248,6 +326,8 @@ async def harness(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Harn
             kafka_bootstrap=kafka_bootstrap,
             status_url=base + DEFAULT_REGIONS[REGION].status_path,
             start=start,
+            accounts=accounts,
+            hold_creates=hold_creates,
         )
         stop.set()
         for task in tasks:
@@ -259,6 +339,7 @@ async def harness(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Harn
 
 async def test_send_accepted_then_delivery_reports_applied_in_order_only_forward(harness: Harness) -> None:
     tenant = await harness.tenant()
+    other = await harness.tenant()
     shuffled_to = _number("+49151")
     await harness.emulator.control.set_outcome(shuffled_to, "delivered", duplicate_callbacks=True, out_of_order=True)
     await harness.start()
@@ -310,34 +391,64 @@ async def test_send_accepted_then_delivery_reports_applied_in_order_only_forward
             return bool(count == 2)
 
         await eventually(reports_applied, within=30, what="both reports recorded")
-        # A report for a message routing never sent is kept and changes nothing.
-        unknown = "SM" + uuid.uuid4().hex
-        report = m.DeliveryReportReceived(
-            id=f"{unknown}:delivered",
-            organization_id=tenant.org,
-            payload=m.DeliveryReportPayload.model_validate(
-                {
-                    "message_sid": unknown,
-                    "account_sid": "AC" + "1" * 32,
-                    "status": "delivered",
-                    "region": REGION,
-                    "integration_id": tenant.integration_id,
-                    "received_at": datetime.now(UTC),
-                    "raw": {},
-                }
-            ),
+        rows_before = await harness.fetch(
+            "SELECT * FROM routing.outbound_messages WHERE organization_id = $1", tenant.org
         )
-        await harness.producer.send_and_wait(topics.DELIVERY_REPORTS.name, m.encode(report), key=unknown.encode())
-        # Sent after the unknown report on the same topic: once it is applied, the unknown one was handled.
+        # A report for a message routing never sent is kept and changes nothing; another tenant's report
+        # naming this tenant's MessageSid (delivered -> read would move it) is not applied either.
+        unknown = "SM" + uuid.uuid4().hex
+        await harness.report(tenant, unknown, "delivered")
+        await harness.report(other, sid, "read")
+
+        async def both_kept() -> bool:
+            rows = await harness.fetch(
+                "SELECT 1 FROM routing.delivery_reports WHERE (message_sid, organization_id) IN (($1, $2), ($3, $4))",
+                unknown,
+                tenant.org,
+                sid,
+                other.org,
+            )
+            return len(rows) == 2
+
+        await eventually(both_kept, within=30, what="both reports kept (and handled in that transaction)")
+        # Events published by then are on the topic before these later ones.
         last = await harness.send(tenant, _number("+49151"))
-        await _first(watch, last.payload.message_id, m.OutboundMessageAccepted, "a later message accepted")
-        shuffled_statuses = [
-            e.payload.status
-            for e in _events(watch, shuffled.payload.message_id)
-            if isinstance(e, m.MessageStatusChanged)
-        ]
-        assert shuffled_statuses == ["delivered"]
-        assert not [e for e in watch.records if e.key == unknown]
+        last_accepted = await _first(watch, last.payload.message_id, m.OutboundMessageAccepted, "a later accepted")
+        await harness.emulator.control.wait_for_webhooks(
+            lambda calls: len(calls) >= 2 and all(c.status == 200 for c in calls),
+            kind="status",
+            message_sid=last_accepted.payload.message_sid,
+        )
+        await eventually(
+            _contains(
+                lambda: _status_list(watch, last.payload.message_id),
+                "delivered",
+            ),
+            within=30,
+            what="the later message delivered",
+        )
+        assert await _status_list(watch, shuffled.payload.message_id) == ["delivered"]
+        assert await _status_list(watch, message_id) == ["sent", "delivered"]
+        status_sids = {
+            e.payload.message_sid
+            for r in watch.records
+            if isinstance(e := m.decode(r.value or b""), m.MessageStatusChanged)
+        }
+        assert unknown not in status_sids
+        rows_after = await harness.fetch(
+            "SELECT * FROM routing.outbound_messages WHERE organization_id = $1", tenant.org
+        )
+        unchanged = {r["message_id"]: dict(r) for r in rows_after if r["message_id"] != last.payload.message_id}
+        assert unchanged == {r["message_id"]: dict(r) for r in rows_before}
+        assert not await harness.fetch("SELECT 1 FROM routing.outbound_messages WHERE message_sid = $1", unknown)
+        kept = await harness.fetch(
+            "SELECT organization_id, integration_id FROM routing.delivery_reports WHERE message_sid = $1", unknown
+        )
+        assert [tuple(r) for r in kept] == [(tenant.org, tenant.integration_id)]
+
+
+async def _status_list(watch: TopicWatcher, message_id: str) -> list[str]:
+    return [e.payload.status for e in _events(watch, message_id) if isinstance(e, m.MessageStatusChanged)]
 
 
 def _contains(probe: Callable[[], Awaitable[list[str]]], wanted: str) -> Callable[[], Awaitable[bool]]:
@@ -368,7 +479,8 @@ async def test_a_redelivered_command_is_sent_once_and_an_interrupted_send_is_not
         assert len({e.payload.message_sid for e in accepted}) == 1
         assert await harness.creates_to(to) == [201]
 
-        # A send interrupted while Twilio was asked (recorded as sending, no MessageSid): not sent again.
+        # A redelivery while the first attempt may still be waiting for Twilio (a fresh lease): it waits,
+        # publishes nothing and sends nothing; once the lease has expired, it ends as outcome_unknown.
         interrupted_to = _number("+49151")
         interrupted = m.SendMessage(
             organization_id=tenant.org,
@@ -378,17 +490,29 @@ async def test_a_redelivered_command_is_sent_once_and_an_interrupted_send_is_not
         try:
             await conn.execute(
                 """INSERT INTO routing.outbound_messages
-                       (organization_id, message_id, command_id, sender, recipient, state)
-                   VALUES ($1, $2, $3, $4, $5, 'sending')""",
+                       (organization_id, message_id, command_id, sender, recipient, state,
+                        lease_owner, lease_started_at)
+                   VALUES ($1, $2, $3, $4, $5, 'sending', 'first-attempt', now())""",
                 tenant.org,
                 interrupted.payload.message_id,
                 interrupted.id,
                 tenant.sender,
                 interrupted_to,
             )
+            await harness.resend(interrupted)
+            await asyncio.sleep(3)  # the redelivery is tried a few times meanwhile
+            assert _events(watch, interrupted.payload.message_id) == []
+            row = await harness.row(tenant.org, interrupted.payload.message_id)
+            assert row is not None
+            assert (row["state"], row["lease_owner"]) == ("sending", "first-attempt")
+            await conn.execute(
+                """UPDATE routing.outbound_messages SET lease_started_at = now() - interval '1 hour'
+                   WHERE organization_id = $1 AND message_id = $2""",
+                tenant.org,
+                interrupted.payload.message_id,
+            )
         finally:
             await conn.close()
-        await harness.resend(interrupted)
         failed = await _first(watch, interrupted.payload.message_id, m.OutboundMessageFailed, "failed")
         assert failed.payload.code == "outcome_unknown"
         assert failed.payload.message is not None
@@ -440,7 +564,7 @@ async def test_twilio_refusals_21211_and_21610_are_mapped_and_21610_records_the_
         assert await harness.creates_to("+49123") == []
 
 
-async def test_rate_limits_and_server_errors_are_ridden_out(harness: Harness) -> None:
+async def test_rate_limits_are_ridden_out_and_server_errors_are_never_sent_again(harness: Harness) -> None:
     tenant = await harness.tenant()
     await harness.emulator.control.set_rate(1, sender=tenant.sender, window_s=1.0)
     await harness.start()
@@ -455,12 +579,18 @@ async def test_rate_limits_and_server_errors_are_ridden_out(harness: Harness) ->
         assert statuses[-1] == 201
         assert statuses.count(201) == 1
 
-        await harness.emulator.control.clear_behaviour()
-        await harness.emulator.control.add_fault(status=503, path_contains="/Messages.json", count=2)
-        third_to = _number("+49151")
-        third = await harness.send(tenant, third_to)
-        await _first(watch, third.payload.message_id, m.OutboundMessageAccepted, "third accepted")
-        assert await harness.creates_to(third_to) == [503, 503, 201]
+        # A 5xx (Twilio's or a gateway's) does not say the create was skipped: not repeated, outcome unknown.
+        for status in (503, 502, 500):
+            await harness.emulator.control.clear_behaviour()
+            await harness.emulator.control.add_fault(status=status, path_contains="/Messages.json", count=2)
+            to = _number("+49151")
+            command = await harness.send(tenant, to)
+            failed = await _first(watch, command.payload.message_id, m.OutboundMessageFailed, f"{status} failed")
+            assert (failed.payload.code, failed.payload.retryable) == ("outcome_unknown", False)
+            assert await harness.creates_to(to) == [status]
+            row = await harness.row(tenant.org, command.payload.message_id)
+            assert row is not None
+            assert (row["state"], row["code"]) == ("failed", "outcome_unknown")
 
 
 async def test_stop_refuses_sends_and_start_enables_them_again(harness: Harness) -> None:
@@ -489,3 +619,65 @@ async def test_stop_refuses_sends_and_start_enables_them_again(harness: Harness)
         allowed = await harness.send(tenant, customer)
         await _first(watch, allowed.payload.message_id, m.OutboundMessageAccepted, "accepted after START")
         assert await harness.creates_to(customer) == [201]
+
+
+async def test_a_keyword_to_another_tenants_number_changes_no_consent(harness: Harness) -> None:
+    victim, attacker = await harness.tenant(), await harness.tenant()
+    await harness.start()
+    customer = _number("+49151")
+    conversation = f"{victim.sender}|{customer}"
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name]) as watch:
+        await harness.inbound(victim, customer, "STOP.")
+        await _first(watch, conversation, m.RecipientOptedOut, "opted out")
+        # Signed by the attacker's integration, To = the victim's number: no opt-in, whatever the words.
+        await harness.inbound(attacker, customer, "START", to=victim.sender)
+        await harness.inbound(attacker, customer, "hi", to=victim.sender, raw={"OptOutType": ["START"]})
+        await harness.inbound(attacker, customer, "STOP", to=victim.sender)
+        await harness.inbound(victim, customer, "later")
+        await _first(watch, conversation, m.InboundMessageRouted, "a later message routed")
+
+        async def decided() -> bool:
+            rows = await harness.fetch(
+                "SELECT 1 FROM routing.inbound_decisions WHERE organization_id = $1", attacker.org
+            )
+            return len(rows) == 3
+
+        await eventually(decided, within=30, what="the attacker's messages decided")
+        assert [
+            type(e) for e in _events(watch, conversation) if isinstance(e, m.RecipientOptedIn | m.RecipientOptedOut)
+        ] == [m.RecipientOptedOut]
+        consent = await harness.fetch(
+            "SELECT organization_id, opted_out FROM routing.opt_outs WHERE recipient = $1", customer
+        )
+        assert [tuple(r) for r in consent] == [(victim.org, True)]
+        refused = await harness.send(victim, customer)
+        failed = await _first(watch, refused.payload.message_id, m.OutboundMessageFailed, "still refused")
+        assert failed.payload.code == "recipient_opted_out"
+        assert await harness.creates_to(customer) == []
+
+        # Twilio's Advanced Opt-Out type is honoured for the tenant's own number.
+        await harness.inbound(victim, customer, "Reprendre", raw={"OptOutType": ["START"]})
+        opted_in = await _first(watch, conversation, m.RecipientOptedIn, "opted in by OptOutType")
+        assert opted_in.payload.keyword == "REPRENDRE"
+
+
+async def test_a_report_before_the_create_answer_is_applied_when_the_answer_is_recorded(harness: Harness) -> None:
+    tenant = await harness.tenant()
+    await harness.start()
+    harness.hold_creates[0] = True  # the create's 201 comes back only after a report for its SID was kept
+    to = _number("+49151")
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name]) as watch:
+        command = await harness.send(tenant, to)
+        message_id = command.payload.message_id
+        accepted = await _first(watch, message_id, m.OutboundMessageAccepted, "accepted")
+        sid = accepted.payload.message_sid
+        early = await harness.fetch(
+            "SELECT status FROM routing.delivery_reports WHERE message_sid = $1 ORDER BY recorded_at", sid
+        )
+        assert early  # the race happened: a report was kept before the answer was recorded
+        await eventually(_contains(lambda: _status_list(watch, message_id), "delivered"), within=30, what="delivered")
+        assert await _status_list(watch, message_id) in (["sent", "delivered"], ["delivered"])
+        row = await harness.row(tenant.org, message_id)
+        assert row is not None
+        assert (row["state"], row["message_sid"], row["twilio_status"]) == ("accepted", sid, "delivered")
+        assert await harness.creates_to(to) == [201]

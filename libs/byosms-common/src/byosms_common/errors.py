@@ -299,6 +299,11 @@ CATALOG: dict[str, ErrorText] = {
         "Die Nachricht konnte nicht zugestellt werden (Twilio-Fehler {twilio_code}).",
         422,
     ),
+    "message_not_delivered_without_code": ErrorText(
+        "The message could not be delivered (Twilio gave no error code).",
+        "Die Nachricht konnte nicht zugestellt werden (Twilio hat keinen Fehlercode genannt).",
+        422,
+    ),
     # Generic request errors.
     "invalid_request": ErrorText(
         "The request is invalid: {detail}",

@@ -79,8 +79,12 @@ def _code_in_body(text: str) -> int | None:
     return code if isinstance(code, int) else None
 
 
-def classify(exc: BaseException, *, retry_after: float | None = None) -> TwilioFailure:
-    """What ``exc`` (raised by a Twilio SDK call) says about the call (``retry_after``: a 429's hint)."""
+def classify(exc: BaseException, *, retry_after: float | None = None, creates: bool = False) -> TwilioFailure:
+    """What ``exc`` (raised by a Twilio SDK call) says about the call (``retry_after``: a 429's hint).
+
+    ``creates``: the call creates something (a message). An exception that is not an answer from
+    Twilio (e.g. a 201 whose body could not be read) then means NO_ANSWER: Twilio may have acted.
+    """
     if isinstance(exc, TwilioFailure):
         return exc
     if isinstance(exc, TwilioRestException):
@@ -99,6 +103,8 @@ def classify(exc: BaseException, *, retry_after: float | None = None) -> TwilioF
             status = None
         if not isinstance(code, int):
             code = None
+        if creates and status is None:
+            return TwilioFailure(FailureKind.NO_ANSWER)
     return TwilioFailure(
         FailureKind.ANSWERED, status=status, code=code, retry_after=retry_after if status == 429 else None
     )
@@ -216,8 +222,9 @@ class TwilioClients:
             environment={"BYOSMS": "1"},
         )
 
-    async def run(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run one Twilio operation under the deadline; any failure raises a :class:`TwilioFailure`."""
+    async def run(self, what: str, operation: Callable[[], Awaitable[T]], *, creates: bool = False) -> T:
+        """Run one Twilio operation under the deadline; any failure raises a :class:`TwilioFailure`
+        (``creates``: the operation creates something, see :func:`classify`)."""
         notes = _CallNotes()
         token = _CALL_NOTES.set(notes)
         try:
@@ -225,7 +232,7 @@ class TwilioClients:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is classified
-            failure = classify(exc, retry_after=notes.retry_after)
+            failure = classify(exc, retry_after=notes.retry_after, creates=creates)
             log.warning("twilio %s failed: %s (%s)", what, failure, type(exc).__name__)
             raise failure from None
         finally:

@@ -22,7 +22,7 @@ from byosms_common.messages import (
     NumberStateRecord,
     SendMessage,
 )
-from byosms_common.runtime import StartStep, run_service
+from byosms_common.runtime import StartStep, run_service, supervise
 from byosms_common.settings import (
     DatabaseSettings,
     KafkaSettings,
@@ -62,6 +62,8 @@ async def run(
     numbers = StateTopicFollower(kafka, topics.NUMBER_STATE, NumberStateRecord, client_id="byosms-routing")
     twilio = TwilioClients(api_base=settings.twilio_api_base, timeout_seconds=settings.twilio_timeout_seconds)
     pool: asyncpg.Pool | None = None
+    jobs_stop = asyncio.Event()
+    jobs: list[asyncio.Task[None]] = []
 
     async def connect_database() -> None:
         nonlocal pool
@@ -88,7 +90,16 @@ async def run(
             tokens=TokenOpener(keyring),
             regions=settings.regions(),
             send_retry_seconds=settings.send_retry_seconds,
+            send_lease_seconds=settings.send_lease_seconds(),
         )
+        cleanup = partial(
+            delivery.delete_unmatched_reports_periodically,
+            deps,
+            jobs_stop,
+            older_than_seconds=settings.unmatched_report_hours * 3600,
+            every_seconds=settings.report_cleanup_interval_seconds,
+        )
+        jobs.append(asyncio.create_task(supervise("unmatched report cleanup", cleanup, stop=jobs_stop)))
         consume(
             broker,
             topics.INBOUND_MESSAGES,
@@ -124,6 +135,12 @@ async def run(
         return integrations.loaded.is_set() and numbers.loaded.is_set()
 
     async def close() -> None:
+        jobs_stop.set()
+        if jobs:
+            _, running = await asyncio.wait(jobs, timeout=5)
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
         await broker.stop()
         await integrations.stop()
         await numbers.stop()

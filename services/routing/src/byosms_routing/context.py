@@ -25,3 +25,5 @@ class Collaborators:
     tokens: TokenOpener
     regions: Mapping[str, Region] = field(default_factory=dict)
     send_retry_seconds: float = 30.0
+    send_lease_seconds: float = 90.0
+    """How long a send recorded ``sending`` may still be waiting for Twilio (see ``outbound``)."""

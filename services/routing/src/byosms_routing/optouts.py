@@ -1,8 +1,12 @@
 """Opt-outs: a customer's STOP (and START) to a sender, and Twilio's 21610 refusals.
 
-Recorded per (sender as Twilio writes it: E.164 number or short code digits, customer number); the
-latest signal wins, so redelivered or late keyword messages never undo a newer one. Sends to an
-opted-out recipient fail fast without asking Twilio.
+Recorded per (organization, sender as Twilio writes it: E.164 number or short code digits, customer
+number); the latest signal wins, so redelivered or late keyword messages never undo a newer one.
+Sends to an opted-out recipient fail fast without asking Twilio.
+
+A keyword counts only when the number it was sent to is in the inventory of the message's
+organization under the integration whose token signed the webhook (:func:`keyword_applies`):
+otherwise one tenant could post a signed START "to" another tenant's number and lift its STOP.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from byosms_common import topics
 from byosms_common.kafka import current_trace
 from byosms_common.messages import (
     InboundMessageReceived,
+    IntegrationState,
+    NumberState,
+    NumberStateRecord,
     OptOutPayload,
     RecipientOptedIn,
     RecipientOptedOut,
@@ -29,11 +36,43 @@ log = logging.getLogger(__name__)
 TWILIO_OPTED_OUT = "TWILIO_21610"
 
 
-async def on_inbound_keyword(deps: Collaborators, event: InboundMessageReceived) -> None:
-    """Record an opt-out or opt-in when the inbound message is exactly a keyword, and publish it."""
+def keyword_applies(
+    event: InboundMessageReceived, number: NumberStateRecord | None, integration: IntegrationState | None
+) -> bool:
+    """Whether a keyword of ``event`` may change consent: its To number is in the inventory (not removed)
+    of the event's organization, under the event's integration, which is of that organization. Pure."""
     payload = event.payload
-    found = consent_keyword(payload.body)
+    org = event.organization_id
+    return (
+        number is not None
+        and number.organization_id == org
+        and number.payload.state is not NumberState.REMOVED
+        and number.payload.number.integration_id == payload.integration_id
+        and integration is not None
+        and integration.organization_id == org
+        and integration.payload.integration_id == payload.integration_id
+    )
+
+
+async def on_inbound_keyword(
+    deps: Collaborators,
+    event: InboundMessageReceived,
+    number: NumberStateRecord | None,
+    integration: IntegrationState | None,
+) -> None:
+    """Record an opt-out or opt-in when the inbound message is exactly a keyword (or Twilio's
+    ``OptOutType`` says so) and its number belongs to the signing integration, and publish it."""
+    payload = event.payload
+    found = consent_keyword(payload.body, payload.raw)
     if found is None:
+        return
+    if not keyword_applies(event, number, integration):
+        log.warning(
+            "keyword of inbound %s ignored: %s is not a number of integration %s of its organization",
+            payload.message_sid,
+            payload.to,
+            payload.integration_id,
+        )
         return
     consent, keyword = found
     sender, recipient = payload.to, payload.from_

@@ -2,23 +2,27 @@
 ``OutboundMessageFailed`` out (plus status changes already reported, and an opt-out on 21610).
 
 At most once per message (organization + ``message_id``): the message is recorded as ``sending``
-before Twilio is asked. A redelivered command finds the record: a finished one has its result
-published again (same event id, consumers drop the duplicate); one still ``sending`` without a
-MessageSid was interrupted while Twilio was asked, so it ends as ``outcome_unknown`` instead of
-being sent a second time.
+before Twilio is asked; that record is a lease (owner, started at). A redelivered command finds the
+record: a finished one has its result published again (same event id, consumers drop the duplicate).
+One still ``sending`` whose lease is fresh (younger than the longest a send may take, plus a margin)
+may still be waiting for Twilio: the redelivery is retried later (``RetryableError``, the consumer
+backs off) and then sees the first attempt's result. Only an expired lease means the attempt was
+interrupted while Twilio was asked, so it ends as ``outcome_unknown`` instead of being sent a second
+time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 
 from byosms_common import topics
 from byosms_common.errors import localized
-from byosms_common.kafka import current_trace, is_transient
+from byosms_common.kafka import RetryableError, current_trace, is_transient
 from byosms_common.messages import (
     MessageStatusChanged,
     MessageStatusPayload,
@@ -48,7 +52,7 @@ async def on_send(deps: Collaborators, command: SendMessage, _: object) -> None:
         if existing is not None:
             await _redelivered(deps, conn, command, existing)
             return
-        opted_out = await repo.is_opted_out(conn, twilio_sender(payload.from_), payload.to)
+        opted_out = await repo.is_opted_out(conn, org, twilio_sender(payload.from_), payload.to)
     number = deps.numbers.get(payload.from_)
     integration = deps.integrations.get(number.payload.number.integration_id) if number is not None else None
     verdict = check_send(command, number, integration, opted_out=opted_out)
@@ -68,6 +72,7 @@ async def on_send(deps: Collaborators, command: SendMessage, _: object) -> None:
             state="sending" if isinstance(verdict, SendPlan) else "failed",
             code=verdict.code if isinstance(verdict, Refusal) else None,
             params=dict(verdict.params) if isinstance(verdict, Refusal) else None,
+            lease_owner=f"{command.id}:{uuid.uuid4().hex}",
         ):
             # A concurrent delivery of the same message recorded it first.
             existing = await repo.get_outbound(conn, org, payload.message_id)
@@ -79,7 +84,7 @@ async def on_send(deps: Collaborators, command: SendMessage, _: object) -> None:
         return
     outcome = await _send(deps, command, verdict)
     if isinstance(outcome, Created):
-        await _record_with_retries(lambda: _accepted(deps, command, outcome))
+        await _record_with_retries(lambda: _accepted(deps, command, verdict.integration_id, outcome))
     else:
         await _record_with_retries(lambda: _failed(deps, command, outcome))
 
@@ -112,7 +117,7 @@ async def _record_with_retries(record: Callable[[], Awaitable[None]]) -> None:
             await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
 
 
-async def _accepted(deps: Collaborators, command: SendMessage, created: Created) -> None:
+async def _accepted(deps: Collaborators, command: SendMessage, integration_id: str, created: Created) -> None:
     payload = command.payload
     org = command.organization_id
     async with deps.pool.acquire() as conn, conn.transaction():
@@ -120,9 +125,9 @@ async def _accepted(deps: Collaborators, command: SendMessage, created: Created)
         await repo.accept_outbound(
             conn, org, payload.message_id, message_sid=created.message_sid, twilio_status=created.status
         )
-        # Reports that arrived before this answer was recorded.
+        # Reports that arrived before this answer was recorded (from this tenant only).
         status, error_code, moved_any = created.status, None, False
-        for report in await repo.reports_for(conn, created.message_sid):
+        for report in await repo.reports_for(conn, created.message_sid, org, integration_id):
             moved = next_status(status, report.status)
             if moved is not None:
                 status, error_code, moved_any = moved, report.error_code, True
@@ -162,10 +167,19 @@ async def _redelivered(
         await _publish_accepted(deps, row.organization_id, row.message_id, row.message_sid, None)
         return
     if row.state == "sending":
-        log.warning("send %s redelivered while recorded as sending: outcome unknown, not sent again", row.message_id)
-        await repo.fail_outbound(
-            conn, row.organization_id, row.message_id, code="outcome_unknown", params={}, error_code=None
-        )
+        lease = deps.send_lease_seconds
+        if row.lease_age_seconds is not None and row.lease_age_seconds < lease:
+            log.info(
+                "send %s redelivered while attempt %s is asking Twilio (%.0fs ago); trying later",
+                row.message_id,
+                row.lease_owner,
+                row.lease_age_seconds,
+            )
+            raise RetryableError(f"send {row.message_id} is still being sent")
+        if not await repo.expire_lease(conn, row.organization_id, row.message_id, lease_seconds=lease):
+            # Finished (or taken) meanwhile: the next try publishes what it is now.
+            raise RetryableError(f"send {row.message_id} changed while its lease was checked")
+        log.warning("send %s redelivered after its lease expired: outcome unknown, not sent again", row.message_id)
         await _publish_failed(deps, command, Refusal("outcome_unknown"))
         return
     await _publish_failed(deps, command, Refusal(row.code or "internal_error", row.params, twilio_code=row.error_code))
@@ -208,6 +222,13 @@ async def publish_status(
     """``MessageStatusChanged`` (id per message and status, so a repeat is dropped by consumers)."""
     failed = status in ("undelivered", "failed")
     code = "message_not_delivered" if failed else None
+    text = None
+    if failed:
+        text = (
+            localized("message_not_delivered", twilio_code=str(error_code))
+            if error_code is not None
+            else localized("message_not_delivered_without_code")
+        )
     event = MessageStatusChanged(
         id=f"{message_id}:status:{status}",
         organization_id=organization_id,
@@ -218,7 +239,7 @@ async def publish_status(
             status=status,
             error_code=error_code if failed else None,
             code=code,
-            message=localized("message_not_delivered", twilio_code=str(error_code)) if failed else None,
+            message=text,
         ),
     )
     await deps.publisher.publish(topics.MESSAGE_EVENTS, event, message_id)

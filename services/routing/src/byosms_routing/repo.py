@@ -49,11 +49,15 @@ class OutboundRow:
     code: str | None
     params: dict[str, str]
     error_code: int | None
+    lease_owner: str | None = None
+    lease_age_seconds: float | None = None
+    """How long ago the current send attempt started (by the database's clock); None when unknown."""
 
 
 _OUTBOUND_COLUMNS = (
     "organization_id, message_id, command_id, sender, recipient, integration_id, state, message_sid, "
-    "twilio_status, code, params, error_code"
+    "twilio_status, code, params, error_code, lease_owner, "
+    "EXTRACT(EPOCH FROM (now() - lease_started_at))::float8 AS lease_age_seconds"
 )
 
 
@@ -88,12 +92,15 @@ async def insert_outbound(
     state: str,
     code: str | None = None,
     params: dict[str, str] | None = None,
+    lease_owner: str | None = None,
 ) -> bool:
-    """Record a new outbound message; False when one with this id exists (a redelivery)."""
+    """Record a new outbound message; False when one with this id exists (a redelivery). A message
+    recorded ``sending`` takes the lease: ``lease_owner`` asks Twilio, starting now."""
     inserted = await conn.fetchval(
         """INSERT INTO outbound_messages
-               (organization_id, message_id, command_id, sender, recipient, integration_id, state, code, params)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
+               (organization_id, message_id, command_id, sender, recipient, integration_id, state, code, params,
+                lease_owner, lease_started_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, CASE WHEN $7 = 'sending' THEN now() END)
            ON CONFLICT (organization_id, message_id) DO NOTHING RETURNING true""",
         organization_id,
         message_id,
@@ -104,6 +111,7 @@ async def insert_outbound(
         state,
         code,
         json.dumps(params or {}),
+        lease_owner,
     )
     return bool(inserted)
 
@@ -127,6 +135,24 @@ async def fail_outbound(
         code,
         json.dumps(params),
         error_code,
+    )
+    return bool(updated)
+
+
+async def expire_lease(
+    conn: asyncpg.Connection, organization_id: str, message_id: str, *, lease_seconds: float
+) -> bool:
+    """A send whose lease is older than ``lease_seconds`` (or has none) ends as ``outcome_unknown``;
+    False when the message is not ``sending`` or its lease is still fresh."""
+    updated = await conn.fetchval(
+        """UPDATE outbound_messages SET state = 'failed', code = 'outcome_unknown', params = '{}', error_code = NULL,
+                  updated_at = now()
+           WHERE organization_id = $1 AND message_id = $2 AND state = 'sending'
+             AND (lease_started_at IS NULL OR lease_started_at < now() - make_interval(secs => $3))
+           RETURNING true""",
+        organization_id,
+        message_id,
+        float(lease_seconds),
     )
     return bool(updated)
 
@@ -156,11 +182,17 @@ async def accept_outbound(
     return bool(updated)
 
 
-async def outbound_by_sid(conn: asyncpg.Connection, message_sid: str) -> OutboundRow | None:
+async def outbound_by_sid(
+    conn: asyncpg.Connection, message_sid: str, organization_id: str, integration_id: str
+) -> OutboundRow | None:
+    """The message with this MessageSid, only if it is of this organization and integration."""
     return _outbound(
         await conn.fetchrow(
-            f"SELECT {_OUTBOUND_COLUMNS} FROM outbound_messages WHERE message_sid = $1 FOR UPDATE",  # noqa: S608 - fixed column list
+            f"""SELECT {_OUTBOUND_COLUMNS} FROM outbound_messages
+                WHERE message_sid = $1 AND organization_id = $2 AND integration_id = $3 FOR UPDATE""",  # noqa: S608 - fixed column list
             message_sid,
+            organization_id,
+            integration_id,
         )
     )
 
@@ -196,26 +228,59 @@ async def record_report(
     status: str,
     error_code: int | None,
     received_at: datetime,
+    *,
+    organization_id: str,
+    integration_id: str,
 ) -> bool:
-    """Keep a delivery report; False when it was kept before (a redelivery or Twilio's duplicate)."""
+    """Keep a delivery report of a tenant; False when it was kept before (a redelivery or Twilio's
+    duplicate). Another tenant's report with the same id is kept apart and never replaces it."""
     inserted = await conn.fetchval(
-        """INSERT INTO delivery_reports (report_id, message_sid, status, error_code, received_at)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (report_id) DO NOTHING RETURNING true""",
+        """INSERT INTO delivery_reports
+               (report_id, message_sid, status, error_code, received_at, organization_id, integration_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (organization_id, integration_id, report_id) DO NOTHING RETURNING true""",
         report_id,
         message_sid,
         status,
         error_code,
         received_at,
+        organization_id,
+        integration_id,
     )
     return bool(inserted)
 
 
-async def reports_for(conn: asyncpg.Connection, message_sid: str) -> list[Report]:
+async def reports_for(
+    conn: asyncpg.Connection, message_sid: str, organization_id: str, integration_id: str
+) -> list[Report]:
+    """The kept reports of this MessageSid that came from this organization and integration."""
     rows = await conn.fetch(
-        "SELECT status, error_code FROM delivery_reports WHERE message_sid = $1 ORDER BY received_at, recorded_at",
+        """SELECT status, error_code FROM delivery_reports
+           WHERE message_sid = $1 AND organization_id = $2 AND integration_id = $3
+           ORDER BY received_at, recorded_at""",
         message_sid,
+        organization_id,
+        integration_id,
     )
     return [Report(r["status"], r["error_code"]) for r in rows]
+
+
+async def delete_unmatched_reports(conn: asyncpg.Connection, *, older_than_seconds: float) -> int:
+    """Delete reports kept longer than ``older_than_seconds`` that match no message of their tenant;
+    the number deleted."""
+    deleted = await conn.fetchval(
+        """WITH gone AS (
+               DELETE FROM delivery_reports r
+               WHERE r.recorded_at < now() - make_interval(secs => $1)
+                 AND NOT EXISTS (
+                     SELECT 1 FROM outbound_messages o
+                     WHERE o.message_sid = r.message_sid AND o.organization_id = r.organization_id
+                       AND o.integration_id = r.integration_id)
+               RETURNING 1)
+           SELECT count(*) FROM gone""",
+        float(older_than_seconds),
+    )
+    return int(deleted or 0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,13 +299,13 @@ async def set_consent(
     source_id: str,
     changed_at: datetime,
 ) -> bool:
-    """Record an opt-out or opt-in unless a later signal is recorded; True when this signal is now the
-    recorded one (also when it was recorded before: a redelivery)."""
+    """Record an opt-out or opt-in of one organization unless a later signal is recorded; True when this
+    signal is now the recorded one (also when it was recorded before: a redelivery)."""
     source = await conn.fetchval(
         """INSERT INTO opt_outs (sender, recipient, organization_id, opted_out, keyword, source_id, changed_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (sender, recipient) DO UPDATE
-               SET organization_id = EXCLUDED.organization_id, opted_out = EXCLUDED.opted_out,
+           ON CONFLICT (organization_id, sender, recipient) DO UPDATE
+               SET opted_out = EXCLUDED.opted_out,
                    keyword = EXCLUDED.keyword, source_id = EXCLUDED.source_id, changed_at = EXCLUDED.changed_at
                WHERE opt_outs.changed_at <= EXCLUDED.changed_at
            RETURNING source_id""",
@@ -255,12 +320,20 @@ async def set_consent(
     if source is not None:
         return True
     current = await conn.fetchval(
-        "SELECT source_id FROM opt_outs WHERE sender = $1 AND recipient = $2", sender, recipient
+        "SELECT source_id FROM opt_outs WHERE organization_id = $1 AND sender = $2 AND recipient = $3",
+        organization_id,
+        sender,
+        recipient,
     )
     return bool(current == source_id)
 
 
-async def is_opted_out(conn: asyncpg.Connection, sender: str, recipient: str) -> bool:
+async def is_opted_out(conn: asyncpg.Connection, organization_id: str, sender: str, recipient: str) -> bool:
     return bool(
-        await conn.fetchval("SELECT opted_out FROM opt_outs WHERE sender = $1 AND recipient = $2", sender, recipient)
+        await conn.fetchval(
+            "SELECT opted_out FROM opt_outs WHERE organization_id = $1 AND sender = $2 AND recipient = $3",
+            organization_id,
+            sender,
+            recipient,
+        )
     )

@@ -136,15 +136,20 @@ TWILIO_SEND_CODES: Mapping[int, str] = {
     21635: "recipient_unreachable",
 }
 
-# Twilio codes that mean "not done, try again later" (safe to repeat: Twilio did not create the message).
-RETRYABLE_TWILIO_CODES = frozenset({20429, 20500, 20503})
+# Twilio codes that mean "not done, try again later": only the rate limit is documented as "the request
+# was not processed" (twilio-facts 6, 20429). A 5xx (20500, 20503, or a gateway's 502/504) does not say
+# that Twilio skipped the create, so repeating it could text twice.
+RETRYABLE_TWILIO_CODES = frozenset({20429})
 
 
 def may_retry(status: int | None, twilio_code: int | None) -> bool:
-    """Whether a refused create may be tried again: rate limit (429/20429) or a Twilio server error."""
-    if twilio_code in RETRYABLE_TWILIO_CODES:
-        return True
-    return status is not None and (status == 429 or status >= 500)
+    """Whether a refused create may be tried again: only a rate limit (429/20429)."""
+    return twilio_code in RETRYABLE_TWILIO_CODES or status == 429
+
+
+def outcome_unknown(status: int | None) -> bool:
+    """Whether Twilio's answer leaves open if the message was created: a server or gateway error."""
+    return status is not None and status >= 500
 
 
 def refusal_for_twilio(status: int | None, twilio_code: int | None, *, sender: str, recipient: str) -> Refusal:
@@ -156,6 +161,8 @@ def refusal_for_twilio(status: int | None, twilio_code: int | None, *, sender: s
     if code is None:
         if may_retry(status, twilio_code):
             return Refusal("vendor_unavailable", twilio_code=twilio_code, retryable=True)
+        if outcome_unknown(status):
+            return Refusal("outcome_unknown", twilio_code=twilio_code, retryable=False)
         return Refusal("vendor_rejected", {"twilio_code": shown}, twilio_code=twilio_code)
     params: dict[str, str] = {}
     if code == "recipient_invalid":

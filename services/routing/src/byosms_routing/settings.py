@@ -7,6 +7,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from byosms_common.regions import Region, load_regions
 
+# Recording an answer retries for up to ~15 s while PostgreSQL is away; plus slack for slow hosts.
+SEND_LEASE_MARGIN_SECONDS = 30.0
+
 
 class RoutingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BYOSMS_ROUTING_", extra="ignore", frozen=True)
@@ -26,8 +29,22 @@ class RoutingSettings(BaseSettings):
         default=30.0,
         ge=0,
         le=600,
-        description="How long a send refused with 429 or a Twilio server error is tried again, with backoff and "
+        description="How long a send refused with 429/20429 (or not connected) is tried again, with backoff and "
         "jitter, before it fails as vendor_unavailable (BYOSMS_ROUTING_SEND_RETRY_SECONDS).",
+    )
+    unmatched_report_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a delivery report that matches no message of its tenant is kept before a periodic "
+        "cleanup deletes it (BYOSMS_ROUTING_UNMATCHED_REPORT_HOURS).",
+    )
+    report_cleanup_interval_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=86400,
+        description="How often unmatched delivery reports are cleaned up "
+        "(BYOSMS_ROUTING_REPORT_CLEANUP_INTERVAL_SECONDS).",
     )
     regions_overrides: str | None = Field(
         default=None,
@@ -48,6 +65,11 @@ class RoutingSettings(BaseSettings):
     def _regions_valid(self) -> RoutingSettings:
         self.regions()  # fails loudly at start on bad overrides
         return self
+
+    def send_lease_seconds(self) -> float:
+        """The longest one send may wait for Twilio (retries, the last call's deadline, recording the
+        answer) plus a margin: a redelivery finding a younger ``sending`` record waits for it."""
+        return self.send_retry_seconds + self.twilio_timeout_seconds + SEND_LEASE_MARGIN_SECONDS
 
     def regions(self) -> dict[str, Region]:
         """The region table with the operator's overrides (the StatusCallback URL of each region)."""

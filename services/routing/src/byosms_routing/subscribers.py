@@ -27,7 +27,9 @@ __all__ = ["Collaborators", "on_inbound"]
 async def on_inbound(deps: Collaborators, event: InboundMessageReceived, _: Delivery) -> None:
     """Route an inbound message to the tenant's queues, or discard it and record why. A message that is
     exactly an opt-out or opt-in keyword is also recorded as the customer's consent for that sender
-    (routed or not: Twilio blocks the sender for the customer either way)."""
+    when the number belongs to the message's integration and organization (also when the message is
+    discarded because that integration or number is inactive: Twilio blocks the sender either way);
+    never for a number of another integration or tenant."""
     payload = event.payload
     integration = deps.integrations.get(payload.integration_id)
     number = deps.numbers.get(payload.to)
@@ -38,7 +40,7 @@ async def on_inbound(deps: Collaborators, event: InboundMessageReceived, _: Deli
         await repo.record_inbound_decision(
             conn, payload.message_sid, event.organization_id, payload.integration_id, verdict.decision, verdict.reason
         )
-    await optouts.on_inbound_keyword(deps, event)
+    await optouts.on_inbound_keyword(deps, event, number, integration)
     # Published even on a redelivery: the ids are deterministic, so consumers drop the duplicate.
     if verdict.decision is Decision.ROUTED:
         routed = InboundMessageRouted(

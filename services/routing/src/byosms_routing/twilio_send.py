@@ -1,9 +1,10 @@
 """Creating one message at Twilio: the only place routing talks to Twilio.
 
-At most once: a create is tried again only when Twilio said it did not do it (429/20429, a server
-error) or the connection was never made. When the deadline passes or the connection breaks after
-the request went out, Twilio may have created the message, so it is not sent again: the send ends
-as ``outcome_unknown``.
+At most once: a create is tried again only when Twilio said it did not do it (429/20429, "not
+processed") or the connection was never made (refused, DNS). When Twilio or a gateway answers with a
+server error (500/502/503/504), the deadline passes, the connection breaks after the request went
+out, or the answer cannot be read, Twilio may have created the message, so it is not sent again:
+the send ends as ``outcome_unknown``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ async def create_message(
         fields["media_url"] = list(plan.media_urls)
 
     async def once() -> Any:
-        return await twilio.run("create message", lambda: client.messages.create_async(**fields))
+        return await twilio.run("create message", lambda: client.messages.create_async(**fields), creates=True)
 
     try:
         message = await retry_with_backoff(
