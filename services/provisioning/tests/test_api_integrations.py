@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ import pytest
 from byosms_common.crypto import CryptoError, associated_data, open_sealed
 from byosms_common.messages import IntegrationState, decode
 from byosms_common.topics import INTEGRATION_EVENTS, INTEGRATION_STATE
-from byosms_provisioning import auth, repo
+from byosms_provisioning import auth, credential_sealing, repo
 
 if TYPE_CHECKING:
     from conftest import Harness
@@ -397,3 +398,23 @@ async def test_a_refused_field_is_named_in_the_callers_language(prov: Harness, l
     problem = await response.json()
     assert detail in problem["detail"]
     assert problem["errors"] == [{"field": "account_sid", "type": "invalid", "message": detail.split(": ", 1)[1]}]
+
+
+async def test_sealing_public_keys_are_served_never_the_private_ones(prov: Harness) -> None:
+    prov.ctx.sealing_keys = None
+    response = await prov.client.get("/api/v2/sealing-keys", headers=prov.headers(language="de"))
+    assert response.status == 404
+    assert (await response.json())["code"] == "sealing_not_configured"
+
+    private = credential_sealing.generate_private_key()
+    prov.ctx.sealing_keys = credential_sealing.SealingKeyring.from_config(json.dumps({"s1": private}), "s1")
+    response = await prov.client.get("/api/v2/sealing-keys", headers=prov.headers())
+    assert response.status == 200
+    text = await response.text()
+    assert private not in text
+    body = json.loads(text)
+    assert body["active"] == "s1"
+    assert body["keys"] == {"s1": credential_sealing.public_key_b64(private)}
+
+    viewer_only = prov.headers("integrations:integration:view")
+    assert (await prov.client.get("/api/v2/sealing-keys", headers=viewer_only)).status == 403

@@ -180,6 +180,13 @@ CATALOG: dict[str, ErrorText] = {
         "Anlegen gefahrlos wiederholen).",
         422,
     ),
+    "sealing_not_configured": ErrorText(
+        "This deployment accepts no sealed credentials: no sealing keys are configured. Set credentials "
+        "through the admin API instead.",
+        "Diese Installation nimmt keine versiegelten Anmeldedaten an: Es sind keine Versiegelungsschlüssel "
+        "eingerichtet. Setzen Sie die Anmeldedaten stattdessen über die Admin-API.",
+        404,
+    ),
     "sealed_credentials_invalid": ErrorText(
         "The sealed credentials could not be opened: seal them with the current public key of "
         "provisioning for this organization, integration and Account SID.",

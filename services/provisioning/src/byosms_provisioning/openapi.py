@@ -22,6 +22,7 @@ from byosms_provisioning.context import ServiceContext
 from byosms_provisioning.integrations import SHARED_KEY_ID
 from byosms_provisioning.routes import (
     BASE,
+    SEALING_KEYS_PATH,
     CreateIntegrationBody,
     CredentialsBody,
     UpdateIntegrationBody,
@@ -378,7 +379,38 @@ def imports_part() -> tuple[JSON, JSON]:
     return paths, schemas
 
 
-PARTS: list[Part] = [integration_part, imports_part]
+def sealing_part() -> tuple[JSON, JSON]:
+    paths: JSON = {
+        SEALING_KEYS_PATH: {
+            "get": _op(
+                "Public keys for sealing credentials sent on the command topic",
+                auth.INTEGRATION_EDIT,
+                description=(
+                    "Platform services seal `integration.set_credentials` commands for provisioning: X25519 "
+                    "key agreement with the `active` public key, HKDF-SHA256, AES-256-GCM, the associated "
+                    "data binding organization, integration, Account SID and key id. Keys are raw 32-byte "
+                    "X25519 public keys, base64. 404 `sealing_not_configured` when the deployment has none."
+                ),
+                ok=(200, ref("SealingKeys")),
+                errors=(401, 403, 404),
+            ),
+        },
+    }
+    schemas: JSON = {
+        "SealingKeys": {
+            "type": "object",
+            "required": ["active", "algorithm", "keys"],
+            "properties": {
+                "active": {"type": "string"},
+                "algorithm": {"const": "X25519-HKDF-SHA256-AES-256-GCM"},
+                "keys": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        }
+    }
+    return paths, schemas
+
+
+PARTS: list[Part] = [integration_part, imports_part, sealing_part]
 
 
 def _forbid_nul(schema: Any) -> None:

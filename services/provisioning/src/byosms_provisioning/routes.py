@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from byosms_common.errors import InvalidField, Language
+from byosms_common.errors import InvalidField, Language, NotFound
 from byosms_common.messages import IntegrationStatus
 from byosms_common.regions import Region
 from byosms_provisioning import auth, repo, service, webhook_health
@@ -280,6 +280,20 @@ async def _no_body(request: web.Request) -> None:
         raise InvalidField("(body)", "this operation takes no request body", "dieser Vorgang nimmt keinen Inhalt an")
 
 
+SEALING_KEYS_PATH = "/api/v2/sealing-keys"
+
+
+async def get_sealing_keys(request: web.Request) -> web.Response:
+    """The public keys platform services seal credential commands with (never a private key)."""
+    ctx = context_of(request)
+    await _actor(request, auth.INTEGRATION_EDIT)
+    if ctx.sealing_keys is None:
+        raise NotFound("sealing_not_configured")
+    keyring = ctx.sealing_keys
+    body = {"active": keyring.active, "algorithm": "X25519-HKDF-SHA256-AES-256-GCM", "keys": keyring.public_keys()}
+    return web.json_response(body, headers={"Cache-Control": "max-age=300"})
+
+
 def register(app: web.Application, ctx: ServiceContext) -> None:
     """Mount the integration endpoints."""
     del ctx  # handlers read it from the app
@@ -292,3 +306,4 @@ def register(app: web.Application, ctx: ServiceContext) -> None:
     app.router.add_delete(BASE + "/{id}/credentials/shared-keys/{key_id}", retire_shared_key)
     app.router.add_post(BASE + "/{id}/activate", activate_integration)
     app.router.add_post(BASE + "/{id}/deactivate", deactivate_integration)
+    app.router.add_get(SEALING_KEYS_PATH, get_sealing_keys)
