@@ -14,14 +14,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from byosms_common.messages import SealedSecret
+
+log = logging.getLogger(__name__)
 
 _NONCE_BYTES = 12
 _KEY_BYTES = 32
@@ -132,3 +135,41 @@ def _unwrap(keyring: Keyring, sealed: SealedSecret, aad: bytes) -> bytes:
         return AESGCM(kek).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], aad)
     except InvalidTag:
         raise CryptoError("sealed secret does not match its context") from None
+
+
+@dataclass
+class SecretOpener:
+    """Opens integrations' sealed secrets in memory, for services that use them (never stored, never logged).
+
+    Each plaintext is kept only for the exact sealed value it came from, so a rotated or re-sealed
+    secret is opened again; :meth:`forget` drops an integration's plaintexts when its record changes.
+    """
+
+    keyring: Keyring | None
+    _opened: dict[tuple[str, str], tuple[SealedSecret, str]] = field(default_factory=dict, repr=False)
+
+    def open(self, organization_id: str, integration_id: str, field_name: str, sealed: SealedSecret) -> str:
+        """The plaintext of ``sealed``; raises CryptoError (logged without any secret) when it cannot be opened."""
+        cached = self._opened.get((integration_id, field_name))
+        if cached is not None and cached[0] == sealed:
+            return cached[1]
+        try:
+            if self.keyring is None:
+                raise CryptoError("no key-encryption keys are configured")
+            plaintext = open_sealed(self.keyring, sealed, associated_data(organization_id, integration_id, field_name))
+        except CryptoError as exc:
+            log.error(
+                "cannot open %s of integration %s (%s; key-encryption key %s)",
+                field_name,
+                integration_id,
+                type(exc).__name__,
+                sealed.kek_id,
+            )
+            raise
+        self._opened[(integration_id, field_name)] = (sealed, plaintext)
+        return plaintext
+
+    def forget(self, integration_id: str) -> None:
+        """Drop every plaintext opened for ``integration_id``."""
+        for key in [k for k in self._opened if k[0] == integration_id]:
+            del self._opened[key]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -17,6 +17,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 log = logging.getLogger(__name__)
 
 Check = Callable[[], Awaitable[bool]]
+# When the named conditions make the service ready; the default is "all of them".
+Rule = Callable[[Mapping[str, bool]], bool]
+
+
+def all_pass(checks: Mapping[str, bool]) -> bool:
+    return bool(checks) and all(checks.values())
 
 
 class Readiness:
@@ -45,18 +51,31 @@ class Readiness:
         return results
 
 
-def add_health_routes(app: web.Application, readiness: Readiness, registry: CollectorRegistry) -> None:
-    """Mount /healthz, /readyz and /metrics on ``app``."""
+def add_health_routes(
+    app: web.Application,
+    readiness: Readiness | Callable[[], Awaitable[dict[str, bool]]],
+    registry: CollectorRegistry,
+    *,
+    rule: Rule = all_pass,
+    rule_text: str | None = None,
+) -> None:
+    """Mount /healthz, /readyz and /metrics on ``app``.
+
+    ``readiness`` names the conditions (a :class:`Readiness`, or a coroutine function returning
+    them); ``rule`` decides from them (``rule_text`` explains it in the /readyz body).
+    """
+    evaluate = readiness.evaluate if isinstance(readiness, Readiness) else readiness
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
-        checks = await readiness.evaluate()
-        ready = bool(checks) and all(checks.values())
-        return web.json_response(
-            {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
-        )
+        checks = await evaluate()
+        ready = rule(checks)
+        body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
+        if rule_text is not None:
+            body["rule"] = rule_text
+        return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

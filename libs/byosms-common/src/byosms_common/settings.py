@@ -9,14 +9,34 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from byosms_common.crypto import Keyring
 
 T = TypeVar("T")
+
+
+def _http_base_url(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("BYOSMS_TWILIO_API_BASE must be an http(s) URL")
+    return value.rstrip("/")
+
+
+# The one setting that points every service's Twilio client at the emulator (unset: the real Twilio).
+TwilioApiBase = Annotated[
+    str | None,
+    AfterValidator(_http_base_url),
+    Field(
+        default=None,
+        validation_alias="BYOSMS_TWILIO_API_BASE",  # shared name, no prefix
+        description="Base URL replacing https://*.twilio.com (tests and the local stack use the emulator).",
+    ),
+]
 
 
 class KafkaSettings(BaseSettings):

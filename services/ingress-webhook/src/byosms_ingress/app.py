@@ -29,15 +29,15 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from byosms_common.crypto import Keyring
+from byosms_common.health import add_health_routes
 from byosms_common.messages import IntegrationState
 from byosms_common.runtime import retry_forever
 from byosms_common.settings import KafkaSettings
@@ -100,9 +100,7 @@ class Ingress:
                 signature_failures=self.signature_failures,
             ),
         )
-        app.router.add_get("/healthz", _healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics_endpoint)
+        add_health_routes(app, self.readiness, self.metrics.registry, rule=_ready, rule_text=READY_RULE)
         app.on_startup.append(lambda _: self.start())
         # on_cleanup, not on_shutdown: aiohttp calls on_shutdown before it waits for in-flight
         # handlers, which would find the spool and the producer closed under them.
@@ -118,17 +116,6 @@ class Ingress:
             "kafka": kafka,
             "spool_accepting": self.spool.accepting(self.settings.body_limit_bytes * _SPOOL_HEADROOM_FACTOR),
         }
-
-    async def _readyz(self, _: web.Request) -> web.Response:
-        checks = await self.readiness()
-        ready = checks["integrations_loaded"] and (checks["kafka"] or checks["spool_accepting"])
-        return web.json_response(
-            {"status": "ready" if ready else "not ready", "checks": checks, "rule": READY_RULE},
-            status=200 if ready else 503,
-        )
-
-    async def _metrics_endpoint(self, _: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     def _on_integration_change(self, key: str, state: IntegrationState | None) -> None:
         self.cache.apply(key, state)
@@ -212,8 +199,8 @@ class Ingress:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-async def _healthz(_: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+def _ready(checks: Mapping[str, bool]) -> bool:
+    return checks["integrations_loaded"] and (checks["kafka"] or checks["spool_accepting"])
 
 
 @web.middleware

@@ -17,13 +17,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal
 
-from byosms_common.crypto import CryptoError, Keyring, associated_data, open_sealed
+from byosms_common.crypto import CryptoError, Keyring, SecretOpener
 from byosms_common.messages import IntegrationState, IntegrationStatus, SealedSecret
 
 log = logging.getLogger(__name__)
 
 SecretField = Literal["auth_token", "shared_key", "shared_key_previous"]
-SECRET_FIELDS: tuple[SecretField, ...] = ("auth_token", "shared_key", "shared_key_previous")
 _DELETED_MEMORY = 10_000
 
 
@@ -80,7 +79,10 @@ class IntegrationsCache:
     _by_account: dict[str, set[str]] = field(default_factory=dict)
     _account_of: dict[str, str] = field(default_factory=dict)
     _deleted_accounts: OrderedDict[str, None] = field(default_factory=OrderedDict)
-    _secrets: dict[tuple[str, SecretField], tuple[SealedSecret, str]] = field(default_factory=dict, repr=False)
+    _opener: SecretOpener = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._opener = SecretOpener(self.keyring)
 
     def apply(self, key: str, state: IntegrationState | None) -> None:
         """Change callback of the state-topic follower (``None`` = tombstone, the integration is deleted)."""
@@ -109,8 +111,7 @@ class IntegrationsCache:
 
     def _forget(self, key: str, *, deleted: bool) -> None:
         self._by_id.pop(key, None)
-        for name in SECRET_FIELDS:
-            self._secrets.pop((key, name), None)
+        self._opener.forget(key)
         account = self._account_of.pop(key, None)
         if account is None:
             return
@@ -140,17 +141,10 @@ class IntegrationsCache:
         sealed = integration.sealed(name)
         if sealed is None:
             return None
-        cached = self._secrets.get((integration.integration_id, name))
-        if cached is not None and cached[0] == sealed:
-            return cached[1]
-        aad = associated_data(integration.organization_id, integration.integration_id, name)
         try:
-            plaintext = open_sealed(self.keyring, sealed, aad)
+            return self._opener.open(integration.organization_id, integration.integration_id, name, sealed)
         except CryptoError as exc:
-            log.error("cannot open %s of integration %s: %s", name, integration.integration_id, exc)
             raise SecretUnavailableError(str(exc)) from None
-        self._secrets[(integration.integration_id, name)] = (sealed, plaintext)
-        return plaintext
 
     def __len__(self) -> int:
         return len(self._by_id)

@@ -23,8 +23,7 @@ import asyncpg
 from byosms_common import topics
 from byosms_common.crypto import CryptoError, Keyring, associated_data, open_sealed
 from byosms_common.errors import ByosmsError, localized
-from byosms_common.kafka import RetryPolicy, current_trace
-from byosms_common.kafka import is_transient as kafka_is_transient
+from byosms_common.kafka import RetryPolicy, current_trace, is_transient
 from byosms_common.messages import (
     Compliance,
     Envelope,
@@ -153,12 +152,6 @@ async def record_import(conn: asyncpg.Connection, command: ImportNumber, deadlin
     )
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` may pass on retry (database or network away, deadlocks, serialization); the
-    one classification every consumer uses (:func:`byosms_common.kafka.is_transient`)."""
-    return kafka_is_transient(exc)
-
-
 def unexpected_failure(exc: Exception) -> Rejected:
     """The rejection for a non-transient failure that is neither a check nor the deadline."""
     if isinstance(exc, CryptoError):
@@ -214,6 +207,24 @@ async def reject_invalid(deps: ImportDeps, invalid: InvalidCommand) -> None:
     deps.outbox_wakeup.set()
 
 
+def rejection_event(
+    organization_id: str, import_id: str, integration_id: str, sender_id: str, rejected: Rejected
+) -> NumberImportRejected:
+    """The result event of a rejected import, its message in every served language."""
+    return NumberImportRejected(
+        organization_id=organization_id,
+        trace=current_trace(),
+        payload=NumberImportRejectedPayload(
+            import_id=import_id,
+            integration_id=integration_id,
+            sender_id=sender_id,
+            code=rejected.code,
+            message=localized(rejected.code, **rejected.params),
+            details=dict(rejected.params),
+        ),
+    )
+
+
 async def publish_unrecorded_rejection(
     deps: ImportDeps,
     *,
@@ -231,18 +242,7 @@ async def publish_unrecorded_rejection(
     """
     if deps.publisher is None:
         raise RuntimeError("no publisher to report an unrecorded import")
-    event = NumberImportRejected(
-        organization_id=organization_id,
-        trace=current_trace(),
-        payload=NumberImportRejectedPayload(
-            import_id=import_id,
-            integration_id=integration_id,
-            sender_id=sender_id,
-            code=rejected.code,
-            message=localized(rejected.code, **rejected.params),
-            details=dict(rejected.params),
-        ),
-    )
+    event = rejection_event(organization_id, import_id, integration_id, sender_id, rejected)
     await deps.publisher.publish(topics.NUMBER_EVENTS, event, key)
 
 
@@ -429,17 +429,8 @@ async def conclude(
         reason = rejected or Rejected("internal_error")
         if record.address is not None:
             await repo_imports.release_claim(conn, record.address, record.import_id)
-        event = NumberImportRejected(
-            organization_id=record.organization_id,
-            trace=current_trace(),
-            payload=NumberImportRejectedPayload(
-                import_id=record.import_id,
-                integration_id=record.integration_id,
-                sender_id=record.sender_id,
-                code=reason.code,
-                message=localized(reason.code, **reason.params),
-                details=dict(reason.params),
-            ),
+        event = rejection_event(
+            record.organization_id, record.import_id, record.integration_id, record.sender_id, reason
         )
         key = record.address or record.sender_id
         state, code = "rejected", reason.code

@@ -31,6 +31,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from byosms_common.settings import TwilioApiBase
 from byosms_provisioning.credential_sealing import SealingKeyring
 
 ASYMMETRIC_ALGORITHMS = frozenset(
@@ -56,11 +57,7 @@ class ProvisioningSettings(BaseSettings):
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     twilio_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
-    twilio_api_base: str | None = Field(
-        default=None,
-        validation_alias="BYOSMS_TWILIO_API_BASE",
-        description="Base URL replacing https://*.twilio.com (tests and the local stack use the emulator).",
-    )
+    twilio_api_base: TwilioApiBase
     regions_overrides: str | None = Field(default=None, validation_alias="BYOSMS_REGIONS_OVERRIDES")
     outbox_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     command_group_id: str = "byosms-provisioning-commands"
@@ -87,15 +84,6 @@ class ProvisioningSettings(BaseSettings):
         if bad or not value:
             raise ValueError(f"only asymmetric JWT algorithms are accepted, not {bad or 'none'}")
         return value
-
-    @field_validator("twilio_api_base")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("BYOSMS_TWILIO_API_BASE must be an http(s) URL")
-        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _one_key_source(self) -> ProvisioningSettings:

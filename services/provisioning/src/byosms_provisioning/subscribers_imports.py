@@ -24,7 +24,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import TypeAdapter, ValidationError
 
 from byosms_common import topics
-from byosms_common.kafka import Delivery, PermanentError, consume
+from byosms_common.kafka import Delivery, PermanentError, consume, is_transient
 from byosms_common.messages import ANY_MESSAGE, AnyMessage, ImportNumber, NumberState, NumberStateChanged
 from byosms_provisioning import import_service, repo_imports
 from byosms_provisioning.context import ServiceContext
@@ -107,7 +107,7 @@ async def _first_write(deps: ImportDeps, write: Callable[[], Awaitable[None]]) -
             log.warning("import command refused by the database: %s", exc.sqlstate)
             return Rejected("invalid_request", detail="payload: contains characters that cannot be stored")
         except Exception as exc:
-            if not import_service.is_transient(exc) or deps.publisher is None:
+            if not is_transient(exc) or deps.publisher is None:
                 raise
             attempt += 1
             wait = deps.retry.delay(attempt)

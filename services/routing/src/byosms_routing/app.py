@@ -11,7 +11,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from byosms_common import db, topics
-from byosms_common.crypto import CryptoError, Keyring
+from byosms_common.crypto import CryptoError, Keyring, SecretOpener
 from byosms_common.health import Readiness, add_health_routes
 from byosms_common.kafka import Publisher, build_broker, consume, start_broker
 from byosms_common.logs import configure_logging
@@ -35,7 +35,6 @@ from byosms_common.telemetry import setup_tracing
 from byosms_common.twilio_client import TwilioClients
 from byosms_routing import delivery, outbound, subscribers
 from byosms_routing.context import Collaborators
-from byosms_routing.credentials import TokenOpener
 from byosms_routing.settings import RoutingSettings
 
 SERVICE = "routing"
@@ -58,7 +57,15 @@ async def run(
     add_health_routes(http, readiness, registry)
     broker = build_broker(kafka, SERVICE, tracer_provider=tracer_provider, registry=registry)
     publisher = Publisher(broker)
-    integrations = StateTopicFollower(kafka, topics.INTEGRATION_STATE, IntegrationState, client_id="byosms-routing")
+    # Opened auth tokens are dropped as soon as their integration changes or is deleted.
+    tokens = SecretOpener(keyring)
+    integrations = StateTopicFollower(
+        kafka,
+        topics.INTEGRATION_STATE,
+        IntegrationState,
+        client_id="byosms-routing",
+        on_change=lambda key, _state: tokens.forget(key),
+    )
     numbers = StateTopicFollower(kafka, topics.NUMBER_STATE, NumberStateRecord, client_id="byosms-routing")
     twilio = TwilioClients(api_base=settings.twilio_api_base, timeout_seconds=settings.twilio_timeout_seconds)
     pool: asyncpg.Pool | None = None
@@ -87,7 +94,7 @@ async def run(
             integrations=integrations,
             numbers=numbers,
             twilio=twilio,
-            tokens=TokenOpener(keyring),
+            tokens=tokens,
             regions=settings.regions(),
             send_retry_seconds=settings.send_retry_seconds,
             send_lease_seconds=settings.send_lease_seconds(),

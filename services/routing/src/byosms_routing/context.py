@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from byosms_common.crypto import SecretOpener
 from byosms_common.kafka import Publisher
 from byosms_common.messages import IntegrationState, NumberStateRecord
 from byosms_common.regions import Region
 from byosms_common.state_cache import StateTopicFollower
 from byosms_common.twilio_client import TwilioClients
-from byosms_routing.credentials import TokenOpener
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class Collaborators:
     integrations: StateTopicFollower[IntegrationState]
     numbers: StateTopicFollower[NumberStateRecord]
     twilio: TwilioClients
-    tokens: TokenOpener
+    tokens: SecretOpener
     regions: Mapping[str, Region] = field(default_factory=dict)
     send_retry_seconds: float = 30.0
     send_lease_seconds: float = 90.0

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from byosms_common import topics
+from byosms_common.crypto import CryptoError
 from byosms_common.errors import localized
 from byosms_common.kafka import RetryableError, current_trace, is_transient
 from byosms_common.messages import (
@@ -33,7 +34,6 @@ from byosms_common.messages import (
 )
 from byosms_routing import optouts, repo
 from byosms_routing.context import Collaborators
-from byosms_routing.credentials import TokenUnavailableError
 from byosms_routing.delivery_status import FAILED_STATUSES, next_status
 from byosms_routing.send_checks import Refusal, SendPlan, check_send, twilio_sender
 from byosms_routing.twilio_send import Created, create_message
@@ -91,8 +91,8 @@ async def on_send(deps: Collaborators, command: SendMessage, _: object) -> None:
 
 async def _send(deps: Collaborators, command: SendMessage, plan: SendPlan) -> Created | Refusal:
     try:
-        token = deps.tokens.auth_token(command.organization_id, plan.integration_id, plan.auth_token)
-    except TokenUnavailableError:
+        token = deps.tokens.open(command.organization_id, plan.integration_id, "auth_token", plan.auth_token)
+    except CryptoError:
         return Refusal("sender_credentials_unreadable")
     return await create_message(
         deps.twilio,

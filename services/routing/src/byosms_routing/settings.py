@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from byosms_common.regions import Region, load_regions
+from byosms_common.settings import TwilioApiBase
 
 # Recording an answer retries for up to ~15 s while PostgreSQL is away; plus slack for slow hosts.
 SEND_LEASE_MARGIN_SECONDS = 30.0
@@ -17,11 +18,7 @@ class RoutingSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address of the health/metrics HTTP server.")
     port: int = Field(default=8084, ge=1, le=65535, description="Port of the health/metrics HTTP server.")
     consumer_group: str = Field(default="byosms-routing", description="Kafka consumer group id.")
-    twilio_api_base: str | None = Field(
-        default=None,
-        validation_alias="BYOSMS_TWILIO_API_BASE",  # shared name, no prefix
-        description="Base URL replacing https://*.twilio.com (tests and the local stack use the emulator).",
-    )
+    twilio_api_base: TwilioApiBase
     twilio_timeout_seconds: float = Field(
         default=10.0, gt=0, le=60, description="Deadline of one Twilio call (BYOSMS_ROUTING_TWILIO_TIMEOUT_SECONDS)."
     )
@@ -51,15 +48,6 @@ class RoutingSettings(BaseSettings):
         validation_alias="BYOSMS_REGIONS_OVERRIDES",  # shared name, no prefix
         description="Operator overrides of the region table, JSON; gives each region's public /status URL.",
     )
-
-    @field_validator("twilio_api_base")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("BYOSMS_TWILIO_API_BASE must be an http(s) URL")
-        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _regions_valid(self) -> RoutingSettings:
