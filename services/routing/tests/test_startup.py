@@ -65,7 +65,13 @@ async def test_kafka_away_at_start_means_not_ready_then_exactly_one_consumer(
             )
             status, body = await eventually(readyz, within=5, what="readiness endpoint answers")
             assert status == 503
-            assert body["checks"] == {"started": False, "postgres": True, "kafka": False, "caches": False}
+            assert body["checks"] == {
+                "started": False,
+                "postgres": True,
+                "kafka": False,
+                "caches": False,
+                "consumers": False,
+            }
             async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                 assert response.status == 200
             assert not task.done()

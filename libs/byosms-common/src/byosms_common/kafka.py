@@ -272,6 +272,13 @@ class ConsumerMetrics:
             labels,
             registry=registry,
         )
+        self.batch_size = Histogram(
+            "byosms_consumer_batch_size",
+            "Records of one partition handled together.",
+            labels,
+            registry=registry,
+            buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500),
+        )
         self.latency = Histogram(
             "byosms_consumer_handling_seconds",
             "Time from receiving a message to finishing with it (handled or dead-lettered), retries included.",

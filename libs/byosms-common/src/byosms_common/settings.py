@@ -58,6 +58,35 @@ class KafkaSettings(BaseSettings):
         return value.strip()
 
 
+class ConsumerSettings(BaseSettings):
+    """How the services consume Kafka: batch sizes, retry backoff, group membership (``byosms_common.consumer``)."""
+
+    model_config = SettingsConfigDict(env_prefix="BYOSMS_", extra="ignore", frozen=True)
+
+    consumer_batch_max: int = Field(default=500, ge=1, le=10_000, description="Records per partition per round.")
+    consumer_batch_wait_ms: int = Field(
+        default=10, ge=0, le=5_000, description="How long the broker may wait to fill a fetch (ms)."
+    )
+    consumer_retry_first_delay_s: float = Field(default=0.1, gt=0, le=10)
+    consumer_retry_max_delay_s: float = Field(
+        default=1.0, gt=0, le=60, description="Longest pause between tries while a dependency is away."
+    )
+    consumer_error_attempts: int = Field(default=5, ge=1, le=100)
+    consumer_still_down_log_s: float = Field(default=30.0, gt=0)
+    consumer_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+    consumer_max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    consumer_stop_grace_s: float = Field(default=10.0, ge=0, le=300)
+    lanes_max_in_flight: int = Field(
+        default=2_000, ge=1, le=100_000, description="Records taken into lanes before fetching pauses."
+    )
+    kafka_instance_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Stable id of this replica (a pod name): static group membership and transactional ids.",
+    )
+
+
 class DatabaseSettings(BaseSettings):
     """How to reach PostgreSQL. The URL may carry a password, so it is kept secret."""
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import sys
 from functools import partial
+from typing import Any
 
 import asyncpg
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from byosms_common import db, topics
+from byosms_common.consumer import Consumers, Emit, Record, Subscription
 from byosms_common.crypto import CryptoError, Keyring, SecretOpener
 from byosms_common.health import Readiness, add_health_routes
-from byosms_common.kafka import Publisher, build_broker, consume, start_broker
+from byosms_common.kafka import Publisher, build_broker, start_broker
 from byosms_common.logs import configure_logging
 from byosms_common.messages import (
     DeliveryReportReceived,
@@ -24,6 +26,7 @@ from byosms_common.messages import (
 )
 from byosms_common.runtime import StartStep, run_service, supervise
 from byosms_common.settings import (
+    ConsumerSettings,
     DatabaseSettings,
     KafkaSettings,
     KeyringSettings,
@@ -71,6 +74,8 @@ async def run(
     pool: asyncpg.Pool | None = None
     jobs_stop = asyncio.Event()
     jobs: list[asyncio.Task[None]] = []
+    consumers: list[Consumers] = []
+    consumer_settings = ConsumerSettings()
 
     async def connect_database() -> None:
         nonlocal pool
@@ -107,30 +112,31 @@ async def run(
             every_seconds=settings.report_cleanup_interval_seconds,
         )
         jobs.append(asyncio.create_task(supervise("unmatched report cleanup", cleanup, stop=jobs_stop)))
-        consume(
-            broker,
-            topics.INBOUND_MESSAGES,
-            group_id=settings.consumer_group,
-            model=InboundMessageReceived,
-            handler=partial(subscribers.on_inbound, deps),
-        )
-        consume(
-            broker,
-            topics.OUTBOUND_COMMANDS,
-            group_id=settings.consumer_group,
-            model=SendMessage,
-            handler=partial(outbound.on_send, deps),
-        )
-        consume(
-            broker,
-            topics.DELIVERY_REPORTS,
-            group_id=settings.consumer_group,
-            model=DeliveryReportReceived,
-            handler=partial(delivery.on_delivery_report, deps),
+        table: list[Subscription[Any]] = [
+            Subscription(topics.INBOUND_MESSAGES, InboundMessageReceived, partial(subscribers.on_inbound_batch, deps)),
+            Subscription(topics.DELIVERY_REPORTS, DeliveryReportReceived, partial(delivery.on_delivery_reports, deps)),
+            Subscription(
+                topics.OUTBOUND_COMMANDS,
+                SendMessage,
+                partial(_send_one, deps),
+                lanes=lambda command: command.payload.from_,
+            ),
+        ]
+        consumers.append(
+            Consumers(
+                kafka,
+                consumer_settings,
+                table,
+                group_id=settings.consumer_group,
+                service=SERVICE,
+                registry=registry,
+                tracer_provider=tracer_provider,
+            )
         )
 
     async def start_kafka() -> None:
         await start_broker(broker)
+        await consumers[0].start()
 
     async def database_ready() -> bool:
         return pool is not None and await pool.fetchval("SELECT 1") == 1
@@ -141,6 +147,9 @@ async def run(
     async def caches_loaded() -> bool:
         return integrations.loaded.is_set() and numbers.loaded.is_set()
 
+    async def consuming() -> bool:
+        return bool(consumers) and await consumers[0].healthy()
+
     async def close() -> None:
         jobs_stop.set()
         if jobs:
@@ -148,6 +157,8 @@ async def run(
             for task in running:
                 task.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
+        if consumers:
+            await consumers[0].stop()
         await broker.stop()
         await integrations.stop()
         await numbers.stop()
@@ -158,6 +169,7 @@ async def run(
     readiness.add_check("postgres", database_ready)
     readiness.add_check("kafka", kafka_ready)
     readiness.add_check("caches", caches_loaded)
+    readiness.add_check("consumers", consuming)
     await run_service(
         http=http,
         host=settings.host,
@@ -172,6 +184,10 @@ async def run(
         cleanups=[close],
         stop=stop,
     )
+
+
+async def _send_one(deps: Collaborators, record: Record[SendMessage], _: Emit) -> None:
+    await outbound.on_send(deps, record.message, record)
 
 
 def main() -> None:

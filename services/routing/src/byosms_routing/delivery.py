@@ -14,43 +14,138 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from byosms_common.kafka import Delivery
+from byosms_common import topics
+from byosms_common.consumer import Emit, Record
 from byosms_common.messages import DeliveryReportReceived
-from byosms_routing import repo
+from byosms_routing import repo, repo_reports
 from byosms_routing.context import Collaborators
 from byosms_routing.delivery_status import FAILED_STATUSES, next_status
-from byosms_routing.outbound import publish_status
+from byosms_routing.repo_reports import KeptReport, NewReport, Target, TenantSid
+from byosms_routing.status_events import status_changed
 
 log = logging.getLogger(__name__)
 
+ReportKey = tuple[str, str, str]
+"""(organization, integration, report id): how a kept report is named."""
 
-async def on_delivery_report(deps: Collaborators, event: DeliveryReportReceived, _: Delivery) -> None:
-    payload = event.payload
-    async with deps.pool.acquire() as conn, conn.transaction():
-        await repo.lock_message_sid(conn, payload.message_sid)
-        await repo.record_report(
-            conn,
-            event.id,
-            payload.message_sid,
-            payload.status,
-            payload.error_code,
-            payload.received_at,
-            organization_id=event.organization_id,
-            integration_id=payload.integration_id,
-        )
-        row = await repo.outbound_by_sid(conn, payload.message_sid, event.organization_id, payload.integration_id)
-        if row is None:
-            log.info("delivery report %s for no message of its tenant (or not yet); kept", event.id)
-            return
-        moved = next_status(row.twilio_status, payload.status)
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A report that moves its message's status: what to record and publish."""
+
+    record: Record[DeliveryReportReceived]
+    target: Target
+    status: str
+    error_code: int | None
+
+
+def report_key(event: DeliveryReportReceived) -> ReportKey:
+    return (event.organization_id, event.payload.integration_id, event.id)
+
+
+def tenant_sid(event: DeliveryReportReceived) -> TenantSid:
+    return (event.organization_id, event.payload.integration_id, event.payload.message_sid)
+
+
+def fold_reports(
+    records: Sequence[Record[DeliveryReportReceived]], fresh: set[ReportKey], targets: dict[TenantSid, Target]
+) -> list[Move]:
+    """The status moves of the fresh reports (first kept now), in offset order, each message's status
+    only ever moving forward (``delivery_status``). Pure."""
+    current = {key: target.twilio_status for key, target in targets.items()}
+    seen: set[ReportKey] = set()
+    moves: list[Move] = []
+    for record in records:
+        event = record.message
+        key = report_key(event)
+        if key not in fresh or key in seen:
+            continue
+        seen.add(key)
+        sid = tenant_sid(event)
+        target = targets.get(sid)
+        if target is None:
+            continue
+        moved = next_status(current[sid], event.payload.status)
         if moved is None:
-            return  # a duplicate, or older than what is known
-        error_code = payload.error_code if moved in FAILED_STATUSES else None
-        await repo.set_twilio_status(conn, row.organization_id, row.message_id, moved, error_code)
-        # Published before the commit: if it fails, nothing is committed and the redelivered report
-        # moves the status again; if the commit fails after it, the repeat has the same event id.
-        await publish_status(deps, row.organization_id, row.message_id, payload.message_sid, moved, error_code)
+            continue  # a duplicate, or older than what is known
+        current[sid] = moved
+        error_code = event.payload.error_code if moved in FAILED_STATUSES else None
+        moves.append(Move(record, target, moved, error_code))
+    return moves
+
+
+def replays(
+    records: Sequence[Record[DeliveryReportReceived]], fresh: set[ReportKey], kept: dict[ReportKey, KeptReport]
+) -> list[Record[DeliveryReportReceived]]:
+    """Records delivered again whose kept report moved its message: their output may not have been
+    committed, so it is published again (the same event id). Twilio's repeats (another record) are
+    not. Pure."""
+    again = []
+    for record in records:
+        key = report_key(record.message)
+        if key in fresh:
+            continue
+        report = kept.get(key)
+        if report is not None and report.moved_to is not None and report.source == record.source:
+            again.append(record)
+    return again
+
+
+async def on_delivery_reports(
+    deps: Collaborators, records: Sequence[Record[DeliveryReportReceived]], out: Emit
+) -> None:
+    """Keep one partition's batch of reports and apply them (see the module docstring)."""
+    new = [
+        NewReport(
+            report_id=r.message.id,
+            message_sid=r.message.payload.message_sid,
+            status=r.message.payload.status,
+            error_code=r.message.payload.error_code,
+            received_at=r.message.payload.received_at,
+            organization_id=r.message.organization_id,
+            integration_id=r.message.payload.integration_id,
+            source=r.source,
+        )
+        for r in records
+    ]
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await repo_reports.lock_sids(conn, [n.message_sid for n in new])
+        fresh = await repo_reports.keep_reports(conn, new)
+        kept = await repo_reports.kept_reports(
+            conn, [report_key(r.message) for r in records if report_key(r.message) not in fresh]
+        )
+        found = await repo_reports.targets(conn, list({tenant_sid(r.message) for r in records}))
+        moves = fold_reports(records, fresh, found)
+        final: dict[tuple[str, str], tuple[str, str, str, int | None]] = {}
+        for move in moves:
+            t = move.target
+            previous = final.get((t.organization_id, t.message_id))
+            code = move.error_code if move.error_code is not None else (previous[3] if previous else None)
+            final[(t.organization_id, t.message_id)] = (t.organization_id, t.message_id, move.status, code)
+        await repo_reports.set_statuses(conn, list(final.values()))
+        await repo_reports.mark_moved(
+            conn,
+            [(*report_key(m.record.message), m.status, m.error_code) for m in moves],
+        )
+    unmatched = sum(1 for r in records if tenant_sid(r.message) not in found)
+    if unmatched:
+        log.info("%d delivery report(s) for no message of their tenant (or not yet); kept", unmatched)
+    for record in replays(records, fresh, kept):
+        report = kept[report_key(record.message)]
+        target = found.get(tenant_sid(record.message))
+        if target is None or report.moved_to is None:
+            continue
+        event = status_changed(
+            target.organization_id, target.message_id, target.message_sid, report.moved_to, report.moved_error_code
+        )
+        out.publish(topics.MESSAGE_EVENTS, event, target.message_id, cause=record)
+    for move in moves:
+        t = move.target
+        event = status_changed(t.organization_id, t.message_id, t.message_sid, move.status, move.error_code)
+        out.publish(topics.MESSAGE_EVENTS, event, t.message_id, cause=move.record)
 
 
 async def delete_unmatched_reports_periodically(

@@ -1,52 +1,88 @@
-"""Routing's Kafka handler for inbound messages; outbound sends are in ``outbound``, delivery reports
-in ``delivery``, opt-out keywords in ``optouts``."""
+"""Routing's handler for inbound messages, one partition's batch at a time; outbound sends are in
+``outbound``, delivery reports in ``delivery``, opt-out keywords in ``optouts``.
+
+A batch is one transaction: every decision is recorded with the Kafka record that made it
+(``repo_inbound``), then each record publishes the decision that is *recorded* for its MessageSid —
+never a recomputed one. A record whose MessageSid was decided by another record (Twilio posted the
+webhook again, a proxy replayed it, two ingress pods got it) publishes nothing; a redelivery of the
+deciding record (its earlier output was never committed) publishes the recorded decision again with
+the same event ids. The events and the offsets are committed in one Kafka transaction by the engine
+(``byosms_common.consumer``), so the platform sees exactly one routed or discarded event per message.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+
+import asyncpg
 
 from byosms_common import topics
-from byosms_common.kafka import Delivery, current_trace
+from byosms_common.consumer import Emit, Record
+from byosms_common.conversation import conversation_key
 from byosms_common.messages import (
     DiscardedPayload,
     InboundMessageDiscarded,
     InboundMessageReceived,
     InboundMessageRouted,
+    OptOutPayload,
+    RecipientOptedIn,
+    RecipientOptedOut,
     RoutedMessagePayload,
 )
-from byosms_routing import optouts, repo
+from byosms_routing import repo, repo_inbound
 from byosms_routing.context import Collaborators
+from byosms_routing.keywords import Consent, consent_keyword
+from byosms_routing.optouts import keyword_applies
+from byosms_routing.repo_inbound import NewDecision, RecordedDecision
 from byosms_routing.routing_rules import Decision, decide_inbound
 
 log = logging.getLogger(__name__)
 
 
-__all__ = ["Collaborators", "on_inbound"]
+__all__ = ["Collaborators", "on_inbound_batch"]
 
 
-async def on_inbound(deps: Collaborators, event: InboundMessageReceived, _: Delivery) -> None:
-    """Route an inbound message to the tenant's queues, or discard it and record why. A message that is
-    exactly an opt-out or opt-in keyword is also recorded as the customer's consent for that sender
-    when the number belongs to the message's integration and organization (also when the message is
-    discarded because that integration or number is inactive: Twilio blocks the sender either way);
-    never for a number of another integration or tenant."""
-    payload = event.payload
-    integration = deps.integrations.get(payload.integration_id)
-    number = deps.numbers.get(payload.to)
-    verdict = decide_inbound(
-        integration.payload if integration else None, number.payload if number else None, payload.integration_id
-    )
-    async with deps.pool.acquire() as conn:
-        await repo.record_inbound_decision(
-            conn, payload.message_sid, event.organization_id, payload.integration_id, verdict.decision, verdict.reason
+def plan_decisions(deps: Collaborators, records: Sequence[Record[InboundMessageReceived]]) -> list[NewDecision]:
+    """The decision for each MessageSid of the batch (its first record), from the state caches."""
+    planned: dict[str, NewDecision] = {}
+    for record in records:
+        event = record.message
+        payload = event.payload
+        if payload.message_sid in planned:
+            continue
+        integration = deps.integrations.get(payload.integration_id)
+        number = deps.numbers.get(payload.to)
+        verdict = decide_inbound(
+            integration.payload if integration else None, number.payload if number else None, payload.integration_id
         )
-    await optouts.on_inbound_keyword(deps, event, number, integration)
-    # Published even on a redelivery: the ids are deterministic, so consumers drop the duplicate.
-    if verdict.decision is Decision.ROUTED:
-        routed = InboundMessageRouted(
+        planned[payload.message_sid] = NewDecision(
+            message_sid=payload.message_sid,
+            organization_id=event.organization_id,
+            integration_id=payload.integration_id,
+            decision=verdict.decision.value,
+            reason=verdict.reason,
+            source=record.source,
+        )
+    return list(planned.values())
+
+
+def decides(record: Record[InboundMessageReceived], recorded: RecordedDecision | None) -> bool:
+    """Whether this record is the one whose decision is recorded (or a row from before sources were
+    kept: published again rather than risk losing it)."""
+    return recorded is not None and (recorded.source is None or recorded.source == record.source)
+
+
+def decision_event(
+    record: Record[InboundMessageReceived], recorded: RecordedDecision
+) -> InboundMessageRouted | InboundMessageDiscarded:
+    """The event of a recorded decision, built from the record that made it. Pure."""
+    event = record.message
+    payload = event.payload
+    if recorded.decision == Decision.ROUTED.value:
+        return InboundMessageRouted(
             id=f"{payload.message_sid}:routed",
             organization_id=event.organization_id,
-            trace=current_trace(),
             payload=RoutedMessagePayload.model_validate(
                 {
                     "message_sid": payload.message_sid,
@@ -58,15 +94,81 @@ async def on_inbound(deps: Collaborators, event: InboundMessageReceived, _: Deli
                 }
             ),
         )
-        await deps.publisher.publish(topics.MESSAGE_EVENTS, routed, f"{payload.to}|{payload.from_}")
-    else:
-        log.info("discarding inbound %s: %s", payload.message_sid, verdict.reason)
-        discarded = InboundMessageDiscarded(
-            id=f"{payload.message_sid}:discarded",
-            organization_id=event.organization_id,
-            trace=current_trace(),
-            payload=DiscardedPayload(
-                message_sid=payload.message_sid, integration_id=payload.integration_id, reason=verdict.reason
-            ),
+    return InboundMessageDiscarded(
+        id=f"{payload.message_sid}:discarded",
+        organization_id=event.organization_id,
+        payload=DiscardedPayload(
+            message_sid=payload.message_sid, integration_id=payload.integration_id, reason=recorded.reason
+        ),
+    )
+
+
+async def on_inbound_batch(deps: Collaborators, records: Sequence[Record[InboundMessageReceived]], out: Emit) -> None:
+    """Route or discard each inbound message of one partition's batch (see the module docstring)."""
+    planned = plan_decisions(deps, records)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        recorded = await repo_inbound.record_decisions(conn, planned)
+        consent = [
+            await _keyword(deps, conn, r) if decides(r, recorded.get(r.message.payload.message_sid)) else None
+            for r in records
+        ]
+    for record, opt in zip(records, consent, strict=True):
+        payload = record.message.payload
+        decision = recorded.get(payload.message_sid)
+        if not decides(record, decision):
+            log.info(
+                "inbound %s repeated (record %s); decided before, nothing published", payload.message_sid, record.source
+            )
+            continue
+        assert decision is not None
+        if decision.decision != Decision.ROUTED.value:
+            log.info("discarding inbound %s: %s", payload.message_sid, decision.reason)
+        key = conversation_key(payload.to, payload.from_)
+        out.publish(topics.MESSAGE_EVENTS, decision_event(record, decision), key, cause=record)
+        if opt is not None:
+            out.publish(topics.MESSAGE_EVENTS, opt, key, cause=record)
+
+
+async def _keyword(
+    deps: Collaborators, conn: asyncpg.Connection, record: Record[InboundMessageReceived]
+) -> RecipientOptedOut | RecipientOptedIn | None:
+    """Record an opt-out or opt-in when the message is exactly a keyword (or Twilio's ``OptOutType``
+    says so) and its number belongs to the signing integration of its organization (also when the
+    message is discarded because that integration or number is inactive: Twilio blocks the sender
+    either way); the event to publish, or None."""
+    event = record.message
+    payload = event.payload
+    found = consent_keyword(payload.body, payload.raw)
+    if found is None:
+        return None
+    number = deps.numbers.get(payload.to)
+    integration = deps.integrations.get(payload.integration_id)
+    if not keyword_applies(event, number, integration):
+        log.warning(
+            "keyword of inbound %s ignored: %s is not a number of integration %s of its organization",
+            payload.message_sid,
+            payload.to,
+            payload.integration_id,
         )
-        await deps.publisher.publish(topics.MESSAGE_EVENTS, discarded, f"{payload.to}|{payload.from_}")
+        return None
+    kind, keyword = found
+    sender, recipient = payload.to, payload.from_
+    current = await repo.set_consent(
+        conn,
+        sender=sender,
+        recipient=recipient,
+        organization_id=event.organization_id,
+        opted_out=kind is Consent.OPT_OUT,
+        keyword=keyword,
+        source_id=payload.message_sid,
+        changed_at=payload.received_at,
+    )
+    if not current:
+        log.info("keyword of inbound %s is older than the recorded consent; ignored", payload.message_sid)
+        return None
+    body = OptOutPayload(sender=sender, recipient=recipient, keyword=keyword)
+    if kind is Consent.OPT_OUT:
+        return RecipientOptedOut(
+            id=f"{payload.message_sid}:opted_out", organization_id=event.organization_id, payload=body
+        )
+    return RecipientOptedIn(id=f"{payload.message_sid}:opted_in", organization_id=event.organization_id, payload=body)

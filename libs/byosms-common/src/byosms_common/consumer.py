@@ -1,0 +1,974 @@
+"""Batched Kafka consumers: what each partition has ready, handled as one unit of work.
+
+Two ways to consume, chosen per subscription (:class:`Subscription`):
+
+**Batch** (``lanes=None``; routing's inbound messages and delivery reports, inventory, provisioning):
+one poll takes up to ``batch_max`` records per round from every assigned partition. Each partition's
+records go to the handler as one ordered batch (one database transaction with set-based statements);
+different partitions are handled concurrently. Everything the handlers emit, the round's dead letters
+and the consumed offsets go into **one Kafka transaction** (``send_offsets_to_transaction``), so
+consume → publish → commit is atomic: downstream consumers reading committed see each output once.
+Handlers record in PostgreSQL which Kafka record (:attr:`Record.source`) made each decision; a
+record delivered again (its transaction was aborted, the process died) republishes the *recorded*
+outputs with the same ids, while a second record about the same thing (a repeated webhook) is told
+apart and publishes nothing.
+
+**Lanes** (``lanes=`` a key function; routing's outbound sends, which wait for Twilio): every record
+goes to the lane its key names (a sender); one lane handles its records one at a time in offset order,
+lanes run concurrently up to ``lanes_max_in_flight`` records. After a handler returns, what it
+emitted is sent (idempotent producer, acknowledgements awaited) and only then is the record done; each
+partition commits the offsets below its oldest record not done yet. A slow lane (a sender held to its
+pace) never holds another lane back.
+
+Common to both:
+- A record that cannot be decoded goes to its dead-letter topic alone; a handler refusing a batch
+  for good (:class:`~byosms_common.kafka.PermanentError`, or an error that keeps failing) makes the
+  batch be handled one record at a time, so only the bad record is dead-lettered.
+- A transient fault (:func:`~byosms_common.kafka.is_transient`: PostgreSQL or Kafka away) retries the
+  round with capped backoff (``retry_max_delay_s``), committing nothing; it is logged once when it
+  starts, every ``still_down_log_s`` while it lasts and once when it is over, and readiness reports
+  the consumer as retrying meanwhile.
+- Each record gets a consumer span that continues the producer's trace (``traceparent`` header), and
+  every event emitted for it carries that context in its headers and envelope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, TracerProvider
+from prometheus_client import CollectorRegistry
+from pydantic import TypeAdapter, ValidationError
+
+from byosms_common.kafka import (
+    HEADER_ATTEMPTS,
+    HEADER_ERROR_CLASS,
+    HEADER_ERROR_REASON,
+    HEADER_ORIGIN_OFFSET,
+    HEADER_ORIGIN_PARTITION,
+    HEADER_ORIGIN_TOPIC,
+    HEADER_TYPE,
+    ConsumerMetrics,
+    ConsumerStopping,
+    PermanentError,
+    consumer_metrics,
+    is_transient,
+)
+from byosms_common.messages import Envelope, TraceContext, encode
+from byosms_common.settings import ConsumerSettings, KafkaSettings
+from byosms_common.topics import TopicSpec
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M")
+M_co = TypeVar("M_co", covariant=True)
+
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+
+
+# --------------------------------------------------------------------------------------------------
+# What handlers see
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Record(Generic[M_co]):
+    """One decoded Kafka record."""
+
+    message: M_co
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    trace: TraceContext | None = None
+    """The trace context outputs caused by this record continue (its consumer span, else the producer's)."""
+
+    @property
+    def source(self) -> str:
+        """Identifies this Kafka record: a redelivery has the same source, a repeated message another."""
+        return f"{self.topic}:{self.partition}:{self.offset}"
+
+
+class Emit(Protocol):
+    """Collects what a handler produces; the engine sends it (see the module docstring)."""
+
+    def publish(self, topic: TopicSpec, message: Envelope, key: str, *, cause: Record[Any] | None = None) -> None:
+        """Send ``message`` keyed ``key``; its envelope's ``trace`` defaults to the cause's."""
+        ...
+
+    def tombstone(self, topic: TopicSpec, key: str) -> None:
+        """Delete ``key`` from a compacted topic (a null value)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+class Emitted:
+    """An :class:`Emit` that keeps the records in order until the engine sends them."""
+
+    def __init__(self) -> None:
+        self.records: list[Outgoing] = []
+
+    def publish(self, topic: TopicSpec, message: Envelope, key: str, *, cause: Record[Any] | None = None) -> None:
+        trace_ctx = message.trace
+        if trace_ctx is None and cause is not None and cause.trace is not None:
+            trace_ctx = cause.trace
+            message = message.model_copy(update={"trace": trace_ctx})
+        headers = [("content-type", b"application/json"), (HEADER_TYPE, _type_of(message).encode())]
+        if trace_ctx is not None:
+            headers.append((TRACEPARENT, trace_ctx.traceparent.encode()))
+            if trace_ctx.tracestate:
+                headers.append((TRACESTATE, trace_ctx.tracestate.encode()))
+        self.records.append(Outgoing(topic.name, key.encode(), encode(message), headers))
+
+    def tombstone(self, topic: TopicSpec, key: str) -> None:
+        self.records.append(Outgoing(topic.name, key.encode(), None, []))
+
+    def extend(self, other: Emitted) -> None:
+        self.records.extend(other.records)
+
+    @property
+    def events(self) -> list[Outgoing]:
+        return self.records
+
+
+def _type_of(message: Envelope) -> str:
+    return str(getattr(message, "type", type(message).__name__))
+
+
+BatchHandler = Callable[[Sequence[Record[M]], Emit], Awaitable[None]]
+"""Handles one partition's records in order (one unit of work); raise to handle none of them."""
+LaneHandler = Callable[[Record[M], Emit], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription(Generic[M]):
+    """One topic a service consumes: how its records are decoded and handled."""
+
+    topic: TopicSpec
+    model: type[M] | TypeAdapter[M]
+    handler: BatchHandler[M] | LaneHandler[M]
+    lanes: Callable[[M], str] | None = None
+    """Lane mode: the lane (e.g. the sender) of a record; None: batch mode."""
+    name: str = ""
+
+    def adapter(self) -> TypeAdapter[M]:
+        return self.model if isinstance(self.model, TypeAdapter) else TypeAdapter(self.model)
+
+
+# --------------------------------------------------------------------------------------------------
+# Logging a dependency's outage once per state change
+# --------------------------------------------------------------------------------------------------
+
+
+class OutageLog:
+    """Says "waiting" once when faults start, "still waiting" every ``every_s``, and "back" once."""
+
+    def __init__(self, what: str, every_s: float) -> None:
+        self._what = what
+        self._every = every_s
+        self.since: float | None = None
+        self.reason: str | None = None
+        self._last_said = 0.0
+        self.faults = 0
+
+    def fault(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        reason = _describe(exc)
+        self.faults += 1
+        if self.since is None:
+            self.since, self._last_said, self.reason = now, now, reason
+            log.warning("%s waits for a dependency (%s); retrying, nothing committed", self._what, reason)
+        elif now - self._last_said >= self._every:
+            self._last_said, self.reason = now, reason
+            log.warning(
+                "%s still waiting for a dependency after %.0fs (%s, %d faults)",
+                self._what,
+                now - self.since,
+                reason,
+                self.faults,
+            )
+
+    def ok(self) -> None:
+        if self.since is not None:
+            log.warning(
+                "%s: dependency back after %.1fs (%d faults)", self._what, time.monotonic() - self.since, self.faults
+            )
+            self.since, self.reason, self.faults = None, None, 0
+
+    @property
+    def waiting(self) -> bool:
+        return self.since is not None
+
+
+def _describe(exc: BaseException) -> str:
+    chain: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 3:
+        chain.append(type(current).__name__)
+        current = current.__cause__ or (current.__context__ if not current.__suppress_context__ else None)
+    return " <- ".join(chain)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tracing
+# --------------------------------------------------------------------------------------------------
+
+
+def _recording(provider: TracerProvider | None) -> bool:
+    """Whether spans of ``provider`` go anywhere (an SDK provider with no processor drops them)."""
+    if provider is None:
+        return False
+    processor = getattr(provider, "_active_span_processor", None)
+    processors = getattr(processor, "_span_processors", None)
+    return processors is None or bool(processors)
+
+
+def _incoming_trace(headers: Mapping[str, str]) -> TraceContext | None:
+    parent = headers.get(TRACEPARENT)
+    if not parent:
+        return None
+    try:
+        return TraceContext(traceparent=parent, tracestate=headers.get(TRACESTATE) or None)
+    except ValidationError:
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# The engine
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Raw:
+    record: Any  # aiokafka ConsumerRecord
+    decoded: Record[Any] | None
+    invalid: str | None
+    span: Any = None
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    def __init__(self, owner: _Engine) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._owner.partitions_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._owner.partitions_assigned(set(assigned))
+
+
+class _Engine:
+    """What both modes share: the consumer, the producer, decoding, dead letters, metrics."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        settings: ConsumerSettings,
+        subscription: Subscription[Any],
+        *,
+        group_id: str,
+        service: str,
+        registry: CollectorRegistry | None,
+        tracer_provider: TracerProvider | None,
+        transactional: bool,
+    ) -> None:
+        self.subscription = subscription
+        self.kafka = kafka
+        self.settings = settings
+        self.group_id = group_id
+        self.service = service
+        self.topic = subscription.topic
+        self.adapter = subscription.adapter()
+        self.metrics: ConsumerMetrics = consumer_metrics(registry)
+        self.labels = (self.topic.name, group_id)
+        self.name = subscription.name or f"{service}:{self.topic.name}"
+        self.outage = OutageLog(self.name, settings.consumer_still_down_log_s)
+        self._tracer = trace.get_tracer("byosms.consumer", tracer_provider=tracer_provider)
+        self._tracing = _recording(tracer_provider)
+        self._transactional = transactional
+        instance = settings.kafka_instance_id
+        self._instance = instance
+        suffix = instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._transactional_id = f"{group_id}:{self.topic.name}:{suffix}"
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.stopping = False
+        self.running = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            self.topic.name,
+            bootstrap_servers=self.kafka.kafka_bootstrap,
+            client_id=f"{self.kafka.kafka_client_id_prefix}-{self.service}",
+            group_id=self.group_id,
+            group_instance_id=f"{self._instance}:{self.topic.name}" if self._instance else None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_wait_ms=self.settings.consumer_batch_wait_ms,
+            session_timeout_ms=self.settings.consumer_session_timeout_ms,
+            heartbeat_interval_ms=max(1000, self.settings.consumer_session_timeout_ms // 5),
+            max_poll_interval_ms=self.settings.consumer_max_poll_interval_ms,
+        )
+        try:
+            await self._start_producer()
+            consumer.subscribe([self.topic.name], listener=_Rebalance(self))
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            await self._stop_producer()
+            raise
+        self.consumer = consumer
+        self._task = asyncio.create_task(self._run(), name=f"consume {self.name}")
+
+    async def _start_producer(self) -> None:
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.kafka.kafka_bootstrap,
+            "client_id": f"{self.kafka.kafka_client_id_prefix}-{self.service}",
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": 5,
+            "max_batch_size": 256 * 1024,
+            "request_timeout_ms": 15_000,
+        }
+        if self._transactional:
+            options["transactional_id"] = self._transactional_id
+            options["transaction_timeout_ms"] = 60_000
+        producer = AIOKafkaProducer(**options)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self.producer = producer
+
+    async def _stop_producer(self) -> None:
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    async def restart_producer(self) -> None:
+        """A producer whose transaction could not be ended is replaced (the new one fences it)."""
+        await self._stop_producer()
+        await self._start_producer()
+
+    async def stop(self) -> None:
+        self.stopping = True
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self.settings.consumer_stop_grace_s)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._task
+            except Exception:
+                log.debug("%s ended with an error", self.name, exc_info=True)
+            self._task = None
+        await self.close_partitions()
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):
+                await self.consumer.stop()
+            self.consumer = None
+        await self._stop_producer()
+
+    async def close_partitions(self) -> None:
+        """Lane mode commits what is done before leaving; batch mode has nothing pending."""
+
+    async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Called inside ``getmany`` while the group rebalances."""
+
+    def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("%s assigned %d partition(s)", self.name, len(assigned))
+
+    @property
+    def healthy(self) -> bool:
+        """Running and not waiting for a dependency."""
+        return self._task is not None and not self._task.done() and not self.outage.waiting
+
+    def status(self) -> str:
+        if self._task is None or self._task.done():
+            return "stopped"
+        if self.outage.waiting:
+            return f"retrying ({self.outage.reason})"
+        return "running"
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+    # -- records ---------------------------------------------------------------------------------
+
+    def decode(self, record: Any) -> _Raw:
+        headers = {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}
+        key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        try:
+            message = self.adapter.validate_json(record.value if record.value is not None else b"null")
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            return _Raw(record, None, f"{where}: {first['msg']}")
+        incoming = _incoming_trace(headers)
+        span = None
+        trace_ctx = incoming
+        if self._tracing:
+            parent = propagate.extract(headers) if incoming is not None else otel_context.Context()
+            span = self._tracer.start_span(
+                f"{self.topic.name} process",
+                context=parent,
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": record.topic,
+                    "messaging.kafka.destination.partition": record.partition,
+                    "messaging.kafka.message.offset": record.offset,
+                    "messaging.consumer.group.name": self.group_id,
+                },
+            )
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier, context=trace.set_span_in_context(span))
+            if carrier.get(TRACEPARENT):
+                trace_ctx = TraceContext(traceparent=carrier[TRACEPARENT], tracestate=carrier.get(TRACESTATE) or None)
+        decoded = Record(
+            message=message,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=key,
+            headers=headers,
+            trace=trace_ctx,
+        )
+        return _Raw(record, decoded, None, span)
+
+    def dead_letter(self, out: Emitted, raw: _Raw, error_class: str, reason: str, attempts: int) -> None:
+        record = raw.record
+        log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, error_class)
+        headers = {
+            HEADER_ERROR_CLASS: error_class,
+            HEADER_ERROR_REASON: reason[:1000],
+            HEADER_ORIGIN_TOPIC: record.topic,
+            HEADER_ORIGIN_PARTITION: str(record.partition),
+            HEADER_ORIGIN_OFFSET: str(record.offset),
+            HEADER_ATTEMPTS: str(attempts),
+        }
+        out.records.append(
+            Outgoing(
+                self.topic.dead_letter,
+                record.key,
+                record.value if record.value is not None else b"",
+                [(k, v.encode()) for k, v in headers.items()],
+            )
+        )
+
+    async def send_all(self, outgoing: Sequence[Outgoing]) -> None:
+        """Hand every record to the producer, then wait for all acknowledgements together."""
+        producer = self.producer
+        if producer is None:
+            raise ConnectionError("the producer is not connected")
+        futures = [await producer.send(o.topic, o.value, o.key, headers=o.headers or None) for o in outgoing]
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep ``seconds``; raise :class:`ConsumerStopping` as soon as the consumer stops."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self.stopping:
+                raise ConsumerStopping
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, 0.1))
+
+    def retry_delay(self, attempt: int) -> float:
+        first, cap = self.settings.consumer_retry_first_delay_s, self.settings.consumer_retry_max_delay_s
+        return float(min(cap, first * 2 ** min(max(attempt - 1, 0), 16)))
+
+    def end_spans(self, raws: Sequence[_Raw], error: BaseException | None = None) -> None:
+        for raw in raws:
+            if raw.span is not None:
+                if error is not None:
+                    raw.span.record_exception(error)
+                raw.span.end()
+                raw.span = None
+
+
+# -- batch mode ---------------------------------------------------------------------------------
+
+
+class _TransactionFailed(Exception):
+    """Sending the round's outputs and offsets in one transaction failed (its cause says why)."""
+
+
+class BatchConsumer(_Engine):
+    """Batch mode: one Kafka transaction per poll round (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, transactional=True, **kwargs)
+
+    async def _run(self) -> None:
+        assert self.consumer is not None
+        self.running.set()
+        consumer = self.consumer
+        while not self.stopping:
+            try:
+                batches = await consumer.getmany(timeout_ms=200, max_records=self.settings.consumer_batch_max)
+            except Exception as exc:  # a fetch error: the broker is away, try again
+                if not is_transient(exc):
+                    log.exception("%s: fetching failed", self.name)
+                self.outage.fault(exc)
+                await asyncio.sleep(self.retry_delay(2))
+                continue
+            if not batches:
+                continue
+            raws = {tp: [self.decode(r) for r in records] for tp, records in batches.items() if records}
+            try:
+                await self._round(raws)
+            except ConsumerStopping:
+                for tp, records in raws.items():
+                    # Read again by whoever owns the partition next (this process after a restart).
+                    log.info(
+                        "%s stopping; %s[%d] from %d left uncommitted",
+                        self.name,
+                        tp.topic,
+                        tp.partition,
+                        records[0].record.offset,
+                    )
+                    self.end_spans(records)
+                return
+
+    async def _round(self, raws: dict[TopicPartition, list[_Raw]]) -> None:
+        """Handle the round until it is committed; transient faults are retried, nothing committed."""
+        started = time.monotonic()
+        attempt = 0
+        offsets = {tp: OffsetAndMetadata(records[-1].record.offset + 1, "") for tp, records in raws.items()}
+        while True:
+            attempt += 1
+            try:
+                outputs = await asyncio.gather(*(self._partition(records) for records in raws.values()))
+                await self._commit(outputs, offsets)
+            except (ConsumerStopping, asyncio.CancelledError):
+                raise
+            except Exception as failure:
+                exc: BaseException = failure
+                if isinstance(failure, _TransactionFailed):
+                    # Aborted, or its end unknown: a new producer with the same id fences what is left.
+                    with contextlib.suppress(Exception):
+                        await self.restart_producer()
+                    exc = failure.__cause__ or failure
+                if is_transient(exc):
+                    self.outage.fault(exc)
+                    self.metrics.retried.labels(*self.labels, "transient").inc()
+                else:
+                    log.error("%s: round failed (try %d): %s", self.name, attempt, _describe(exc), exc_info=exc)
+                    self.metrics.retried.labels(*self.labels, "error").inc()
+                await self.pause(self.retry_delay(attempt))
+                if self.producer is None:
+                    with contextlib.suppress(Exception):
+                        await self._start_producer()
+                continue
+            self.outage.ok()
+            elapsed = time.monotonic() - started
+            for records in raws.values():
+                self.end_spans(records)
+                self.metrics.batch_size.labels(*self.labels).observe(len(records))
+                handled = sum(1 for r in records if r.decoded is not None)
+                self.metrics.handled.labels(*self.labels).inc(handled)
+                self.metrics.latency.labels(*self.labels).observe(elapsed)
+            return
+
+    async def _commit(self, outputs: Sequence[Emitted], offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        producer = self.producer
+        if producer is None:
+            raise ConnectionError("the producer is not connected")
+        try:
+            await producer.begin_transaction()
+            try:
+                await self.send_all([o for out in outputs for o in out.records])
+                await producer.send_offsets_to_transaction(offsets, self.group_id)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.abort_transaction()
+                raise
+            await producer.commit_transaction()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _TransactionFailed(str(exc)) from exc
+
+    async def _partition(self, raws: list[_Raw]) -> Emitted:
+        """Handle one partition's records: all together, or one by one when the batch is refused."""
+        out = Emitted()
+        good = [r for r in raws if r.decoded is not None]
+        for raw in raws:
+            if raw.invalid is not None:
+                self.metrics.dead_lettered.labels(*self.labels, "invalid").inc()
+        handler: BatchHandler[Any] = self.subscription.handler  # type: ignore[assignment]
+        batch_out = Emitted()
+        try:
+            if good:
+                await handler([r.decoded for r in good if r.decoded is not None], batch_out)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.info("%s: batch of %d refused (%s); handling it one by one", self.name, len(good), type(exc).__name__)
+            return await self._one_by_one(raws)
+        for raw in raws:
+            if raw.invalid is not None:
+                self.dead_letter(out, raw, "ValidationError", raw.invalid, 1)
+        out.extend(batch_out)
+        return out
+
+    async def _one_by_one(self, raws: list[_Raw]) -> Emitted:
+        out = Emitted()
+        handler: BatchHandler[Any] = self.subscription.handler  # type: ignore[assignment]
+        for raw in raws:
+            if raw.invalid is not None:
+                self.dead_letter(out, raw, "ValidationError", raw.invalid, 1)
+                continue
+            assert raw.decoded is not None
+            attempt = 1
+            while True:
+                single = Emitted()
+                try:
+                    await handler([raw.decoded], single)
+                except asyncio.CancelledError:
+                    raise
+                except PermanentError as exc:
+                    self.metrics.dead_lettered.labels(*self.labels, "permanent").inc()
+                    self.dead_letter(out, raw, type(exc).__name__, str(exc), attempt)
+                    break
+                except Exception as exc:
+                    if is_transient(exc):
+                        raise
+                    if attempt >= self.settings.consumer_error_attempts:
+                        log.exception(
+                            "%s: handler failed %d times; dead-lettering %s[%d]@%d",
+                            self.name,
+                            attempt,
+                            raw.record.topic,
+                            raw.record.partition,
+                            raw.record.offset,
+                        )
+                        self.metrics.dead_lettered.labels(*self.labels, "exhausted").inc()
+                        self.dead_letter(out, raw, type(exc).__name__, str(exc), attempt)
+                        break
+                    attempt += 1
+                    self.metrics.retried.labels(*self.labels, "error").inc()
+                    log.warning(
+                        "%s: handler failed (%s); retry %d/%d of %s[%d]@%d",
+                        self.name,
+                        type(exc).__name__,
+                        attempt,
+                        self.settings.consumer_error_attempts,
+                        raw.record.topic,
+                        raw.record.partition,
+                        raw.record.offset,
+                    )
+                    await self.pause(self.retry_delay(attempt))
+                else:
+                    out.extend(single)
+                    break
+        return out
+
+
+# -- lane mode ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _PartitionProgress:
+    """Offsets of one partition taken into lanes, and which of them are done."""
+
+    pending: deque[int] = field(default_factory=deque)
+    done: set[int] = field(default_factory=set)
+    committed: int | None = None
+    generation: int = 0
+
+    def committable(self) -> int | None:
+        """The offset to commit: just past the longest done prefix (None when nothing new)."""
+        last = None
+        while self.pending and self.pending[0] in self.done:
+            offset = self.pending.popleft()
+            self.done.discard(offset)
+            last = offset
+        if last is None:
+            return None
+        return last + 1
+
+
+class LaneConsumer(_Engine):
+    """Lane mode: one lane per key, lanes concurrent, commits below the oldest record not done."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, transactional=False, **kwargs)
+        self._lanes: dict[str, deque[tuple[TopicPartition, int, _Raw]]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._progress: dict[TopicPartition, _PartitionProgress] = defaultdict(_PartitionProgress)
+        self._in_flight = 0
+        self._paused = False
+        self._commit_wanted = asyncio.Event()
+        self._committer: asyncio.Task[None] | None = None
+        self.stopping_lanes = False
+
+    async def _run(self) -> None:
+        assert self.consumer is not None
+        consumer = self.consumer
+        self._committer = asyncio.create_task(self._commit_loop(), name=f"commit {self.name}")
+        self.running.set()
+        limit = self.settings.lanes_max_in_flight
+        try:
+            while not self.stopping:
+                if self._in_flight >= limit and not self._paused:
+                    consumer.pause(*consumer.assignment())
+                    self._paused = True
+                elif self._in_flight < limit // 2 and self._paused:
+                    consumer.resume(*consumer.assignment())
+                    self._paused = False
+                try:
+                    batches = await consumer.getmany(timeout_ms=100, max_records=self.settings.consumer_batch_max)
+                except Exception as exc:  # noqa: BLE001 - the broker is away: try again
+                    self.outage.fault(exc)
+                    await asyncio.sleep(self.retry_delay(2))
+                    continue
+                for tp, records in batches.items():
+                    progress = self._progress[tp]
+                    for record in records:
+                        raw = self.decode(record)
+                        progress.pending.append(record.offset)
+                        self._in_flight += 1
+                        lane = self._lane_of(raw)
+                        self._lanes.setdefault(lane, deque()).append((tp, progress.generation, raw))
+                        if lane not in self._workers:
+                            self._workers[lane] = asyncio.create_task(self._lane(lane), name=f"lane {lane}")
+        finally:
+            self._commit_wanted.set()
+
+    def _lane_of(self, raw: _Raw) -> str:
+        if raw.decoded is None:
+            return f"\x00invalid:{raw.record.partition}"
+        key_of = self.subscription.lanes
+        assert key_of is not None
+        try:
+            return key_of(raw.decoded.message)
+        except Exception:  # noqa: BLE001 - a key function that fails puts the record on its partition's lane
+            return f"\x00partition:{raw.record.partition}"
+
+    async def _lane(self, lane: str) -> None:
+        queue = self._lanes[lane]
+        try:
+            while queue:
+                tp, generation, raw = queue[0]
+                if self._progress[tp].generation == generation:
+                    try:
+                        await self._handle(raw)
+                    except ConsumerStopping:
+                        self.end_spans([raw])
+                        return
+                    self._progress[tp].done.add(raw.record.offset)
+                    self._commit_wanted.set()
+                queue.popleft()
+                self._in_flight -= 1
+        finally:
+            self._workers.pop(lane, None)
+            if not queue:
+                self._lanes.pop(lane, None)
+
+    async def _handle(self, raw: _Raw) -> None:
+        started = time.monotonic()
+        handler: LaneHandler[Any] = self.subscription.handler  # type: ignore[assignment]
+        attempt = 0
+        errors = 0
+        while True:
+            attempt += 1
+            out = Emitted()
+            try:
+                if raw.invalid is not None:
+                    self.metrics.dead_lettered.labels(*self.labels, "invalid").inc()
+                    self.dead_letter(out, raw, "ValidationError", raw.invalid, 1)
+                else:
+                    assert raw.decoded is not None
+                    try:
+                        await handler(raw.decoded, out)
+                    except PermanentError as exc:
+                        out = Emitted()
+                        self.metrics.dead_lettered.labels(*self.labels, "permanent").inc()
+                        self.dead_letter(out, raw, type(exc).__name__, str(exc), attempt)
+                await self.send_all(out.records)
+            except (ConsumerStopping, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    self.outage.fault(exc)
+                    self.metrics.retried.labels(*self.labels, "transient").inc()
+                    await self.pause(self.retry_delay(attempt))
+                    continue
+                errors += 1
+                if errors >= self.settings.consumer_error_attempts:
+                    log.exception("%s: handler failed %d times; dead-lettering", self.name, errors)
+                    dead = Emitted()
+                    self.dead_letter(dead, raw, type(exc).__name__, str(exc), errors)
+                    self.metrics.dead_lettered.labels(*self.labels, "exhausted").inc()
+                    await self._send_until_done(dead)
+                    break
+                self.metrics.retried.labels(*self.labels, "error").inc()
+                log.warning("%s: handler failed (%s); retry %d", self.name, type(exc).__name__, errors + 1)
+                await self.pause(self.retry_delay(errors + 1))
+                continue
+            self.outage.ok()
+            self.metrics.handled.labels(*self.labels).inc()
+            break
+        self.end_spans([raw])
+        self.metrics.latency.labels(*self.labels).observe(time.monotonic() - started)
+
+    async def _send_until_done(self, out: Emitted) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self.send_all(out.records)
+                return
+            except (ConsumerStopping, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - a dead letter must not be lost
+                self.outage.fault(exc)
+                self.metrics.dead_letter_failures.labels(*self.labels).inc()
+                await self.pause(self.retry_delay(attempt))
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._commit_wanted.wait()
+            self._commit_wanted.clear()
+            await self.commit_done()
+            if self.stopping and not self._workers:
+                return
+            await asyncio.sleep(0.05)
+
+    async def commit_done(self, only: set[TopicPartition] | None = None) -> None:
+        consumer = self.consumer
+        if consumer is None:
+            return
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp, progress in self._progress.items():
+            if only is not None and tp not in only:
+                continue
+            upto = progress.committable()
+            if upto is not None:
+                offsets[tp] = OffsetAndMetadata(upto, "")
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except Exception as exc:  # noqa: BLE001 - committed next time (or read again: handlers are idempotent)
+            log.info("%s: commit failed (%s); will commit later", self.name, type(exc).__name__)
+            for tp, meta in offsets.items():
+                # Put the range back so the next commit covers it.
+                progress = self._progress[tp]
+                progress.pending.appendleft(meta.offset - 1)
+                progress.done.add(meta.offset - 1)
+            return
+        for tp, meta in offsets.items():
+            self._progress[tp].committed = meta.offset
+
+    async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Commit what is done; records not started yet are dropped (the next owner reads them)."""
+        await self.commit_done(only=revoked)
+        for tp in revoked:
+            progress = self._progress.pop(tp, None)
+            if progress is not None:
+                # Records still queued for these partitions are skipped by their lanes.
+                self._progress[tp] = _PartitionProgress(generation=progress.generation + 1)
+
+    async def close_partitions(self) -> None:
+        self.stopping_lanes = True
+        if self._workers:
+            _, running = await asyncio.wait(list(self._workers.values()), timeout=self.settings.consumer_stop_grace_s)
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+        await self.commit_done()
+        if self._committer is not None:
+            self._committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._committer
+
+
+# --------------------------------------------------------------------------------------------------
+# A service's consumers
+# --------------------------------------------------------------------------------------------------
+
+
+class Consumers:
+    """The consumers of one service, built from its table of subscriptions, started and stopped together."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        settings: ConsumerSettings,
+        subscriptions: Sequence[Subscription[Any]],
+        *,
+        group_id: str,
+        service: str,
+        registry: CollectorRegistry | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self.engines: list[_Engine] = [
+            (LaneConsumer if s.lanes is not None else BatchConsumer)(
+                kafka,
+                settings,
+                s,
+                group_id=group_id,
+                service=service,
+                registry=registry,
+                tracer_provider=tracer_provider,
+            )
+            for s in subscriptions
+        ]
+
+    async def start(self) -> None:
+        """Start every consumer; on failure stop those that started, then raise."""
+        try:
+            for engine in self.engines:
+                if engine.consumer is None:
+                    await engine.start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(engine.stop() for engine in self.engines), return_exceptions=True)
+        for engine in self.engines:
+            engine.stopping = False
+
+    async def healthy(self) -> bool:
+        return all(engine.healthy for engine in self.engines)
+
+    def status(self) -> dict[str, str]:
+        return {engine.name: engine.status() for engine in self.engines}

@@ -1,0 +1,51 @@
+"""Routing's SQL for inbound decisions, set-based: one statement per batch, not per message."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class NewDecision:
+    message_sid: str
+    organization_id: str
+    integration_id: str | None
+    decision: str
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedDecision:
+    message_sid: str
+    organization_id: str
+    decision: str
+    reason: str
+    source: str | None
+
+
+async def record_decisions(conn: asyncpg.Connection, decisions: Sequence[NewDecision]) -> dict[str, RecordedDecision]:
+    """Record every decision not recorded before (the first per MessageSid wins) and return, per
+    MessageSid, the decision that is recorded now: this batch's or an earlier one's."""
+    if not decisions:
+        return {}
+    await conn.execute(
+        """INSERT INTO inbound_decisions (message_sid, organization_id, integration_id, decision, reason, source)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+           ON CONFLICT (message_sid) DO NOTHING""",
+        [d.message_sid for d in decisions],
+        [d.organization_id for d in decisions],
+        [d.integration_id for d in decisions],
+        [d.decision for d in decisions],
+        [d.reason for d in decisions],
+        [d.source for d in decisions],
+    )
+    rows = await conn.fetch(
+        """SELECT message_sid, organization_id, decision, reason, source FROM inbound_decisions
+           WHERE message_sid = ANY($1::text[])""",
+        list({d.message_sid for d in decisions}),
+    )
+    return {r["message_sid"]: RecordedDecision(**dict(r)) for r in rows}

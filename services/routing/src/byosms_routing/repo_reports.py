@@ -1,0 +1,152 @@
+"""Routing's SQL for delivery reports, set-based: a few statements per batch, not per report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class NewReport:
+    report_id: str
+    message_sid: str
+    status: str
+    error_code: int | None
+    received_at: datetime
+    organization_id: str
+    integration_id: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeptReport:
+    """A report as kept: which record brought it, and the status change it made (if any)."""
+
+    report_id: str
+    organization_id: str
+    integration_id: str
+    source: str | None
+    moved_to: str | None
+    moved_error_code: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An outbound message a report may apply to (locked until the transaction ends)."""
+
+    organization_id: str
+    integration_id: str
+    message_id: str
+    message_sid: str
+    twilio_status: str | None
+
+
+TenantSid = tuple[str, str, str]
+"""(organization, integration, MessageSid)."""
+
+
+async def lock_sids(conn: asyncpg.Connection, message_sids: Sequence[str]) -> None:
+    """Per-MessageSid advisory locks (shared with accepting a send, see ``repo.lock_message_sid``),
+    taken in one order so two transactions never deadlock."""
+    await conn.execute(
+        """SELECT pg_advisory_xact_lock(h) FROM (
+               SELECT hashtextextended('routing.sid:' || s, 0) AS h FROM unnest($1::text[]) AS s ORDER BY 1
+           ) AS locks""",
+        sorted(set(message_sids)),
+    )
+
+
+async def keep_reports(conn: asyncpg.Connection, reports: Sequence[NewReport]) -> set[tuple[str, str, str]]:
+    """Keep the reports not kept before; the (organization, integration, report id) of those kept now."""
+    if not reports:
+        return set()
+    rows = await conn.fetch(
+        """INSERT INTO delivery_reports
+               (report_id, message_sid, status, error_code, received_at, organization_id, integration_id, source)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::text[],
+                                $7::text[], $8::text[])
+           ON CONFLICT (organization_id, integration_id, report_id) DO NOTHING
+           RETURNING organization_id, integration_id, report_id""",
+        [r.report_id for r in reports],
+        [r.message_sid for r in reports],
+        [r.status for r in reports],
+        [r.error_code for r in reports],
+        [r.received_at for r in reports],
+        [r.organization_id for r in reports],
+        [r.integration_id for r in reports],
+        [r.source for r in reports],
+    )
+    return {(r["organization_id"], r["integration_id"], r["report_id"]) for r in rows}
+
+
+async def kept_reports(
+    conn: asyncpg.Connection, keys: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], KeptReport]:
+    """The kept reports with these (organization, integration, report id) keys."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """SELECT d.report_id, d.organization_id, d.integration_id, d.source, d.moved_to, d.moved_error_code
+           FROM delivery_reports d
+           JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(org, integ, rid)
+             ON d.organization_id = k.org AND d.integration_id = k.integ AND d.report_id = k.rid""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+    )
+    return {(r["organization_id"], r["integration_id"], r["report_id"]): KeptReport(**dict(r)) for r in rows}
+
+
+async def targets(conn: asyncpg.Connection, keys: Sequence[TenantSid]) -> dict[TenantSid, Target]:
+    """The outbound messages with these MessageSids, each only if it is of that organization and
+    integration, locked for update."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """SELECT o.organization_id, o.integration_id, o.message_id, o.message_sid, o.twilio_status
+           FROM outbound_messages o
+           JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(org, integ, sid)
+             ON o.organization_id = k.org AND o.integration_id = k.integ AND o.message_sid = k.sid
+           FOR UPDATE OF o""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+    )
+    return {(r["organization_id"], r["integration_id"], r["message_sid"]): Target(**dict(r)) for r in rows}
+
+
+async def set_statuses(conn: asyncpg.Connection, moves: Sequence[tuple[str, str, str, int | None]]) -> None:
+    """Set (organization, message id, status, error code) on outbound messages; an error code only
+    replaces the kept one when given."""
+    if not moves:
+        return
+    await conn.execute(
+        """UPDATE outbound_messages o
+           SET twilio_status = m.status, error_code = COALESCE(m.error_code, o.error_code), updated_at = now()
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS m(org, mid, status, error_code)
+           WHERE o.organization_id = m.org AND o.message_id = m.mid""",
+        [m[0] for m in moves],
+        [m[1] for m in moves],
+        [m[2] for m in moves],
+        [m[3] for m in moves],
+    )
+
+
+async def mark_moved(conn: asyncpg.Connection, moved: Sequence[tuple[str, str, str, str, int | None]]) -> None:
+    """Remember, per (organization, integration, report id), the status it moved its message to."""
+    if not moved:
+        return
+    await conn.execute(
+        """UPDATE delivery_reports d SET moved_to = m.status, moved_error_code = m.error_code
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[])
+                AS m(org, integ, rid, status, error_code)
+           WHERE d.organization_id = m.org AND d.integration_id = m.integ AND d.report_id = m.rid""",
+        [m[0] for m in moved],
+        [m[1] for m in moved],
+        [m[2] for m in moved],
+        [m[3] for m in moved],
+        [m[4] for m in moved],
+    )
