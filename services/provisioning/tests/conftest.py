@@ -154,8 +154,10 @@ async def running_service(
         await start_group_at_end(bootstrap, f"{group}-imports", [topics.NUMBER_COMMANDS.name])
         await start_group_at_end(bootstrap, f"{group}-number-claims", [topics.NUMBER_EVENTS.name])
         await start_group_at_end(bootstrap, f"{group}-webhook-health", [topics.WEBHOOK_SIGNATURE_REPORTS.name])
-        app_module.register_subscribers(broker, ctx)
+    consumers = app_module.build_consumers(ctx, KafkaSettings(kafka_bootstrap=os.environ["BYOSMS_KAFKA_BOOTSTRAP"]))
     await broker.start()
+    if with_commands:
+        await consumers.start()
     stop = asyncio.Event()
     relay = asyncio.create_task(app_module.run_outbox_relay(ctx, stop))
     client: TestClient[Any, Any] = TestClient(TestServer(app_module.build_http_app(ctx)))
@@ -167,6 +169,7 @@ async def running_service(
         stop.set()
         await relay
         await client.close()
+        await consumers.stop()
         await broker.stop()
         await twilio.close()
 

@@ -64,6 +64,7 @@ from byosms_common.kafka import (
     HEADER_TYPE,
     ConsumerMetrics,
     ConsumerStopping,
+    Delivery,
     PermanentError,
     consumer_metrics,
     is_transient,
@@ -98,6 +99,10 @@ class Record(Generic[M_co]):
     headers: Mapping[str, str] = field(default_factory=dict)
     trace: TraceContext | None = None
     """The trace context outputs caused by this record continue (its consumer span, else the producer's)."""
+
+    def delivery(self) -> Delivery:
+        """Where the record came from, in the shape of the one-message-at-a-time handlers."""
+        return Delivery(self.topic, self.partition, self.offset, self.key, dict(self.headers))
 
     @property
     def source(self) -> str:
@@ -158,9 +163,45 @@ def _type_of(message: Envelope) -> str:
     return str(getattr(message, "type", type(message).__name__))
 
 
+class Publishes(Protocol):
+    """What handlers that publish event by event need: :class:`~byosms_common.kafka.Publisher` or
+    :class:`EmitPublisher`."""
+
+    async def publish(self, topic: TopicSpec, message: Envelope, key: str) -> None: ...
+
+    async def publish_tombstone(self, topic: TopicSpec, key: str) -> None: ...
+
+
+class EmitPublisher:
+    """The shape of :class:`~byosms_common.kafka.Publisher` over an :class:`Emit`: what a handler
+    written one message at a time publishes goes into the round's transaction."""
+
+    def __init__(self, out: Emit, cause: Record[Any] | None = None) -> None:
+        self._out = out
+        self._cause = cause
+
+    async def publish(self, topic: TopicSpec, message: Envelope, key: str) -> None:
+        self._out.publish(topic, message, key, cause=self._cause)
+
+    async def publish_tombstone(self, topic: TopicSpec, key: str) -> None:
+        self._out.tombstone(topic, key)
+
+
 BatchHandler = Callable[[Sequence[Record[M]], Emit], Awaitable[None]]
 """Handles one partition's records in order (one unit of work); raise to handle none of them."""
 LaneHandler = Callable[[Record[M], Emit], Awaitable[None]]
+
+
+def one_by_one(handle: Callable[[Record[M], EmitPublisher], Awaitable[None]]) -> BatchHandler[M]:
+    """A batch handler that handles its records one at a time, in order (each in its own database
+    transaction), for handlers whose work is per message; the outputs still share one Kafka
+    transaction and acknowledgements are awaited once per round, not per event."""
+
+    async def handler(records: Sequence[Record[M]], out: Emit) -> None:
+        for record in records:
+            await handle(record, EmitPublisher(out, record))
+
+    return handler
 
 
 @dataclass(frozen=True)
@@ -173,6 +214,8 @@ class Subscription(Generic[M]):
     lanes: Callable[[M], str] | None = None
     """Lane mode: the lane (e.g. the sender) of a record; None: batch mode."""
     name: str = ""
+    group_id: str | None = None
+    """The consumer group, when not the service's."""
 
     def adapter(self) -> TypeAdapter[M]:
         return self.model if isinstance(self.model, TypeAdapter) else TypeAdapter(self.model)
@@ -298,12 +341,12 @@ class _Engine:
         self.subscription = subscription
         self.kafka = kafka
         self.settings = settings
-        self.group_id = group_id
+        self.group_id = subscription.group_id or group_id
         self.service = service
         self.topic = subscription.topic
         self.adapter = subscription.adapter()
         self.metrics: ConsumerMetrics = consumer_metrics(registry)
-        self.labels = (self.topic.name, group_id)
+        self.labels = (self.topic.name, self.group_id)
         self.name = subscription.name or f"{service}:{self.topic.name}"
         self.outage = OutageLog(self.name, settings.consumer_still_down_log_s)
         self._tracer = trace.get_tracer("byosms.consumer", tracer_provider=tracer_provider)
@@ -312,7 +355,7 @@ class _Engine:
         instance = settings.kafka_instance_id
         self._instance = instance
         suffix = instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._transactional_id = f"{group_id}:{self.topic.name}:{suffix}"
+        self._transactional_id = f"{self.group_id}:{self.topic.name}:{suffix}"
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.stopping = False

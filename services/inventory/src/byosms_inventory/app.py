@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from functools import partial
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from byosms_common import db, topics
+from byosms_common.consumer import Consumers, EmitPublisher, Record, Subscription, one_by_one
 from byosms_common.health import Readiness, add_health_routes
-from byosms_common.kafka import Publisher, build_broker, consume, start_broker
 from byosms_common.logs import configure_logging
 from byosms_common.messages import ANY_MESSAGE
 from byosms_common.runtime import StartStep, run_service
-from byosms_common.settings import DatabaseSettings, KafkaSettings, TelemetrySettings, load_or_exit
+from byosms_common.settings import (
+    ConsumerSettings,
+    DatabaseSettings,
+    KafkaSettings,
+    TelemetrySettings,
+    load_or_exit,
+)
 from byosms_common.telemetry import setup_tracing
 from byosms_inventory import subscribers
 from byosms_inventory.settings import InventorySettings
@@ -35,45 +42,38 @@ async def run(
     http = web.Application()
     registry = CollectorRegistry()
     add_health_routes(http, readiness, registry)
-    broker = build_broker(kafka, SERVICE, tracer_provider=tracer_provider, registry=registry)
-    publisher = Publisher(broker)
     pool: asyncpg.Pool | None = None
+    consumers: list[Consumers] = []
 
     async def connect_database() -> None:
         nonlocal pool
         pool = await db.open_migrated_pool(database, SCHEMA, "byosms_inventory")
 
-    async def register_consumers() -> None:
-        # Its own step, run once: retrying the broker start must not add another subscriber.
-        assert pool is not None
-        deps = subscribers.Collaborators(pool=pool, publisher=publisher)
-        group = settings.consumer_group
-        consume(
-            broker,
-            topics.NUMBER_EVENTS,
-            group_id=group,
-            model=ANY_MESSAGE,
-            handler=partial(subscribers.on_number_event, deps),
-        )
-        consume(
-            broker,
-            topics.INTEGRATION_EVENTS,
-            group_id=group,
-            model=ANY_MESSAGE,
-            handler=partial(subscribers.on_integration_event, deps),
-        )
-
     async def start_kafka() -> None:
-        await start_broker(broker)
+        assert pool is not None
+        if not consumers:
+            consumers.append(
+                Consumers(
+                    kafka,
+                    ConsumerSettings(),
+                    subscriptions(pool),
+                    group_id=settings.consumer_group,
+                    service=SERVICE,
+                    registry=registry,
+                    tracer_provider=tracer_provider,
+                )
+            )
+        await consumers[0].start()
 
     async def database_ready() -> bool:
         return pool is not None and await pool.fetchval("SELECT 1") == 1
 
     async def kafka_ready() -> bool:
-        return bool(await broker.ping(timeout=1.0))
+        return bool(consumers) and await consumers[0].healthy()
 
     async def close() -> None:
-        await broker.stop()
+        if consumers:
+            await consumers[0].stop()
         if pool is not None:
             await pool.close()
 
@@ -86,12 +86,30 @@ async def run(
         readiness=readiness,
         steps=[
             StartStep("connect to PostgreSQL", connect_database),
-            StartStep("register consumers", register_consumers),
             StartStep("connect to Kafka", start_kafka),
         ],
         cleanups=[close],
         stop=stop,
     )
+
+
+Handle = Callable[[subscribers.Collaborators, Any, Any], Awaitable[None]]
+
+
+def subscriptions(pool: asyncpg.Pool) -> list[Subscription[Any]]:
+    """Inventory's table of handlers: each event in its own transaction, the outputs of a round in
+    one Kafka transaction with its offsets."""
+
+    def each(handle: Handle) -> Any:
+        async def one(record: Record[Any], publisher: EmitPublisher) -> None:
+            await handle(subscribers.Collaborators(pool=pool, publisher=publisher), record.message, record.delivery())
+
+        return one_by_one(one)
+
+    return [
+        Subscription(topics.NUMBER_EVENTS, ANY_MESSAGE, each(subscribers.on_number_event)),
+        Subscription(topics.INTEGRATION_EVENTS, ANY_MESSAGE, each(subscribers.on_integration_event)),
+    ]
 
 
 def main() -> None:

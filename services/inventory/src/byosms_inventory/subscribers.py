@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import asyncpg
 
 from byosms_common import topics
-from byosms_common.kafka import Delivery, Publisher, current_trace
+from byosms_common.consumer import Publishes
+from byosms_common.kafka import Delivery, current_trace
 from byosms_common.messages import (
     AnyMessage,
     Envelope,
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Collaborators:
     pool: asyncpg.Pool
-    publisher: Publisher
+    publisher: Publishes
 
 
 async def on_number_event(deps: Collaborators, event: AnyMessage, _: Delivery) -> None:

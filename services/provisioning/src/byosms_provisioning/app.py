@@ -4,8 +4,8 @@ and the Twilio client.
 Features plug in by appending to the lists below:
 
 - :data:`ROUTE_REGISTRARS`: ``register(app, ctx)`` mounts HTTP routes;
-- :data:`SUBSCRIBER_REGISTRARS`: ``register(broker, ctx)`` adds Kafka consumers
-  (use ``byosms_common.kafka.consume``);
+- :data:`SUBSCRIPTION_TABLES`: ``subscriptions(ctx)`` lists Kafka consumers
+  (``byosms_common.consumer.Subscription``);
 - :data:`BACKGROUND_TASKS`: ``run(ctx, stop)`` coroutines running until ``stop`` is set.
 
 Handlers get the :class:`~byosms_provisioning.context.ServiceContext` (``context_of(request)`` in
@@ -24,16 +24,23 @@ from typing import Any, cast
 
 import asyncpg
 from aiohttp import web
-from faststream.kafka import KafkaBroker
+from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
+from byosms_common.consumer import Consumers, Subscription
 from byosms_common.db import apply_migrations, create_pool, load_migrations
 from byosms_common.health import Readiness, add_health_routes
 from byosms_common.kafka import Publisher, build_broker, start_broker
 from byosms_common.logs import configure_logging
 from byosms_common.regions import load_regions
 from byosms_common.runtime import StartStep, run_service, supervise
-from byosms_common.settings import DatabaseSettings, KafkaSettings, KeyringSettings, TelemetrySettings
+from byosms_common.settings import (
+    ConsumerSettings,
+    DatabaseSettings,
+    KafkaSettings,
+    KeyringSettings,
+    TelemetrySettings,
+)
 from byosms_common.telemetry import setup_tracing
 from byosms_provisioning import openapi, outbox, routes, routes_imports, subscribers, subscribers_imports
 from byosms_provisioning.auth import JwtVerifier
@@ -48,7 +55,7 @@ SERVICE = "provisioning"
 SCHEMA = "provisioning"
 
 RouteRegistrar = Callable[[web.Application, ServiceContext], None]
-SubscriberRegistrar = Callable[[KafkaBroker, ServiceContext], None]
+SubscriptionTable = Callable[[ServiceContext], list[Subscription[Any]]]
 BackgroundTask = Callable[[ServiceContext, asyncio.Event], Coroutine[Any, Any, None]]
 
 
@@ -64,9 +71,9 @@ ROUTE_REGISTRARS: list[RouteRegistrar] = [
     openapi.register,
     routes_imports.register,
 ]
-SUBSCRIBER_REGISTRARS: list[SubscriberRegistrar] = [
-    subscribers.register,
-    subscribers_imports.register,
+SUBSCRIPTION_TABLES: list[SubscriptionTable] = [
+    subscribers.subscriptions,
+    subscribers_imports.subscriptions,
 ]
 BACKGROUND_TASKS: list[BackgroundTask] = [
     run_outbox_relay,
@@ -126,9 +133,24 @@ def build_http_app(
     return app
 
 
-def register_subscribers(broker: KafkaBroker, ctx: ServiceContext) -> None:
-    for register in SUBSCRIBER_REGISTRARS:
-        register(broker, ctx)
+def build_consumers(
+    ctx: ServiceContext,
+    kafka: KafkaSettings,
+    *,
+    registry: CollectorRegistry | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> Consumers:
+    """Every consumer the subscription tables list (each with its own group)."""
+    table = [subscription for tables in SUBSCRIPTION_TABLES for subscription in tables(ctx)]
+    return Consumers(
+        kafka,
+        ConsumerSettings(),
+        table,
+        group_id=ctx.settings.command_group_id,
+        service=SERVICE,
+        registry=registry,
+        tracer_provider=tracer_provider,
+    )
 
 
 async def open_pool(settings: AllSettings) -> asyncpg.Pool:
@@ -186,14 +208,14 @@ async def serve(settings: AllSettings, stop: asyncio.Event | None = None) -> Non
         pool = await open_pool(settings)
         ctx.pool = pool
 
-    async def register_consumers() -> None:
-        # Its own step, run once (after the pool exists: registrars capture it); retrying the broker
-        # start must not add another subscriber.
-        await twilio.start()
-        register_subscribers(broker, ctx)
+    consumers: list[Consumers] = []
 
     async def start_kafka() -> None:
+        await twilio.start()
         await start_broker(broker)
+        if not consumers:
+            consumers.append(build_consumers(ctx, settings.kafka, registry=registry, tracer_provider=tracer_provider))
+        await consumers[0].start()
 
     async def start_background_tasks() -> None:
         for job in BACKGROUND_TASKS:
@@ -204,7 +226,7 @@ async def serve(settings: AllSettings, stop: asyncio.Event | None = None) -> Non
         return pool is not None and await _db_ok(pool)
 
     async def kafka_ready() -> bool:
-        return bool(await broker.ping(timeout=1.0))
+        return bool(await broker.ping(timeout=1.0)) and bool(consumers) and await consumers[0].healthy()
 
     async def close() -> None:
         stop.set()
@@ -213,6 +235,8 @@ async def serve(settings: AllSettings, stop: asyncio.Event | None = None) -> Non
             for task in running:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        if consumers:
+            await consumers[0].stop()
         await broker.stop()
         await twilio.close()
         if pool is not None:
@@ -227,7 +251,6 @@ async def serve(settings: AllSettings, stop: asyncio.Event | None = None) -> Non
         readiness=readiness,
         steps=[
             StartStep("connect to PostgreSQL", connect_database),
-            StartStep("register consumers", register_consumers),
             StartStep("connect to Kafka", start_kafka),
             StartStep("start background tasks", start_background_tasks),
         ],

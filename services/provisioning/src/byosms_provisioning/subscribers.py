@@ -31,14 +31,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
-from faststream.kafka import KafkaBroker
 from pydantic import Field, RootModel
 
+from byosms_common.consumer import EmitPublisher, Record, Subscription, one_by_one
 from byosms_common.errors import ByosmsError, InvalidInput
-from byosms_common.kafka import Delivery, consume, current_trace
+from byosms_common.kafka import current_trace
 from byosms_common.messages import (
     ActivateIntegration,
     CommandAppliedPayload,
@@ -234,17 +234,18 @@ def _rejected(command: IntegrationCommand, exc: ByosmsError) -> IntegrationComma
     )
 
 
-def register(broker: KafkaBroker, ctx: ServiceContext) -> None:
-    """Consume the integration command topic and the webhook signature reports."""
+def subscriptions(ctx: ServiceContext) -> list[Subscription[Any]]:
+    """The integration command topic and the webhook signature reports."""
 
-    async def on_command(message: IntegrationCommandMessage, _delivery: Delivery) -> None:
-        await handle_command(ctx, message.root)
+    async def on_command(record: Record[IntegrationCommandMessage], _: EmitPublisher) -> None:
+        await handle_command(ctx, record.message.root)
 
-    consume(
-        broker,
-        INTEGRATION_COMMANDS,
-        group_id=ctx.settings.command_group_id,
-        model=IntegrationCommandMessage,
-        handler=on_command,
-    )
-    webhook_health.register(broker, ctx)
+    return [
+        Subscription(
+            INTEGRATION_COMMANDS,
+            IntegrationCommandMessage,
+            one_by_one(on_command),
+            group_id=ctx.settings.command_group_id,
+        ),
+        *webhook_health.subscriptions(ctx),
+    ]

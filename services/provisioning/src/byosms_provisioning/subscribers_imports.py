@@ -20,11 +20,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from faststream.kafka import KafkaBroker
 from pydantic import TypeAdapter, ValidationError
 
 from byosms_common import topics
-from byosms_common.kafka import Delivery, PermanentError, consume, is_transient
+from byosms_common.consumer import EmitPublisher, Record, Subscription, one_by_one
+from byosms_common.kafka import Delivery, PermanentError, is_transient
 from byosms_common.messages import ANY_MESSAGE, AnyMessage, ImportNumber, NumberState, NumberStateChanged
 from byosms_provisioning import import_service, repo_imports
 from byosms_provisioning.context import ServiceContext
@@ -168,20 +168,22 @@ async def on_number_event(deps: ImportDeps, event: AnyMessage, _delivery: Delive
         log.info("released the claim of a removed number (integration %s)", event.payload.integration_id)
 
 
-def register(broker: KafkaBroker, ctx: ServiceContext) -> None:
-    """Consume import commands and number events."""
+def subscriptions(ctx: ServiceContext) -> list[Subscription[Any]]:
+    """Import commands and number events."""
     deps = import_service.deps_from_context(ctx)
 
-    async def import_command(command: dict[str, Any], delivery: Delivery) -> None:
-        await on_import_command(deps, command, delivery)
+    async def import_command(record: Record[dict[str, Any]], _: EmitPublisher) -> None:
+        await on_import_command(deps, record.message, record.delivery())
 
-    async def number_event(event: AnyMessage, delivery: Delivery) -> None:
-        await on_number_event(deps, event, delivery)
+    async def number_event(record: Record[AnyMessage], _: EmitPublisher) -> None:
+        await on_number_event(deps, record.message, record.delivery())
 
     # Group ids follow the service's command group (tests give each service instance its own).
     group = ctx.settings.command_group_id
-    consume(broker, topics.NUMBER_COMMANDS, group_id=f"{group}-imports", model=RAW_COMMAND, handler=import_command)
-    consume(broker, topics.NUMBER_EVENTS, group_id=f"{group}-number-claims", model=ANY_MESSAGE, handler=number_event)
+    return [
+        Subscription(topics.NUMBER_COMMANDS, RAW_COMMAND, one_by_one(import_command), group_id=f"{group}-imports"),
+        Subscription(topics.NUMBER_EVENTS, ANY_MESSAGE, one_by_one(number_event), group_id=f"{group}-number-claims"),
+    ]
 
 
 async def run_import_sweeper(ctx: ServiceContext, stop: asyncio.Event) -> None:

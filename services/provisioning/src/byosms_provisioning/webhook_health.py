@@ -19,11 +19,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from faststream.kafka import KafkaBroker
 from pydantic import Field, RootModel
 
+from byosms_common.consumer import EmitPublisher, Record, Subscription, one_by_one
 from byosms_common.errors import Language, render
-from byosms_common.kafka import Delivery, consume
 from byosms_common.messages import WebhookSignatureFailing, WebhookSignatureRecovered
 from byosms_common.topics import WEBHOOK_SIGNATURE_REPORTS
 from byosms_provisioning import repo
@@ -160,16 +159,17 @@ async def handle_report(ctx: ServiceContext, report: WebhookSignatureFailing | W
             await record_recovered(conn, report)
 
 
-def register(broker: KafkaBroker, ctx: ServiceContext) -> None:
-    """Consume the ingresses' webhook signature reports."""
+def subscriptions(ctx: ServiceContext) -> list[Subscription[Any]]:
+    """The ingresses' webhook signature reports."""
 
-    async def on_report(message: ReportMessage, _delivery: Delivery) -> None:
-        await handle_report(ctx, message.root)
+    async def on_report(record: Record[ReportMessage], _: EmitPublisher) -> None:
+        await handle_report(ctx, record.message.root)
 
-    consume(
-        broker,
-        WEBHOOK_SIGNATURE_REPORTS,
-        group_id=f"{ctx.settings.command_group_id}-webhook-health",
-        model=ReportMessage,
-        handler=on_report,
-    )
+    return [
+        Subscription(
+            WEBHOOK_SIGNATURE_REPORTS,
+            ReportMessage,
+            one_by_one(on_report),
+            group_id=f"{ctx.settings.command_group_id}-webhook-health",
+        )
+    ]
