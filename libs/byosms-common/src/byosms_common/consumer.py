@@ -361,6 +361,10 @@ class _Engine:
         self.stopping = False
         self.running = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.committed: dict[TopicPartition, int] = {}
+        """Offsets this consumer committed. Offsets committed in a transaction become visible to the
+        group a moment after the commit returns (aiokafka cannot ask for stable offsets, KIP-447),
+        so a partition assigned back right after a rebalance starts here, not at an older offset."""
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -380,15 +384,16 @@ class _Engine:
             heartbeat_interval_ms=max(1000, self.settings.consumer_session_timeout_ms // 5),
             max_poll_interval_ms=self.settings.consumer_max_poll_interval_ms,
         )
+        self.consumer = consumer  # before start: the rebalance listener seeks with it
         try:
             await self._start_producer()
             consumer.subscribe([self.topic.name], listener=_Rebalance(self))
             await consumer.start()
         except BaseException:
+            self.consumer = None
             await consumer.stop()
             await self._stop_producer()
             raise
-        self.consumer = consumer
         self._task = asyncio.create_task(self._run(), name=f"consume {self.name}")
 
     async def _start_producer(self) -> None:
@@ -450,6 +455,11 @@ class _Engine:
 
     def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("%s assigned %d partition(s)", self.name, len(assigned))
+        consumer = self.consumer
+        for tp in assigned:
+            offset = self.committed.get(tp)
+            if offset is not None and consumer is not None:
+                consumer.seek(tp, offset)
 
     @property
     def healthy(self) -> bool:
@@ -660,6 +670,8 @@ class BatchConsumer(_Engine):
                     await producer.abort_transaction()
                 raise
             await producer.commit_transaction()
+            for tp, meta in offsets.items():
+                self.committed[tp] = meta.offset
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -939,6 +951,7 @@ class LaneConsumer(_Engine):
             return
         for tp, meta in offsets.items():
             self._progress[tp].committed = meta.offset
+            self.committed[tp] = meta.offset
 
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Commit what is done; records not started yet are dropped (the next owner reads them)."""

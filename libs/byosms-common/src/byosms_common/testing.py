@@ -56,8 +56,13 @@ class TopicWatcher:
     """Collects, from the beginning of some topics, the records whose key is one of ``keys``."""
 
     def __init__(self, bootstrap: str, topics: list[str], keys: set[str] | None = None) -> None:
+        # Like the platform's consumers: only what producers committed (the services write in transactions).
         self._consumer = AIOKafkaConsumer(
-            *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+            *topics,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            group_id=None,
+            isolation_level="read_committed",
         )
         self._keys = keys
         self.records: list[Seen] = []

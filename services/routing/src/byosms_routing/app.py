@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from functools import partial
 from typing import Any
 
@@ -12,7 +13,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from byosms_common import db, topics
-from byosms_common.consumer import Consumers, Emit, Record, Subscription
+from byosms_common.consumer import Consumers, Subscription
 from byosms_common.crypto import CryptoError, Keyring, SecretOpener
 from byosms_common.health import Readiness, add_health_routes
 from byosms_common.kafka import Publisher, build_broker, start_broker
@@ -38,6 +39,7 @@ from byosms_common.telemetry import setup_tracing
 from byosms_common.twilio_client import TwilioClients
 from byosms_routing import delivery, outbound, subscribers
 from byosms_routing.context import Collaborators
+from byosms_routing.pacing import SenderPacer
 from byosms_routing.settings import RoutingSettings
 
 SERVICE = "routing"
@@ -118,8 +120,8 @@ async def run(
             Subscription(
                 topics.OUTBOUND_COMMANDS,
                 SendMessage,
-                partial(_send_one, deps),
-                lanes=lambda command: command.payload.from_,
+                outbound.handler(deps, SenderPacer(settings.sender_rates, clock=time.monotonic)),
+                lanes=outbound.lane_of,
             ),
         ]
         consumers.append(
@@ -184,10 +186,6 @@ async def run(
         cleanups=[close],
         stop=stop,
     )
-
-
-async def _send_one(deps: Collaborators, record: Record[SendMessage], _: Emit) -> None:
-    await outbound.on_send(deps, record.message, record)
 
 
 def main() -> None:

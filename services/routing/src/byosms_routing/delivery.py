@@ -139,12 +139,24 @@ async def on_delivery_reports(
         if target is None or report.moved_to is None:
             continue
         event = status_changed(
-            target.organization_id, target.message_id, target.message_sid, report.moved_to, report.moved_error_code
+            target.organization_id,
+            target.message_id,
+            target.message_sid,
+            report.moved_to,
+            report.moved_error_code,
+            occurred_at=record.message.payload.received_at,
         )
         out.publish(topics.MESSAGE_EVENTS, event, target.message_id, cause=record)
     for move in moves:
         t = move.target
-        event = status_changed(t.organization_id, t.message_id, t.message_sid, move.status, move.error_code)
+        event = status_changed(
+            t.organization_id,
+            t.message_id,
+            t.message_sid,
+            move.status,
+            move.error_code,
+            occurred_at=move.record.message.payload.received_at,
+        )
         out.publish(topics.MESSAGE_EVENTS, event, t.message_id, cause=move.record)
 
 

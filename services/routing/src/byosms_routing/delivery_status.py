@@ -1,46 +1,35 @@
 """How a message's status moves with Twilio's delivery reports. Pure.
 
 Reports arrive duplicated and out of order (twilio-facts 2.3), so a status only ever moves up in
-rank: accepted/scheduled < queued < sending < sent < delivered/undelivered/failed (final) < read.
-``canceled`` is final too. A repeat, or a report of a lower or equal rank, changes nothing; among
-the final statuses the first one that arrived stays (Twilio does not order them).
+rank (``byosms_common.twilio_status.RANK``): accepted/scheduled < queued < sending < sent <
+delivered/undelivered/failed (final) < read. ``canceled`` is final too. A repeat, or a report of a
+lower or equal rank, changes nothing; among the final statuses the first one that arrived stays
+(Twilio does not order them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from byosms_common.twilio_status import FAILED_STATUSES, FINAL_RANK, RANK, TwilioMessageStatus
 
-RANK: Mapping[str, int] = {
-    "accepted": 0,
-    "scheduled": 0,
-    "queued": 1,
-    "sending": 2,
-    "sent": 3,
-    "delivered": 4,
-    "undelivered": 4,
-    "failed": 4,
-    "partially_delivered": 4,
-    "canceled": 4,
-    "read": 5,
-}
-FINAL_RANK = 4
-FAILED_STATUSES = frozenset({"undelivered", "failed"})
+__all__ = ["FAILED_STATUSES", "fold", "next_status"]
 
 
-def next_status(current: str | None, reported: str) -> str | None:
+def next_status(current: str | None, reported: str) -> TwilioMessageStatus | None:
     """The new status of a message Twilio accepted (``current``: its last known status, None when
     unknown) after a report of ``reported``; None when nothing changes."""
-    new_rank = RANK.get(reported)
-    if new_rank is None:
-        return None  # not an outbound status (receiving, received, ...)
+    new = TwilioMessageStatus.parse(reported)
+    new_rank = RANK.get(new) if new is not None else None
+    if new is None or new_rank is None:
+        return None  # not an outbound status (receiving, received, one Twilio added later)
     if current is None:
-        return reported
-    old_rank = RANK.get(current, -1)
+        return new
+    old = TwilioMessageStatus.parse(current)
+    old_rank = RANK.get(old, -1) if old is not None else -1
     if new_rank <= old_rank:
         return None
-    if old_rank >= FINAL_RANK and current != "delivered":
+    if old_rank >= FINAL_RANK and old is not TwilioMessageStatus.DELIVERED:
         return None  # only a delivered message can be read later; failures and cancels stay
-    return reported
+    return new
 
 
 def fold(current: str | None, reports: list[str]) -> str | None:

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
+
 from byosms_common import topics
+from byosms_common.conversation import conversation_key
 from byosms_common.kafka import current_trace
 from byosms_common.messages import (
     InboundMessageReceived,
@@ -26,7 +29,7 @@ from byosms_common.messages import (
     SendMessage,
     utc_now,
 )
-from byosms_routing import repo
+from byosms_routing import repo, repo_outbound
 from byosms_routing.context import Collaborators
 from byosms_routing.keywords import Consent, consent_keyword
 from byosms_routing.send_checks import twilio_sender
@@ -93,24 +96,51 @@ async def on_inbound_keyword(
     await _publish(deps, event.organization_id, payload.message_sid, consent, sender, recipient, keyword)
 
 
-async def twilio_refused_opted_out(deps: Collaborators, command: SendMessage) -> None:
-    """Twilio refused a send with 21610: the recipient opted out at Twilio (maybe before we knew)."""
+def twilio_opt_out_source(message_id: str) -> str:
+    """The signal id of Twilio's 21610 refusal of the send ``message_id``."""
+    return f"{message_id}:21610"
+
+
+async def record_twilio_opt_out(conn: asyncpg.Connection, command: SendMessage) -> RecipientOptedOut | None:
+    """Twilio refused a send with 21610: the recipient opted out at Twilio (maybe before we knew).
+    Recorded on ``conn`` (in the caller's transaction); the event to publish when it is now the
+    recorded consent."""
     payload = command.payload
     sender = twilio_sender(payload.from_)
-    source = f"{payload.message_id}:21610"
-    async with deps.pool.acquire() as conn:
-        current = await repo.set_consent(
-            conn,
-            sender=sender,
-            recipient=payload.to,
-            organization_id=command.organization_id,
-            opted_out=True,
-            keyword=TWILIO_OPTED_OUT,
-            source_id=source,
-            changed_at=utc_now(),
-        )
-    if current:
-        await _publish(deps, command.organization_id, source, Consent.OPT_OUT, sender, payload.to, TWILIO_OPTED_OUT)
+    source = twilio_opt_out_source(payload.message_id)
+    current = await repo.set_consent(
+        conn,
+        sender=sender,
+        recipient=payload.to,
+        organization_id=command.organization_id,
+        opted_out=True,
+        keyword=TWILIO_OPTED_OUT,
+        source_id=source,
+        changed_at=utc_now(),
+    )
+    if not current:
+        return None
+    return opted_out_event(command.organization_id, source, sender, payload.to, TWILIO_OPTED_OUT)
+
+
+async def recorded_twilio_opt_out(conn: asyncpg.Connection, command: SendMessage) -> RecipientOptedOut | None:
+    """The opt-out event of an earlier 21610 refusal of this send, when it is still the recorded consent
+    (to publish again with the refusal; a newer START is never undone)."""
+    payload = command.payload
+    sender = twilio_sender(payload.from_)
+    source = twilio_opt_out_source(payload.message_id)
+    if not await repo_outbound.consent_recorded_by(conn, command.organization_id, sender, payload.to, source):
+        return None
+    return opted_out_event(command.organization_id, source, sender, payload.to, TWILIO_OPTED_OUT)
+
+
+def opted_out_event(organization_id: str, source: str, sender: str, recipient: str, keyword: str) -> RecipientOptedOut:
+    """``RecipientOptedOut`` (id per signal, so a repeat is dropped by consumers)."""
+    return RecipientOptedOut(
+        id=f"{source}:opted_out",
+        organization_id=organization_id,
+        payload=OptOutPayload(sender=sender, recipient=recipient, keyword=keyword),
+    )
 
 
 async def _publish(
@@ -126,4 +156,4 @@ async def _publish(
         event = RecipientOptedIn(
             id=f"{source}:opted_in", organization_id=organization_id, trace=current_trace(), payload=body
         )
-    await deps.publisher.publish(topics.MESSAGE_EVENTS, event, f"{sender}|{recipient}")
+    await deps.publisher.publish(topics.MESSAGE_EVENTS, event, conversation_key(sender, recipient))

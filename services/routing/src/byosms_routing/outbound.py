@@ -1,14 +1,16 @@
-"""Sending one outbound message: ``SendMessage`` in, ``OutboundMessageAccepted`` or
+"""Sending one outbound message: ``SendMessage`` in, exactly one ``OutboundMessageAccepted`` or
 ``OutboundMessageFailed`` out (plus status changes already reported, and an opt-out on 21610).
 
-At most once per message (organization + ``message_id``): the message is recorded as ``sending``
-before Twilio is asked; that record is a lease (owner, started at). A redelivered command finds the
-record: a finished one has its result published again (same event id, consumers drop the duplicate).
-One still ``sending`` whose lease is fresh (younger than the longest a send may take, plus a margin)
-may still be waiting for Twilio: the redelivery is retried later (``RetryableError``, the consumer
-backs off) and then sees the first attempt's result. Only an expired lease means the attempt was
-interrupted while Twilio was asked, so it ends as ``outcome_unknown`` instead of being sent a second
-time.
+The consumer runs in lane mode (``byosms_common.consumer``): one sender's commands one at a time in
+offset order, senders concurrently; what the handler emits is sent after it returns, and only then is
+the record's offset committed. Each send waits for its sender's token (``pacing``) before Twilio is
+asked; only that sender's lane waits.
+
+At most once and one result per message (organization + ``message_id``): the message is recorded,
+with the Kafka record that created it, as ``sending`` before Twilio is asked. A command for a message
+recorded before is decided by ``send_lease``: a redelivery of the same record publishes the recorded
+result again (same event ids), a repeated command (another record) publishes nothing, a fresh lease
+is retried later, an expired one ends ``outcome_unknown``.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from byosms_common import topics
+from byosms_common.consumer import Emit, Record
+from byosms_common.conversation import conversation_key
 from byosms_common.crypto import CryptoError
 from byosms_common.errors import localized
 from byosms_common.kafka import RetryableError, current_trace, is_transient
 from byosms_common.messages import (
+    Envelope,
     MessageStatusChanged,
     MessageStatusPayload,
     OutboundMessageAccepted,
@@ -32,10 +37,12 @@ from byosms_common.messages import (
     SendMessage,
     utc_now,
 )
-from byosms_routing import optouts, repo
+from byosms_common.twilio_status import TwilioMessageStatus
+from byosms_routing import optouts, repo_outbound, send_lease
 from byosms_routing.context import Collaborators
-from byosms_routing.delivery_status import FAILED_STATUSES, next_status
+from byosms_routing.pacing import SenderPacer
 from byosms_routing.send_checks import Refusal, SendPlan, check_send, twilio_sender
+from byosms_routing.status_events import status_changed
 from byosms_routing.twilio_send import Created, create_message
 
 log = logging.getLogger(__name__)
@@ -43,16 +50,24 @@ log = logging.getLogger(__name__)
 _RECORD_ATTEMPTS = 6
 
 
-async def on_send(deps: Collaborators, command: SendMessage, _: object) -> None:
-    """Check, record, send at most once, and publish the result."""
+async def on_send(
+    deps: Collaborators,
+    record: Record[SendMessage],
+    out: Emit,
+    *,
+    pacer: SenderPacer,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Check, pace, record, send at most once, and emit the recorded result."""
+    command = record.message
     payload = command.payload
     org = command.organization_id
     async with deps.pool.acquire() as conn:
-        existing = await repo.get_outbound(conn, org, payload.message_id)
+        existing = await repo_outbound.get_outbound(conn, org, payload.message_id)
         if existing is not None:
-            await _redelivered(deps, conn, command, existing)
+            _emit_all(out, record, await _recorded(deps, conn, record, existing))
             return
-        opted_out = await repo.is_opted_out(conn, org, twilio_sender(payload.from_), payload.to)
+        opted_out = await repo_outbound.is_opted_out(conn, org, twilio_sender(payload.from_), payload.to)
     number = deps.numbers.get(payload.from_)
     integration = deps.integrations.get(number.payload.number.integration_id) if number is not None else None
     verdict = check_send(command, number, integration, opted_out=opted_out)
@@ -60,8 +75,14 @@ async def on_send(deps: Collaborators, command: SendMessage, _: object) -> None:
         log.info("send %s refused: %s", payload.message_id, verdict.code)
     elif verdict.region not in deps.regions:
         verdict = Refusal("unknown_region", {"region": verdict.region})
+    if isinstance(verdict, SendPlan):
+        # Before the lease starts: waiting for the token must not eat into the time Twilio may take.
+        assert number is not None
+        wait = pacer.reserve(payload.from_, number.payload.number.number_type)
+        if wait > 0:
+            await sleep(wait)
     async with deps.pool.acquire() as conn:
-        if not await repo.insert_outbound(
+        if not await repo_outbound.insert_outbound(
             conn,
             organization_id=org,
             message_id=payload.message_id,
@@ -70,26 +91,42 @@ async def on_send(deps: Collaborators, command: SendMessage, _: object) -> None:
             recipient=payload.to,
             integration_id=verdict.integration_id if isinstance(verdict, SendPlan) else None,
             state="sending" if isinstance(verdict, SendPlan) else "failed",
+            source=record.source,
             code=verdict.code if isinstance(verdict, Refusal) else None,
             params=dict(verdict.params) if isinstance(verdict, Refusal) else None,
             lease_owner=f"{command.id}:{uuid.uuid4().hex}",
         ):
-            # A concurrent delivery of the same message recorded it first.
-            existing = await repo.get_outbound(conn, org, payload.message_id)
-            assert existing is not None
-            await _redelivered(deps, conn, command, existing)
+            # Another delivery of this message recorded it first.
+            _emit_all(out, record, await _recorded_events(deps, conn, record, payload.message_id))
             return
     if isinstance(verdict, Refusal):
-        await _publish_failed(deps, command, verdict)
+        _emit(out, record, failed_event(org, payload.message_id, verdict))
         return
-    outcome = await _send(deps, command, verdict)
+    outcome = await _send(deps, command, verdict, lambda: pacer.throttled(payload.from_))
     if isinstance(outcome, Created):
-        await _record_with_retries(lambda: _accepted(deps, command, verdict.integration_id, outcome))
+        events = await _record_with_retries(lambda: _accepted(deps, record, verdict.integration_id, outcome))
     else:
-        await _record_with_retries(lambda: _failed(deps, command, outcome))
+        events = await _record_with_retries(lambda: _failed(deps, record, outcome))
+    _emit_all(out, record, events)
 
 
-async def _send(deps: Collaborators, command: SendMessage, plan: SendPlan) -> Created | Refusal:
+def _emit_all(out: Emit, record: Record[SendMessage], events: list[Envelope]) -> None:
+    for event in events:
+        _emit(out, record, event)
+
+
+def _emit(out: Emit, record: Record[SendMessage], event: Envelope) -> None:
+    if isinstance(event, OutboundMessageAccepted | OutboundMessageFailed | MessageStatusChanged):
+        key = event.payload.message_id
+    else:  # an opt-out: on its conversation
+        command = record.message
+        key = conversation_key(twilio_sender(command.payload.from_), command.payload.to)
+    out.publish(topics.MESSAGE_EVENTS, event, key, cause=record)
+
+
+async def _send(
+    deps: Collaborators, command: SendMessage, plan: SendPlan, on_throttled: Callable[[], None]
+) -> Created | Refusal:
     try:
         token = deps.tokens.open(command.organization_id, plan.integration_id, "auth_token", plan.auth_token)
     except CryptoError:
@@ -101,145 +138,166 @@ async def _send(deps: Collaborators, command: SendMessage, plan: SendPlan) -> Cr
         status_callback=deps.regions[plan.region].status_callback_url,
         retry_seconds=deps.send_retry_seconds,
         sender=command.payload.from_,
+        on_throttled=on_throttled,
     )
 
 
-async def _record_with_retries(record: Callable[[], Awaitable[None]]) -> None:
+async def _record_with_retries(record: Callable[[], Awaitable[list[Envelope]]]) -> list[Envelope]:
     """Record what Twilio said, trying again while PostgreSQL is away: once Twilio has the message,
     losing its MessageSid would leave the send as ``outcome_unknown``."""
     for attempt in range(1, _RECORD_ATTEMPTS + 1):
         try:
-            await record()
-            return
+            return await record()
         except Exception as exc:
             if not is_transient(exc) or attempt == _RECORD_ATTEMPTS:
                 raise
             await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
-async def _accepted(deps: Collaborators, command: SendMessage, integration_id: str, created: Created) -> None:
-    payload = command.payload
-    org = command.organization_id
+async def _accepted(
+    deps: Collaborators, record: Record[SendMessage], integration_id: str, created: Created
+) -> list[Envelope]:
+    org = record.message.organization_id
+    message_id = record.message.payload.message_id
+    sid = created.message_sid
     async with deps.pool.acquire() as conn, conn.transaction():
-        await repo.lock_message_sid(conn, created.message_sid)
-        await repo.accept_outbound(
-            conn, org, payload.message_id, message_sid=created.message_sid, twilio_status=created.status
-        )
+        await repo_outbound.lock_message_sid(conn, sid)
+        if not await repo_outbound.accept_outbound(
+            conn, org, message_id, message_sid=sid, twilio_status=created.status
+        ):
+            return await _recorded_events(deps, conn, record, message_id)
         # Reports that arrived before this answer was recorded (from this tenant only).
-        status, error_code, moved_any = created.status, None, False
-        for report in await repo.reports_for(conn, created.message_sid, org, integration_id):
-            moved = next_status(status, report.status)
-            if moved is not None:
-                status, error_code, moved_any = moved, report.error_code, True
-        if moved_any and status is not None:
-            error_code = error_code if status in FAILED_STATUSES else None
-            await repo.set_twilio_status(conn, org, payload.message_id, status, error_code)
-        # Published before the commit (as in ``delivery``): a failure leaves the record 'sending'
-        # for the retry; a repeat after a failed commit carries the same event ids.
-        await _publish_accepted(deps, org, payload.message_id, created.message_sid, created.status)
-        if moved_any and status is not None:
-            await publish_status(deps, org, payload.message_id, created.message_sid, status, error_code)
+        moved = send_lease.fold_early_reports(
+            created.status, await repo_outbound.reports_for(conn, sid, org, integration_id)
+        )
+        if moved is not None:
+            await repo_outbound.set_twilio_status(conn, org, message_id, moved.status, moved.error_code)
+    events: list[Envelope] = [accepted_event(org, message_id, sid, created.status or TwilioMessageStatus.QUEUED)]
+    if moved is not None:
+        events.append(status_changed(org, message_id, sid, moved.status, moved.error_code))
+    return events
 
 
-async def _failed(deps: Collaborators, command: SendMessage, refusal: Refusal) -> None:
-    payload = command.payload
-    log.info("send %s failed: %s (twilio %s)", payload.message_id, refusal.code, refusal.twilio_code)
-    async with deps.pool.acquire() as conn:
-        await repo.fail_outbound(
+async def _failed(deps: Collaborators, record: Record[SendMessage], refusal: Refusal) -> list[Envelope]:
+    command = record.message
+    message_id = command.payload.message_id
+    log.info("send %s failed: %s (twilio %s)", message_id, refusal.code, refusal.twilio_code)
+    events: list[Envelope] = [failed_event(command.organization_id, message_id, refusal)]
+    async with deps.pool.acquire() as conn, conn.transaction():
+        if not await repo_outbound.fail_outbound(
             conn,
             command.organization_id,
-            payload.message_id,
+            message_id,
             code=refusal.code,
             params=dict(refusal.params),
             error_code=refusal.twilio_code,
-        )
-    if refusal.twilio_code == 21610:
-        await optouts.twilio_refused_opted_out(deps, command)
-    await _publish_failed(deps, command, refusal)
+        ):
+            # Ended meanwhile (a redelivery found the lease expired): that result is the recorded one.
+            return await _recorded_events(deps, conn, record, message_id)
+        if refusal.twilio_code == 21610:
+            opted_out = await optouts.record_twilio_opt_out(conn, command)
+            if opted_out is not None:
+                events.append(opted_out)
+    return events
 
 
-async def _redelivered(
-    deps: Collaborators, conn: asyncpg.Connection, command: SendMessage, row: repo.OutboundRow
-) -> None:
-    """A command for a message recorded before: never send again; publish its result (again)."""
-    if row.state == "accepted" and row.message_sid is not None:
-        log.info("send %s redelivered: accepted before as %s", row.message_id, row.message_sid)
-        await _publish_accepted(deps, row.organization_id, row.message_id, row.message_sid, None)
-        return
-    if row.state == "sending":
-        lease = deps.send_lease_seconds
-        if row.lease_age_seconds is not None and row.lease_age_seconds < lease:
+async def _recorded_events(
+    deps: Collaborators, conn: asyncpg.Connection, record: Record[SendMessage], message_id: str
+) -> list[Envelope]:
+    row = await repo_outbound.get_outbound(conn, record.message.organization_id, message_id)
+    assert row is not None
+    return await _recorded(deps, conn, record, row)
+
+
+async def _recorded(
+    deps: Collaborators, conn: asyncpg.Connection, record: Record[SendMessage], row: repo_outbound.OutboundRow
+) -> list[Envelope]:
+    """A command for a message recorded before: never send again; the events ``send_lease`` decides."""
+    org, message_id = row.organization_id, row.message_id
+    decision = send_lease.decide(row, source=record.source, lease_seconds=deps.send_lease_seconds)
+    match decision:
+        case send_lease.Repeat(source=first):
+            log.info(
+                "send %s repeated (%s); its result belongs to %s: nothing published", message_id, record.source, first
+            )
+            return []
+        case send_lease.RepublishAccepted(message_sid=sid, status=status, since=since):
+            log.info("send %s redelivered: accepted before as %s", message_id, sid)
+            events: list[Envelope] = [accepted_event(org, message_id, sid, status)]
+            if since is not None:
+                events.append(status_changed(org, message_id, sid, since.status, since.error_code))
+            return events
+        case send_lease.RepublishFailed(refusal=refusal):
+            events = [failed_event(org, message_id, refusal)]
+            if refusal.twilio_code == 21610:
+                opted_out = await optouts.recorded_twilio_opt_out(conn, record.message)
+                if opted_out is not None:
+                    events.append(opted_out)
+            return events
+        case send_lease.WaitForLease(age_seconds=age):
             log.info(
                 "send %s redelivered while attempt %s is asking Twilio (%.0fs ago); trying later",
-                row.message_id,
+                message_id,
                 row.lease_owner,
-                row.lease_age_seconds,
+                age,
             )
-            raise RetryableError(f"send {row.message_id} is still being sent")
-        if not await repo.expire_lease(conn, row.organization_id, row.message_id, lease_seconds=lease):
-            # Finished (or taken) meanwhile: the next try publishes what it is now.
-            raise RetryableError(f"send {row.message_id} changed while its lease was checked")
-        log.warning("send %s redelivered after its lease expired: outcome unknown, not sent again", row.message_id)
-        await _publish_failed(deps, command, Refusal("outcome_unknown"))
-        return
-    await _publish_failed(deps, command, Refusal(row.code or "internal_error", row.params, twilio_code=row.error_code))
+            raise RetryableError(f"send {message_id} is still being sent")
+        case send_lease.ExpireLease(refusal=refusal):
+            if not await repo_outbound.expire_lease(conn, org, message_id, lease_seconds=deps.send_lease_seconds):
+                # Finished (or taken) meanwhile: the next try publishes what it is now.
+                raise RetryableError(f"send {message_id} changed while its lease was checked")
+            log.warning("send %s redelivered after its lease expired: outcome unknown, not sent again", message_id)
+            return [failed_event(org, message_id, refusal)]
 
 
-async def _publish_accepted(
-    deps: Collaborators, organization_id: str, message_id: str, message_sid: str, status: str | None
-) -> None:
-    event = OutboundMessageAccepted(
+# --------------------------------------------------------------------------------------------------
+# Events (deterministic ids: a republished result is dropped by consumers that saw it)
+# --------------------------------------------------------------------------------------------------
+
+
+def accepted_event(organization_id: str, message_id: str, message_sid: str, status: str) -> OutboundMessageAccepted:
+    return OutboundMessageAccepted(
         id=f"{message_id}:accepted",
         organization_id=organization_id,
-        trace=current_trace(),
-        payload=MessageStatusPayload(message_id=message_id, message_sid=message_sid, status=status or "queued"),
+        payload=MessageStatusPayload(message_id=message_id, message_sid=message_sid, status=status),
     )
-    await deps.publisher.publish(topics.MESSAGE_EVENTS, event, message_id)
 
 
-async def _publish_failed(deps: Collaborators, command: SendMessage, refusal: Refusal) -> None:
-    message_id = command.payload.message_id
-    event = OutboundMessageFailed(
+def failed_event(organization_id: str, message_id: str, refusal: Refusal) -> OutboundMessageFailed:
+    return OutboundMessageFailed(
         id=f"{message_id}:failed",
-        organization_id=command.organization_id,
-        trace=current_trace(),
+        organization_id=organization_id,
         occurred_at=utc_now(),
         payload=MessageStatusPayload(
             message_id=message_id,
-            status="failed",
+            status=TwilioMessageStatus.FAILED,
             error_code=refusal.twilio_code,
             code=refusal.code,
             message=localized(refusal.code, **refusal.params),
             retryable=refusal.retryable,
         ),
     )
-    await deps.publisher.publish(topics.MESSAGE_EVENTS, event, message_id)
 
 
 async def publish_status(
     deps: Collaborators, organization_id: str, message_id: str, message_sid: str, status: str, error_code: int | None
 ) -> None:
-    """``MessageStatusChanged`` (id per message and status, so a repeat is dropped by consumers)."""
-    failed = status in ("undelivered", "failed")
-    code = "message_not_delivered" if failed else None
-    text = None
-    if failed:
-        text = (
-            localized("message_not_delivered", twilio_code=str(error_code))
-            if error_code is not None
-            else localized("message_not_delivered_without_code")
-        )
-    event = MessageStatusChanged(
-        id=f"{message_id}:status:{status}",
-        organization_id=organization_id,
-        trace=current_trace(),
-        payload=MessageStatusPayload(
-            message_id=message_id,
-            message_sid=message_sid,
-            status=status,
-            error_code=error_code if failed else None,
-            code=code,
-            message=text,
-        ),
-    )
+    """Publish ``status_changed`` through ``deps.publisher`` (for handlers not on the consumer engine)."""
+    event = status_changed(organization_id, message_id, message_sid, status, error_code)
+    event = event.model_copy(update={"trace": current_trace()})
     await deps.publisher.publish(topics.MESSAGE_EVENTS, event, message_id)
+
+
+def handler(deps: Collaborators, pacer: SenderPacer) -> Callable[[Record[SendMessage], Emit], Awaitable[None]]:
+    """The lane handler to subscribe (lane = ``SendMessage.payload.from_``)."""
+
+    async def handle(record: Record[SendMessage], out: Emit) -> None:
+        await on_send(deps, record, out, pacer=pacer)
+
+    return handle
+
+
+def lane_of(command: SendMessage) -> str:
+    """The lane of a send: its sender, so each sender's messages go one at a time, in order."""
+    return command.payload.from_

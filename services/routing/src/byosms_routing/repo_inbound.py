@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -25,6 +26,7 @@ class RecordedDecision:
     decision: str
     reason: str
     source: str | None
+    decided_at: datetime
 
 
 async def record_decisions(conn: asyncpg.Connection, decisions: Sequence[NewDecision]) -> dict[str, RecordedDecision]:
@@ -44,7 +46,7 @@ async def record_decisions(conn: asyncpg.Connection, decisions: Sequence[NewDeci
         [d.source for d in decisions],
     )
     rows = await conn.fetch(
-        """SELECT message_sid, organization_id, decision, reason, source FROM inbound_decisions
+        """SELECT message_sid, organization_id, decision, reason, source, decided_at FROM inbound_decisions
            WHERE message_sid = ANY($1::text[])""",
         list({d.message_sid for d in decisions}),
     )

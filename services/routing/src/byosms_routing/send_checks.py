@@ -141,6 +141,9 @@ TWILIO_SEND_CODES: Mapping[int, str] = {
 # that Twilio skipped the create, so repeating it could text twice.
 RETRYABLE_TWILIO_CODES = frozenset({20429})
 
+# Our codes whose failure may pass when the platform sends the message again later.
+RETRYABLE_CODES = frozenset({"vendor_unavailable", "sender_queue_full"})
+
 
 def may_retry(status: int | None, twilio_code: int | None) -> bool:
     """Whether a refused create may be tried again: only a rate limit (429/20429)."""
@@ -171,4 +174,4 @@ def refusal_for_twilio(status: int | None, twilio_code: int | None, *, sender: s
         params = {"sender": sender}
     elif code == "recipient_unreachable":
         params = {"twilio_code": shown}
-    return Refusal(code, params, twilio_code=twilio_code, retryable=code == "sender_queue_full")
+    return Refusal(code, params, twilio_code=twilio_code, retryable=code in RETRYABLE_CODES)

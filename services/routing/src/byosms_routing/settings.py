@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from byosms_common.regions import Region, load_regions
@@ -10,6 +10,8 @@ from byosms_common.settings import TwilioApiBase
 
 # Recording an answer retries for up to ~15 s while PostgreSQL is away; plus slack for slow hosts.
 SEND_LEASE_MARGIN_SECONDS = 30.0
+# Twilio's fastest documented sender (a short code with purchased throughput) is far below this.
+MAX_SENDER_RATE = 10_000.0
 
 
 class RoutingSettings(BaseSettings):
@@ -43,11 +45,24 @@ class RoutingSettings(BaseSettings):
         description="How often unmatched delivery reports are cleaned up "
         "(BYOSMS_ROUTING_REPORT_CLEANUP_INTERVAL_SECONDS).",
     )
+    sender_rates: dict[str, float] = Field(
+        default_factory=dict,
+        description='Messages per second per sender address, JSON {"<sender address>": <rate>}; other senders get '
+        "their number type's rate: local/mobile 1, toll-free 3, short code 100 (BYOSMS_ROUTING_SENDER_RATES).",
+    )
     regions_overrides: str | None = Field(
         default=None,
         validation_alias="BYOSMS_REGIONS_OVERRIDES",  # shared name, no prefix
         description="Operator overrides of the region table, JSON; gives each region's public /status URL.",
     )
+
+    @field_validator("sender_rates")
+    @classmethod
+    def _rates_valid(cls, rates: dict[str, float]) -> dict[str, float]:
+        for sender, rate in rates.items():
+            if not 0 < rate <= MAX_SENDER_RATE:
+                raise ValueError(f"rate of {sender} must be above 0 and at most {MAX_SENDER_RATE:g} messages/s")
+        return rates
 
     @model_validator(mode="after")
     def _regions_valid(self) -> RoutingSettings:

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from byosms_common.errors import localized
-from byosms_common.messages import MessageStatusChanged, MessageStatusPayload
+from byosms_common.messages import MessageStatusChanged, MessageStatusPayload, utc_now
 from byosms_common.twilio_status import FAILED_STATUSES
 
 
 def status_changed(
-    organization_id: str, message_id: str, message_sid: str, status: str, error_code: int | None
+    organization_id: str,
+    message_id: str,
+    message_sid: str,
+    status: str,
+    error_code: int | None,
+    *,
+    occurred_at: datetime | None = None,
 ) -> MessageStatusChanged:
     """The event (id per message and status, so a repeat is dropped by id); ``undelivered`` and
-    ``failed`` carry Twilio's error code, if any, and ``message_not_delivered``."""
+    ``failed`` carry Twilio's error code, if any, and ``message_not_delivered``. ``occurred_at``: when
+    Twilio reported it (so the event published again for the same report is the same)."""
     failed = status in FAILED_STATUSES
     text = None
     if failed:
@@ -23,6 +32,7 @@ def status_changed(
     return MessageStatusChanged(
         id=f"{message_id}:status:{status}",
         organization_id=organization_id,
+        occurred_at=occurred_at or utc_now(),
         payload=MessageStatusPayload(
             message_id=message_id,
             message_sid=message_sid,

@@ -83,6 +83,7 @@ def decision_event(
         return InboundMessageRouted(
             id=f"{payload.message_sid}:routed",
             organization_id=event.organization_id,
+            occurred_at=recorded.decided_at,
             payload=RoutedMessagePayload.model_validate(
                 {
                     "message_sid": payload.message_sid,
@@ -97,6 +98,7 @@ def decision_event(
     return InboundMessageDiscarded(
         id=f"{payload.message_sid}:discarded",
         organization_id=event.organization_id,
+        occurred_at=recorded.decided_at,
         payload=DiscardedPayload(
             message_sid=payload.message_sid, integration_id=payload.integration_id, reason=recorded.reason
         ),

@@ -5,11 +5,14 @@ processed") or the connection was never made (refused, DNS). When Twilio or a ga
 server error (500/502/503/504), the deadline passes, the connection breaks after the request went
 out, or the answer cannot be read, Twilio may have created the message, so it is not sent again:
 the send ends as ``outcome_unknown``.
+
+Every 429/20429 is also told to ``on_throttled``, so the sender's pace slows down (``pacing``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +44,7 @@ async def create_message(
     status_callback: str,
     retry_seconds: float,
     sender: str,
+    on_throttled: Callable[[], None] | None = None,
 ) -> Created | Refusal:
     """Create the message with the tenant's credentials; Twilio's refusal mapped to ours."""
     client = twilio.client(plan.account_sid, auth_token)
@@ -51,7 +55,16 @@ async def create_message(
         fields["media_url"] = list(plan.media_urls)
 
     async def once() -> Any:
-        return await twilio.run("create message", lambda: client.messages.create_async(**fields), creates=True)
+        try:
+            return await twilio.run("create message", lambda: client.messages.create_async(**fields), creates=True)
+        except TwilioFailure as failure:
+            if (
+                on_throttled is not None
+                and failure.kind is FailureKind.ANSWERED
+                and may_retry(failure.status, failure.code)
+            ):
+                on_throttled()
+            raise
 
     try:
         message = await retry_with_backoff(

@@ -1,0 +1,222 @@
+"""Routing's SQL about outbound messages, one function per query (schema ``routing``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRow:
+    organization_id: str
+    message_id: str
+    command_id: str
+    sender: str
+    recipient: str
+    integration_id: str | None
+    state: str
+    message_sid: str | None
+    twilio_status: str | None
+    code: str | None
+    params: dict[str, str]
+    error_code: int | None
+    lease_owner: str | None = None
+    lease_age_seconds: float | None = None
+    """How long ago the current send attempt started (by the database's clock); None when unknown."""
+    source: str | None = None
+    """The Kafka record that created the row (``topic:partition:offset``); None for rows from before."""
+    accepted_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    status: str
+    error_code: int | None
+
+
+_OUTBOUND_COLUMNS = (
+    "organization_id, message_id, command_id, sender, recipient, integration_id, state, message_sid, "
+    "twilio_status, code, params, error_code, lease_owner, "
+    "EXTRACT(EPOCH FROM (now() - lease_started_at))::float8 AS lease_age_seconds, source, accepted_status"
+)
+
+
+def _outbound(row: asyncpg.Record | None) -> OutboundRow | None:
+    if row is None:
+        return None
+    values = dict(row)
+    params = values["params"]
+    values["params"] = json.loads(params) if isinstance(params, str) else dict(params or {})
+    return OutboundRow(**values)
+
+
+async def get_outbound(conn: asyncpg.Connection, organization_id: str, message_id: str) -> OutboundRow | None:
+    return _outbound(
+        await conn.fetchrow(
+            f"SELECT {_OUTBOUND_COLUMNS} FROM outbound_messages WHERE organization_id = $1 AND message_id = $2",  # noqa: S608 - fixed column list
+            organization_id,
+            message_id,
+        )
+    )
+
+
+async def insert_outbound(
+    conn: asyncpg.Connection,
+    *,
+    organization_id: str,
+    message_id: str,
+    command_id: str,
+    sender: str,
+    recipient: str,
+    integration_id: str | None,
+    state: str,
+    source: str,
+    code: str | None = None,
+    params: dict[str, str] | None = None,
+    lease_owner: str | None = None,
+) -> bool:
+    """Record a new outbound message made by Kafka record ``source``; False when one with this id
+    exists. A message recorded ``sending`` takes the lease: ``lease_owner`` asks Twilio, starting now."""
+    inserted = await conn.fetchval(
+        """INSERT INTO outbound_messages
+               (organization_id, message_id, command_id, sender, recipient, integration_id, state, code, params,
+                lease_owner, lease_started_at, source)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, CASE WHEN $7 = 'sending' THEN now() END, $11)
+           ON CONFLICT (organization_id, message_id) DO NOTHING RETURNING true""",
+        organization_id,
+        message_id,
+        command_id,
+        sender,
+        recipient,
+        integration_id,
+        state,
+        code,
+        json.dumps(params or {}),
+        lease_owner,
+        source,
+    )
+    return bool(inserted)
+
+
+async def fail_outbound(
+    conn: asyncpg.Connection,
+    organization_id: str,
+    message_id: str,
+    *,
+    code: str,
+    params: dict[str, str],
+    error_code: int | None,
+) -> bool:
+    """A message still being sent ends as failed; False when it had ended before."""
+    updated = await conn.fetchval(
+        """UPDATE outbound_messages SET state = 'failed', code = $3, params = $4::jsonb, error_code = $5,
+                  updated_at = now()
+           WHERE organization_id = $1 AND message_id = $2 AND state = 'sending' RETURNING true""",
+        organization_id,
+        message_id,
+        code,
+        json.dumps(params),
+        error_code,
+    )
+    return bool(updated)
+
+
+async def expire_lease(
+    conn: asyncpg.Connection, organization_id: str, message_id: str, *, lease_seconds: float
+) -> bool:
+    """A send whose lease is older than ``lease_seconds`` (or has none) ends as ``outcome_unknown``;
+    False when the message is not ``sending`` or its lease is still fresh."""
+    updated = await conn.fetchval(
+        """UPDATE outbound_messages SET state = 'failed', code = 'outcome_unknown', params = '{}', error_code = NULL,
+                  updated_at = now()
+           WHERE organization_id = $1 AND message_id = $2 AND state = 'sending'
+             AND (lease_started_at IS NULL OR lease_started_at < now() - make_interval(secs => $3))
+           RETURNING true""",
+        organization_id,
+        message_id,
+        float(lease_seconds),
+    )
+    return bool(updated)
+
+
+async def lock_message_sid(conn: asyncpg.Connection, message_sid: str) -> None:
+    """Serialize, until the transaction ends, everything done about one MessageSid (accepting the
+    message and applying its reports), so a report arriving before the create's answer is kept.
+    The delivery-report path must take this same lock (same key)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('routing.sid:' || $1, 0))", message_sid)
+
+
+async def accept_outbound(
+    conn: asyncpg.Connection, organization_id: str, message_id: str, *, message_sid: str, twilio_status: str | None
+) -> bool:
+    """Twilio has the message. Also when an interrupted send was meanwhile declared ``outcome_unknown``:
+    now it is known. False when nothing was updated."""
+    updated = await conn.fetchval(
+        """UPDATE outbound_messages
+           SET state = 'accepted', message_sid = $3, twilio_status = $4, accepted_status = $4, code = NULL,
+               params = '{}', error_code = NULL, updated_at = now()
+           WHERE organization_id = $1 AND message_id = $2
+             AND (state = 'sending' OR (state = 'failed' AND code = 'outcome_unknown')) RETURNING true""",
+        organization_id,
+        message_id,
+        message_sid,
+        twilio_status,
+    )
+    return bool(updated)
+
+
+async def set_twilio_status(
+    conn: asyncpg.Connection, organization_id: str, message_id: str, status: str, error_code: int | None
+) -> None:
+    await conn.execute(
+        """UPDATE outbound_messages SET twilio_status = $3, error_code = COALESCE($4, error_code), updated_at = now()
+           WHERE organization_id = $1 AND message_id = $2""",
+        organization_id,
+        message_id,
+        status,
+        error_code,
+    )
+
+
+async def reports_for(
+    conn: asyncpg.Connection, message_sid: str, organization_id: str, integration_id: str
+) -> list[Report]:
+    """The kept reports of this MessageSid that came from this organization and integration."""
+    rows = await conn.fetch(
+        """SELECT status, error_code FROM delivery_reports
+           WHERE message_sid = $1 AND organization_id = $2 AND integration_id = $3
+           ORDER BY received_at, recorded_at""",
+        message_sid,
+        organization_id,
+        integration_id,
+    )
+    return [Report(r["status"], r["error_code"]) for r in rows]
+
+
+async def is_opted_out(conn: asyncpg.Connection, organization_id: str, sender: str, recipient: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT opted_out FROM opt_outs WHERE organization_id = $1 AND sender = $2 AND recipient = $3",
+            organization_id,
+            sender,
+            recipient,
+        )
+    )
+
+
+async def consent_recorded_by(
+    conn: asyncpg.Connection, organization_id: str, sender: str, recipient: str, source_id: str
+) -> bool:
+    """Whether the recorded consent of (organization, sender, recipient) is the signal ``source_id``."""
+    return bool(
+        await conn.fetchval(
+            """SELECT source_id = $4 FROM opt_outs
+               WHERE organization_id = $1 AND sender = $2 AND recipient = $3""",
+            organization_id,
+            sender,
+            recipient,
+            source_id,
+        )
+    )
