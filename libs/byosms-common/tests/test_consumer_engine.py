@@ -177,8 +177,8 @@ async def test_a_failed_transaction_publishes_nothing_and_the_retry_publishes_on
     failures = {"left": 2}
     original = engine.send_all
 
-    async def failing_send_all(outgoing: Any) -> None:
-        await original(outgoing)  # the records are in the open transaction ...
+    async def failing_send_all(outgoing: Any, producer: Any = None) -> None:
+        await original(outgoing, producer)  # the records are in the open transaction ...
         if failures["left"]:
             failures["left"] -= 1
             raise ConnectionError("broker went away before the commit")  # ... which is then aborted

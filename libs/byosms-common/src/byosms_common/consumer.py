@@ -5,9 +5,10 @@ Two ways to consume, chosen per subscription (:class:`Subscription`):
 **Batch** (``lanes=None``; routing's inbound messages and delivery reports, inventory, provisioning):
 one poll takes up to ``batch_max`` records per round from every assigned partition. Each partition's
 records go to the handler as one ordered batch (one database transaction with set-based statements);
-different partitions are handled concurrently. Everything the handlers emit, the round's dead letters
-and the consumed offsets go into **one Kafka transaction** (``send_offsets_to_transaction``), so
-consume → publish → commit is atomic: downstream consumers reading committed see each output once.
+different partitions are handled concurrently. Everything the handler emits for a partition, its dead
+letters and its consumed offset go into **one Kafka transaction** of that partition's producer
+(``send_offsets_to_transaction``), so consume → publish → commit is atomic: downstream consumers
+reading committed see each output once.
 Handlers record in PostgreSQL which Kafka record (:attr:`Record.source`) made each decision; a
 record delivered again (its transaction was aborted, the process died) republishes the *recorded*
 outputs with the same ids, while a second record about the same thing (a repeated webhook) is told
@@ -37,10 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
-import uuid
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -336,7 +334,6 @@ class _Engine:
         service: str,
         registry: CollectorRegistry | None,
         tracer_provider: TracerProvider | None,
-        transactional: bool,
     ) -> None:
         self.subscription = subscription
         self.kafka = kafka
@@ -351,11 +348,7 @@ class _Engine:
         self.outage = OutageLog(self.name, settings.consumer_still_down_log_s)
         self._tracer = trace.get_tracer("byosms.consumer", tracer_provider=tracer_provider)
         self._tracing = _recording(tracer_provider)
-        self._transactional = transactional
-        instance = settings.kafka_instance_id
-        self._instance = instance
-        suffix = instance or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._transactional_id = f"{self.group_id}:{self.topic.name}:{suffix}"
+        self._instance = settings.kafka_instance_id
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.stopping = False
@@ -396,8 +389,8 @@ class _Engine:
             raise
         self._task = asyncio.create_task(self._run(), name=f"consume {self.name}")
 
-    async def _start_producer(self) -> None:
-        options: dict[str, Any] = {
+    def producer_options(self) -> dict[str, Any]:
+        return {
             "bootstrap_servers": self.kafka.kafka_bootstrap,
             "client_id": f"{self.kafka.kafka_client_id_prefix}-{self.service}",
             "acks": "all",
@@ -406,10 +399,9 @@ class _Engine:
             "max_batch_size": 256 * 1024,
             "request_timeout_ms": 15_000,
         }
-        if self._transactional:
-            options["transactional_id"] = self._transactional_id
-            options["transaction_timeout_ms"] = 60_000
-        producer = AIOKafkaProducer(**options)
+
+    async def _start_producer(self) -> None:
+        producer = AIOKafkaProducer(**self.producer_options())
         try:
             await producer.start()
         except BaseException:
@@ -422,11 +414,6 @@ class _Engine:
         if producer is not None:
             with contextlib.suppress(Exception):
                 await producer.stop()
-
-    async def restart_producer(self) -> None:
-        """A producer whose transaction could not be ended is replaced (the new one fences it)."""
-        await self._stop_producer()
-        await self._start_producer()
 
     async def stop(self) -> None:
         self.stopping = True
@@ -539,9 +526,9 @@ class _Engine:
             )
         )
 
-    async def send_all(self, outgoing: Sequence[Outgoing]) -> None:
+    async def send_all(self, outgoing: Sequence[Outgoing], producer: AIOKafkaProducer | None = None) -> None:
         """Hand every record to the producer, then wait for all acknowledgements together."""
-        producer = self.producer
+        producer = producer or self.producer
         if producer is None:
             raise ConnectionError("the producer is not connected")
         futures = [await producer.send(o.topic, o.value, o.key, headers=o.headers or None) for o in outgoing]
@@ -580,10 +567,58 @@ class _TransactionFailed(Exception):
 
 
 class BatchConsumer(_Engine):
-    """Batch mode: one Kafka transaction per poll round (see the module docstring)."""
+    """Batch mode: one Kafka transaction per partition and round (see the module docstring).
+
+    Each assigned partition has its own transactional producer, ``<group>:<topic>:<partition>``: the
+    next owner of a partition (another replica after a rebalance, this one after a restart or a
+    SIGKILL) starts a producer with the same id, which aborts whatever the previous owner left open
+    and fences it, so downstream consumers reading committed are never held up by a dead process'
+    transaction and a zombie can no longer commit.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, transactional=True, **kwargs)
+        super().__init__(*args, **kwargs)
+        self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def _start_producer(self) -> None:
+        """Producers are per partition (:meth:`_producer_for`); there is no shared one."""
+
+    async def _stop_producer(self) -> None:
+        for tp in list(self._producers):
+            await self._drop_producer(tp)
+
+    async def _producer_for(self, tp: TopicPartition) -> AIOKafkaProducer:
+        producer = self._producers.get(tp)
+        if producer is None:
+            producer = AIOKafkaProducer(
+                **self.producer_options(),
+                transactional_id=f"{self.group_id}:{tp.topic}:{tp.partition}",
+                transaction_timeout_ms=60_000,
+            )
+            try:
+                await producer.start()  # fences the previous owner, aborting its open transaction
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._producers[tp] = producer
+        return producer
+
+    async def _drop_producer(self, tp: TopicPartition) -> None:
+        producer = self._producers.pop(tp, None)
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Let the round in flight commit first (aiokafka rebalances beside ``getmany``, not inside
+        it), so the partitions' next owner starts after it."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), self.settings.consumer_stop_grace_s)
+        for tp in revoked:
+            await self._drop_producer(tp)
 
     async def _run(self) -> None:
         assert self.consumer is not None
@@ -600,11 +635,19 @@ class BatchConsumer(_Engine):
                 continue
             if not batches:
                 continue
-            raws = {tp: [self.decode(r) for r in records] for tp, records in batches.items() if records}
+            raws = {tp: [self.decode(r) for r in fresh] for tp, fresh in self._not_committed(batches).items()}
+            if not raws:
+                continue
+            self._idle.clear()
             try:
-                await self._round(raws)
-            except ConsumerStopping:
-                for tp, records in raws.items():
+                results = await asyncio.gather(
+                    *(self._unit(tp, records) for tp, records in raws.items()), return_exceptions=True
+                )
+            finally:
+                self._idle.set()
+            for (tp, records), result in zip(raws.items(), results, strict=True):
+                self.end_spans(records)
+                if isinstance(result, ConsumerStopping):
                     # Read again by whoever owns the partition next (this process after a restart).
                     log.info(
                         "%s stopping; %s[%d] from %d left uncommitted",
@@ -613,65 +656,82 @@ class BatchConsumer(_Engine):
                         tp.partition,
                         records[0].record.offset,
                     )
-                    self.end_spans(records)
+                elif isinstance(result, BaseException):
+                    raise result
+            if any(isinstance(r, ConsumerStopping) for r in results):
                 return
 
-    async def _round(self, raws: dict[TopicPartition, list[_Raw]]) -> None:
-        """Handle the round until it is committed; transient faults are retried, nothing committed."""
+    def _not_committed(self, batches: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
+        """Records not below an offset this consumer committed itself. A rebalance resets positions from
+        the group's committed offsets, which may not show a transaction committed a moment ago yet
+        (aiokafka cannot ask for stable offsets, KIP-447): what it would read again is skipped."""
+        fresh: dict[TopicPartition, list[Any]] = {}
+        for tp, records in batches.items():
+            done = self.committed.get(tp)
+            kept = records if done is None else [r for r in records if r.offset >= done]
+            if len(kept) < len(records):
+                log.debug("%s: skipped %d record(s) of %s already committed", self.name, len(records) - len(kept), tp)
+            if kept:
+                fresh[tp] = kept
+        return fresh
+
+    async def _unit(self, tp: TopicPartition, raws: list[_Raw]) -> None:
+        """Handle one partition's records until they are committed with their outputs; transient faults
+        are retried (nothing committed meanwhile)."""
         started = time.monotonic()
         attempt = 0
-        offsets = {tp: OffsetAndMetadata(records[-1].record.offset + 1, "") for tp, records in raws.items()}
+        offsets = {tp: OffsetAndMetadata(raws[-1].record.offset + 1, "")}
         while True:
             attempt += 1
             try:
-                outputs = await asyncio.gather(*(self._partition(records) for records in raws.values()))
-                await self._commit(outputs, offsets)
+                output = await self._partition(raws)
+                await self._commit(tp, output, offsets)
             except (ConsumerStopping, asyncio.CancelledError):
                 raise
             except Exception as failure:
                 exc: BaseException = failure
                 if isinstance(failure, _TransactionFailed):
-                    # Aborted, or its end unknown: a new producer with the same id fences what is left.
-                    with contextlib.suppress(Exception):
-                        await self.restart_producer()
+                    # Aborted, or its end unknown: the next producer with this id fences what is left.
+                    await self._drop_producer(tp)
                     exc = failure.__cause__ or failure
                 if is_transient(exc):
                     self.outage.fault(exc)
                     self.metrics.retried.labels(*self.labels, "transient").inc()
                 else:
-                    log.error("%s: round failed (try %d): %s", self.name, attempt, _describe(exc), exc_info=exc)
+                    log.error(
+                        "%s: %s[%d] failed (try %d): %s",
+                        self.name,
+                        tp.topic,
+                        tp.partition,
+                        attempt,
+                        _describe(exc),
+                        exc_info=exc,
+                    )
                     self.metrics.retried.labels(*self.labels, "error").inc()
                 await self.pause(self.retry_delay(attempt))
-                if self.producer is None:
-                    with contextlib.suppress(Exception):
-                        await self._start_producer()
                 continue
             self.outage.ok()
-            elapsed = time.monotonic() - started
-            for records in raws.values():
-                self.end_spans(records)
-                self.metrics.batch_size.labels(*self.labels).observe(len(records))
-                handled = sum(1 for r in records if r.decoded is not None)
-                self.metrics.handled.labels(*self.labels).inc(handled)
-                self.metrics.latency.labels(*self.labels).observe(elapsed)
+            self.metrics.batch_size.labels(*self.labels).observe(len(raws))
+            self.metrics.handled.labels(*self.labels).inc(sum(1 for r in raws if r.decoded is not None))
+            self.metrics.latency.labels(*self.labels).observe(time.monotonic() - started)
             return
 
-    async def _commit(self, outputs: Sequence[Emitted], offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
-        producer = self.producer
-        if producer is None:
-            raise ConnectionError("the producer is not connected")
+    async def _commit(
+        self, tp: TopicPartition, output: Emitted, offsets: dict[TopicPartition, OffsetAndMetadata]
+    ) -> None:
         try:
+            producer = await self._producer_for(tp)
             await producer.begin_transaction()
             try:
-                await self.send_all([o for out in outputs for o in out.records])
+                await self.send_all(output.records, producer)
                 await producer.send_offsets_to_transaction(offsets, self.group_id)
             except BaseException:
                 with contextlib.suppress(Exception):
                     await producer.abort_transaction()
                 raise
             await producer.commit_transaction()
-            for tp, meta in offsets.items():
-                self.committed[tp] = meta.offset
+            for partition, meta in offsets.items():
+                self.committed[partition] = meta.offset
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -783,7 +843,7 @@ class LaneConsumer(_Engine):
     """Lane mode: one lane per key, lanes concurrent, commits below the oldest record not done."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, transactional=False, **kwargs)
+        super().__init__(*args, **kwargs)
         self._lanes: dict[str, deque[tuple[TopicPartition, int, _Raw]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._progress: dict[TopicPartition, _PartitionProgress] = defaultdict(_PartitionProgress)
@@ -1011,9 +1071,8 @@ class Consumers:
     async def start(self) -> None:
         """Start every consumer; on failure stop those that started, then raise."""
         try:
-            for engine in self.engines:
-                if engine.consumer is None:
-                    await engine.start()
+            # Together, so their members join the group in one rebalance rather than one each.
+            await asyncio.gather(*(engine.start() for engine in self.engines if engine.consumer is None))
         except BaseException:
             await self.stop()
             raise
