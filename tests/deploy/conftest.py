@@ -18,7 +18,13 @@ import yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
-from byosms_common.settings import DatabaseSettings, KafkaSettings, KeyringSettings, TelemetrySettings
+from byosms_common.settings import (
+    ConsumerSettings,
+    DatabaseSettings,
+    KafkaSettings,
+    KeyringSettings,
+    TelemetrySettings,
+)
 from byosms_ingress.settings import IngressSettings
 from byosms_inventory.settings import InventorySettings
 from byosms_provisioning.settings import ProvisioningSettings
@@ -65,9 +71,16 @@ Renderer = Callable[..., RenderResult]
 # The settings classes each service reads, by component name (compose service / chart component).
 SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
     "ingress-webhook": (IngressSettings, KafkaSettings, KeyringSettings, TelemetrySettings),
-    "provisioning": (ProvisioningSettings, KafkaSettings, DatabaseSettings, KeyringSettings, TelemetrySettings),
-    "inventory": (InventorySettings, KafkaSettings, DatabaseSettings, TelemetrySettings),
-    "routing": (RoutingSettings, KafkaSettings, DatabaseSettings, TelemetrySettings),
+    "provisioning": (
+        ProvisioningSettings,
+        KafkaSettings,
+        ConsumerSettings,
+        DatabaseSettings,
+        KeyringSettings,
+        TelemetrySettings,
+    ),
+    "inventory": (InventorySettings, KafkaSettings, ConsumerSettings, DatabaseSettings, TelemetrySettings),
+    "routing": (RoutingSettings, KafkaSettings, ConsumerSettings, DatabaseSettings, TelemetrySettings),
 }
 
 

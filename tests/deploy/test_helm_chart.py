@@ -1,6 +1,7 @@
 """The byosms Helm chart, rendered by the real helm binary with every scenario in ci/, keeps its rules:
-probes and resources on every Deployment, non-root containers, secrets only referenced, one ingress
-Deployment per region, enough ingress replicas and PDBs in production, every topic created."""
+probes and resources on every workload, non-root containers, secrets only referenced, one ingress
+workload per region, enough ingress replicas and PDBs in production, every topic created, and the
+Kafka consumer services as StatefulSets whose pod name is their static group member id."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from byosms_common.settings import ConsumerSettings
 from byosms_common.topics import ALL_TOPICS, all_topic_names
 from byosms_ingress.settings import IngressSettings
 from byosms_inventory.settings import InventorySettings
@@ -172,8 +174,8 @@ def test_services_accept_their_configuration(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every variable the chart sets is one the service reads, and the service's own settings class
-    accepts the rendered values (region overrides, ports, JWT key source, ...)."""
-    _, docs = scenario
+    accepts the rendered values (region overrides, ports, JWT key source, consumer settings, ...)."""
+    path, docs = scenario
     classes = {
         "ingress-webhook": IngressSettings,
         "provisioning": ProvisioningSettings,
@@ -191,10 +193,17 @@ def test_services_accept_their_configuration(
             for name, value in config.items():
                 patch.setenv(name, value)
             settings = classes[component]()
+            consumer = ConsumerSettings() if component in SERVICES else None
         assert settings.port == deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
         if isinstance(settings, IngressSettings):
             region = settings.region_config()
             assert deployment["metadata"]["name"] == f"byosms-ingress-{region.id}"
+        if consumer is not None:
+            consumers = _values(path)["consumers"]
+            assert consumer.consumer_session_timeout_ms == consumers["sessionTimeoutMs"]
+            assert consumer.consumer_stop_grace_s == consumers["stopGraceSeconds"]
+            # The instance id is the pod's own name (downward API), never a shared ConfigMap value.
+            assert consumer.kafka_instance_id is None
 
 
 def test_one_ingress_deployment_per_region(scenario: tuple[Path, list[dict[str, Any]]]) -> None:
@@ -329,3 +338,149 @@ def test_a_shared_spool_claim_is_refused(render_chart: Any) -> None:
         CHART / "ci" / "minimal-values.yaml", "--set", "ingressWebhook.spool.type=persistentVolumeClaim"
     )
     assert result.returncode != 0
+
+
+# -- the Kafka consumer services: stable identity, static membership, rollouts, shutdown ----------
+
+
+def _component_workloads(docs: list[dict[str, Any]], component: str) -> list[dict[str, Any]]:
+    return [
+        d
+        for d in _workloads(docs)
+        if d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == component
+    ]
+
+
+def _env(workload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def test_consumer_services_have_a_stable_identity(scenario: tuple[Path, list[dict[str, Any]]]) -> None:
+    """Provisioning, inventory and routing are StatefulSets: a replica keeps its pod name across
+    restarts and rollouts, and that name is its Kafka group instance id (BYOSMS_KAFKA_INSTANCE_ID),
+    so a restarted replica gets its partitions back without a rebalance."""
+    path, docs = scenario
+    values = _values(path)
+    assert values["consumers"]["staticMembership"] is True
+    services = {s["metadata"]["name"]: s for s in _kind(docs, "Service")}
+    for component in SERVICES:
+        (workload,) = _component_workloads(docs, component)
+        name = workload["metadata"]["name"]
+        assert workload["kind"] == "StatefulSet", name
+        spec = workload["spec"]
+        # The governing Service exists and selects exactly these pods.
+        assert _selects(services[spec["serviceName"]]["spec"]["selector"], spec["template"]["metadata"]["labels"])
+        # Controller-revision-hash is <name>-<10 characters>, a label value (63 at most).
+        assert len(name) <= 52, name
+        instance = _env(workload)["BYOSMS_KAFKA_INSTANCE_ID"]
+        assert instance == {
+            "name": "BYOSMS_KAFKA_INSTANCE_ID",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+        }, name
+        config = _config_of(docs, workload)
+        assert "BYOSMS_KAFKA_INSTANCE_ID" not in config, name
+        # Static members outlive a replacement: well above the engine's 10 s default.
+        timeout = int(config["BYOSMS_CONSUMER_SESSION_TIMEOUT_MS"])
+        assert timeout == values["consumers"]["sessionTimeoutMs"] >= 30_000, name
+        assert timeout > ConsumerSettings.model_fields["consumer_session_timeout_ms"].default
+
+
+def test_consumer_rollouts_replace_one_pod_at_a_time(scenario: tuple[Path, list[dict[str, Any]]]) -> None:
+    path, docs = scenario
+    values = _values(path)
+    pdbs = _kind(docs, "PodDisruptionBudget")
+    for component in SERVICES:
+        (workload,) = _component_workloads(docs, component)
+        spec = workload["spec"]
+        assert "strategy" not in spec  # a Deployment's field; a StatefulSet would be refused with it
+        assert spec["podManagementPolicy"] == "Parallel"
+        assert spec["updateStrategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"partition": values[component]["updatePartition"]},
+        }
+        assert "volumeClaimTemplates" not in spec  # nothing on disk: a consumer's state is in Kafka and PostgreSQL
+        if values[component]["pdb"]["enabled"]:
+            labels = spec["template"]["metadata"]["labels"]
+            covering = [p for p in pdbs if _selects(p["spec"]["selector"]["matchLabels"], labels)]
+            assert len(covering) == 1, component
+
+
+def test_consumer_shutdown_fits_the_grace_period(scenario: tuple[Path, list[dict[str, Any]]]) -> None:
+    """The kubelet waits terminationGracePeriodSeconds after SIGTERM: enough for the background jobs
+    (5 s), the consumers' work in hand (BYOSMS_CONSUMER_STOP_GRACE_S) and closing the clients."""
+    _, docs = scenario
+    for component in SERVICES:
+        (workload,) = _component_workloads(docs, component)
+        stop_grace = float(_config_of(docs, workload)["BYOSMS_CONSUMER_STOP_GRACE_S"])
+        grace = workload["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert grace >= stop_grace + 20, component
+
+
+def test_the_ingress_is_no_consumer_group_member(scenario: tuple[Path, list[dict[str, Any]]]) -> None:
+    """The ingress only follows the integration state (no consumer group), so it gets no instance id
+    and no consumer group settings."""
+    _, docs = scenario
+    for workload in _ingress_deployments(docs):
+        assert "BYOSMS_KAFKA_INSTANCE_ID" not in _env(workload)
+        config = _config_of(docs, workload)
+        assert not [k for k in config if k.startswith("BYOSMS_CONSUMER_") or k == "BYOSMS_KAFKA_INSTANCE_ID"]
+
+
+def test_autoscaled_provisioning_targets_its_statefulset(render_chart: Any) -> None:
+    docs = render_chart(CHART / "ci" / "autoscaling-values.yaml").documents
+    (workload,) = _component_workloads(docs, "provisioning")
+    hpas = {h["metadata"]["name"]: h for h in _kind(docs, "HorizontalPodAutoscaler")}
+    target = hpas[workload["metadata"]["name"]]["spec"]["scaleTargetRef"]
+    assert target == {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "byosms-provisioning"}
+    assert "replicas" not in workload["spec"]  # the HPA owns the count
+
+
+def test_static_membership_can_be_turned_off(render_chart: Any) -> None:
+    docs = render_chart(CHART / "ci" / "production-values.yaml", "--set", "consumers.staticMembership=false").documents
+    for component in SERVICES:
+        (workload,) = _component_workloads(docs, component)
+        assert workload["kind"] == "StatefulSet"
+        assert "BYOSMS_KAFKA_INSTANCE_ID" not in _env(workload)
+        assert set(_env(workload)) >= {"BYOSMS_DATABASE_URL"}
+
+
+def test_update_partition_is_honoured(render_chart: Any) -> None:
+    overrides = ["--set", "routing.updatePartition=2", "--set", "inventory.updatePartition=1"]
+    docs = render_chart(CHART / "ci" / "production-values.yaml", *overrides).documents
+    partitions = {
+        component: _component_workloads(docs, component)[0]["spec"]["updateStrategy"]["rollingUpdate"]["partition"]
+        for component in SERVICES
+    }
+    assert partitions == {"provisioning": 0, "inventory": 1, "routing": 2}
+
+
+def test_consumer_settings_change_rolls_the_pods(render_chart: Any) -> None:
+    """The session timeout is ConfigMap data, hashed into the pod template: changing it rolls the pods."""
+    production = CHART / "ci" / "production-values.yaml"
+    before = render_chart(production).documents
+    after = render_chart(production, "--set", "consumers.sessionTimeoutMs=60000").documents
+    for component in SERVICES:
+        (old,) = _component_workloads(before, component)
+        (new,) = _component_workloads(after, component)
+        assert _config_of(after, new)["BYOSMS_CONSUMER_SESSION_TIMEOUT_MS"] == "60000"
+        checksums = [w["spec"]["template"]["metadata"]["annotations"]["checksum/config"] for w in (old, new)]
+        assert checksums[0] != checksums[1], component
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (["--set", "routing.terminationGracePeriodSeconds=25"], "routing.terminationGracePeriodSeconds (25)"),
+        (["--set", "consumers.stopGraceSeconds=30"], "must cover consumers.stopGraceSeconds"),
+        (["--set", "consumers.sessionTimeoutMs=1000"], "sessionTimeoutMs"),
+        (["--set", "inventory.updatePartition=-1"], "updatePartition"),
+        (["--set", "consumers.instanceId=x"], "instanceId"),
+        (["--set", "fullnameOverride=" + "b" * 45], "longer than 52 characters"),
+    ],
+    ids=["grace-too-short", "stop-grace-too-long", "session-timeout", "negative-partition", "unknown-key", "long-name"],
+)
+def test_consumer_values_that_cannot_work_fail(render_chart: Any, override: list[str], message: str) -> None:
+    result = render_chart(CHART / "ci" / "production-values.yaml", *override)
+    assert result.returncode != 0
+    assert message in result.stderr

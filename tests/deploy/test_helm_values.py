@@ -1,5 +1,6 @@
 """The chart's values without helm: the schema is valid and strict, every scenario satisfies it, the
-topic list matches byosms_common.topics, and no default holds a secret or a one-replica Kafka."""
+topic list matches byosms_common.topics, no default holds a secret or a one-replica Kafka, and the
+consumer defaults fit the engine's settings."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from byosms_common.regions import DEFAULT_REGIONS
+from byosms_common.settings import ConsumerSettings
 from byosms_common.topics import ALL_TOPICS
 
 pytestmark = pytest.mark.unit
@@ -47,7 +49,13 @@ def test_scenarios_satisfy_the_schema(scenario: Path) -> None:
 
 def test_schema_rejects_unknown_keys() -> None:
     validator = _validator()
-    for path in (("replicaz",), ("ingressWebhook", "replicaz"), ("kafka", "topics", "replicas")):
+    for path in (
+        ("replicaz",),
+        ("ingressWebhook", "replicaz"),
+        ("kafka", "topics", "replicas"),
+        ("consumers", "instanceId"),
+        ("routing", "strategy"),
+    ):
         values = json.loads(json.dumps(DEFAULTS))
         target = values
         for key in path[:-1]:
@@ -106,3 +114,28 @@ def test_scenario_regions_are_known_or_fully_described(scenario: Path) -> None:
             # byosms_common.regions needs host and key for a region it does not know.
             assert region.get("host"), region["id"]
             assert region.get("key"), region["id"]
+
+
+def test_consumer_defaults_use_static_membership() -> None:
+    """Static membership by default, with a session timeout that outlasts a pod's replacement and that
+    ConsumerSettings accepts; the stop grace is the engine's own default."""
+    consumers = DEFAULTS["consumers"]
+    assert consumers["staticMembership"] is True
+    fields = ConsumerSettings.model_fields
+    settings = ConsumerSettings(
+        consumer_session_timeout_ms=consumers["sessionTimeoutMs"],
+        consumer_stop_grace_s=consumers["stopGraceSeconds"],
+    )
+    assert settings.consumer_session_timeout_ms >= 30_000 > fields["consumer_session_timeout_ms"].default
+    assert consumers["stopGraceSeconds"] == fields["consumer_stop_grace_s"].default
+    for component in ("provisioning", "inventory", "routing"):
+        assert DEFAULTS[component]["terminationGracePeriodSeconds"] >= consumers["stopGraceSeconds"] + 20
+        assert DEFAULTS[component]["updatePartition"] == 0
+
+
+def test_schema_bounds_the_session_timeout_like_the_engine() -> None:
+    bounds = SCHEMA["properties"]["consumers"]["properties"]["sessionTimeoutMs"]
+    metadata = {type(m).__name__: m for m in ConsumerSettings.model_fields["consumer_session_timeout_ms"].metadata}
+    assert bounds["maximum"] <= metadata["Le"].le
+    # Brokers refuse less than group.min.session.timeout.ms (6 s by default).
+    assert bounds["minimum"] >= max(6_000, metadata["Ge"].ge)

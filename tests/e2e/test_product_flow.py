@@ -98,7 +98,9 @@ async def test_a_deleted_integrations_number_can_be_imported_and_used_by_another
 
         customer = "+49151" + f"{secrets.randbelow(10**8):08d}"
         conversation = f"{first.number}|{customer}"
-        async with TopicWatcher(endpoints.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], {conversation}) as watch:
+        async with TopicWatcher(
+            endpoints.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], {conversation}, from_end=True
+        ) as watch:
 
             async def routed_to_the_new_owner() -> m.InboundMessageRouted | None:
                 for record in watch.records:

@@ -152,7 +152,7 @@ async def test_number_imported_for_a_deleted_integration_is_removed_with_its_imp
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     try:
-        async with TopicWatcher(kafka_bootstrap, [topics.NUMBER_EVENTS.name], {address}) as watch:
+        async with TopicWatcher(kafka_bootstrap, [topics.NUMBER_EVENTS.name], {address}, from_end=True) as watch:
             await producer.send_and_wait(topics.INTEGRATION_EVENTS.name, m.encode(deleted), key=integration.encode())
             # The two topics are consumed independently: wait until inventory knows of the deletion.
             conn = await asyncpg.connect(database_url)

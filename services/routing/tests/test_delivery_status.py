@@ -40,20 +40,13 @@ def test_any_order_of_a_normal_walk_ends_delivered() -> None:
         assert fold("queued", list(order)) == "delivered"
 
 
-async def test_a_failed_report_without_error_code_says_so_instead_of_none() -> None:
-    from types import SimpleNamespace
-    from typing import Any, cast
+def test_a_failed_report_without_error_code_says_so_instead_of_none() -> None:
+    from byosms_routing.status_events import status_changed
 
-    from byosms_routing.outbound import publish_status
-
-    sent: list[Any] = []
-
-    async def publish(_topic: object, event: object, _key: str) -> None:
-        sent.append(event)
-
-    deps = cast(Any, SimpleNamespace(publisher=SimpleNamespace(publish=publish)))
-    await publish_status(deps, "org-1", "msg-1", "SM1", "undelivered", None)
-    await publish_status(deps, "org-1", "msg-2", "SM2", "failed", 30003)
+    sent = [
+        status_changed("org-1", "msg-1", "SM1", "undelivered", None),
+        status_changed("org-1", "msg-2", "SM2", "failed", 30003),
+    ]
     without, with_code = (event.payload for event in sent)
     assert without.code == "message_not_delivered"
     assert "None" not in without.message.en

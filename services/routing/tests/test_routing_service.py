@@ -107,7 +107,7 @@ async def test_inbound_routed_for_active_number_and_discarded_after_deactivation
     )
     await producer.send_and_wait(topics.NUMBER_STATE.name, m.encode(number), key=to.encode())
 
-    async with TopicWatcher(kafka_bootstrap, [topics.MESSAGE_EVENTS.name], {conversation}) as watch:
+    async with TopicWatcher(kafka_bootstrap, [topics.MESSAGE_EVENTS.name], {conversation}, from_end=True) as watch:
         first = _inbound(org, integration, to, sender)
         await producer.send_and_wait(topics.INBOUND_MESSAGES.name, m.encode(first), key=conversation.encode())
         await eventually(lambda: len(watch.records) == 1, within=30, what="first message decided")

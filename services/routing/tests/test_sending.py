@@ -344,7 +344,7 @@ async def test_send_accepted_then_delivery_reports_applied_in_order_only_forward
     await harness.emulator.control.set_outcome(shuffled_to, "delivered", duplicate_callbacks=True, out_of_order=True)
     await harness.start()
     to = _number("+49151")
-    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name]) as watch:
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch:
         command = await harness.send(tenant, to, "Ihr Termin ist morgen")
         message_id = command.payload.message_id
         accepted = await _first(watch, message_id, m.OutboundMessageAccepted, "accepted")
@@ -462,7 +462,7 @@ async def test_a_repeated_command_is_sent_once_and_an_interrupted_send_is_not_re
     tenant = await harness.tenant()
     await harness.start()
     to = _number("+49151")
-    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name]) as watch:
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch:
         command = await harness.send(tenant, to)
         await _first(watch, command.payload.message_id, m.OutboundMessageAccepted, "accepted")
         # The platform sends the same command again (another Kafka record): not sent, nothing published.
@@ -528,7 +528,7 @@ async def test_twilio_refusals_21211_and_21610_are_mapped_and_21610_records_the_
     await harness.emulator.control.set_outcome(rejected_to, reject_code=21211)
     await harness.emulator.control.add_opt_out(tenant.sender, opted_out_to)
     await harness.start()
-    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name]) as watch:
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch:
         first = await harness.send(tenant, rejected_to)
         failed = await _first(watch, first.payload.message_id, m.OutboundMessageFailed, "21211 failed")
         assert (failed.payload.code, failed.payload.error_code) == ("recipient_invalid", 21211)
@@ -567,7 +567,7 @@ async def test_rate_limits_are_ridden_out_and_server_errors_are_never_sent_again
     await harness.emulator.control.set_rate(1, sender=tenant.sender, window_s=1.0)
     await harness.start()
     first_to, second_to = _number("+49151"), _number("+49151")
-    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name]) as watch:
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch:
         first = await harness.send(tenant, first_to)
         second = await harness.send(tenant, second_to)
         await _first(watch, first.payload.message_id, m.OutboundMessageAccepted, "first accepted")
@@ -596,7 +596,7 @@ async def test_stop_refuses_sends_and_start_enables_them_again(harness: Harness)
     await harness.start()
     customer = _number("+49151")
     conversation = f"{tenant.sender}|{customer}"
-    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name]) as watch:
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch:
         await harness.inbound(tenant, customer, "Stop")
         opted_out = await _first(watch, conversation, m.RecipientOptedOut, "opted out")
         assert (opted_out.payload.sender, opted_out.payload.recipient, opted_out.payload.keyword) == (
@@ -624,7 +624,7 @@ async def test_a_keyword_to_another_tenants_number_changes_no_consent(harness: H
     await harness.start()
     customer = _number("+49151")
     conversation = f"{victim.sender}|{customer}"
-    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name]) as watch:
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch:
         await harness.inbound(victim, customer, "STOP.")
         await _first(watch, conversation, m.RecipientOptedOut, "opted out")
         # Signed by the attacker's integration, To = the victim's number: no opt-in, whatever the words.
@@ -664,7 +664,7 @@ async def test_a_report_before_the_create_answer_is_applied_when_the_answer_is_r
     await harness.start()
     harness.hold_creates[0] = True  # the create's 201 comes back only after a report for its SID was kept
     to = _number("+49151")
-    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name]) as watch:
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch:
         command = await harness.send(tenant, to)
         message_id = command.payload.message_id
         accepted = await _first(watch, message_id, m.OutboundMessageAccepted, "accepted")

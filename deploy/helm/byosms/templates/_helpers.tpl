@@ -162,7 +162,44 @@ livenessProbe:
   failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
 {{- end -}}
 
-{{/* Pod-level fields shared by every byosms Deployment: (dict "root" $ "values" .Values.routing). */}}
+{{/* Consumer settings of provisioning, inventory and routing (byosms_common.settings.ConsumerSettings).
+Rendered as ConfigMap data, so a change rolls the pods. */}}
+{{- define "byosms.consumerConfig" -}}
+BYOSMS_CONSUMER_SESSION_TIMEOUT_MS: {{ .Values.consumers.sessionTimeoutMs | int64 | quote }}
+BYOSMS_CONSUMER_STOP_GRACE_S: {{ .Values.consumers.stopGraceSeconds | quote }}
+{{- end -}}
+
+{{/* Static group membership: the pod name is the replica's Kafka instance id (every consumer of the
+process joins as "<pod name>:<topic>"). Only stable because the consumer services are StatefulSets. */}}
+{{- define "byosms.consumerEnv" -}}
+{{- if .Values.consumers.staticMembership -}}
+- name: BYOSMS_KAFKA_INSTANCE_ID
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- end }}
+{{- end -}}
+
+{{/* StatefulSet fields of a Kafka consumer service (provisioning, inventory, routing):
+(dict "name" $name "values" .Values.routing). A StatefulSet, not a Deployment, because a pod keeps
+its name across restarts and rollouts (<name>-0, <name>-1, ...), so a static member comes back
+under the same instance id; a Deployment names every new pod anew, and the old id's partitions
+would wait for the session timeout. At most one pod holds a name at a time, so two processes never
+join with the same id (Kafka would fence one). */}}
+{{- define "byosms.consumerStatefulSetSpec" -}}
+serviceName: {{ .name }}
+# Pods start and stop independently (no ordinal ordering): an install or a scale-up joins the group
+# in one go. Rolling updates still replace one pod at a time, highest ordinal first, each once the
+# one before is Ready.
+podManagementPolicy: Parallel
+updateStrategy:
+  type: RollingUpdate
+  rollingUpdate:
+    # Pods with an ordinal >= partition get the new revision; the others keep the old one (staged rollout).
+    partition: {{ .values.updatePartition }}
+{{- end -}}
+
+{{/* Pod-level fields shared by every byosms workload: (dict "root" $ "values" .Values.routing). */}}
 {{- define "byosms.podCommon" -}}
 serviceAccountName: {{ include "byosms.serviceAccountName" .root }}
 automountServiceAccountToken: false
@@ -259,6 +296,23 @@ spec:
 {{- $jwt := .Values.provisioning.jwt -}}
 {{- if eq (len (compact (list $jwt.jwksUrl $jwt.publicKeyConfigMap.name))) 1 | not -}}
 {{- fail "set exactly one of provisioning.jwt.jwksUrl or provisioning.jwt.publicKeyConfigMap.name" -}}
+{{- end -}}
+{{- $consumers := .Values.consumers -}}
+{{- /* SIGTERM -> background jobs stop (up to 5 s) -> the consumers finish the work in hand (up to
+     stopGraceSeconds) -> Kafka producers flush (request timeout 15 s), the pool and the HTTP server
+     close. The kubelet kills the pod after terminationGracePeriodSeconds. */ -}}
+{{- $needed := add (int $consumers.stopGraceSeconds) 20 -}}
+{{- range $component := list "provisioning" "inventory" "routing" -}}
+{{- $grace := int (index $.Values $component "terminationGracePeriodSeconds") -}}
+{{- if lt $grace (int $needed) -}}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%d) must cover consumers.stopGraceSeconds + 20 s of shutdown (%d)" $component $grace (int $needed)) -}}
+{{- end -}}
+{{- /* A StatefulSet's pods carry controller-revision-hash=<name>-<10 characters>, a label value
+     of at most 63 characters. */ -}}
+{{- $name := include "byosms.componentName" (dict "root" $ "component" $component) -}}
+{{- if gt (len $name) 52 -}}
+{{- fail (printf "StatefulSet name %s is longer than 52 characters; shorten the release name or fullnameOverride" $name) -}}
+{{- end -}}
 {{- end -}}
 {{- $ids := list -}}
 {{- range .Values.ingressWebhook.regions -}}

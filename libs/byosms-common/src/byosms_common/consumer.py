@@ -52,6 +52,7 @@ from opentelemetry.trace import SpanKind, TracerProvider
 from prometheus_client import CollectorRegistry
 from pydantic import TypeAdapter, ValidationError
 
+from byosms_common.backoff import Backoff
 from byosms_common.kafka import (
     HEADER_ATTEMPTS,
     HEADER_ERROR_CLASS,
@@ -349,6 +350,7 @@ class _Engine:
         self._tracer = trace.get_tracer("byosms.consumer", tracer_provider=tracer_provider)
         self._tracing = _recording(tracer_provider)
         self._instance = settings.kafka_instance_id
+        self._backoff = Backoff(settings.consumer_retry_first_delay_s, settings.consumer_retry_max_delay_s)
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.stopping = False
@@ -547,8 +549,8 @@ class _Engine:
             await asyncio.sleep(min(remaining, 0.1))
 
     def retry_delay(self, attempt: int) -> float:
-        first, cap = self.settings.consumer_retry_first_delay_s, self.settings.consumer_retry_max_delay_s
-        return float(min(cap, first * 2 ** min(max(attempt - 1, 0), 16)))
+        """Before try ``attempt`` (2, 3, ...): backoff with jitter, capped at ``retry_max_delay_s``."""
+        return self._backoff.delay(attempt + 1)
 
     def end_spans(self, raws: Sequence[_Raw], error: BaseException | None = None) -> None:
         for raw in raws:

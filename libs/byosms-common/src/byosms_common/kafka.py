@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import errno
 import logging
-import random
 import socket
 import time
 import weakref
@@ -36,12 +35,13 @@ from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
-from opentelemetry import propagate
 from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import TypeAdapter, ValidationError
 
-from byosms_common.messages import Envelope, TraceContext, encode
+from byosms_common.backoff import Backoff
+from byosms_common.messages import Envelope, encode
+from byosms_common.messages import current_trace as current_trace  # re-exported for older imports
 from byosms_common.settings import KafkaSettings
 from byosms_common.topics import TopicSpec
 
@@ -98,16 +98,6 @@ def build_broker(
     return broker
 
 
-def current_trace() -> TraceContext | None:
-    """The W3C trace context of the current span, to put on an outgoing message envelope."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    traceparent = carrier.get("traceparent")
-    if not traceparent:
-        return None
-    return TraceContext(traceparent=traceparent, tracestate=carrier.get("tracestate") or None)
-
-
 class Publisher:
     """Publishes byosms messages as JSON and waits for the broker's acknowledgement."""
 
@@ -162,16 +152,11 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Backoff before ``attempt`` (2, 3, ...): exponential with jitter, capped at ``max_delay``."""
-        return _jittered(self.first_delay, self.max_delay, attempt)
+        return Backoff(self.first_delay, self.max_delay).delay(attempt)
 
     def transient_delay(self, attempt: int) -> float:
         """Backoff before ``attempt`` after a transient fault, capped at ``transient_max_delay``."""
-        return _jittered(self.first_delay, self.transient_max_delay, attempt)
-
-
-def _jittered(first: float, cap: float, attempt: int) -> float:
-    ceiling = min(cap, first * 2 ** min(max(attempt - 2, 0), 32))
-    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
+        return Backoff(self.first_delay, self.transient_max_delay).delay(attempt)
 
 
 # PostgreSQL error classes that say "not now" rather than "never": connection exceptions (08),

@@ -7,7 +7,8 @@ Commands are orders (``ImportNumber``, ``SendMessage``); events say what happene
   MessageSid of an inbound message);
 - ``type``: a literal discriminator, ``schema_version``: bumped on incompatible changes;
 - ``occurred_at``: when it happened (UTC), ``organization_id``: the tenant;
-- ``trace``: W3C trace context of the producer, so traces cross Kafka hops;
+- ``trace``: W3C trace context of the producer, so traces cross Kafka hops (filled from the current
+  span when not given);
 - ``payload``: the message-specific part.
 
 Models are frozen and reject unknown fields. JSON Schemas and the AsyncAPI document in
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
+from opentelemetry import propagate
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -56,7 +58,18 @@ class Envelope(Model):
     schema_version: Literal[1] = SCHEMA_VERSION
     occurred_at: AwareDatetime = Field(default_factory=utc_now)
     organization_id: str = Field(min_length=1, max_length=100)
-    trace: TraceContext | None = None
+    trace: TraceContext | None = Field(default_factory=lambda: current_trace())
+
+
+def current_trace() -> TraceContext | None:
+    """The W3C trace context of the current span (None outside a span): every envelope built without
+    a ``trace`` gets it."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    traceparent = carrier.get("traceparent")
+    if not traceparent:
+        return None
+    return TraceContext(traceparent=traceparent, tracestate=carrier.get("tracestate") or None)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from byosms_common.backoff import Backoff
 from byosms_common.health import Readiness
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ async def retry_forever(
     stop: asyncio.Event | None = None,
 ) -> bool:
     """Call ``attempt`` until it succeeds (True) or ``stop`` is set (False), backing off between tries."""
-    delay = first_delay
+    pacing = Backoff(first_delay, max_delay)
     tries = 0
     while stop is None or not stop.is_set():
         tries += 1
@@ -39,13 +39,13 @@ async def retry_forever(
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - start-up failures are retried, not fatal
+            delay = pacing.delay(tries + 1)
             log.warning("%s failed (try %d: %s: %s); retrying in %.1fs", what, tries, type(exc).__name__, exc, delay)
             if stop is None:
                 await asyncio.sleep(delay)
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
-            delay = min(max_delay, delay * 2) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
         else:
             if tries > 1:
                 log.info("%s succeeded after %d tries", what, tries)
@@ -67,9 +67,12 @@ async def supervise(
     backoff, so it never stops silently. The backoff starts over once a run lasted ``max_delay``.
     """
     loop = asyncio.get_running_loop()
-    delay = first_delay
+    pacing = Backoff(first_delay, max_delay)
+    failures = 0
     while not stop.is_set():
         began = loop.time()
+        failures += 1
+        delay = pacing.delay(failures + 1)
         try:
             await run()
         except asyncio.CancelledError:
@@ -81,10 +84,9 @@ async def supervise(
                 return
             log.error("%s ended unexpectedly; restarting in %.1fs", what, delay)
         if loop.time() - began >= max_delay:
-            delay = first_delay
+            failures, delay = 0, pacing.delay(1)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
-        delay = min(max_delay, delay * 2) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
 
 
 async def serve_http(app: web.Application, host: str, port: int) -> web.AppRunner:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel, ValidationError
 
+from byosms_common.backoff import Backoff
 from byosms_common.settings import KafkaSettings
 from byosms_common.topics import TopicSpec
 
@@ -96,7 +96,7 @@ class StateTopicFollower(Generic[V]):
 
     async def _supervise(self, consumer: AIOKafkaConsumer, pending: dict[TopicPartition, int]) -> None:
         """Follow; when following fails, report not loaded and reconnect with backoff."""
-        delay = self._restart_first_delay
+        pacing = Backoff(self._restart_first_delay, self._restart_max_delay)
         while True:
             try:
                 await self._follow(consumer, pending)
@@ -105,23 +105,22 @@ class StateTopicFollower(Generic[V]):
             except Exception:
                 self.loaded.clear()
                 self.restarts += 1
-                log.exception("following %s failed; not loaded, restarting in %.1fs", self._topic.name, delay)
+                log.exception("following %s failed; not loaded, restarting", self._topic.name)
             await self._close_consumer()
+            tries = 0
             while True:
+                tries += 1
+                delay = pacing.delay(tries + 1)
                 await asyncio.sleep(delay)
-                delay = min(self._restart_max_delay, delay * 2) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
                 try:
                     consumer, pending = await self._connect()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - Kafka away: try again later
-                    log.warning(
-                        "reconnecting to %s failed (%s); retrying in %.1fs", self._topic.name, type(exc).__name__, delay
-                    )
+                    log.warning("reconnecting to %s failed (%s); retrying", self._topic.name, type(exc).__name__)
                 else:
                     self._consumer = consumer
                     log.info("following %s again (restart %d)", self._topic.name, self.restarts)
-                    delay = self._restart_first_delay
                     break
 
     async def _close_consumer(self) -> None:

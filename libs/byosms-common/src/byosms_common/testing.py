@@ -53,23 +53,40 @@ class Seen:
 
 
 class TopicWatcher:
-    """Collects, from the beginning of some topics, the records whose key is one of ``keys``."""
+    """Collects, from the beginning of some topics (or, ``from_end``, from where they end when the
+    watcher starts), the records whose key is one of ``keys``."""
 
-    def __init__(self, bootstrap: str, topics: list[str], keys: set[str] | None = None) -> None:
+    def __init__(
+        self, bootstrap: str, topics: list[str], keys: set[str] | None = None, *, from_end: bool = False
+    ) -> None:
         # Like the platform's consumers: only what producers committed (the services write in transactions).
         self._consumer = AIOKafkaConsumer(
-            *topics,
             bootstrap_servers=bootstrap,
             auto_offset_reset="earliest",
             group_id=None,
             isolation_level="read_committed",
         )
+        self._topics = topics
+        self._from_end = from_end
         self._keys = keys
         self.records: list[Seen] = []
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> TopicWatcher:
         await self._consumer.start()
+        cluster = await self._consumer._client.fetch_all_metadata()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self._topics
+            for p in sorted(cluster.partitions_for_topic(topic) or ())
+        ]
+        self._consumer.assign(partitions)
+        if self._from_end:
+            ends = await self._consumer.end_offsets(partitions)
+            for tp, offset in ends.items():
+                self._consumer.seek(tp, offset)
+        else:
+            await self._consumer.seek_to_beginning(*partitions)
         self._task = asyncio.create_task(self._run())
         return self
 

@@ -21,7 +21,6 @@ import asyncio
 import base64
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -36,6 +35,9 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
+
+from byosms_common.backoff import Backoff as Backoff  # re-exported: callers pace with it
+from byosms_common.backoff import retry
 
 log = logging.getLogger(__name__)
 
@@ -239,19 +241,6 @@ class TwilioClients:
             _CALL_NOTES.reset(token)
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with jitter: before try ``n`` (2, 3, ...) wait up to ``first * 2**(n-2)``,
-    at most ``cap`` seconds, at least half of that."""
-
-    first: float = 0.2
-    cap: float = 5.0
-
-    def delay(self, attempt: int) -> float:
-        ceiling = min(self.cap, self.first * 2 ** min(max(attempt - 2, 0), 32))
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
-
-
 async def retry_with_backoff(
     operation: Callable[[], Awaitable[T]],
     *,
@@ -268,22 +257,19 @@ async def retry_with_backoff(
     When the next wait would pass that bound, the last error is raised at once instead of sleeping
     into it.
     """
-    pacing = backoff or Backoff()
     now = clock or asyncio.get_running_loop().time
-    deadline = now() + within_seconds
-    attempt = 1
-    while True:
-        try:
-            return await operation()
-        except Exception as exc:
-            if not retryable(exc):
-                raise
-            attempt += 1
-            wait = pacing.delay(attempt)
-            asked = getattr(exc, "retry_after", None)
-            if isinstance(asked, int | float):
-                wait = max(wait, float(asked))
-            if now() + wait >= deadline:
-                log.warning("%s: giving up after %d attempt(s)", what, attempt - 1)
-                raise
-            await sleep(wait)
+    return await retry(
+        operation,
+        retryable=retryable,
+        backoff=backoff,
+        deadline=now() + within_seconds,
+        wait_at_least=_retry_after,
+        what=what,
+        sleep=sleep,
+        clock=now,
+    )
+
+
+def _retry_after(exc: Exception) -> float | None:
+    asked = getattr(exc, "retry_after", None)
+    return float(asked) if isinstance(asked, int | float) else None

@@ -14,7 +14,7 @@ import asyncpg
 
 from byosms_common import topics
 from byosms_common.consumer import Publishes
-from byosms_common.kafka import Delivery, current_trace
+from byosms_common.kafka import Delivery
 from byosms_common.messages import (
     AnyMessage,
     Envelope,
@@ -118,7 +118,6 @@ async def _publish_row(deps: Collaborators, cause: Envelope, row: repo.NumberRow
     record = NumberStateRecord(
         id=f"{cause.id}:{row.number.address}:state",
         organization_id=row.organization_id,
-        trace=current_trace(),
         payload=NumberStatePayload(number=row.number, state=row.state, version=row.version),
     )
     await deps.publisher.publish(topics.NUMBER_STATE, record, row.number.address)
@@ -138,7 +137,6 @@ async def _publish_change(
     change = NumberStateChanged(
         id=f"{cause.id}:{address}:changed",
         organization_id=cause.organization_id,
-        trace=current_trace(),
         payload=NumberStateChangedPayload(
             address=address,
             integration_id=integration_id,

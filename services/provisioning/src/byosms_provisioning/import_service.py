@@ -21,9 +21,10 @@ from typing import Protocol, TypeVar
 import asyncpg
 
 from byosms_common import topics
+from byosms_common.backoff import Backoff, retry
 from byosms_common.crypto import CryptoError, Keyring, associated_data, open_sealed
 from byosms_common.errors import ByosmsError, localized
-from byosms_common.kafka import RetryPolicy, current_trace, is_transient
+from byosms_common.kafka import RetryPolicy, is_transient
 from byosms_common.messages import (
     Compliance,
     Envelope,
@@ -213,7 +214,6 @@ def rejection_event(
     """The result event of a rejected import, its message in every served language."""
     return NumberImportRejected(
         organization_id=organization_id,
-        trace=current_trace(),
         payload=NumberImportRejectedPayload(
             import_id=import_id,
             integration_id=integration_id,
@@ -368,26 +368,25 @@ async def _vendor(deps: ImportDeps, what: str, call: Callable[[], Awaitable[T]],
     that long, and when the wait would pass the deadline the import gives up at once with the
     vendor's error instead of sleeping into a timeout.
     """
-    loop = asyncio.get_running_loop()
-    attempt = 1
-    while True:
-        try:
-            return await call()
-        except ByosmsError as exc:
-            if exc.code == "vendor_resource_not_found":
-                raise Rejected("number_not_found_at_vendor") from None
-            if not exc.retryable or attempt >= deps.retry.attempts:
-                log.warning("twilio %s gave up after %d attempt(s): %s", what, attempt, exc.code)
-                raise Rejected(exc.code, **exc.params) from None
-            attempt += 1
-            wait = deps.retry.delay(attempt)
-            asked = twilio_gateway.retry_after_of(exc)
-            if asked is not None:
-                wait = max(wait, asked)
-            if loop.time() + wait >= deadline:
-                log.warning("twilio %s: waiting %.1fs would pass the import's deadline; giving up", what, wait)
-                raise Rejected(exc.code, **exc.params) from None
-            await asyncio.sleep(wait)
+
+    def retryable(exc: Exception) -> bool:
+        return isinstance(exc, ByosmsError) and exc.retryable and exc.code != "vendor_resource_not_found"
+
+    try:
+        return await retry(
+            call,
+            retryable=retryable,
+            backoff=Backoff(deps.retry.first_delay, deps.retry.max_delay),
+            attempts=deps.retry.attempts,
+            deadline=deadline,
+            wait_at_least=twilio_gateway.retry_after_of,
+            what=f"twilio {what}",
+        )
+    except ByosmsError as exc:
+        if exc.code == "vendor_resource_not_found":
+            raise Rejected("number_not_found_at_vendor") from None
+        log.warning("twilio %s gave up: %s", what, exc.code)
+        raise Rejected(exc.code, **exc.params) from None
 
 
 async def _finish(
@@ -420,7 +419,6 @@ async def conclude(
     if imported is not None:
         event = NumberImported(
             organization_id=record.organization_id,
-            trace=current_trace(),
             payload=NumberImportedPayload(import_id=record.import_id, number=imported),
         )
         key = imported.address

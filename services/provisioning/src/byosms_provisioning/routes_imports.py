@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from byosms_common import topics
 from byosms_common.errors import NotFound, localized
-from byosms_common.kafka import current_trace
 from byosms_common.messages import (
     Compliance,
     ComplianceBlock,
@@ -109,7 +108,6 @@ async def create_import(request: web.Request) -> web.Response:
     body = await read_json(request, ImportBody)
     command = ImportNumber(
         organization_id=principal.organization_id,
-        trace=current_trace(),
         payload=ImportNumberPayload(
             integration_id=body.integration_id,
             number_type=body.type,

@@ -23,7 +23,6 @@ import asyncpg
 
 from byosms_common.crypto import CryptoError, associated_data, open_sealed, seal
 from byosms_common.errors import Conflict, InvalidField, InvalidInput, NotFound
-from byosms_common.kafka import current_trace
 from byosms_common.messages import (
     Envelope,
     IntegrationActivated,
@@ -95,7 +94,6 @@ async def record(conn: asyncpg.Connection, change: Change, actor: Actor, now: da
     event_type = _EVENTS[change.action]
     event: Envelope = event_type(
         organization_id=current.organization_id,
-        trace=current_trace(),
         payload=IntegrationChangePayload(
             integration=integrations.snapshot(current), actor=actor.name, command_id=actor.command_id
         ),
@@ -110,7 +108,6 @@ async def record(conn: asyncpg.Connection, change: Change, actor: Actor, now: da
 def state_record(integration: Integration) -> IntegrationState:
     return IntegrationState(
         organization_id=integration.organization_id,
-        trace=current_trace(),
         payload=integrations.state_payload(integration),
     )
 

@@ -30,15 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from typing import Annotated, Any
 
 import asyncpg
 from pydantic import Field, RootModel
 
+from byosms_common.backoff import Backoff
 from byosms_common.consumer import EmitPublisher, Record, Subscription, one_by_one
 from byosms_common.errors import ByosmsError, InvalidInput
-from byosms_common.kafka import current_trace
 from byosms_common.messages import (
     ActivateIntegration,
     CommandAppliedPayload,
@@ -57,6 +56,8 @@ from byosms_provisioning.context import ServiceContext
 from byosms_provisioning.credential_sealing import OpenedCredentials, SealingError
 
 log = logging.getLogger(__name__)
+
+_PAUSE = Backoff(first=0.2, cap=5.0)
 
 IntegrationCommand = Annotated[
     CreateIntegration
@@ -139,7 +140,6 @@ def _applied(
 ) -> IntegrationCommandApplied:
     return IntegrationCommandApplied(
         organization_id=command.organization_id,
-        trace=current_trace(),
         payload=CommandAppliedPayload(
             command_id=command.id,
             command_type=command.type,
@@ -180,7 +180,7 @@ async def handle_command(ctx: ServiceContext, command: IntegrationCommand) -> No
             if not exc.retryable:
                 await _reject(ctx, command, exc)
                 return
-            pause = min(5.0, 0.2 * 2 ** min(attempt, 10)) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
+            pause = _PAUSE.delay(attempt + 1)
             if loop.time() + pause >= deadline:
                 log.warning("command %s (%s): %s persisted; rejected as retryable", command.id, command.type, exc.code)
                 await _reject(ctx, command, exc)
@@ -223,7 +223,6 @@ async def _reject(ctx: ServiceContext, command: IntegrationCommand, exc: ByosmsE
 def _rejected(command: IntegrationCommand, exc: ByosmsError) -> IntegrationCommandRejected:
     return IntegrationCommandRejected(
         organization_id=command.organization_id,
-        trace=current_trace(),
         payload=CommandRejectedPayload(
             command_id=command.id,
             command_type=command.type,

@@ -17,7 +17,6 @@ import asyncpg
 
 from byosms_common import topics
 from byosms_common.conversation import conversation_key
-from byosms_common.kafka import current_trace
 from byosms_common.messages import (
     InboundMessageReceived,
     IntegrationState,
@@ -149,11 +148,7 @@ async def _publish(
     body = OptOutPayload(sender=sender, recipient=recipient, keyword=keyword)
     event: RecipientOptedOut | RecipientOptedIn
     if consent is Consent.OPT_OUT:
-        event = RecipientOptedOut(
-            id=f"{source}:opted_out", organization_id=organization_id, trace=current_trace(), payload=body
-        )
+        event = RecipientOptedOut(id=f"{source}:opted_out", organization_id=organization_id, payload=body)
     else:
-        event = RecipientOptedIn(
-            id=f"{source}:opted_in", organization_id=organization_id, trace=current_trace(), payload=body
-        )
+        event = RecipientOptedIn(id=f"{source}:opted_in", organization_id=organization_id, payload=body)
     await deps.publisher.publish(topics.MESSAGE_EVENTS, event, conversation_key(sender, recipient))

@@ -23,11 +23,12 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from byosms_common import topics
+from byosms_common.backoff import Backoff, retry
 from byosms_common.consumer import Emit, Record
 from byosms_common.conversation import conversation_key
 from byosms_common.crypto import CryptoError
 from byosms_common.errors import localized
-from byosms_common.kafka import RetryableError, current_trace, is_transient
+from byosms_common.kafka import RetryableError, is_transient
 from byosms_common.messages import (
     Envelope,
     MessageStatusChanged,
@@ -48,6 +49,7 @@ from byosms_routing.twilio_send import Created, create_message
 log = logging.getLogger(__name__)
 
 _RECORD_ATTEMPTS = 6
+_RECORD_BACKOFF = Backoff(first=0.4, cap=5.0)
 
 
 async def on_send(
@@ -145,14 +147,9 @@ async def _send(
 async def _record_with_retries(record: Callable[[], Awaitable[list[Envelope]]]) -> list[Envelope]:
     """Record what Twilio said, trying again while PostgreSQL is away: once Twilio has the message,
     losing its MessageSid would leave the send as ``outcome_unknown``."""
-    for attempt in range(1, _RECORD_ATTEMPTS + 1):
-        try:
-            return await record()
-        except Exception as exc:
-            if not is_transient(exc) or attempt == _RECORD_ATTEMPTS:
-                raise
-            await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
-    raise AssertionError("unreachable")
+    return await retry(
+        record, retryable=is_transient, attempts=_RECORD_ATTEMPTS, backoff=_RECORD_BACKOFF, what="recording a send"
+    )
 
 
 async def _accepted(
@@ -278,15 +275,6 @@ def failed_event(organization_id: str, message_id: str, refusal: Refusal) -> Out
             retryable=refusal.retryable,
         ),
     )
-
-
-async def publish_status(
-    deps: Collaborators, organization_id: str, message_id: str, message_sid: str, status: str, error_code: int | None
-) -> None:
-    """Publish ``status_changed`` through ``deps.publisher`` (for handlers not on the consumer engine)."""
-    event = status_changed(organization_id, message_id, message_sid, status, error_code)
-    event = event.model_copy(update={"trace": current_trace()})
-    await deps.publisher.publish(topics.MESSAGE_EVENTS, event, message_id)
 
 
 def handler(deps: Collaborators, pacer: SenderPacer) -> Callable[[Record[SendMessage], Emit], Awaitable[None]]:

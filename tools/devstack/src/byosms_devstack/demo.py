@@ -130,7 +130,7 @@ async def run_demo(endpoints: Endpoints, private_key_pem: bytes, say: Say) -> De
         conversation = f"{number}|{customer}"
         reply_id = uuid.uuid4().hex
         keys = {conversation, reply_id}
-        async with TopicWatcher(endpoints.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], keys) as watch:
+        async with TopicWatcher(endpoints.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], keys, from_end=True) as watch:
 
             async def decided(kind: type[m.Envelope], text: str, sent_sids: set[str]) -> Any:
                 # The number reaches routing's cache through inventory; until then a message may be

@@ -1,7 +1,8 @@
-{{/* ConfigMap data of provisioning; the Deployment hashes it. */}}
+{{/* ConfigMap data of provisioning; the StatefulSet hashes it. */}}
 {{- define "byosms.provisioning.config" -}}
 {{- $v := .Values.provisioning -}}
 {{ include "byosms.commonConfig" . }}
+{{ include "byosms.consumerConfig" . }}
 BYOSMS_PROVISIONING_HOST: "0.0.0.0"
 BYOSMS_PROVISIONING_PORT: {{ $v.port | quote }}
 BYOSMS_PROVISIONING_JWT_ISSUER: {{ $v.jwt.issuer | quote }}

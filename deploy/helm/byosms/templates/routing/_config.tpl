@@ -1,7 +1,8 @@
-{{/* ConfigMap data of routing; the Deployment hashes it. */}}
+{{/* ConfigMap data of routing; the StatefulSet hashes it. */}}
 {{- define "byosms.routing.config" -}}
 {{- $v := .Values.routing -}}
 {{ include "byosms.commonConfig" . }}
+{{ include "byosms.consumerConfig" . }}
 BYOSMS_ROUTING_HOST: "0.0.0.0"
 BYOSMS_ROUTING_PORT: {{ $v.port | quote }}
 BYOSMS_ROUTING_CONSUMER_GROUP: {{ $v.consumerGroup | quote }}
