@@ -46,13 +46,13 @@ async def test_kafka_away_at_start_means_not_ready_then_one_consumer_per_topic(
                     return None
 
             await eventually(
-                lambda: sum("connect to Kafka failed" in r.getMessage() for r in caplog.records) >= 3,
+                lambda: sum("start the Kafka consumers failed" in r.getMessage() for r in caplog.records) >= 3,
                 within=30,
                 what="three failed Kafka starts",
             )
             status, body = await eventually(readyz, within=5, what="readiness endpoint answers")
             assert status == 503
-            assert body["checks"] == {"started": False, "postgres": True, "kafka": False}
+            assert body["checks"] == {"started": False, "postgres": True, "kafka": False, "consumers": False}
             assert not task.done()
 
             async with tcp_forwarding(kafka_port, os.environ["BYOSMS_KAFKA_BOOTSTRAP"]):

@@ -17,6 +17,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 from pydantic import SecretStr
 
+from byosms_common import service as service_module
 from byosms_common import topics
 from byosms_common.kafka import start_broker
 from byosms_common.settings import DatabaseSettings, KafkaSettings, KeyringSettings, TelemetrySettings
@@ -102,19 +103,19 @@ async def test_kafka_away_at_start_means_not_ready_then_one_consumer_per_group_a
             raise RuntimeError("job crashed")
         await stop.wait()
 
-    real_setup_tracing, real_build_broker = prov_app.setup_tracing, prov_app.build_broker
+    real_setup_tracing, real_consumers = service_module.setup_tracing, service_module.Consumers
 
     def setup_tracing(*args: Any, **kwargs: Any) -> Any:
         traced["provider"] = real_setup_tracing(*args, **kwargs)
         return traced["provider"]
 
-    def build_broker(*args: Any, **kwargs: Any) -> KafkaBroker:
-        traced["broker_tracer"] = kwargs.get("tracer_provider")
-        return real_build_broker(*args, **kwargs)
+    def consumers(*args: Any, **kwargs: Any) -> Any:
+        traced["consumer_tracer"] = kwargs.get("tracer_provider")
+        return real_consumers(*args, **kwargs)
 
     monkeypatch.setattr(prov_app, "start_broker", flaky_start)
-    monkeypatch.setattr(prov_app, "setup_tracing", setup_tracing)
-    monkeypatch.setattr(prov_app, "build_broker", build_broker)
+    monkeypatch.setattr(service_module, "setup_tracing", setup_tracing)
+    monkeypatch.setattr(service_module, "Consumers", consumers)
     monkeypatch.setattr(prov_app, "BACKGROUND_TASKS", [*prov_app.BACKGROUND_TASKS, crashing_job])
     group = f"prov-start-{uuid.uuid4().hex[:8]}"
     groups = {
@@ -128,7 +129,7 @@ async def test_kafka_away_at_start_means_not_ready_then_one_consumer_per_group_a
     settings = all_settings(free_port(), f"127.0.0.1:{kafka_port}", database_url, group)
     async with serving(settings) as http:
         await eventually(
-            lambda: sum("connect to Kafka failed" in r.getMessage() for r in caplog.records) >= 2,
+            lambda: sum("open resources failed" in r.getMessage() for r in caplog.records) >= 2,
             within=30,
             what="two failed Kafka starts",
         )
@@ -159,4 +160,4 @@ async def test_kafka_away_at_start_means_not_ready_then_one_consumer_per_group_a
             async with http.get("/metrics") as response:
                 assert "byosms_consumer_handling_seconds" in await response.text()
     assert traced["provider"] is not None
-    assert traced["broker_tracer"] is traced["provider"]
+    assert traced["consumer_tracer"] is traced["provider"]

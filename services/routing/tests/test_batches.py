@@ -78,7 +78,6 @@ class Tenant:
     def deps(self, pool: asyncpg.Pool) -> Collaborators:
         return Collaborators(
             pool=pool,
-            publisher=cast("Any", None),
             integrations=cast("Any", self.integrations),
             numbers=cast("Any", self.numbers),
             twilio=cast("Any", None),

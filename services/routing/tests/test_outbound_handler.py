@@ -140,7 +140,6 @@ async def world(database_url: str) -> AsyncIterator[World]:
         )
         deps = Collaborators(
             pool=pool,
-            publisher=cast(Any, None),  # the handler emits; it never publishes itself
             integrations=integrations,
             numbers=numbers,
             twilio=twilio,

@@ -1,5 +1,5 @@
 """Kafka unreachable at start: routing reports not ready and keeps retrying; once Kafka answers it
-runs exactly one consumer, however often starting the broker failed."""
+runs exactly one consumer per topic, however often starting the consumers failed."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ import uuid
 
 import aiohttp
 import pytest
-from faststream.kafka import KafkaBroker
 
 from byosms_common import topics
-from byosms_common.kafka import start_broker
+from byosms_common.consumer import Consumers
 from byosms_common.settings import DatabaseSettings, KafkaSettings
 from byosms_common.testing import consumer_group_members, eventually, free_port, tcp_forwarding
 from byosms_routing import app as routing_app
@@ -26,17 +25,18 @@ async def test_kafka_away_at_start_means_not_ready_then_exactly_one_consumer(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO)
-    broker_starts = 0
+    consumer_starts = 0
+    real_start = Consumers.start
 
-    async def flaky_start(broker: KafkaBroker) -> None:
-        # Kafka answers for the caches but the broker's first two starts still fail.
-        nonlocal broker_starts
-        broker_starts += 1
-        if broker_starts <= 2:
-            raise ConnectionError("broker start failed")
-        await start_broker(broker)
+    async def flaky_start(self: Consumers) -> None:
+        # Kafka answers for the caches but the consumers' first two starts still fail.
+        nonlocal consumer_starts
+        consumer_starts += 1
+        if consumer_starts <= 2:
+            raise ConnectionError("consumer start failed")
+        await real_start(self)
 
-    monkeypatch.setattr(routing_app, "start_broker", flaky_start)
+    monkeypatch.setattr(Consumers, "start", flaky_start)
     port, kafka_port = free_port(), free_port()  # nothing listens on kafka_port yet
     group = f"g-{uuid.uuid4().hex}"
     stop = asyncio.Event()
@@ -83,7 +83,7 @@ async def test_kafka_away_at_start_means_not_ready_then_exactly_one_consumer(
                     return answer is not None and answer[0] == 200
 
                 await eventually(ready, within=40, what="ready once Kafka answers")
-                assert broker_starts == 3
+                assert consumer_starts == 3
                 bootstrap = os.environ["BYOSMS_KAFKA_BOOTSTRAP"]
                 expected = {
                     topics.INBOUND_MESSAGES.name: 1,

@@ -592,3 +592,12 @@ async def _check_reachable(bootstrap: str, timeout: float = 3.0) -> None:  # noq
             await writer.wait_closed()
         return
     raise ConnectionError(f"no Kafka bootstrap server accepts connections ({', '.join(failures)})")
+
+
+async def reachable(bootstrap: str, timeout: float = 1.0) -> bool:  # noqa: ASYNC109 - per server
+    """Whether some bootstrap server accepts a TCP connection (a readiness check, cheap enough per call)."""
+    try:
+        await _check_reachable(bootstrap, timeout)
+    except ConnectionError:
+        return False
+    return True

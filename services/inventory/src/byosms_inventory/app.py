@@ -1,4 +1,4 @@
-"""Builds and runs the inventory service: the only place that creates settings, pool and broker."""
+"""Builds and runs the inventory service on ``byosms_common.service``: its table of handlers."""
 
 from __future__ import annotations
 
@@ -7,23 +7,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from aiohttp import web
-from prometheus_client import CollectorRegistry
 
-from byosms_common import db, topics
-from byosms_common.consumer import Consumers, EmitPublisher, Record, Subscription, one_by_one
-from byosms_common.health import Readiness, add_health_routes
+from byosms_common import topics
+from byosms_common.consumer import EmitPublisher, Record, Subscription, one_by_one
 from byosms_common.logs import configure_logging
 from byosms_common.messages import ANY_MESSAGE
-from byosms_common.runtime import StartStep, run_service
-from byosms_common.settings import (
-    ConsumerSettings,
-    DatabaseSettings,
-    KafkaSettings,
-    TelemetrySettings,
-    load_or_exit,
-)
-from byosms_common.telemetry import setup_tracing
+from byosms_common.service import ServiceRuntime
+from byosms_common.settings import DatabaseSettings, KafkaSettings, TelemetrySettings, load_or_exit
 from byosms_inventory import subscribers
 from byosms_inventory.settings import InventorySettings
 
@@ -37,60 +27,18 @@ async def run(
     database: DatabaseSettings,
     stop: asyncio.Event | None = None,
 ) -> None:
-    tracer_provider = setup_tracing(TelemetrySettings(), SERVICE)
-    readiness = Readiness()
-    http = web.Application()
-    registry = CollectorRegistry()
-    add_health_routes(http, readiness, registry)
-    pool: asyncpg.Pool | None = None
-    consumers: list[Consumers] = []
-
-    async def connect_database() -> None:
-        nonlocal pool
-        pool = await db.open_migrated_pool(database, SCHEMA, "byosms_inventory")
-
-    async def start_kafka() -> None:
-        assert pool is not None
-        if not consumers:
-            consumers.append(
-                Consumers(
-                    kafka,
-                    ConsumerSettings(),
-                    subscriptions(pool),
-                    group_id=settings.consumer_group,
-                    service=SERVICE,
-                    registry=registry,
-                    tracer_provider=tracer_provider,
-                )
-            )
-        await consumers[0].start()
-
-    async def database_ready() -> bool:
-        return pool is not None and await pool.fetchval("SELECT 1") == 1
-
-    async def kafka_ready() -> bool:
-        return bool(consumers) and await consumers[0].healthy()
-
-    async def close() -> None:
-        if consumers:
-            await consumers[0].stop()
-        if pool is not None:
-            await pool.close()
-
-    readiness.add_check("postgres", database_ready)
-    readiness.add_check("kafka", kafka_ready)
-    await run_service(
-        http=http,
+    service = ServiceRuntime(
+        SERVICE,
         host=settings.host,
         port=settings.port,
-        readiness=readiness,
-        steps=[
-            StartStep("connect to PostgreSQL", connect_database),
-            StartStep("connect to Kafka", start_kafka),
-        ],
-        cleanups=[close],
-        stop=stop,
+        kafka=kafka,
+        consumer_group=settings.consumer_group,
+        database=database,
+        schema=SCHEMA,
+        migrations="byosms_inventory",
     )
+    service.consume(lambda: subscriptions(service.connected_pool))
+    await service.run(stop)
 
 
 Handle = Callable[[subscribers.Collaborators, Any, Any], Awaitable[None]]

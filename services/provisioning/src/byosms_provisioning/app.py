@@ -28,12 +28,11 @@ from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from byosms_common.consumer import Consumers, Subscription
-from byosms_common.db import apply_migrations, create_pool, load_migrations
 from byosms_common.health import Readiness, add_health_routes
 from byosms_common.kafka import Publisher, build_broker, start_broker
 from byosms_common.logs import configure_logging
 from byosms_common.regions import load_regions
-from byosms_common.runtime import StartStep, run_service, supervise
+from byosms_common.service import ServiceRuntime
 from byosms_common.settings import (
     ConsumerSettings,
     DatabaseSettings,
@@ -41,7 +40,6 @@ from byosms_common.settings import (
     KeyringSettings,
     TelemetrySettings,
 )
-from byosms_common.telemetry import setup_tracing
 from byosms_provisioning import openapi, outbox, routes, routes_imports, subscribers, subscribers_imports
 from byosms_provisioning.auth import JwtVerifier
 from byosms_provisioning.context import CONTEXT, ServiceContext
@@ -153,18 +151,6 @@ def build_consumers(
     )
 
 
-async def open_pool(settings: AllSettings) -> asyncpg.Pool:
-    """A pool on the service's schema, with its migrations applied."""
-    pool = await create_pool(
-        settings.database.database_url.get_secret_value(),
-        SCHEMA,
-        min_size=settings.database.database_pool_min,
-        max_size=settings.database.database_pool_max,
-    )
-    await apply_migrations(pool, SCHEMA, load_migrations("byosms_provisioning"))
-    return pool
-
-
 class _NotConnectedPool:
     """Stands in for the pool until PostgreSQL is connected; any use fails like a refused connection.
 
@@ -177,19 +163,16 @@ class _NotConnectedPool:
 
 
 async def serve(settings: AllSettings, stop: asyncio.Event | None = None) -> None:
-    """Run the service until SIGTERM/SIGINT (or ``stop``).
+    """Run the service until SIGTERM/SIGINT (or ``stop``) on ``byosms_common.service``.
 
     HTTP answers at once; PostgreSQL and Kafka are connected with retries and backoff, and /readyz
     reports not ready until both are up. Background jobs are restarted when they die.
     """
-    stop = stop or asyncio.Event()
-    tracer_provider = setup_tracing(settings.telemetry, SERVICE)
-    readiness = Readiness()
-    registry = CollectorRegistry()
     twilio = TwilioGateway(
         api_base=settings.service.twilio_api_base, timeout_seconds=settings.service.twilio_timeout_seconds
     )
-    broker = build_broker(settings.kafka, SERVICE, tracer_provider=tracer_provider, registry=registry)
+    # The outbox relay publishes through this broker (no consumers on it: those are the engine's).
+    broker = build_broker(settings.kafka, SERVICE)
     ctx = ServiceContext(
         settings=settings.service,
         pool=cast("asyncpg.Pool", _NotConnectedPool()),
@@ -200,67 +183,28 @@ async def serve(settings: AllSettings, stop: asyncio.Event | None = None) -> Non
         publisher=Publisher(broker),
         sealing_keys=settings.sealing.keyring(),
     )
-    pool: asyncpg.Pool | None = None
-    tasks: list[asyncio.Task[None]] = []
-
-    async def connect_database() -> None:
-        nonlocal pool
-        pool = await open_pool(settings)
-        ctx.pool = pool
-
-    consumers: list[Consumers] = []
-
-    async def start_kafka() -> None:
-        await twilio.start()
-        await start_broker(broker)
-        if not consumers:
-            consumers.append(build_consumers(ctx, settings.kafka, registry=registry, tracer_provider=tracer_provider))
-        await consumers[0].start()
-
-    async def start_background_tasks() -> None:
-        for job in BACKGROUND_TASKS:
-            name = getattr(job, "__name__", repr(job))
-            tasks.append(asyncio.create_task(supervise(name, partial(job, ctx, stop), stop=stop), name=name))
-
-    async def database_ready() -> bool:
-        return pool is not None and await _db_ok(pool)
-
-    async def kafka_ready() -> bool:
-        return bool(await broker.ping(timeout=1.0)) and bool(consumers) and await consumers[0].healthy()
-
-    async def close() -> None:
-        stop.set()
-        if tasks:
-            _, running = await asyncio.wait(tasks, timeout=5)
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if consumers:
-            await consumers[0].stop()
-        await broker.stop()
-        await twilio.close()
-        if pool is not None:
-            await pool.close()
-
-    readiness.add_check("postgres", database_ready)
-    readiness.add_check("kafka", kafka_ready)
-    await run_service(
-        http=build_http_app(ctx, readiness=readiness, registry=registry),
+    service = ServiceRuntime(
+        SERVICE,
         host=settings.service.host,
         port=settings.service.port,
-        readiness=readiness,
-        steps=[
-            StartStep("connect to PostgreSQL", connect_database),
-            StartStep("connect to Kafka", start_kafka),
-            StartStep("start background tasks", start_background_tasks),
-        ],
-        cleanups=[close],
-        stop=stop,
+        kafka=settings.kafka,
+        consumer_group=settings.service.command_group_id,
+        database=settings.database,
+        schema=SCHEMA,
+        migrations="byosms_provisioning",
+        http=build_http_app(ctx),
     )
 
+    def connected(pool: asyncpg.Pool) -> None:
+        ctx.pool = pool
 
-async def _db_ok(pool: asyncpg.Pool) -> bool:
-    return bool(await pool.fetchval("SELECT 1") == 1)
+    service.when_connected(connected)
+    service.resource("Twilio gateway", twilio.start, twilio.close)
+    service.resource("Kafka publisher", lambda: start_broker(broker), broker.stop)
+    service.consume(lambda: [subscription for tables in SUBSCRIPTION_TABLES for subscription in tables(ctx)])
+    for job in BACKGROUND_TASKS:
+        service.job(getattr(job, "__name__", repr(job)), partial(job, ctx))
+    await service.run(stop)
 
 
 def main_serve() -> None:

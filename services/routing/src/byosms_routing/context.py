@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from byosms_common.crypto import SecretOpener
-from byosms_common.kafka import Publisher
 from byosms_common.messages import IntegrationState, NumberStateRecord
 from byosms_common.regions import Region
 from byosms_common.state_cache import StateTopicFollower
@@ -18,7 +17,6 @@ from byosms_common.twilio_client import TwilioClients
 @dataclass(frozen=True)
 class Collaborators:
     pool: asyncpg.Pool
-    publisher: Publisher
     integrations: StateTopicFollower[IntegrationState]
     numbers: StateTopicFollower[NumberStateRecord]
     twilio: TwilioClients

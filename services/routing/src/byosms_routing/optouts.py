@@ -15,8 +15,6 @@ import logging
 
 import asyncpg
 
-from byosms_common import topics
-from byosms_common.conversation import conversation_key
 from byosms_common.messages import (
     InboundMessageReceived,
     IntegrationState,
@@ -29,7 +27,6 @@ from byosms_common.messages import (
     utc_now,
 )
 from byosms_routing import repo, repo_outbound
-from byosms_routing.context import Collaborators
 from byosms_routing.keywords import Consent, consent_keyword
 from byosms_routing.send_checks import twilio_sender
 
@@ -56,18 +53,20 @@ def keyword_applies(
     )
 
 
-async def on_inbound_keyword(
-    deps: Collaborators,
+async def record_keyword(
+    conn: asyncpg.Connection,
     event: InboundMessageReceived,
     number: NumberStateRecord | None,
     integration: IntegrationState | None,
-) -> None:
-    """Record an opt-out or opt-in when the inbound message is exactly a keyword (or Twilio's
-    ``OptOutType`` says so) and its number belongs to the signing integration, and publish it."""
+) -> RecipientOptedOut | RecipientOptedIn | None:
+    """Record an opt-out or opt-in on ``conn`` (in the caller's transaction) when the inbound message
+    is exactly a keyword (or Twilio's ``OptOutType`` says so) and its number belongs to the signing
+    integration of its organization — also when the message is discarded because that integration or
+    number is inactive: Twilio blocks the sender either way. The event to publish, or None."""
     payload = event.payload
     found = consent_keyword(payload.body, payload.raw)
     if found is None:
-        return
+        return None
     if not keyword_applies(event, number, integration):
         log.warning(
             "keyword of inbound %s ignored: %s is not a number of integration %s of its organization",
@@ -75,24 +74,29 @@ async def on_inbound_keyword(
             payload.to,
             payload.integration_id,
         )
-        return
+        return None
     consent, keyword = found
     sender, recipient = payload.to, payload.from_
-    async with deps.pool.acquire() as conn:
-        current = await repo.set_consent(
-            conn,
-            sender=sender,
-            recipient=recipient,
-            organization_id=event.organization_id,
-            opted_out=consent is Consent.OPT_OUT,
-            keyword=keyword,
-            source_id=payload.message_sid,
-            changed_at=payload.received_at,
-        )
+    current = await repo.set_consent(
+        conn,
+        sender=sender,
+        recipient=recipient,
+        organization_id=event.organization_id,
+        opted_out=consent is Consent.OPT_OUT,
+        keyword=keyword,
+        source_id=payload.message_sid,
+        changed_at=payload.received_at,
+    )
     if not current:
         log.info("keyword of inbound %s is older than the recorded consent; ignored", payload.message_sid)
-        return
-    await _publish(deps, event.organization_id, payload.message_sid, consent, sender, recipient, keyword)
+        return None
+    if consent is Consent.OPT_OUT:
+        return opted_out_event(event.organization_id, payload.message_sid, sender, recipient, keyword)
+    return RecipientOptedIn(
+        id=f"{payload.message_sid}:opted_in",
+        organization_id=event.organization_id,
+        payload=OptOutPayload(sender=sender, recipient=recipient, keyword=keyword),
+    )
 
 
 def twilio_opt_out_source(message_id: str) -> str:
@@ -140,15 +144,3 @@ def opted_out_event(organization_id: str, source: str, sender: str, recipient: s
         organization_id=organization_id,
         payload=OptOutPayload(sender=sender, recipient=recipient, keyword=keyword),
     )
-
-
-async def _publish(
-    deps: Collaborators, organization_id: str, source: str, consent: Consent, sender: str, recipient: str, keyword: str
-) -> None:
-    body = OptOutPayload(sender=sender, recipient=recipient, keyword=keyword)
-    event: RecipientOptedOut | RecipientOptedIn
-    if consent is Consent.OPT_OUT:
-        event = RecipientOptedOut(id=f"{source}:opted_out", organization_id=organization_id, payload=body)
-    else:
-        event = RecipientOptedIn(id=f"{source}:opted_in", organization_id=organization_id, payload=body)
-    await deps.publisher.publish(topics.MESSAGE_EVENTS, event, conversation_key(sender, recipient))

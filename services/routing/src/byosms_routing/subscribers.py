@@ -15,8 +15,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import asyncpg
-
 from byosms_common import topics
 from byosms_common.consumer import Emit, Record
 from byosms_common.conversation import conversation_key
@@ -25,15 +23,10 @@ from byosms_common.messages import (
     InboundMessageDiscarded,
     InboundMessageReceived,
     InboundMessageRouted,
-    OptOutPayload,
-    RecipientOptedIn,
-    RecipientOptedOut,
     RoutedMessagePayload,
 )
-from byosms_routing import repo, repo_inbound
+from byosms_routing import optouts, repo_inbound
 from byosms_routing.context import Collaborators
-from byosms_routing.keywords import Consent, consent_keyword
-from byosms_routing.optouts import keyword_applies
 from byosms_routing.repo_inbound import NewDecision, RecordedDecision
 from byosms_routing.routing_rules import Decision, decide_inbound
 
@@ -111,7 +104,14 @@ async def on_inbound_batch(deps: Collaborators, records: Sequence[Record[Inbound
     async with deps.pool.acquire() as conn, conn.transaction():
         recorded = await repo_inbound.record_decisions(conn, planned)
         consent = [
-            await _keyword(deps, conn, r) if decides(r, recorded.get(r.message.payload.message_sid)) else None
+            await optouts.record_keyword(
+                conn,
+                r.message,
+                deps.numbers.get(r.message.payload.to),
+                deps.integrations.get(r.message.payload.integration_id),
+            )
+            if decides(r, recorded.get(r.message.payload.message_sid))
+            else None
             for r in records
         ]
     for record, opt in zip(records, consent, strict=True):
@@ -129,48 +129,3 @@ async def on_inbound_batch(deps: Collaborators, records: Sequence[Record[Inbound
         out.publish(topics.MESSAGE_EVENTS, decision_event(record, decision), key, cause=record)
         if opt is not None:
             out.publish(topics.MESSAGE_EVENTS, opt, key, cause=record)
-
-
-async def _keyword(
-    deps: Collaborators, conn: asyncpg.Connection, record: Record[InboundMessageReceived]
-) -> RecipientOptedOut | RecipientOptedIn | None:
-    """Record an opt-out or opt-in when the message is exactly a keyword (or Twilio's ``OptOutType``
-    says so) and its number belongs to the signing integration of its organization (also when the
-    message is discarded because that integration or number is inactive: Twilio blocks the sender
-    either way); the event to publish, or None."""
-    event = record.message
-    payload = event.payload
-    found = consent_keyword(payload.body, payload.raw)
-    if found is None:
-        return None
-    number = deps.numbers.get(payload.to)
-    integration = deps.integrations.get(payload.integration_id)
-    if not keyword_applies(event, number, integration):
-        log.warning(
-            "keyword of inbound %s ignored: %s is not a number of integration %s of its organization",
-            payload.message_sid,
-            payload.to,
-            payload.integration_id,
-        )
-        return None
-    kind, keyword = found
-    sender, recipient = payload.to, payload.from_
-    current = await repo.set_consent(
-        conn,
-        sender=sender,
-        recipient=recipient,
-        organization_id=event.organization_id,
-        opted_out=kind is Consent.OPT_OUT,
-        keyword=keyword,
-        source_id=payload.message_sid,
-        changed_at=payload.received_at,
-    )
-    if not current:
-        log.info("keyword of inbound %s is older than the recorded consent; ignored", payload.message_sid)
-        return None
-    body = OptOutPayload(sender=sender, recipient=recipient, keyword=keyword)
-    if kind is Consent.OPT_OUT:
-        return RecipientOptedOut(
-            id=f"{payload.message_sid}:opted_out", organization_id=event.organization_id, payload=body
-        )
-    return RecipientOptedIn(id=f"{payload.message_sid}:opted_in", organization_id=event.organization_id, payload=body)
