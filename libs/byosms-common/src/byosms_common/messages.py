@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -64,6 +64,8 @@ class Envelope(Model):
 def current_trace() -> TraceContext | None:
     """The W3C trace context of the current span (None outside a span): every envelope built without
     a ``trace`` gets it."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return None  # the common case on consumers: no span is active
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     traceparent = carrier.get("traceparent")

@@ -19,6 +19,7 @@ A new consumer is a line in the service's table; a new background job, a call to
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -42,6 +43,20 @@ log = logging.getLogger(__name__)
 
 V = TypeVar("V", bound=BaseModel)
 Job = Callable[[asyncio.Event], Awaitable[None]]
+
+
+GC_THRESHOLDS = (50_000, 20, 100)
+"""Generation thresholds once started: a batch keeps thousands of decoded records alive, and with
+Python's defaults (700, 10, 10) the collector walks them again and again (measured: decoding a
+batch's records costs twice as much)."""
+
+
+async def _tune_gc() -> None:
+    """Start-up is done: what exists now lives as long as the process, so the collector stops looking
+    at it (``gc.freeze``), and collects the young generation less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class ServiceRuntime:
@@ -228,6 +243,7 @@ class ServiceRuntime:
             steps.append(StartStep("start the Kafka consumers", self._start_consumers))
         if self._jobs:
             steps.append(StartStep("start background jobs", self._start_jobs))
+        steps.append(StartStep("tune the garbage collector", _tune_gc))
         await run_service(
             http=self.http,
             host=self.host,
