@@ -595,6 +595,78 @@ class _TransactionFailed(Exception):
     """Sending the round's outputs and offsets in one transaction failed (its cause says why)."""
 
 
+class _Pipeline:
+    """One assigned partition in batch mode: records fetched for it wait here, and its own task handles
+    them a batch at a time, so a partition never waits for another one's transaction."""
+
+    def __init__(self, tp: TopicPartition, engine: BatchConsumer) -> None:
+        self.tp = tp
+        self._engine = engine
+        self._queue: deque[Any] = deque()
+        self._next: int | None = None
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._paused = False
+        self.failure: BaseException | None = None
+        self._task = asyncio.create_task(self._work(), name=f"{engine.name} {tp.topic}[{tp.partition}]")
+
+    def take(self, records: list[Any], committed: int | None) -> None:
+        """Queue what was fetched, skipping records already taken or committed by this consumer (a
+        rebalance resets positions from the group's committed offsets, which may not show a transaction
+        committed a moment ago yet: aiokafka cannot ask for stable offsets, KIP-447)."""
+        floor = max(x for x in (committed, self._next, -1) if x is not None)
+        fresh = [r for r in records if r.offset >= floor]
+        if not fresh:
+            return
+        self._queue.extend(fresh)
+        self._next = fresh[-1].offset + 1
+        self._wake.set()
+        if len(self._queue) >= 2 * self._engine.settings.consumer_batch_max and not self._paused:
+            self._pause(True)
+
+    def _pause(self, paused: bool) -> None:
+        consumer = self._engine.consumer
+        if consumer is None or self.tp not in consumer.assignment():
+            return
+        if paused:
+            consumer.pause(self.tp)
+        else:
+            consumer.resume(self.tp)
+        self._paused = paused
+
+    async def _work(self) -> None:
+        size = self._engine.settings.consumer_batch_max
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._queue:
+                    batch = [self._queue.popleft() for _ in range(min(size, len(self._queue)))]
+                    if self._paused and len(self._queue) < size:
+                        self._pause(False)
+                    self._idle.clear()
+                    try:
+                        await self._engine.handle_batch(self.tp, batch)
+                    finally:
+                        self._idle.set()
+        except ConsumerStopping:
+            return
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - reported by the poll loop, which then fails
+            self.failure = exc
+
+    async def close(self, grace: float) -> None:
+        """Finish the batch in flight (up to ``grace`` seconds), drop what is queued, stop."""
+        self._queue.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+
+
 class BatchConsumer(_Engine):
     """Batch mode: one Kafka transaction per partition and round (see the module docstring).
 
@@ -608,8 +680,7 @@ class BatchConsumer(_Engine):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._pipelines: dict[TopicPartition, _Pipeline] = {}
 
     async def _start_producer(self) -> None:
         """Producers are per partition (:meth:`_producer_for`); there is no shared one."""
@@ -648,18 +719,27 @@ class BatchConsumer(_Engine):
                 await producer.stop()
 
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Let the round in flight commit first (aiokafka rebalances beside ``getmany``, not inside
-        it), so the partitions' next owner starts after it."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), self.settings.consumer_stop_grace_s)
+        """Let each revoked partition's batch in flight commit first (aiokafka rebalances beside
+        ``getmany``, not inside it), so the partition's next owner starts after it; what is queued
+        and not started is dropped (the next owner reads it)."""
         for tp in revoked:
+            pipeline = self._pipelines.pop(tp, None)
+            if pipeline is not None:
+                await pipeline.close(self.settings.consumer_stop_grace_s)
             await self._drop_producer(tp)
+
+    async def close_partitions(self) -> None:
+        """Stopping: every partition finishes (commits) the batch it is on; the rest stays uncommitted."""
+        pipelines, self._pipelines = list(self._pipelines.values()), {}
+        await asyncio.gather(*(p.close(self.settings.consumer_stop_grace_s) for p in pipelines))
 
     async def _run(self) -> None:
         assert self.consumer is not None
         self.running.set()
         consumer = self.consumer
         while not self.stopping:
+            for failed in [p for p in self._pipelines.values() if p.failure is not None]:
+                raise RuntimeError(f"{self.name}: the pipeline of {failed.tp} failed") from failed.failure
             try:
                 # The batch size is per partition; a poll takes that much from each assigned partition.
                 wanted = self.settings.consumer_batch_max * max(1, len(consumer.assignment()))
@@ -670,47 +750,19 @@ class BatchConsumer(_Engine):
                 self.outage.fault(exc)
                 await asyncio.sleep(self.retry_delay(2))
                 continue
-            if not batches:
-                continue
-            raws = {tp: [self.decode(r) for r in fresh] for tp, fresh in self._not_committed(batches).items()}
-            if not raws:
-                continue
-            self._idle.clear()
-            try:
-                results = await asyncio.gather(
-                    *(self._unit(tp, records) for tp, records in raws.items()), return_exceptions=True
-                )
-            finally:
-                self._idle.set()
-            for (tp, records), result in zip(raws.items(), results, strict=True):
-                self.end_spans(records)
-                if isinstance(result, ConsumerStopping):
-                    # Read again by whoever owns the partition next (this process after a restart).
-                    log.info(
-                        "%s stopping; %s[%d] from %d left uncommitted",
-                        self.name,
-                        tp.topic,
-                        tp.partition,
-                        records[0].record.offset,
-                    )
-                elif isinstance(result, BaseException):
-                    raise result
-            if any(isinstance(r, ConsumerStopping) for r in results):
-                return
+            for tp, records in batches.items():
+                pipeline = self._pipelines.get(tp)
+                if pipeline is None:
+                    pipeline = self._pipelines[tp] = _Pipeline(tp, self)
+                pipeline.take(records, self.committed.get(tp))
 
-    def _not_committed(self, batches: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
-        """Records not below an offset this consumer committed itself. A rebalance resets positions from
-        the group's committed offsets, which may not show a transaction committed a moment ago yet
-        (aiokafka cannot ask for stable offsets, KIP-447): what it would read again is skipped."""
-        fresh: dict[TopicPartition, list[Any]] = {}
-        for tp, records in batches.items():
-            done = self.committed.get(tp)
-            kept = records if done is None else [r for r in records if r.offset >= done]
-            if len(kept) < len(records):
-                log.debug("%s: skipped %d record(s) of %s already committed", self.name, len(records) - len(kept), tp)
-            if kept:
-                fresh[tp] = kept
-        return fresh
+    async def handle_batch(self, tp: TopicPartition, records: list[Any]) -> None:
+        """One batch of one partition, decoded, handled and committed (called by its pipeline)."""
+        raws = [self.decode(r) for r in records]
+        try:
+            await self._unit(tp, raws)
+        finally:
+            self.end_spans(raws)
 
     async def _unit(self, tp: TopicPartition, raws: list[_Raw]) -> None:
         """Handle one partition's records until they are committed with their outputs; transient faults
