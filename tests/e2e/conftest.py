@@ -38,7 +38,10 @@ def _ready(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+# Module scope: the system stops when its tests are done. Its routing consumes the shared topics in
+# a group of its own, so left running it would also route what later tests (the fault drills)
+# publish, behind their backs.
+@pytest.fixture(scope="module")
 def system(servers: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Endpoints, bytes]]:
     root = tmp_path_factory.mktemp("e2e")
     private_key, public_key = ensure_keypair(root / "jwt")

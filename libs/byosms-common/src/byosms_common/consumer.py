@@ -252,7 +252,8 @@ class Subscription(Generic[M]):
 
 
 class OutageLog:
-    """Says "waiting" once when faults start, "still waiting" every ``every_s``, and "back" once."""
+    """Says "waiting" once when faults start, "still waiting" every ``every_s``, and "back" once no part
+    of the consumer (partition pipelines, lanes, the fetch loop; ``part``) is failing any more."""
 
     def __init__(self, what: str, every_s: float) -> None:
         self._what = what
@@ -261,11 +262,13 @@ class OutageLog:
         self.reason: str | None = None
         self._last_said = 0.0
         self.faults = 0
+        self._failing: set[str] = set()
 
-    def fault(self, exc: BaseException) -> None:
+    def fault(self, exc: BaseException, part: str = "") -> None:
         now = time.monotonic()
         reason = _describe(exc)
         self.faults += 1
+        self._failing.add(part)
         if self.since is None:
             self.since, self._last_said, self.reason = now, now, reason
             log.warning("%s waits for a dependency (%s); retrying, nothing committed", self._what, reason)
@@ -279,8 +282,9 @@ class OutageLog:
                 self.faults,
             )
 
-    def ok(self) -> None:
-        if self.since is not None:
+    def ok(self, part: str = "") -> None:
+        self._failing.discard(part)
+        if self.since is not None and not self._failing:
             log.warning(
                 "%s: dependency back after %.1fs (%d faults)", self._what, time.monotonic() - self.since, self.faults
             )
@@ -727,6 +731,7 @@ class BatchConsumer(_Engine):
             if pipeline is not None:
                 await pipeline.close(self.settings.consumer_stop_grace_s)
             await self._drop_producer(tp)
+            self.outage.ok(str(tp))  # no longer ours: its faults are not this consumer's to wait for
 
     async def close_partitions(self) -> None:
         """Stopping: every partition finishes (commits) the batch it is on; the rest stays uncommitted."""
@@ -747,9 +752,10 @@ class BatchConsumer(_Engine):
             except Exception as exc:  # a fetch error: the broker is away, try again
                 if not is_transient(exc):
                     log.exception("%s: fetching failed", self.name)
-                self.outage.fault(exc)
+                self.outage.fault(exc, "fetch")
                 await asyncio.sleep(self.retry_delay(2))
                 continue
+            self.outage.ok("fetch")
             for tp, records in batches.items():
                 pipeline = self._pipelines.get(tp)
                 if pipeline is None:
@@ -784,7 +790,7 @@ class BatchConsumer(_Engine):
                     await self._drop_producer(tp)
                     exc = failure.__cause__ or failure
                 if is_transient(exc):
-                    self.outage.fault(exc)
+                    self.outage.fault(exc, str(tp))
                     self.metrics.retried.labels(*self.labels, "transient").inc()
                 else:
                     log.error(
@@ -799,7 +805,7 @@ class BatchConsumer(_Engine):
                     self.metrics.retried.labels(*self.labels, "error").inc()
                 await self.pause(self.retry_delay(attempt))
                 continue
-            self.outage.ok()
+            self.outage.ok(str(tp))
             self.metrics.batch_size.labels(*self.labels).observe(len(raws))
             self.metrics.handled.labels(*self.labels).inc(sum(1 for r in raws if r.decoded is not None))
             self.metrics.latency.labels(*self.labels).observe(time.monotonic() - started)
@@ -959,9 +965,10 @@ class LaneConsumer(_Engine):
                 try:
                     batches = await consumer.getmany(timeout_ms=100, max_records=self.settings.consumer_batch_max)
                 except Exception as exc:  # noqa: BLE001 - the broker is away: try again
-                    self.outage.fault(exc)
+                    self.outage.fault(exc, "fetch")
                     await asyncio.sleep(self.retry_delay(2))
                     continue
+                self.outage.ok("fetch")
                 for tp, records in batches.items():
                     progress = self._progress[tp]
                     for record in records:
@@ -1030,7 +1037,7 @@ class LaneConsumer(_Engine):
                 raise
             except Exception as exc:
                 if is_transient(exc):
-                    self.outage.fault(exc)
+                    self.outage.fault(exc, f"{raw.record.partition}@{raw.record.offset}")
                     self.metrics.retried.labels(*self.labels, "transient").inc()
                     await self.pause(self.retry_delay(attempt))
                     continue
@@ -1046,7 +1053,7 @@ class LaneConsumer(_Engine):
                 log.warning("%s: handler failed (%s); retry %d", self.name, type(exc).__name__, errors + 1)
                 await self.pause(self.retry_delay(errors + 1))
                 continue
-            self.outage.ok()
+            self.outage.ok(f"{raw.record.partition}@{raw.record.offset}")
             self.metrics.handled.labels(*self.labels).inc()
             break
         self.end_spans([raw])
@@ -1058,11 +1065,12 @@ class LaneConsumer(_Engine):
             attempt += 1
             try:
                 await self.send_all(out.records)
+                self.outage.ok("dead letters")
                 return
             except (ConsumerStopping, asyncio.CancelledError):
                 raise
             except Exception as exc:  # noqa: BLE001 - a dead letter must not be lost
-                self.outage.fault(exc)
+                self.outage.fault(exc, "dead letters")
                 self.metrics.dead_letter_failures.labels(*self.labels).inc()
                 await self.pause(self.retry_delay(attempt))
 

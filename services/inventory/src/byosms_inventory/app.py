@@ -13,7 +13,7 @@ from byosms_common.consumer import EmitPublisher, Record, Subscription, one_by_o
 from byosms_common.logs import configure_logging
 from byosms_common.messages import ANY_MESSAGE
 from byosms_common.service import ServiceRuntime
-from byosms_common.settings import DatabaseSettings, KafkaSettings, TelemetrySettings, load_or_exit
+from byosms_common.settings import ConsumerSettings, DatabaseSettings, KafkaSettings, TelemetrySettings, load_or_exit
 from byosms_inventory import subscribers
 from byosms_inventory.settings import InventorySettings
 
@@ -35,6 +35,7 @@ async def run(
         consumer_group=settings.consumer_group,
         database=database,
         schema=SCHEMA,
+        consumer_settings=ConsumerSettings(),
         migrations="byosms_inventory",
     )
     service.consume(lambda: subscriptions(service.connected_pool))

@@ -22,6 +22,7 @@ from byosms_common.messages import (
 )
 from byosms_common.service import ServiceRuntime
 from byosms_common.settings import (
+    ConsumerSettings,
     DatabaseSettings,
     KafkaSettings,
     KeyringSettings,
@@ -55,6 +56,7 @@ async def run(
         consumer_group=settings.consumer_group,
         database=database,
         schema=SCHEMA,
+        consumer_settings=ConsumerSettings(),
         migrations="byosms_routing",
     )
     # Opened auth tokens are dropped as soon as their integration changes or is deleted.
