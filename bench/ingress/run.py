@@ -1,17 +1,29 @@
 """Benchmark of the ingress against a bare aiohttp server, over loopback, with the real broker.
 
     uv run python bench/ingress/run.py [--requests 20000] [--concurrency 32] [--rate 1000] [--seconds 5]
+                                       [--rounds 3] [--producer-records 20000]
 
 Each server runs in its own process; the load generator runs in this one, with every request
-signed before the clock starts. Two phases per server:
+signed before the clock starts. Three servers, in turn, ``--rounds`` times (their figures are the
+median over the rounds): the bare aiohttp baseline, the ingress with its librdkafka producer, and
+the ingress with the aiokafka producer it had before (the same app; only the producer differs).
+Two phases per server:
 - throughput: a fixed number of requests with fixed concurrency, as fast as answered;
 - paced: an open loop at a fixed rate for a fixed time, for the latency under that load.
+CPU time per request is the server process's utime + stime (/proc/<pid>/stat, every thread,
+librdkafka's included) over the phase, divided by its requests: on this shared, noisy machine it is
+steadier than requests/s. The ratio "ingress / baseline" is the baseline's CPU per request over the
+ingress's, i.e. the share of the baseline's throughput the ingress would reach on the same CPU.
+Before the servers, the two producers are measured alone (producers.py: the ingress's send pattern,
+CPU per record).
+
 The ingress publishes with acks=all to BYOSMS_KAFKA_BOOTSTRAP (``make bench`` points it at the
 test stack, ``uv run byosms-stack up --test``; not at the stack of ``make up``, whose services would
 otherwise find the benchmark's events as a backlog). Its /metrics are read before and after each
-phase, so the report says how many 200s were published directly (``accepted``) and how many went to the disk spool
-(``spooled``). The baseline reads the request body like a real server before answering. Results go
-to bench/results/ingress.md.
+phase, so the report says how many 200s were published directly (``accepted``) and how many went to
+the disk spool (``spooled``). The baseline reads the request body like a real server before
+answering. Results go to bench/results/ingress.md; the figures found there before move to its
+"Earlier runs" section, so every figure stays next to the one it replaces.
 """
 
 from __future__ import annotations
@@ -26,8 +38,9 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -56,7 +69,44 @@ def _run_baseline(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-def _run_ingress(port: int, spool_dir: str) -> None:
+class AiokafkaProducer:
+    """The ingress's producer before issue 10 (aiokafka, same settings), to compare in the same run."""
+
+    def __init__(self, config: dict[str, Any], signals: Any) -> None:
+        self.failure: str | None = None
+        self._config = config
+        self._producer: Any = None
+
+    async def start(self) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._config["bootstrap.servers"],
+            client_id=self._config["client.id"],
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+            request_timeout_ms=15_000,
+        )
+        await self._producer.start()
+
+    async def send(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None
+    ) -> Any:
+        return await self._producer.send(topic, value, key, headers=headers)
+
+    async def probe(self, timeout: float) -> str | None:  # noqa: ASYNC109
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout)
+        except Exception as exc:  # noqa: BLE001 - any failure means unreachable
+            return type(exc).__name__
+        return None
+
+    async def stop(self, timeout: float) -> None:  # noqa: ASYNC109
+        await asyncio.wait_for(self._producer.stop(), timeout)
+
+
+def _run_ingress(port: int, spool_dir: str, producer: str) -> None:
     import logging
 
     from byosms_common.crypto import Keyring
@@ -67,8 +117,23 @@ def _run_ingress(port: int, spool_dir: str) -> None:
     logging.basicConfig(level=logging.WARNING)
     keyring: Keyring = KeyringSettings().keyring()
     settings = IngressSettings(region="us-east-1", host="127.0.0.1", port=port, spool_dir=Path(spool_dir))
-    ingress = Ingress(settings, KafkaSettings(), keyring)
+    factory = AiokafkaProducer if producer == "aiokafka" else None
+    ingress = Ingress(settings, KafkaSettings(), keyring, producer_factory=factory)
     web.run_app(ingress.web_app(), host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+SERVERS = (
+    ("baseline", _run_baseline, ()),
+    ("ingress (librdkafka)", _run_ingress, ("librdkafka",)),
+    ("ingress (aiokafka)", _run_ingress, ("aiokafka",)),
+)
+
+
+def _cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """utime + stime of every thread of ``pid`` so far (of one thread: ``thread``)."""
+    stat = f"/proc/{pid}/task/{thread}/stat" if thread is not None else f"/proc/{pid}/stat"
+    fields = Path(stat).read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------------------------------ load
@@ -80,10 +145,23 @@ class Result:
     seconds: float
     latencies_ms: list[float]
     failures: int
+    cpu_seconds: float = 0.0
+    loop_cpu_seconds: float = 0.0  # the main thread's: the event loop, which one process cannot spread
+    outcomes: dict[str, float] | None = field(default=None)
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU time per request, in microseconds."""
+        return self.cpu_seconds / self.requests * 1e6
+
+    @property
+    def loop_cpu_us(self) -> float:
+        """CPU time of the server's event-loop thread per request, in microseconds."""
+        return self.loop_cpu_seconds / self.requests * 1e6
 
     def pct(self, p: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -211,12 +289,19 @@ async def _seed(account: str, token: str, keyring: object) -> None:
         await producer.stop()
 
 
-def _row(name: str, phase: str, r: Result, outcomes: dict[str, float] | None) -> str:
+TABLE_HEADER = (
+    "| server | phase | requests | requests/s | CPU µs/request | of it event loop | p50 ms | p99 ms | non-200 |"
+    " 200 direct | 200 spooled |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+)
+
+
+def _row(name: str, phase: str, r: Result) -> str:
+    outcomes = r.outcomes
     direct = f"{outcomes.get('accepted', 0):.0f}" if outcomes is not None else "-"
     spooled = f"{outcomes.get('spooled', 0):.0f}" if outcomes is not None else "-"
     return (
-        f"| {name} | {phase} | {r.requests} | {r.rps:,.0f} | {statistics.median(r.latencies_ms):.2f} | "
-        f"{r.pct(99):.2f} | {r.failures} | {direct} | {spooled} |"
+        f"| {name} | {phase} | {r.requests} | {r.rps:,.0f} | {r.cpu_us:.0f} | {r.loop_cpu_us:.0f} | "
+        f"{statistics.median(r.latencies_ms):.2f} | {r.pct(99):.2f} | {r.failures} | {direct} | {spooled} |"
     )
 
 
@@ -241,9 +326,71 @@ def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float
     return {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
 
 
+async def _measure(
+    name: str, target: Any, extra: tuple[str, ...], prepared: Prepared, args: argparse.Namespace, spool_root: str
+) -> tuple[Result, Result]:
+    """Start one server process, run both phases against it, stop it."""
+    from byosms_common.regions import DEFAULT_REGIONS
+
+    region = DEFAULT_REGIONS["us-east-1"]
+    ctx = multiprocessing.get_context("spawn")
+    port = _free_port()
+    is_ingress = target is _run_ingress
+    spool = tempfile.mkdtemp(dir=spool_root)
+    proc = ctx.Process(target=target, args=(port, spool, *extra) if is_ingress else (port,), daemon=True)
+    proc.start()
+    assert proc.pid is not None
+    try:
+        base = f"http://127.0.0.1:{port}"
+        url = base + region.inbound_path
+        await _wait_ready(url, prepared[0])
+        # Warm-up with already-used payloads (the ingress dedupe is downstream; harmless).
+        await throughput(url, prepared[:200], args.concurrency)
+        before = await _outcomes(base) if is_ingress else {}
+        cpu, loop_cpu = _cpu_seconds(proc.pid), _cpu_seconds(proc.pid, proc.pid)
+        tp = await throughput(url, prepared[1 : 1 + args.requests], args.concurrency)
+        tp.cpu_seconds = _cpu_seconds(proc.pid) - cpu
+        tp.loop_cpu_seconds = _cpu_seconds(proc.pid, proc.pid) - loop_cpu
+        middle = await _outcomes(base) if is_ingress else {}
+        cpu, loop_cpu = _cpu_seconds(proc.pid), _cpu_seconds(proc.pid, proc.pid)
+        pc = await paced(url, prepared[1 + args.requests :], args.rate)
+        pc.cpu_seconds = _cpu_seconds(proc.pid) - cpu
+        pc.loop_cpu_seconds = _cpu_seconds(proc.pid, proc.pid) - loop_cpu
+        after = await _outcomes(base) if is_ingress else {}
+        if is_ingress:
+            tp.outcomes, pc.outcomes = _delta(middle, before), _delta(after, middle)
+    finally:
+        proc.terminate()
+        proc.join(15)
+    print(
+        _row(name, f"throughput (c={args.concurrency})", tp),
+        _row(name, f"paced {args.rate}/s", pc),
+        sep="\n",
+        flush=True,
+    )
+    return tp, pc
+
+
+def _median_of(results: list[Result], key: Any) -> Result:
+    """The round whose ``key`` is the median (an actual run, so its other figures belong together)."""
+    ordered = sorted(results, key=key)
+    return ordered[(len(ordered) - 1) // 2]
+
+
 async def main(args: argparse.Namespace) -> None:
+    import producers
+
     from byosms_common.crypto import Keyring
     from byosms_common.regions import DEFAULT_REGIONS
+
+    bootstrap = os.environ.get("BYOSMS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    print(producers.HEADER, flush=True)
+    producer_rows = []
+    # The webhooks' concurrency, and the spool drain's (a batch of BYOSMS_INGRESS_DRAIN_BATCH in flight).
+    for concurrency in (args.concurrency, 500) if args.producer_records else ():
+        for figures in producers.measure(bootstrap, records=args.producer_records, concurrency=concurrency):
+            producer_rows.append(figures.row())
+            print(producer_rows[-1], flush=True)
 
     region = DEFAULT_REGIONS["us-east-1"]
     keyring = Keyring.from_config(f'{{"bench": "{Keyring.generate_key()}"}}', "bench")
@@ -254,61 +401,85 @@ async def main(args: argparse.Namespace) -> None:
 
     total = args.requests + int(args.rate * args.seconds) + 1
     prepared = _prepare(total, account, token, region.inbound_url)
-    ctx = multiprocessing.get_context("spawn")
+    runs: dict[str, list[tuple[Result, Result]]] = {name: [] for name, _, _ in SERVERS}
+    print(TABLE_HEADER.splitlines()[0])
+    with tempfile.TemporaryDirectory() as spool_root:
+        for _ in range(args.rounds):
+            for name, target, extra in SERVERS:
+                runs[name].append(await _measure(name, target, extra, prepared, args, spool_root))
+
     rows: list[str] = []
     summary: dict[str, tuple[Result, Result]] = {}
-    with tempfile.TemporaryDirectory() as spool_dir:
-        for name, target, extra in (("baseline", _run_baseline, ()), ("ingress", _run_ingress, (spool_dir,))):
-            port = _free_port()
-            proc = ctx.Process(target=target, args=(port, *extra), daemon=True)
-            proc.start()
-            try:
-                base = f"http://127.0.0.1:{port}"
-                url = base + region.inbound_path
-                await _wait_ready(url, prepared[0])
-                # Warm-up with already-used payloads (the ingress dedupe is downstream; harmless).
-                await throughput(url, prepared[:200], args.concurrency)
-                counted = name == "ingress"
-                before = await _outcomes(base) if counted else {}
-                tp = await throughput(url, prepared[1 : 1 + args.requests], args.concurrency)
-                middle = await _outcomes(base) if counted else {}
-                pc = await paced(url, prepared[1 + args.requests :], args.rate)
-                after = await _outcomes(base) if counted else {}
-                summary[name] = (tp, pc)
-                rows += [
-                    _row(name, f"throughput (c={args.concurrency})", tp, _delta(middle, before) if counted else None),
-                    _row(name, f"paced {args.rate}/s", pc, _delta(after, middle) if counted else None),
-                ]
-                print(rows[-2], rows[-1], sep="\n", flush=True)
-            finally:
-                proc.terminate()
-                proc.join(15)
-    ratio = summary["ingress"][0].rps / summary["baseline"][0].rps
-    p99 = summary["ingress"][1].pct(99)
+    for name, results in runs.items():
+        tp = _median_of([r[0] for r in results], lambda r: r.cpu_us)
+        pc = _median_of([r[1] for r in results], lambda r: r.pct(99))
+        summary[name] = (tp, pc)
+        rows += [_row(name, f"throughput (c={args.concurrency})", tp), _row(name, f"paced {args.rate}/s", pc)]
+    every_round = [
+        f"| {name} | " + " | ".join(f"{tp.cpu_us:.0f} µs, {tp.rps:,.0f}/s" for tp, _ in results) + " |"
+        for name, results in runs.items()
+    ]
+    baseline = summary["baseline"][0]
+    lines = []
+    for name in ("ingress (librdkafka)", "ingress (aiokafka)"):
+        tp, pc = summary[name]
+        lines.append(
+            f"- {name}: **{baseline.cpu_us / tp.cpu_us:.0%}** of the baseline by CPU per request"
+            f" ({tp.cpu_us:.0f} vs {baseline.cpu_us:.0f} µs, event loop {tp.loop_cpu_us:.0f}; target ≥ 50%),"
+            f" {tp.rps / baseline.rps:.0%} by"
+            f" requests/s ({tp.rps:,.0f} vs {baseline.rps:,.0f}); p99 at {args.rate} requests/s"
+            f" **{pc.pct(99):.1f} ms** (target < 50 ms)."
+        )
     command = "uv run python bench/ingress/run.py " + " ".join(sys.argv[1:])
-    text = "\n".join(
+    current = "\n".join(
         [
-            "# Ingress benchmark",
-            "",
             f"Command: `BYOSMS_KAFKA_BOOTSTRAP=... {command.strip()}` (from the repository root, Kafka at "
-            f"{os.environ.get('BYOSMS_KAFKA_BOOTSTRAP', '127.0.0.1:9092')}, acks=all, idempotent producer).",
+            f"{bootstrap}, acks=all, idempotent producer).",
             f"Date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}; machine: {os.cpu_count()} cores, loopback only; "
-            "server and load generator in separate processes.",
+            "servers and load generator in separate processes; shared with other work, so figures are noisy.",
             "",
-            "| server | phase | requests | requests/s | p50 ms | p99 ms | non-200 | 200 direct | 200 spooled |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"The producers alone (producers.py: {args.producer_records} records of 600 bytes, senders each waiting"
+            " for its acknowledgement, acks=all, idempotent, each with the settings the ingress gives it):",
+            "",
+            producers.HEADER,
+            *producer_rows,
+            "",
+            f"The servers (median round of {args.rounds}: by CPU per request for throughput, by p99 for paced):",
+            "",
+            TABLE_HEADER,
             *rows,
             "",
-            f"- Ingress throughput / baseline throughput: **{ratio:.0%}** (target ≥ 50%).",
-            f"- Ingress p99 at {args.rate} requests/s: **{p99:.1f} ms** (target < 50 ms).",
+            *lines,
+            "- CPU µs/request: utime + stime of the server process (all threads) over the phase, per request;"
+            " of it event loop: the main thread's share (librdkafka's broker thread is the rest).",
             "- 200 direct / spooled: webhooks answered after Kafka's ack vs. after the fsync to the disk spool"
             " (from the ingress's byosms_ingress_requests_total before and after each phase).",
             "",
+            "Throughput phase, every round:",
+            "",
+            "| server | " + " | ".join(f"round {n + 1}" for n in range(args.rounds)) + " |",
+            "| --- |" + " ---: |" * args.rounds,
+            *every_round,
+            "",
         ]
     )
+    earlier = _earlier_runs()
+    text = "# Ingress benchmark\n\n" + current + "\n## Earlier runs\n\n" + earlier
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
+    RESULTS.write_text(text.rstrip() + "\n", encoding="utf-8")
     print(text)
+
+
+def _earlier_runs(keep: int = 5) -> str:
+    """The previous results file's current run on top of its earlier ones (the last ``keep`` runs)."""
+    if not RESULTS.exists():
+        return ""
+    text = RESULTS.read_text(encoding="utf-8").removeprefix("# Ingress benchmark").strip()
+    current, _, earlier = text.partition("## Earlier runs")
+    runs = [run.strip() for run in earlier.split("### ") if run.strip()]
+    title = current.split("Date: ", 1)[1].split(";", 1)[0] if "Date: " in current else "before"
+    runs.insert(0, f"{title}\n\n{current.strip()}")
+    return "".join(f"### {run}\n\n" for run in runs[:keep])
 
 
 if __name__ == "__main__":
@@ -317,4 +488,9 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=int, default=1000, help="requests per second in the paced phase")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the paced phase")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over the three servers (median reported)")
+    parser.add_argument(
+        "--producer-records", type=int, default=20000, help="records per producer measured alone (0: skip)"
+    )
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # producers.py beside this file
     asyncio.run(main(parser.parse_args()))

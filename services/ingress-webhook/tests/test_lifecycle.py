@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -164,3 +167,97 @@ async def test_stopping_drains_the_spool_when_kafka_is_back(kit: Any, tmp_path: 
     await spool.open()
     assert spool.empty
     await spool.close()
+
+
+def _refused_address() -> str:
+    """A loopback port nobody listens on: every connection attempt is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def test_a_broker_that_refuses_connections_is_one_log_line_per_state_change(
+    kit: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Kafka's clients would log every reconnect attempt; the operator gets one line when Kafka is
+    lost and one every ``still_down_every_s``, the gauge says 0 without anyone asking /readyz, and a
+    webhook goes straight to the spool instead of waiting out the publish deadline."""
+    caplog.set_level(logging.DEBUG)
+    settings = IngressSettings(region="us-east-1", spool_dir=tmp_path / "spool", publish_deadline_s=5.0)
+    ingress = Ingress(
+        settings,
+        KafkaSettings(kafka_bootstrap=_refused_address()),
+        kit.new_keyring(),
+        probe_every_down_s=0.1,  # a reconnect attempt every 100 ms, like aiokafka's retry backoff
+        still_down_every_s=1.0,
+    )
+    tenant = kit.new_tenant()
+    gauge = "byosms_ingress_kafka_reachable"
+    async with TestClient(TestServer(ingress.web_app())) as client:
+        _loaded(ingress, tenant)
+        await kit.wait_until(lambda: ingress.connectivity.reachable is False, 10, "the outage noticed")
+        assert ingress.metrics.registry.get_sample_value(gauge) == 0
+
+        params = kit.sms_params(tenant.account_sid, kit.new_message_sid())
+        headers = {**FORM, "X-Twilio-Signature": kit.sign(tenant.token, kit.MO_URL, params)}
+        started = time.monotonic()
+        posted = await client.post(kit.MO_URL.removeprefix(kit.REGION.base_url), data=kit.form(params), headers=headers)
+        assert posted.status == 200
+        assert time.monotonic() - started < 2.0  # not after the 5 s deadline: Kafka is known to be down
+        assert ingress.spool.pending_records == 1
+
+        def still_down_lines() -> int:
+            return sum("still unreachable" in r.getMessage() for r in caplog.records)
+
+        await kit.wait_until(lambda: still_down_lines() >= 3, 20, "three 'still unreachable' lines")
+
+    kafka_lines = [r for r in caplog.records if r.name.startswith(("aiokafka", "byosms_ingress.librdkafka"))]
+    assert kafka_lines == []  # dozens of refused connections, not one line from the clients
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings[0].startswith("Kafka unreachable (")
+    assert warnings[0].endswith("); webhooks go to the spool until it is back")
+    assert all(line.startswith("Kafka still unreachable after ") for line in warnings[1:]), warnings
+    assert 3 <= len(warnings) - 1 <= 6
+
+
+class FailingProducer:
+    """A producer that reaches Kafka until the test makes it fail for good (as librdkafka's fatal errors do)."""
+
+    def __init__(self, config: dict[str, Any], signals: Any) -> None:
+        self.failure: str | None = None
+        self.signals = signals
+        self.stopped = False
+
+    async def start(self) -> None:
+        pass
+
+    async def send(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None
+    ) -> Any:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def probe(self, timeout: float) -> str | None:  # noqa: ASYNC109
+        return None
+
+    async def stop(self, timeout: float) -> None:  # noqa: ASYNC109
+        self.stopped = True
+
+
+async def test_a_producer_that_failed_for_good_is_replaced(kit: Any, tmp_path: Path) -> None:
+    made: list[FailingProducer] = []
+
+    def factory(config: dict[str, Any], signals: Any) -> FailingProducer:
+        made.append(FailingProducer(config, signals))
+        return made[-1]
+
+    settings = IngressSettings(region="us-east-1", spool_dir=tmp_path / "spool")
+    ingress = Ingress(settings, KafkaSettings(kafka_bootstrap=NO_KAFKA), kit.new_keyring(), producer_factory=factory)
+    async with TestClient(TestServer(ingress.web_app())):
+        await kit.wait_until(lambda: bool(made) and ingress.publisher.producer is made[0], 10, "first producer in use")
+        made[0].failure = "_FATAL"
+        made[0].signals.trouble()
+        await kit.wait_until(lambda: len(made) == 2 and ingress.publisher.producer is made[1], 10, "replaced")
+        assert made[0].stopped
+        assert ingress.connectivity.reachable is True

@@ -1,5 +1,7 @@
 """Kafka outage: stop a throwaway broker while a client sends signed webhooks, start it again, and
-every webhook answered 200 is in Kafka exactly once by event id. Then a restart drains the spool.
+every webhook answered 200 is in Kafka exactly once by event id; meanwhile the reachability gauge
+follows the broker by itself and the log says "lost" and "back" instead of every reconnect attempt.
+Then a restart drains the spool.
 
 The broker is our own (devstack's Kafka with its own state dir and ports); the shared dev broker is
 never touched.
@@ -8,6 +10,7 @@ never touched.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -94,7 +97,10 @@ async def _read_all(bootstrap: str) -> list[str]:
         await consumer.stop()
 
 
-async def test_outage_loses_nothing_and_duplicates_nothing(broker: Broker, ingress_kit: Any, tmp_path: Path) -> None:
+async def test_outage_loses_nothing_and_duplicates_nothing(
+    broker: Broker, ingress_kit: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     kit = ingress_kit
     keyring = kit.new_keyring()
     tenant = kit.new_tenant()
@@ -121,21 +127,37 @@ async def test_outage_loses_nothing_and_duplicates_nothing(broker: Broker, ingre
                     accepted.append(sid)
                 await asyncio.sleep(0.01)
 
+        def reachable() -> float | None:
+            # Read from the registry, never through /readyz: the gauge must move by itself.
+            return ingress.metrics.registry.get_sample_value("byosms_ingress_kafka_reachable")
+
         senders = [asyncio.create_task(sender(w)) for w in range(4)]
         await kit.wait_until(lambda: len(accepted) >= 40, 30, "webhooks before the outage")
+        assert reachable() == 1
         await broker.stop()
+        outage_logs = len(caplog.records)
+        await kit.wait_until(lambda: reachable() == 0, 20, "the gauge to show the outage")
         during = len(accepted)
         await kit.wait_until(lambda: len(accepted) >= during + 40, 30, "webhooks during the outage")
         assert ingress.spool.pending_records > 0
         await broker.start()
+        await kit.wait_until(lambda: reachable() == 1, 30, "the gauge to show Kafka back")
         after = len(accepted)
         await kit.wait_until(lambda: len(accepted) >= after + 40, 60, "webhooks after the outage")
+        back_logs = len(caplog.records)
         stop_sending.set()
         await asyncio.gather(*senders)
         await kit.wait_until(lambda: ingress.spool.empty, 60, "spool drained")
         metrics = await (await client.get("/metrics")).text()
 
     assert set(outcomes) == {200}, outcomes
+    during_outage = [r for r in caplog.records[outage_logs:back_logs] if r.levelno >= logging.WARNING]
+    clients = [r.getMessage() for r in during_outage if r.name.startswith(("aiokafka", "byosms_ingress.librdkafka"))]
+    assert len(clients) <= 3, clients  # at most one per call site before the outage was noticed
+    state = [r.getMessage() for r in caplog.records if r.name == "byosms_ingress.kafka_state"]
+    lost = [m for m in state if m.startswith("Kafka unreachable")]
+    back = [m for m in state if m.startswith("Kafka reachable again")]
+    assert (len(lost), len(back)) == (1, 1), state
     ids = await _read_all(broker.bootstrap)
     ours = [i for i in ids if i in set(accepted)]
     assert sorted(ours) == sorted(accepted), f"{len(accepted) - len(set(ours))} missing"

@@ -26,6 +26,7 @@ class ScriptedProducer:
 
     sent: list[str] = field(default_factory=list)
     hold: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+    headers: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
 
     async def send(
         self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None
@@ -33,6 +34,7 @@ class ScriptedProducer:
         assert value is not None
         event_id = value.decode()  # the records below carry their event id as the value
         self.sent.append(event_id)
+        self.headers[event_id] = list(headers or ())
         held = self.hold.pop(event_id, None)
         if held is not None:
             return held
@@ -185,4 +187,45 @@ async def test_drain_remaining_gives_up_without_progress(tmp_path: Path) -> None
     publisher.producer = Down()
     await asyncio.wait_for(publisher.drain_remaining(), 5)  # returns, does not spin
     assert spool.pending_records == 1
+    await spool.close()
+
+
+async def test_a_spooled_event_keeps_the_webhooks_trace_context_on_the_way_to_kafka(tmp_path: Path) -> None:
+    """Spooled during an outage, drained later and outside the request: still the request's trace."""
+    publisher, spool, _ = await _publisher(tmp_path)
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    record = SpoolRecord("SM7", "t", "+1|+2", b"SM7", "sms.inbound_received", traceparent, "lb=proxy1")
+    assert await publisher.publish(record) is PublishOutcome.SPOOLED  # no producer yet
+    await spool.close()
+    reopened = Spool(tmp_path / "spool", 1024 * 1024)  # and across a restart of the ingress
+    await reopened.open()
+    publisher = EventPublisher(reopened, IngressMetrics(), deadline_s=0.05, drain_batch=100)
+    producer = ScriptedProducer()
+    publisher.producer = producer
+    await asyncio.wait_for(publisher.drain_remaining(), 5)
+    assert producer.headers["SM7"] == [
+        ("content-type", b"application/json"),
+        ("byosms-type", b"sms.inbound_received"),
+        ("traceparent", traceparent.encode()),
+        ("tracestate", b"lb=proxy1"),
+    ]
+    await reopened.close()
+
+
+async def test_while_kafka_is_known_down_events_go_to_the_spool_at_once(tmp_path: Path) -> None:
+    """No wait for the deadline when the reachability check already says Kafka is away."""
+    spool = Spool(tmp_path / "spool", 1024 * 1024)
+    await spool.open()
+    up = False
+    publisher = EventPublisher(spool, IngressMetrics(), deadline_s=5.0, drain_batch=100, kafka_up=lambda: up)
+    producer = ScriptedProducer()
+    publisher.producer = producer
+    started = asyncio.get_running_loop().time()
+    assert await publisher.publish(record_with_id(0)) is PublishOutcome.SPOOLED
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert producer.sent == []  # not even handed to the producer
+    up = True
+    assert await publisher.publish(record_with_id(1)) is PublishOutcome.SPOOLED  # behind SM0 in the spool
+    await asyncio.wait_for(publisher.drain_remaining(), 5)
+    assert producer.sent == ["SM0", "SM1"]
     await spool.close()

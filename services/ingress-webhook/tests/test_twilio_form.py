@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from byosms_ingress.twilio_form import (
+    MAX_FIELDS,
     Endpoint,
     FormError,
     Origin,
@@ -142,3 +146,40 @@ def test_json_object() -> None:
     for bad in ("[1]", "{", '"x"'):
         with pytest.raises(FormError):
             parse_json_object(bad)
+
+
+def _reference(body: bytes) -> tuple[tuple[str, str], ...] | None:
+    """What ``parse_qsl`` makes of a body (None: it refuses it), the behaviour parse_form keeps."""
+    try:
+        return tuple(
+            parse_qsl(
+                body.decode("utf-8"),
+                keep_blank_values=True,
+                strict_parsing=True,
+                errors="strict",
+                max_num_fields=MAX_FIELDS,
+            )
+        )
+    except ValueError:
+        return None
+
+
+# Pieces of form bodies: separators, escapes good and bad, raw non-ASCII text.
+_PIECES = [*"aZ09=&+%-_.~ é👋", "%2B", "%20", "%C3%A9", "%F0%9F%91%8B", "%FF", "%zz", "%"]
+
+
+@given(parts=st.lists(st.sampled_from(_PIECES), max_size=60))
+def test_parse_form_reads_every_body_as_parse_qsl_does(parts: list[str]) -> None:
+    body = "".join(parts).encode()
+    expected = _reference(body)
+    if expected is None:
+        with pytest.raises(FormError):
+            parse_form(body)
+    else:
+        assert parse_form(body) == expected
+
+
+def test_parse_form_refuses_too_many_fields() -> None:
+    assert len(parse_form(b"&".join([b"a=1"] * MAX_FIELDS))) == MAX_FIELDS
+    with pytest.raises(FormError):
+        parse_form(b"&".join([b"a=1"] * (MAX_FIELDS + 1)))

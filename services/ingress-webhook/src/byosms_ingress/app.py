@@ -15,7 +15,15 @@ outage would take every pod out of its Service at once, Twilio could deliver now
 ready and a spool with room is the other: the pod leaves the Service only when it can neither
 publish nor spool. Before the first load of the integrations nothing can be validated, so that
 stays a hard condition (and needs Kafka once per process). Each condition is reported in the JSON
-body (``checks``), and Kafka reachability also as the gauge ``byosms_ingress_kafka_reachable``.
+body (``checks``).
+
+Kafka reachability is kept live, not probed per ``/readyz`` call (kafka_state.py): the producer's
+acknowledgements and error events, and a metadata request every few seconds (every second while
+Kafka is unreachable), update it and the gauge ``byosms_ingress_kafka_reachable``, with one log line
+per change. While Kafka is known unreachable, webhooks go straight to the spool instead of waiting
+for the publish deadline first. The producer (librdkafka, kafka_producer.py) needs no broker to
+start; the integrations follower starts once Kafka was reached. A producer that fails for good
+(fatal error) is replaced; its pending records fail and their spooled copies are drained.
 
 Shutdown runs on aiohttp's ``on_cleanup``, i.e. after the server stopped accepting connections and
 the in-flight handlers finished (``on_shutdown`` runs before that wait). Then the drain gets up to
@@ -30,10 +38,10 @@ import contextlib
 import gc
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
-from opentelemetry import context as otel_context
+from aiohttp.typedefs import Middleware
 from opentelemetry import propagate, trace
 
 from byosms_common.crypto import Keyring
@@ -44,6 +52,8 @@ from byosms_common.settings import KafkaSettings
 from byosms_common.state_cache import StateTopicFollower
 from byosms_common.topics import INTEGRATION_STATE
 from byosms_ingress.integrations_cache import IntegrationsCache
+from byosms_ingress.kafka_producer import KafkaSignals, ManagedProducer, RdKafkaProducer, producer_config
+from byosms_ingress.kafka_state import STILL_DOWN_EVERY_S, KafkaConnectivity, QuietKafkaClientLogs
 from byosms_ingress.metrics import IngressMetrics
 from byosms_ingress.publishing import EventPublisher
 from byosms_ingress.routes import RouteDeps, add_routes
@@ -56,23 +66,50 @@ log = logging.getLogger(__name__)
 SERVICE = "ingress"
 READY_RULE = "integrations_loaded and (kafka or spool_accepting)"
 _KAFKA_PROBE_TIMEOUT_S = 1.5
+# How often reachability is checked with a metadata request while Kafka is reachable and while not
+# (acknowledgements and librdkafka's error events update it in between).
+PROBE_EVERY_S = 5.0
+PROBE_EVERY_DOWN_S = 1.0
+_TRACEPARENT = "traceparent"
 # The spool accepts when a few of the largest possible webhooks still fit.
 _SPOOL_HEADROOM_FACTOR = 4
-_tracer = trace.get_tracer("byosms.ingress")
 
 
 class Ingress:
-    """All parts of one running ingress, started and stopped together with the HTTP app."""
+    """All parts of one running ingress, started and stopped together with the HTTP app.
 
-    def __init__(self, settings: IngressSettings, kafka: KafkaSettings, keyring: Keyring) -> None:
+    The keyword arguments are for tests and the benchmark: another producer (``producer_factory``
+    builds one from the librdkafka settings and the signals it reports to), the reachability check
+    intervals, how often an outage is logged again, and a tracer provider (else the global one).
+    """
+
+    def __init__(
+        self,
+        settings: IngressSettings,
+        kafka: KafkaSettings,
+        keyring: Keyring,
+        *,
+        producer_factory: ProducerFactory | None = None,
+        probe_every_s: float = PROBE_EVERY_S,
+        probe_every_down_s: float = PROBE_EVERY_DOWN_S,
+        still_down_every_s: float = STILL_DOWN_EVERY_S,
+        tracer_provider: trace.TracerProvider | None = None,
+    ) -> None:
         self.settings = settings
+        # The global provider (set up by __main__) unless one is given (tests with an in-memory exporter).
+        self._tracer = trace.get_tracer("byosms.ingress", tracer_provider=tracer_provider)
         self.kafka = kafka
         self.region = settings.region_config()
         self.metrics = IngressMetrics()
         self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
         self.cache = IntegrationsCache(keyring=keyring, region=self.region.id)
+        self.connectivity = KafkaConnectivity(self.metrics.kafka_reachable, still_down_every_s=still_down_every_s)
         self.publisher = EventPublisher(
-            self.spool, self.metrics, deadline_s=settings.publish_deadline_s, drain_batch=settings.drain_batch
+            self.spool,
+            self.metrics,
+            deadline_s=settings.publish_deadline_s,
+            drain_batch=settings.drain_batch,
+            kafka_up=lambda: self.connectivity.reachable is not False,
         )
         self.follower: StateTopicFollower[IntegrationState] = StateTopicFollower(
             kafka,
@@ -81,14 +118,23 @@ class Ingress:
             client_id=f"{kafka.kafka_client_id_prefix}-{SERVICE}-{self.region.id}",
             on_change=self._on_integration_change,
         )
-        self._producer: AIOKafkaProducer | None = None
-        self.signature_failures = SignatureFailureReporter(FailureTracker(self.region.id), lambda: self._producer)
+        self._producer_factory = producer_factory or RdKafkaProducer
+        self._probe_every = (probe_every_s, probe_every_down_s)
+        self._producer: ManagedProducer | None = None
+        self.signature_failures = SignatureFailureReporter(
+            FailureTracker(self.region.id), lambda: self.publisher.producer
+        )
+        self._quiet_client_logs = QuietKafkaClientLogs(self.connectivity)
         self._follower_started = False
+        self._following: asyncio.Task[bool] | None = None
+        self._check_now = asyncio.Event()
         self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[Any]] = []
 
     def web_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.settings.body_limit_bytes, middlewares=[_tracing, _no_traces])
+        app = web.Application(
+            client_max_size=self.settings.body_limit_bytes, middlewares=[_tracing(self._tracer), _no_traces]
+        )
         add_routes(
             app,
             RouteDeps(
@@ -108,12 +154,10 @@ class Ingress:
         return app
 
     async def readiness(self) -> dict[str, bool]:
-        """The readiness conditions (see the module docstring); updates the Kafka gauge."""
-        kafka = await self._kafka_reachable()
-        self.metrics.kafka_reachable.set(1 if kafka else 0)
+        """The readiness conditions (see the module docstring)."""
         return {
             "integrations_loaded": self.follower.loaded.is_set(),
-            "kafka": kafka,
+            "kafka": self.connectivity.reachable is True,
             "spool_accepting": self.spool.accepting(self.settings.body_limit_bytes * _SPOOL_HEADROOM_FACTOR),
         }
 
@@ -124,8 +168,9 @@ class Ingress:
     async def start(self) -> None:
         await self.spool.open()
         self.publisher.update_gauges()
+        self._quiet_client_logs.install()
         self._tasks = [
-            asyncio.create_task(self._connect()),
+            asyncio.create_task(self._run_kafka()),
             asyncio.create_task(self.publisher.drain_forever(self._stop)),
             asyncio.create_task(self.signature_failures.run(self._stop)),
         ]
@@ -133,41 +178,65 @@ class Ingress:
         # it out of the collector's full passes, which otherwise scan all of it (pauses of tens of ms).
         gc.freeze()
 
-    async def _connect(self) -> None:
-        # The follower starts once the producer reached Kafka: a follower whose first connect fails
-        # leaves an unclosed consumer behind, so it is not tried against a broker known to be down.
-        if await retry_forever("connecting the Kafka producer", self._connect_producer, stop=self._stop):
-            await retry_forever("following the integrations", self._start_follower, stop=self._stop)
+    # ------------------------------------------------------------------ Kafka
+    def delivered(self) -> None:
+        """KafkaSignals: a record was acknowledged."""
+        self.connectivity.up()
 
-    async def _connect_producer(self) -> None:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.kafka.kafka_bootstrap,
-            client_id=f"{self.kafka.kafka_client_id_prefix}-{SERVICE}-{self.region.id}",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=2,
-            request_timeout_ms=15_000,
-        )
-        try:
-            await producer.start()
-        except BaseException:
-            await producer.stop()
-            raise
-        self._producer = producer
-        self.publisher.producer = producer
+    def trouble(self) -> None:
+        """KafkaSignals: brokers down, a delivery failed or the producer failed: check at once."""
+        self._check_now.set()
+
+    async def _run_kafka(self) -> None:
+        """Own the producer (replaced after a fatal error) and keep Kafka's reachability live."""
+        while not self._stop.is_set():
+            client_id = f"{self.kafka.kafka_client_id_prefix}-{SERVICE}-{self.region.id}"
+            try:
+                producer = self._producer_factory(producer_config(self.kafka.kafka_bootstrap, client_id), self)
+                await producer.start()
+            except Exception:
+                # Needs no broker, so only a setting librdkafka refuses gets here: say so, loudly.
+                log.exception("the Kafka producer cannot be created; webhooks go to the spool")
+                raise
+            self._producer = producer
+            await self._watch(producer)
+            if self._stop.is_set():
+                return  # stop() closes the producer after the final drain
+            # Fatal: the records it still holds fail (retriable); the spool has every one that matters.
+            log.error("the Kafka producer failed for good (%s); replacing it", producer.failure)
+            self.publisher.producer = None
+            self._producer = None
+            await producer.stop(0)
+            await _wait_any(self._stop, None, timeout=1.0)
+
+    async def _watch(self, producer: ManagedProducer) -> None:
+        """Check reachability until stopped or the producer failed; the first success starts publishing
+        directly and following the integrations (a follower whose first connect fails would leave an
+        unclosed consumer behind, so it is not tried against a broker known to be down)."""
+        while not self._stop.is_set():
+            self._check_now.clear()
+            why = await producer.probe(_KAFKA_PROBE_TIMEOUT_S)
+            if producer.failure is not None:
+                return
+            if why is None:
+                self.connectivity.up()
+                if self.publisher.producer is None:
+                    self.publisher.producer = producer
+                if self._following is None:
+                    self._following = asyncio.create_task(
+                        retry_forever("following the integrations", self._start_follower, stop=self._stop)
+                    )
+                    self._tasks.append(self._following)
+            else:
+                self.connectivity.down(why)
+            self.connectivity.tick()
+            every = self._probe_every[0] if self.connectivity.reachable else self._probe_every[1]
+            await _wait_any(self._stop, self._check_now, timeout=every)
+            await asyncio.sleep(0.05)  # a burst of trouble signals never turns into back-to-back probes
 
     async def _start_follower(self) -> None:
         await self.follower.start()
         self._follower_started = True
-
-    async def _kafka_reachable(self) -> bool:
-        if self._producer is None:
-            return False
-        try:
-            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), _KAFKA_PROBE_TIMEOUT_S)
-        except Exception:  # noqa: BLE001 - unreachable in any way is "not reachable"
-            return False
-        return True
 
     async def stop(self) -> None:
         """After the last request: stop the background tasks, drain the spool within the grace period,
@@ -191,29 +260,53 @@ class Ingress:
         if self._follower_started:
             await self.follower.stop()
         if self._producer is not None:
+            # Records that matter are acknowledged or spooled already; the flush is for the rest
+            # (signature-failure reports, drained copies in flight).
+            left = max(0.5, deadline - asyncio.get_running_loop().time())
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._producer.stop(), self.settings.shutdown_grace_s)
+                await asyncio.wait_for(self._producer.stop(left), left + 5)
+            self._producer = None
+        self._quiet_client_logs.remove()
         await self.spool.close()
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ProducerFactory = Callable[[dict[str, Any], KafkaSignals], ManagedProducer]
+
+
+async def _wait_any(event: asyncio.Event, other: asyncio.Event | None, timeout: float) -> None:  # noqa: ASYNC109
+    """Until ``event`` or ``other`` is set, or ``timeout`` passed."""
+    waits = [asyncio.ensure_future(event.wait())]
+    if other is not None:
+        waits.append(asyncio.ensure_future(other.wait()))
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waits:
+            waiter.cancel()
 
 
 def _ready(checks: Mapping[str, bool]) -> bool:
     return checks["integrations_loaded"] and (checks["kafka"] or checks["spool_accepting"])
 
 
-@web.middleware
-async def _tracing(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A server span per request, continuing the caller's W3C trace context if it sent one."""
-    token = otel_context.attach(propagate.extract(request.headers))  # case-insensitive, no copy
-    try:
-        with _tracer.start_as_current_span(f"{request.method} {request.path}", kind=trace.SpanKind.SERVER) as span:
+def _tracing(tracer: trace.Tracer) -> Middleware:
+    """A server span per request, continuing the caller's W3C trace context if it sent one. The
+    events the request publishes carry this span's context (envelope ``trace`` and record headers)."""
+
+    @web.middleware
+    async def tracing(request: web.Request, handler: Handler) -> web.StreamResponse:
+        headers = request.headers
+        # Twilio sends no trace context: the propagators run only when a caller (a tracing proxy)
+        # sent one, since extracting nothing costs about as much as the span itself.
+        parent = propagate.extract(headers) if _TRACEPARENT in headers else None
+        name = f"{request.method} {request.path}"
+        with tracer.start_as_current_span(name, context=parent, kind=trace.SpanKind.SERVER) as span:
             response = await handler(request)
             span.set_attribute("http.response.status_code", response.status)
             return response
-    finally:
-        otel_context.detach(token)
+
+    return tracing
 
 
 @web.middleware

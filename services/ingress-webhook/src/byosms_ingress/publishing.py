@@ -16,16 +16,22 @@
 
 The producer is idempotent with ``acks=all``, so its own retries never duplicate a record. It is
 used directly (not through FastStream's publish) because the ingress needs the delivery future to
-outlive the request's deadline.
+outlive the request's deadline. Every record carries the W3C trace context of the webhook's request
+span as ``traceparent`` / ``tracestate`` headers (kept in the spool too, so a drained record
+continues the same trace), besides the envelope's ``trace`` field.
+
+While Kafka is known to be unreachable (``kafka_up``, kept live by app.py), events go to the spool at
+once instead of waiting out the deadline first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -35,12 +41,16 @@ from byosms_ingress.spool import Batch, Spool, SpoolRecord, SpoolWriteError
 
 log = logging.getLogger(__name__)
 
+HEADER_TRACEPARENT = "traceparent"
+HEADER_TRACESTATE = "tracestate"
+
 _MIN_BACKOFF = 0.2
 _MAX_BACKOFF = 5.0
 
 
 class Producer(Protocol):
-    """The part of aiokafka's ``AIOKafkaProducer`` the ingress uses."""
+    """What the publisher needs of a producer: ``kafka_producer.RdKafkaProducer`` (and aiokafka's
+    ``AIOKafkaProducer``) fit; ``send`` returns the delivery future once the producer has the record."""
 
     async def send(
         self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None
@@ -52,8 +62,17 @@ class PublishOutcome(StrEnum):
     SPOOLED = "spooled"
 
 
+_CONTENT_TYPE = ("content-type", b"application/json")
+
+
 def _headers(record: SpoolRecord) -> list[tuple[str, bytes]]:
-    return [("content-type", b"application/json"), (HEADER_TYPE, record.message_type.encode())]
+    """Content type, message type and the webhook's W3C trace context (consumers continue the trace)."""
+    headers = [_CONTENT_TYPE, (HEADER_TYPE, record.message_type.encode())]
+    if record.traceparent:
+        headers.append((HEADER_TRACEPARENT, record.traceparent.encode()))
+        if record.tracestate:
+            headers.append((HEADER_TRACESTATE, record.tracestate.encode()))
+    return headers
 
 
 async def _send(producer: Producer, record: SpoolRecord) -> Awaitable[Any]:
@@ -64,8 +83,17 @@ async def _send(producer: Producer, record: SpoolRecord) -> Awaitable[Any]:
 class EventPublisher:
     """Publishes events with a deadline, spools the rest and drains the spool."""
 
-    def __init__(self, spool: Spool, metrics: IngressMetrics, *, deadline_s: float, drain_batch: int) -> None:
+    def __init__(
+        self,
+        spool: Spool,
+        metrics: IngressMetrics,
+        *,
+        deadline_s: float,
+        drain_batch: int,
+        kafka_up: Callable[[], bool] | None = None,
+    ) -> None:
         self.producer: Producer | None = None
+        self._kafka_up = kafka_up or _always
         self._spool = spool
         self._metrics = metrics
         self._deadline = deadline_s
@@ -76,18 +104,21 @@ class EventPublisher:
     async def publish(self, record: SpoolRecord) -> PublishOutcome:
         """Durably accept ``record``; raises SpoolFullError / SpoolWriteError when that is impossible."""
         producer = self.producer
-        if producer is None or not self._spool.empty:
+        if producer is None or not self._spool.empty or not self._kafka_up():
             await self._append(record)
             return PublishOutcome.SPOOLED
         started = time.perf_counter()
         delivery: asyncio.Future[Any] | None = None
         try:
             # One deadline for both steps. Cancelling ``producer.send`` before it returned means the
-            # record never reached the producer; Kafka's delivery future is shielded, so a send that
-            # outlives the deadline goes on (and the drain waits for it, see _deliver).
+            # record never reached the producer; the wait for Kafka's delivery future is cancelled,
+            # never the future itself, so a send that outlives the deadline goes on (and the drain
+            # waits for it, see _deliver).
             async with asyncio.timeout(self._deadline):
                 delivery = asyncio.ensure_future(await _send(producer, record))
-                await asyncio.shield(delivery)
+                if not delivery.done():
+                    await _done(delivery)
+                delivery.result()  # raises what the producer failed with
         except TimeoutError:
             log.warning("Kafka did not acknowledge %s within %.1fs; spooling it", record.event_id, self._deadline)
         except Exception as exc:  # noqa: BLE001 - whatever the producer raises, the spool takes the event
@@ -203,6 +234,23 @@ class EventPublisher:
             with contextlib.suppress(BaseException):
                 await task
         self._inflight.clear()
+
+
+def _always() -> bool:
+    return True
+
+
+def _done(future: asyncio.Future[Any]) -> asyncio.Future[None]:
+    """Completes when ``future`` does; cancelling it leaves ``future`` alone. ``asyncio.shield`` for a
+    future that needs no result passed on, with one callback instead of two (this is per webhook)."""
+    waiter: asyncio.Future[None] = future.get_loop().create_future()
+    future.add_done_callback(functools.partial(_wake, waiter))
+    return waiter
+
+
+def _wake(waiter: asyncio.Future[None], _: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _already_done() -> None:

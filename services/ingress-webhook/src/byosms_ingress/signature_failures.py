@@ -170,7 +170,7 @@ class FailureTracker:
 
 
 class Producer(Protocol):
-    """The part of aiokafka's ``AIOKafkaProducer`` used here."""
+    """What the reporter needs of a producer (``kafka_producer.RdKafkaProducer`` fits)."""
 
     async def send(
         self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None

@@ -3,7 +3,8 @@
 File layout (``spool.log``)::
 
     header  "BYOSPOOL" + generation (8 bytes, big endian)
-    record  length (4 bytes) + CRC-32 of the body (4 bytes) + body (JSON: id, topic, key, value, type)
+    record  length (4 bytes) + CRC-32 of the body (4 bytes) + body (JSON: id, topic, key, value, type,
+            and traceparent / tracestate when the webhook's request had a trace context)
 
 An append returns only after ``fsync``; concurrent appends share one write and one fsync (group
 commit). ``spool.offset`` holds ``(generation, offset)`` of the first record not yet in Kafka; it
@@ -67,25 +68,31 @@ class SpoolLockedError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SpoolRecord:
-    """An event ready for Kafka: topic, key, encoded value, message type, and its event id."""
+    """An event ready for Kafka: topic, key, encoded value, message type, its event id, and the W3C
+    trace context of the webhook's request (sent as record headers, so consumers continue the trace)."""
 
     event_id: str
     topic: str
     key: str
     value: bytes
     message_type: str
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     def encode(self) -> bytes:
-        body = json.dumps(
-            {
-                "id": self.event_id,
-                "topic": self.topic,
-                "key": self.key,
-                "type": self.message_type,
-                "value": base64.b64encode(self.value).decode("ascii"),
-            },
-            separators=(",", ":"),
-        ).encode()
+        fields = {
+            "id": self.event_id,
+            "topic": self.topic,
+            "key": self.key,
+            "type": self.message_type,
+            "value": base64.b64encode(self.value).decode("ascii"),
+        }
+        # Optional keys: spool files written before trace headers existed still decode.
+        if self.traceparent:
+            fields["traceparent"] = self.traceparent
+        if self.tracestate:
+            fields["tracestate"] = self.tracestate
+        body = json.dumps(fields, separators=(",", ":")).encode()
         return _RECORD.pack(len(body), zlib.crc32(body)) + body
 
     @classmethod
@@ -97,6 +104,8 @@ class SpoolRecord:
             key=data["key"],
             value=base64.b64decode(data["value"]),
             message_type=data["type"],
+            traceparent=data.get("traceparent"),
+            tracestate=data.get("tracestate"),
         )
 
 
