@@ -11,12 +11,13 @@ the webhook path's 32 requests in flight the two cost about the same CPU per web
   cancelling it does not withdraw the record (the publisher relies on both, see publishing.py).
 - Everything happens on the event loop. The records queued during one iteration of the loop are
   handed to librdkafka together at its end (``produce``, a C call that only queues), and librdkafka
-  is polled every millisecond while records wait (every 100 ms otherwise, for error and log events) with
-  ``poll(0)``, which never blocks and runs the delivery callbacks that resolve the futures. Handing
-  records over in a burst rather than one ``produce`` per webhook wakes librdkafka's broker thread
-  once per burst instead of once per record: that thread's CPU per webhook fell from about 60 to
-  45 µs on the 2-core bench machine. A poll thread was measured too: handing each batch of reports
-  over to the loop and the GIL changing hands cost more CPU per record than the timer.
+  is polled every millisecond while records wait (every 100 ms otherwise, for error and log
+  events) with ``poll(0)``, which never blocks and runs the delivery callbacks that resolve the
+  futures. Handing records over in a burst rather than one ``produce`` per webhook wakes
+  librdkafka's broker thread once per burst instead of once per record: that thread's CPU per
+  webhook fell from about 60 to 40–55 µs on the 2-core bench machine. A poll thread was measured
+  too: handing each batch of reports over to the loop and the GIL changing hands cost more CPU per
+  record than the timer.
 - Connection trouble is not logged here: librdkafka's error events (all brokers down, a failed
   delivery) and acknowledgements go to a :class:`KafkaSignals` listener on the event loop, which
   keeps the reachability state and logs once per change (kafka_state.py). librdkafka's own log lines

@@ -90,8 +90,13 @@ def jar_version(lib_names: list[str], artifact: str) -> str | None:
 
 
 def new_cluster_id() -> str:
-    """A 22-character base64url UUID, the shape `kafka-storage random-uuid` prints."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+    """A 22-character base64url UUID, the shape `kafka-storage random-uuid` prints. Like Kafka's own
+    ``Uuid.randomUuid``, never one starting with ``-``: `kafka-storage format --cluster-id -…` takes it
+    for an option and fails (1 draw in 64)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 @dataclass(frozen=True, slots=True)
