@@ -5,7 +5,6 @@ in order within a batch and republished only for their own record."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -14,10 +13,7 @@ import pytest
 
 from byosms_common import messages as m
 from byosms_common.consumer import Emitted, Record
-from byosms_common.db import open_migrated_pool
-from byosms_common.settings import DatabaseSettings
 from byosms_routing import delivery, subscribers
-from byosms_routing.app import SCHEMA
 from byosms_routing.context import Collaborators
 
 pytestmark = pytest.mark.integration
@@ -29,19 +25,6 @@ class _Cache:
 
     def get(self, key: str) -> Any:
         return self.values.get(key)
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    opened = await open_migrated_pool(
-        DatabaseSettings(database_url=database_url),  # type: ignore[arg-type]
-        SCHEMA,
-        "byosms_routing",
-    )
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 class Tenant:

@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from byosms_common.db import open_migrated_pool
-from byosms_common.settings import DatabaseSettings
 from byosms_routing import repo
-from byosms_routing.app import SCHEMA
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    opened = await open_migrated_pool(
-        DatabaseSettings(database_url=database_url),  # type: ignore[arg-type]
-        SCHEMA,
-        "byosms_routing",
-    )
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def _report(conn: asyncpg.Connection, org: str, integration: str, sid: str, age_hours: float) -> None:

@@ -154,10 +154,6 @@ class Emitted:
     def extend(self, other: Emitted) -> None:
         self.records.extend(other.records)
 
-    @property
-    def events(self) -> list[Outgoing]:
-        return self.records
-
 
 class KeyPartitioner:
     """Kafka's default partitioner (murmur2 of the key, as the Java client and aiokafka compute it),
@@ -238,7 +234,6 @@ class Subscription(Generic[M]):
     handler: BatchHandler[M] | LaneHandler[M]
     lanes: Callable[[M], str] | None = None
     """Lane mode: the lane (e.g. the sender) of a record; None: batch mode."""
-    name: str = ""
     group_id: str | None = None
     """The consumer group, when not the service's."""
 
@@ -375,7 +370,7 @@ class _Engine:
         self.adapter = subscription.adapter()
         self.metrics: ConsumerMetrics = consumer_metrics(registry)
         self.labels = (self.topic.name, self.group_id)
-        self.name = subscription.name or f"{service}:{self.topic.name}"
+        self.name = f"{service}:{self.topic.name}"
         self.outage = OutageLog(self.name, settings.consumer_still_down_log_s)
         self._tracer = trace.get_tracer("byosms.consumer", tracer_provider=tracer_provider)
         self._tracing = _recording(tracer_provider)
@@ -946,7 +941,6 @@ class LaneConsumer(_Engine):
         self._paused = False
         self._commit_wanted = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
-        self.stopping_lanes = False
 
     async def _run(self) -> None:
         assert self.consumer is not None
@@ -1120,7 +1114,6 @@ class LaneConsumer(_Engine):
                 self._progress[tp] = _PartitionProgress(generation=progress.generation + 1)
 
     async def close_partitions(self) -> None:
-        self.stopping_lanes = True
         if self._workers:
             _, running = await asyncio.wait(list(self._workers.values()), timeout=self.settings.consumer_stop_grace_s)
             for task in running:

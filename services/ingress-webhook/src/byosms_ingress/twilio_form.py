@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from urllib.parse import unquote
 
+from byosms_common.conversation import conversation_key as conversation_key  # the key of the inbound topic
 from byosms_common.messages import DeliveryReportPayload, InboundMessagePayload, Media
 
 Params = tuple[tuple[str, str], ...]
@@ -273,8 +274,3 @@ def _media(raw: Raw) -> tuple[Media, ...]:
             break
         media.append(Media(url=url, content_type=_first(raw, f"MediaContentType{index}") or None))
     return tuple(media)
-
-
-def conversation_key(to: str, from_: str) -> str:
-    """Key of the inbound topic: one conversation (To, From) stays on one partition, in order."""
-    return f"{to}|{from_}"

@@ -131,6 +131,11 @@ def build_http_app(
     return app
 
 
+def subscription_table(ctx: ServiceContext) -> list[Subscription[Any]]:
+    """Every consumer the subscription tables list (each with its own group)."""
+    return [subscription for tables in SUBSCRIPTION_TABLES for subscription in tables(ctx)]
+
+
 def build_consumers(
     ctx: ServiceContext,
     kafka: KafkaSettings,
@@ -138,12 +143,11 @@ def build_consumers(
     registry: CollectorRegistry | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> Consumers:
-    """Every consumer the subscription tables list (each with its own group)."""
-    table = [subscription for tables in SUBSCRIPTION_TABLES for subscription in tables(ctx)]
+    """The consumers of :func:`subscription_table`, outside the service (tests)."""
     return Consumers(
         kafka,
         ConsumerSettings(),
-        table,
+        subscription_table(ctx),
         group_id=ctx.settings.command_group_id,
         service=SERVICE,
         registry=registry,
@@ -201,7 +205,7 @@ async def serve(settings: AllSettings, stop: asyncio.Event | None = None) -> Non
     service.when_connected(connected)
     service.resource("Twilio gateway", twilio.start, twilio.close)
     service.resource("Kafka publisher", lambda: start_broker(broker), broker.stop)
-    service.consume(lambda: [subscription for tables in SUBSCRIPTION_TABLES for subscription in tables(ctx)])
+    service.consume(lambda: subscription_table(ctx))
     for job in BACKGROUND_TASKS:
         service.job(getattr(job, "__name__", repr(job)), partial(job, ctx))
     await service.run(stop)
