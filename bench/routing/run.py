@@ -88,6 +88,37 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def postgres_cpu_seconds(postmaster: int) -> float:
+    """CPU of a PostgreSQL server: the postmaster with its reaped children (cutime + cstime) and every
+    live child (backends, WAL writer, checkpointer...), from /proc."""
+    fields = Path(f"/proc/{postmaster}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    total = sum(int(f) for f in fields[11:15]) / CLK_TCK
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            child = (entry / "stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(child[1]) == postmaster:
+            total += (int(child[11]) + int(child[12])) / CLK_TCK
+    return total
+
+
+async def postmaster_pid(url: str) -> int | None:
+    """The PostgreSQL server's main process, when it runs on this machine (None otherwise)."""
+    conn = await asyncpg.connect(url)
+    try:
+        backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
+        # Read while the connection (its backend process) is still there.
+        fields = Path(f"/proc/{backend}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    finally:
+        await conn.close()
+    return int(fields[1])
+
+
 # ------------------------------------------------------------------------------------------ fixture
 
 
@@ -395,6 +426,7 @@ class Drain:
     seconds: float = 0.0  # from the group's first commit to lag 0 (or to the timeout)
     wall_from_ready: float = 0.0  # from the first process's readiness to lag 0
     cpu_seconds: float = 0.0
+    postgres_cpu_seconds: float | None = None  # the server's CPU over the same time (all its databases)
     finished: bool = False
     out: dict[str, int] = field(default_factory=dict)
     expected_out: int = 0
@@ -408,6 +440,12 @@ class Drain:
     @property
     def cpu_us_per_event(self) -> float:
         return self.cpu_seconds / self.committed * 1e6 if self.committed else float("nan")
+
+    @property
+    def postgres_us_per_event(self) -> float:
+        if self.postgres_cpu_seconds is None or not self.committed:
+            return float("nan")
+        return self.postgres_cpu_seconds / self.committed * 1e6
 
 
 async def drain(kind: str, count: int, n: int, fx: Fixture, args: argparse.Namespace, env: dict[str, str]) -> Drain:
@@ -428,6 +466,8 @@ async def drain(kind: str, count: int, n: int, fx: Fixture, args: argparse.Names
         conn = await asyncpg.connect(env["BYOSMS_DATABASE_URL"])
         try:
             await insert_known_messages(conn, fx, matched, tag)
+            # As autovacuum would have by the time a real table holds this many rows.
+            await conn.execute("ANALYZE routing.outbound_messages")
         finally:
             await conn.close()
         backlog = report_backlog(fx, messages, tag)
@@ -455,7 +495,7 @@ async def drain(kind: str, count: int, n: int, fx: Fixture, args: argparse.Names
         total = remaining(target, start)  # the backlog, plus whatever another client produced meanwhile
 
         processes = [start_routing(args.routing, group, args.log_dir, i, env) for i in range(count)]
-        await _measure(result, processes, admin, group, topic, target, total, args.timeout)
+        await _measure(result, processes, admin, group, topic, target, total, args.timeout, args.postmaster)
         result.out, result.repeats = await read_back(reader, out_start, tag.encode())
     finally:
         stop_routing(processes)
@@ -474,6 +514,7 @@ async def _measure(
     target: dict[TopicPartition, int],
     total: int,
     limit_s: float,
+    postmaster: int | None = None,
 ) -> None:
     """Poll readiness and the group's commits until lag 0, or ``limit_s`` after the first process was
     ready or the group's first commit, whichever came first.
@@ -484,6 +525,7 @@ async def _measure(
     first_commit: float | None = None
     done_at_first_commit = 0
     done = 0
+    pg_from: float | None = None
     deadline = time.monotonic() + READY_TIMEOUT_S
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
         while time.monotonic() < deadline:
@@ -497,11 +539,15 @@ async def _measure(
                         routing.cpu_from = cpu_seconds(routing.process.pid)
                     if first_ready is None:
                         first_ready = routing.ready_at
+                        if postmaster is not None and pg_from is None:
+                            pg_from = postgres_cpu_seconds(postmaster)
                         if first_commit is None:
                             deadline = first_ready + limit_s
             done = total - remaining(target, await committed(admin, group, topic))
             if done > 0 and first_commit is None:
                 first_commit, done_at_first_commit = time.monotonic(), done
+                if postmaster is not None and pg_from is None:
+                    pg_from = postgres_cpu_seconds(postmaster)
                 for routing in processes:
                     if routing.cpu_from is None:
                         routing.cpu_from = cpu_seconds(routing.process.pid)
@@ -519,6 +565,8 @@ async def _measure(
     result.wall_from_ready = end - first_ready if first_ready is not None else float("nan")
     result.committed = done
     result.cpu_seconds = sum(cpu_seconds(r.process.pid) - r.cpu_from for r in processes if r.cpu_from is not None)
+    if postmaster is not None and pg_from is not None:
+        result.postgres_cpu_seconds = postgres_cpu_seconds(postmaster) - pg_from
     if not result.finished:
         result.note = f"stopped after {limit_s:.0f}s: {done:,} of {total:,} committed"
 
@@ -532,7 +580,7 @@ def _row(d: Drain) -> str:
     return (
         f"| {d.kind} | {d.processes} | {d.events:,} | {status} | {d.drained:,} | {d.seconds:.1f} | "
         f"{d.wall_from_ready:.1f} | "
-        f"{d.rate:,.0f} | {d.cpu_us_per_event:,.0f} | {got:,} / {d.expected_out:,} | {d.repeats} |"
+        f"{d.rate:,.0f} | {d.cpu_us_per_event:,.0f} | {d.postgres_us_per_event:,.0f} | {got:,} / {d.expected_out:,} | {d.repeats} |"
     )
 
 
@@ -546,8 +594,8 @@ def report(drains: list[Drain], args: argparse.Namespace, started: str) -> str:
         "and this script share the machine.",
         "",
         "| backlog | processes | events | outcome | drained (after 1st commit) | seconds | s from 1st ready | "
-        "events/s | CPU µs/event (routing) | events out / expected | repeated ids |",
-        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "events/s | CPU µs/event (routing) | CPU µs/event (PostgreSQL) | events out / expected | repeated ids |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *(_row(d) for d in drains),
         "",
     ]
@@ -565,7 +613,9 @@ def report(drains: list[Drain], args: argparse.Namespace, started: str) -> str:
     lines += [
         "- events/s: events committed from the group's first commit to lag 0, divided by that time (the group"
         ' join before the first commit is not in it; "s from 1st ready" has it). CPU µs/event: utime + stime'
-        " of all routing processes from their readiness (or the first commit), over all events they committed.",
+        " of all routing processes from their readiness (or the first commit), over all events they committed;"
+        " PostgreSQL's: the whole server (postmaster and all its processes) over the same time, per event"
+        " (blank when the server is not on this machine).",
         "- events out: distinct routed (inbound) or status-changed (reports) events of this drain on"
         " byosms.sms.message-events.v1, read back after the drain; reports expect one per status that moves"
         f" ({', '.join(STATUSES)} on messages accepted as queued; {1 - MATCHED_SHARE:.0%} of the messages are"
@@ -646,6 +696,7 @@ async def _env() -> dict[str, str]:
 async def main(args: argparse.Namespace) -> int:
     env = await _env()
     await _migrate(env["BYOSMS_DATABASE_URL"])
+    args.postmaster = await postmaster_pid(env["BYOSMS_DATABASE_URL"])
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     fx = Fixture.new()
     producer = AIOKafkaProducer(bootstrap_servers=env["BYOSMS_KAFKA_BOOTSTRAP"], acks="all", enable_idempotence=True)

@@ -113,12 +113,12 @@ async def on_delivery_reports(
             if key in fresh:
                 first.setdefault(key, record)
         await repo_reports.keep_reports(conn, [_kept(r, moved.get(key)) for key, r in first.items()])
-        final: dict[tuple[str, str], tuple[str, str, str, int | None]] = {}
+        final: dict[str, tuple[str, str, int | None]] = {}
         for move in moves:
-            t = move.target
-            previous = final.get((t.organization_id, t.message_id))
-            code = move.error_code if move.error_code is not None else (previous[3] if previous else None)
-            final[(t.organization_id, t.message_id)] = (t.organization_id, t.message_id, move.status, code)
+            sid = move.target.message_sid
+            previous = final.get(sid)
+            code = move.error_code if move.error_code is not None else (previous[2] if previous else None)
+            final[sid] = (sid, move.status, code)
         await repo_reports.set_statuses(conn, list(final.values()))
     unmatched = sum(1 for r in records if tenant_sid(r.message) not in found)
     if unmatched:

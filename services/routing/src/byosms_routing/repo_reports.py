@@ -1,4 +1,12 @@
-"""Routing's SQL for delivery reports, set-based: a few statements per batch, not per report."""
+"""Routing's SQL for delivery reports, set-based: a few statements per batch, not per report.
+
+Lookups are shaped so that PostgreSQL can only look each key up in an index, whatever its statistics
+say: after five executions a prepared statement may switch to a generic plan, which guesses the arrays'
+length (10), and with statistics older than the table's growth a join with ``unnest`` (or an ``IN``) then
+scanned the whole table and compared every row with every key (measured in the routing benchmark: one
+lookup of 500 reports went from 30 ms to 18 s). A ``LATERAL`` subquery with ``LIMIT 1`` cannot be
+flattened, so the keys are the outer side and each is one index probe; a lookup by a uniquely indexed
+column uses ``= ANY``."""
 
 from __future__ import annotations
 
@@ -94,9 +102,12 @@ async def kept_reports(
         return {}
     rows = await conn.fetch(
         """SELECT d.report_id, d.organization_id, d.integration_id, d.source, d.moved_to, d.moved_error_code
-           FROM delivery_reports d
-           JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(org, integ, rid)
-             ON d.organization_id = k.org AND d.integration_id = k.integ AND d.report_id = k.rid""",
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS k(org, integ, rid)
+           CROSS JOIN LATERAL (
+               SELECT * FROM delivery_reports
+               WHERE organization_id = k.org AND integration_id = k.integ AND report_id = k.rid
+               LIMIT 1
+           ) AS d""",
         [k[0] for k in keys],
         [k[1] for k in keys],
         [k[2] for k in keys],
@@ -106,34 +117,31 @@ async def kept_reports(
 
 async def targets(conn: asyncpg.Connection, keys: Sequence[TenantSid]) -> dict[TenantSid, Target]:
     """The outbound messages with these MessageSids, each only if it is of that organization and
-    integration, locked for update."""
+    integration. Call it holding their MessageSids' locks (:func:`lock_sids`): accepting a send takes
+    the same lock, so the rows cannot change before the transaction ends (no row locks needed)."""
     if not keys:
         return {}
     rows = await conn.fetch(
-        """SELECT o.organization_id, o.integration_id, o.message_id, o.message_sid, o.twilio_status
-           FROM outbound_messages o
-           JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(org, integ, sid)
-             ON o.organization_id = k.org AND o.integration_id = k.integ AND o.message_sid = k.sid
-           FOR UPDATE OF o""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
+        """SELECT organization_id, integration_id, message_id, message_sid, twilio_status
+           FROM outbound_messages WHERE message_sid = ANY($1::text[])""",
+        list({k[2] for k in keys}),
     )
-    return {(r["organization_id"], r["integration_id"], r["message_sid"]): Target(**dict(r)) for r in rows}
+    wanted = set(keys)
+    found = (Target(**dict(r)) for r in rows)
+    return {key: t for t in found if (key := (t.organization_id, t.integration_id, t.message_sid)) in wanted}
 
 
-async def set_statuses(conn: asyncpg.Connection, moves: Sequence[tuple[str, str, str, int | None]]) -> None:
-    """Set (organization, message id, status, error code) on outbound messages; an error code only
-    replaces the kept one when given."""
+async def set_statuses(conn: asyncpg.Connection, moves: Sequence[tuple[str, str, int | None]]) -> None:
+    """Set (MessageSid, status, error code) on outbound messages found by :func:`targets`; an error
+    code only replaces the kept one when given."""
     if not moves:
         return
     await conn.execute(
         """UPDATE outbound_messages o
            SET twilio_status = m.status, error_code = COALESCE(m.error_code, o.error_code), updated_at = now()
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS m(org, mid, status, error_code)
-           WHERE o.organization_id = m.org AND o.message_id = m.mid""",
+           FROM unnest($1::text[], $2::text[], $3::int[]) AS m(sid, status, error_code)
+           WHERE o.message_sid = ANY($1::text[]) AND o.message_sid = m.sid""",
         [m[0] for m in moves],
         [m[1] for m in moves],
         [m[2] for m in moves],
-        [m[3] for m in moves],
     )
