@@ -26,6 +26,7 @@ import base64
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import subprocess
@@ -144,6 +145,17 @@ async def _seed(control: EmulatorControl, producer: AIOKafkaProducer, keyring: K
 
 def run_digits(run: str) -> str:
     return str(int(run, 16) % 1000).zfill(3)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, from /proc (fields 14 and 15, after the parenthesised name)."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -310,6 +322,11 @@ async def bench(args: argparse.Namespace) -> str:
             await watch.seek_to_end()
             await watch.getmany(timeout_ms=500)  # positions fixed before the first command goes out
 
+            cpu_from = {
+                "routing": _cpu_seconds(routing.pid),
+                "emulator": _cpu_seconds(emulator.pid),
+                "bench": _own_cpu_seconds(),
+            }
             started = time.monotonic()
             for command in commands:
                 key = f"{command.payload.from_}|{command.payload.to}"
@@ -335,6 +352,11 @@ async def bench(args: argparse.Namespace) -> str:
                             failed[message_id] = str(event.payload.code)
                         elif isinstance(event, m.MessageStatusChanged) and event.payload.status == "delivered":
                             delivered_at.setdefault(message_id, seen)
+            cpu_used = {
+                "routing": _cpu_seconds(routing.pid) - cpu_from["routing"],
+                "emulator": _cpu_seconds(emulator.pid) - cpu_from["emulator"],
+                "bench": _own_cpu_seconds() - cpu_from["bench"],
+            }
             await watch.stop()
             emulator_alone_after = await _emulator_alone(emulator_base, tenants[0], args.emulator_requests)
     finally:
@@ -370,6 +392,9 @@ async def bench(args: argparse.Namespace) -> str:
             f"- last `delivered` after {last_delivered:.2f} s",
             f"- per sender, most acceptances in any 1 s window: {worst} (bucket allows burst + rate = {allowed:g}); "
             f"senders above it: {over}",
+            "- CPU per send, from the first command to the last event read (utime + stime from /proc): "
+            + ", ".join(f"{name} {used / max(len(accepted_at), 1) * 1e6:,.0f} µs" for name, used in cpu_used.items())
+            + " (bench: this script, which also receives the status callbacks and publishes them as reports)",
             f"- emulator alone (creates posted straight to it, concurrency 64, {args.emulator_requests} each): "
             f"{emulator_alone_before:,.0f}/s before, {emulator_alone_after:,.0f}/s after",
         ]

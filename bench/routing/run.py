@@ -105,13 +105,17 @@ def postgres_cpu_seconds(postmaster: int) -> float:
     return total
 
 
+def _proc_stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+
+
 async def postmaster_pid(url: str) -> int | None:
     """The PostgreSQL server's main process, when it runs on this machine (None otherwise)."""
     conn = await asyncpg.connect(url)
     try:
         backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
         # Read while the connection (its backend process) is still there.
-        fields = Path(f"/proc/{backend}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        fields = _proc_stat(backend)
     except OSError:
         return None
     finally:
@@ -580,7 +584,8 @@ def _row(d: Drain) -> str:
     return (
         f"| {d.kind} | {d.processes} | {d.events:,} | {status} | {d.drained:,} | {d.seconds:.1f} | "
         f"{d.wall_from_ready:.1f} | "
-        f"{d.rate:,.0f} | {d.cpu_us_per_event:,.0f} | {d.postgres_us_per_event:,.0f} | {got:,} / {d.expected_out:,} | {d.repeats} |"
+        f"{d.rate:,.0f} | {d.cpu_us_per_event:,.0f} | {d.postgres_us_per_event:,.0f} | "
+        f"{got:,} / {d.expected_out:,} | {d.repeats} |"
     )
 
 

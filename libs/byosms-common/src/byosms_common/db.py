@@ -99,6 +99,14 @@ async def apply_migrations(pool: asyncpg.Pool, schema: str, migrations: list[Mig
     return applied_now
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to reset when a connection goes back to the pool (asyncpg still rolls back a
+    transaction left open). The services keep no session state: no session-level ``SET``, ``LISTEN``,
+    cursors or advisory locks (``apply_migrations`` releases its own), so asyncpg's default reset (a
+    ``RESET ALL``/``UNLISTEN``/unlock query) would only cost a round trip on every release — measured:
+    a tenth of routing's CPU on its outbound path."""
+
+
 async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections work in ``schema``; raises if the database cannot be reached."""
     pool = await asyncpg.create_pool(
@@ -107,6 +115,7 @@ async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int
         max_size=max_size,
         command_timeout=30,
         server_settings={"search_path": schema, "application_name": f"byosms-{schema}"},
+        reset=_keep_session,
     )
     assert pool is not None
     return pool

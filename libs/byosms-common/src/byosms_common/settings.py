@@ -65,7 +65,14 @@ class ConsumerSettings(BaseSettings):
 
     consumer_batch_max: int = Field(default=500, ge=1, le=10_000, description="Records per partition per round.")
     consumer_batch_wait_ms: int = Field(
-        default=10, ge=0, le=5_000, description="How long the broker may wait to fill a fetch (ms)."
+        default=100,
+        ge=0,
+        le=5_000,
+        description=(
+            "How long the broker holds a fetch while a partition has nothing new (ms). A fetch is answered"
+            " as soon as a record is there, so this costs no latency; shorter only makes idle consumers"
+            " poll more often (at 10 ms, a tenth of routing's CPU on its outbound path)."
+        ),
     )
     consumer_retry_first_delay_s: float = Field(default=0.1, gt=0, le=10)
     consumer_retry_max_delay_s: float = Field(

@@ -64,26 +64,31 @@ async def on_send(
     command = record.message
     payload = command.payload
     org = command.organization_id
-    async with deps.pool.acquire() as conn:
-        existing = await repo_outbound.get_outbound(conn, org, payload.message_id)
+    conn: asyncpg.Connection | None = await deps.pool.acquire()
+    try:
+        existing, opted_out = await repo_outbound.send_state(
+            conn, org, payload.message_id, twilio_sender(payload.from_), payload.to
+        )
         if existing is not None:
             _emit_all(out, record, await _recorded(deps, conn, record, existing))
             return
-        opted_out = await repo_outbound.is_opted_out(conn, org, twilio_sender(payload.from_), payload.to)
-    number = deps.numbers.get(payload.from_)
-    integration = deps.integrations.get(number.payload.number.integration_id) if number is not None else None
-    verdict = check_send(command, number, integration, opted_out=opted_out)
-    if isinstance(verdict, Refusal):
-        log.info("send %s refused: %s", payload.message_id, verdict.code)
-    elif verdict.region not in deps.regions:
-        verdict = Refusal("unknown_region", {"region": verdict.region})
-    if isinstance(verdict, SendPlan):
-        # Before the lease starts: waiting for the token must not eat into the time Twilio may take.
-        assert number is not None
-        wait = pacer.reserve(payload.from_, number.payload.number.number_type)
-        if wait > 0:
-            await sleep(wait)
-    async with deps.pool.acquire() as conn:
+        number = deps.numbers.get(payload.from_)
+        integration = deps.integrations.get(number.payload.number.integration_id) if number is not None else None
+        verdict = check_send(command, number, integration, opted_out=opted_out)
+        if isinstance(verdict, Refusal):
+            log.info("send %s refused: %s", payload.message_id, verdict.code)
+        elif verdict.region not in deps.regions:
+            verdict = Refusal("unknown_region", {"region": verdict.region})
+        if isinstance(verdict, SendPlan):
+            # Before the lease starts: waiting for the token must not eat into the time Twilio may take.
+            assert number is not None
+            wait = pacer.reserve(payload.from_, number.payload.number.number_type)
+            if wait > 0:
+                # No connection is held while a sender waits for its pace.
+                await deps.pool.release(conn)
+                conn = None
+                await sleep(wait)
+                conn = await deps.pool.acquire()
         if not await repo_outbound.insert_outbound(
             conn,
             organization_id=org,
@@ -101,6 +106,9 @@ async def on_send(
             # Another delivery of this message recorded it first.
             _emit_all(out, record, await _recorded_events(deps, conn, record, payload.message_id))
             return
+    finally:
+        if conn is not None:
+            await deps.pool.release(conn)
     if isinstance(verdict, Refusal):
         _emit(out, record, failed_event(org, payload.message_id, verdict))
         return
@@ -160,14 +168,13 @@ async def _accepted(
     sid = created.message_sid
     async with deps.pool.acquire() as conn, conn.transaction():
         await repo_outbound.lock_message_sid(conn, sid)
-        if not await repo_outbound.accept_outbound(
-            conn, org, message_id, message_sid=sid, twilio_status=created.status
-        ):
+        early = await repo_outbound.accept_outbound(
+            conn, org, message_id, message_sid=sid, twilio_status=created.status, integration_id=integration_id
+        )
+        if early is None:
             return await _recorded_events(deps, conn, record, message_id)
         # Reports that arrived before this answer was recorded (from this tenant only).
-        moved = send_lease.fold_early_reports(
-            created.status, await repo_outbound.reports_for(conn, sid, org, integration_id)
-        )
+        moved = send_lease.fold_early_reports(created.status, early)
         if moved is not None:
             await repo_outbound.set_twilio_status(conn, org, message_id, moved.status, moved.error_code)
     events: list[Envelope] = [accepted_event(org, message_id, sid, created.status or TwilioMessageStatus.QUEUED)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -43,7 +44,7 @@ _OUTBOUND_COLUMNS = (
 )
 
 
-def _outbound(row: asyncpg.Record | None) -> OutboundRow | None:
+def _outbound(row: asyncpg.Record | dict[str, Any] | None) -> OutboundRow | None:
     if row is None:
         return None
     values = dict(row)
@@ -60,6 +61,29 @@ async def get_outbound(conn: asyncpg.Connection, organization_id: str, message_i
             message_id,
         )
     )
+
+
+async def send_state(
+    conn: asyncpg.Connection, organization_id: str, message_id: str, sender: str, recipient: str
+) -> tuple[OutboundRow | None, bool]:
+    """What a send must know first, in one round trip: the message as recorded (None when new) and
+    whether the recipient opted out of ``sender`` in this organization."""
+    row = await conn.fetchrow(
+        f"""SELECT {_OUTBOUND_COLUMNS},
+                  (SELECT opted_out FROM opt_outs
+                   WHERE organization_id = $1 AND sender = $3 AND recipient = $4) AS opted_out_now
+           FROM (SELECT 1) AS one
+           LEFT JOIN outbound_messages ON organization_id = $1 AND message_id = $2""",  # noqa: S608 - fixed column list
+        organization_id,
+        message_id,
+        sender,
+        recipient,
+    )
+    assert row is not None  # one row always: (SELECT 1) LEFT JOIN ...
+    values = dict(row)
+    opted_out = bool(values.pop("opted_out_now"))
+    recorded = _outbound(values) if values["organization_id"] is not None else None
+    return recorded, opted_out
 
 
 async def insert_outbound(
@@ -149,22 +173,46 @@ async def lock_message_sid(conn: asyncpg.Connection, message_sid: str) -> None:
 
 
 async def accept_outbound(
-    conn: asyncpg.Connection, organization_id: str, message_id: str, *, message_sid: str, twilio_status: str | None
-) -> bool:
+    conn: asyncpg.Connection,
+    organization_id: str,
+    message_id: str,
+    *,
+    message_sid: str,
+    twilio_status: str | None,
+    integration_id: str,
+) -> list[Report] | None:
     """Twilio has the message. Also when an interrupted send was meanwhile declared ``outcome_unknown``:
-    now it is known. False when nothing was updated."""
-    updated = await conn.fetchval(
-        """UPDATE outbound_messages
-           SET state = 'accepted', message_sid = $3, twilio_status = $4, accepted_status = $4, code = NULL,
-               params = '{}', error_code = NULL, updated_at = now()
-           WHERE organization_id = $1 AND message_id = $2
-             AND (state = 'sending' OR (state = 'failed' AND code = 'outcome_unknown')) RETURNING true""",
+    now it is known. Returns the reports of this MessageSid kept before (from this organization and
+    integration, in the order they came), read in the same statement; None when nothing was updated.
+
+    Call it holding the MessageSid's lock (:func:`lock_message_sid`), taken by an earlier statement of
+    the transaction: this statement's snapshot then shows every report kept before the lock was had."""
+    row = await conn.fetchrow(
+        """WITH accepted AS (
+               UPDATE outbound_messages
+               SET state = 'accepted', message_sid = $3, twilio_status = $4, accepted_status = $4, code = NULL,
+                   params = '{}', error_code = NULL, updated_at = now()
+               WHERE organization_id = $1 AND message_id = $2
+                 AND (state = 'sending' OR (state = 'failed' AND code = 'outcome_unknown'))
+               RETURNING true
+           ), kept AS (
+               SELECT status, error_code, received_at, recorded_at FROM delivery_reports
+               WHERE message_sid = $3 AND organization_id = $1 AND integration_id = $5
+           )
+           SELECT EXISTS (SELECT 1 FROM accepted) AS accepted,
+                  (SELECT array_agg(status ORDER BY received_at, recorded_at) FROM kept) AS statuses,
+                  (SELECT array_agg(error_code ORDER BY received_at, recorded_at) FROM kept) AS error_codes""",
         organization_id,
         message_id,
         message_sid,
         twilio_status,
+        integration_id,
     )
-    return bool(updated)
+    assert row is not None
+    if not row["accepted"]:
+        return None
+    statuses, codes = row["statuses"] or [], row["error_codes"] or []
+    return [Report(status, code) for status, code in zip(statuses, codes, strict=True)]
 
 
 async def set_twilio_status(
@@ -177,32 +225,6 @@ async def set_twilio_status(
         message_id,
         status,
         error_code,
-    )
-
-
-async def reports_for(
-    conn: asyncpg.Connection, message_sid: str, organization_id: str, integration_id: str
-) -> list[Report]:
-    """The kept reports of this MessageSid that came from this organization and integration."""
-    rows = await conn.fetch(
-        """SELECT status, error_code FROM delivery_reports
-           WHERE message_sid = $1 AND organization_id = $2 AND integration_id = $3
-           ORDER BY received_at, recorded_at""",
-        message_sid,
-        organization_id,
-        integration_id,
-    )
-    return [Report(r["status"], r["error_code"]) for r in rows]
-
-
-async def is_opted_out(conn: asyncpg.Connection, organization_id: str, sender: str, recipient: str) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT opted_out FROM opt_outs WHERE organization_id = $1 AND sender = $2 AND recipient = $3",
-            organization_id,
-            sender,
-            recipient,
-        )
     )
 
 
