@@ -355,3 +355,139 @@ async def test_two_conversations_interleaved_on_one_partition_each_stay_in_order
     assert len(bodies) == len(items)
     assert [b for b in bodies if b.startswith("alice")] == [f"alice {i}" for i in range(60)]
     assert [b for b in bodies if b.startswith("bob")] == [f"bob {i}" for i in range(60)]
+
+
+async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
+
+
+async def test_in_lane_mode_a_failed_dead_letter_publish_is_retried_before_its_offset_is_committed(
+    kafka_bootstrap: str, topic: Make
+) -> None:
+    source, output = await topic(1), await topic(1)
+    key = "+4930123456"
+    await _produce(
+        kafka_bootstrap,
+        source.name,
+        [(key, b"{not json", []), (key, m.encode(_send("refused")), []), (key, m.encode(_send("fine")), [])],
+    )
+    seen: list[str] = []
+
+    async def handler(record: Record[m.SendMessage], out: Emit) -> None:
+        if record.message.payload.body == "refused":
+            raise PermanentError("can never be handled")
+        seen.append(record.message.payload.body)
+        out.publish(output, m.SendMessage(organization_id="org", payload=record.message.payload), key, cause=record)
+
+    group = f"g-{uuid.uuid4().hex}"
+    consumers = Consumers(
+        KafkaSettings(kafka_bootstrap=kafka_bootstrap),
+        _settings(),
+        [Subscription(source, m.SendMessage, handler, lanes=lambda message: message.payload.from_)],
+        group_id=group,
+        service="test",
+    )
+    engine = consumers.engines[0]
+    failures = {"left": 3}
+    original = engine.send_all
+
+    async def flaky_dead_letters(outgoing: Any, producer: Any = None) -> None:
+        if failures["left"] and any(o.topic == source.dead_letter for o in outgoing):
+            failures["left"] -= 1
+            raise ConnectionError("Unable to connect to the broker")
+        await original(outgoing, producer)
+
+    engine.send_all = flaky_dead_letters  # type: ignore[method-assign]
+    await _running(consumers)
+    try:
+        dead = await _read_committed(kafka_bootstrap, source.dead_letter, at_least=2)
+        await eventually(lambda: seen == ["fine"], within=30, what="the good message handled")
+        await eventually(lambda: 3 in engine.committed.values(), within=30, what="all three committed")
+    finally:
+        await consumers.stop()
+    assert failures["left"] == 0
+    # An undecodable record has no sender: it has a lane of its own, so the two may come in either order.
+    assert sorted(dict(r.headers)[HEADER_ERROR_CLASS].decode() for r in dead) == ["PermanentError", "ValidationError"]
+    assert await _committed(kafka_bootstrap, group, source.name) == {0: 3}
+
+
+async def test_stopping_during_an_outage_commits_nothing_and_does_not_wait_out_the_backoff(
+    kafka_bootstrap: str, topic: Make
+) -> None:
+    source = await topic(1)
+    await _produce(kafka_bootstrap, source.name, [("k", m.encode(_send("waits")), [])])
+    calls = 0
+
+    async def handler(records: Sequence[Record[m.SendMessage]], out: Emit) -> None:
+        nonlocal calls
+        calls += 1
+        raise ConnectionRefusedError("the database is away")
+
+    group = f"g-{uuid.uuid4().hex}"
+    consumers = Consumers(
+        KafkaSettings(kafka_bootstrap=kafka_bootstrap),
+        ConsumerSettings(consumer_retry_first_delay_s=5.0, consumer_retry_max_delay_s=60.0),
+        [Subscription(source, m.SendMessage, handler)],
+        group_id=group,
+        service="test",
+    )
+    await _running(consumers)
+    try:
+        await eventually(lambda: calls >= 1, within=30, what="the handler tried")
+    finally:
+        began = time.monotonic()
+        await consumers.stop()
+        stopped_after = time.monotonic() - began
+    assert stopped_after < 5  # not the 5 s backoff
+    assert calls == 1
+    assert await _committed(kafka_bootstrap, group, source.name) == {}
+    dead = await _read_committed(kafka_bootstrap, source.dead_letter, at_least=0, settle=0.5)
+    assert dead == []
+
+
+async def test_a_trace_begun_by_the_outbox_publisher_continues_in_the_consumer(
+    kafka_bootstrap: str, topic: Make
+) -> None:
+    """FastStream's publisher (provisioning's outbox relay) puts the trace on the record; the engine's
+    consumer span continues it."""
+    from opentelemetry import trace as otel_trace
+
+    from byosms_common.kafka import Publisher, build_broker
+
+    source = await topic(1)
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    handled: list[int] = []
+
+    async def handler(records: Sequence[Record[m.SendMessage]], out: Emit) -> None:
+        handled.extend(otel_trace.get_current_span().get_span_context().trace_id for _ in records)
+
+    consumers = Consumers(
+        KafkaSettings(kafka_bootstrap=kafka_bootstrap),
+        _settings(),
+        [Subscription(source, m.SendMessage, handler)],
+        group_id=f"g-{uuid.uuid4().hex}",
+        service="test",
+        tracer_provider=provider,
+    )
+    broker = build_broker(KafkaSettings(kafka_bootstrap=kafka_bootstrap), "test", tracer_provider=provider)
+    await _running(consumers)
+    try:
+        async with broker:
+            await broker.start()
+            with provider.get_tracer("test").start_as_current_span("webhook") as parent:
+                await Publisher(broker).publish(source, _send("traced"), "k")
+        await eventually(lambda: handled, within=30, what="message handled")
+    finally:
+        await consumers.stop()
+    trace_id = parent.get_span_context().trace_id
+    processed = [s for s in exporter.get_finished_spans() if s.name.endswith("process")]
+    assert processed
+    assert {s.context.trace_id for s in processed} == {trace_id}

@@ -6,29 +6,15 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError
-from faststream.kafka import KafkaBroker
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
 from byosms_common import messages as m
 from byosms_common.kafka import (
-    HEADER_ERROR_CLASS,
-    HEADER_ORIGIN_OFFSET,
-    Delivery,
-    PermanentError,
     Publisher,
-    RetryableError,
-    RetryPolicy,
     build_broker,
-    consume,
 )
 from byosms_common.settings import KafkaSettings
 from byosms_common.state_cache import StateTopicFollower
@@ -88,52 +74,6 @@ def _send(organization: str, body: str) -> m.SendMessage:
     )
 
 
-async def test_poison_message_goes_to_dead_letter_and_the_consumer_goes_on(
-    kafka_bootstrap: str, scratch_topic: Callable[..., Awaitable[TopicSpec]]
-) -> None:
-    topic = await scratch_topic()
-    broker = build_broker(KafkaSettings(kafka_bootstrap=kafka_bootstrap), "test")
-    seen: list[str] = []
-    failures: dict[str, int] = {}
-
-    async def handler(message: m.SendMessage, delivery: Delivery) -> None:
-        if message.payload.body == "flaky" and failures.get(message.id, 0) < 2:
-            failures[message.id] = failures.get(message.id, 0) + 1
-            raise ConnectionError("database briefly away")
-        if message.payload.body == "always fails":
-            raise RuntimeError("bug")
-        seen.append(message.payload.body)
-
-    consume(
-        broker,
-        topic,
-        group_id=f"test-{uuid.uuid4().hex}",
-        model=m.SendMessage,
-        handler=handler,
-        policy=RetryPolicy(attempts=3, first_delay=0.01, max_delay=0.05),
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    key = b"same-partition"
-    await producer.send_and_wait(topic.name, m.encode(_send("org", "first")), key=key)
-    await producer.send_and_wait(topic.name, b"{not json", key=key)
-    await producer.send_and_wait(topic.name, b'{"type": "sms.send"}', key=key)
-    await producer.send_and_wait(topic.name, m.encode(_send("org", "flaky")), key=key)
-    await producer.send_and_wait(topic.name, m.encode(_send("org", "always fails")), key=key)
-    await producer.send_and_wait(topic.name, m.encode(_send("org", "last")), key=key)
-    await producer.stop()
-
-    async with broker:
-        await broker.start()
-        await eventually(lambda: seen == ["first", "flaky", "last"], within=30, what="all good messages handled")
-
-    dead = await _read(kafka_bootstrap, topic.dead_letter, 3)
-    reasons = [{k: v.decode() for k, v in r.headers}[HEADER_ERROR_CLASS] for r in dead]  # type: ignore[attr-defined]
-    assert reasons == ["ValidationError", "ValidationError", "RuntimeError"]
-    assert dead[0].value == b"{not json"  # type: ignore[attr-defined]
-    assert all(HEADER_ORIGIN_OFFSET in dict(r.headers) for r in dead)  # type: ignore[attr-defined]
-
-
 async def test_publisher_waits_for_ack_and_state_follower_applies_tombstones(
     kafka_bootstrap: str, scratch_topic: Callable[..., Awaitable[TopicSpec]]
 ) -> None:
@@ -159,29 +99,6 @@ async def test_publisher_waits_for_ack_and_state_follower_applies_tombstones(
             assert follower.values["key-c"].payload.body == "c"
         finally:
             await follower.stop()
-
-
-async def test_trace_context_crosses_the_kafka_hop(
-    kafka_bootstrap: str, scratch_topic: Callable[..., Awaitable[TopicSpec]]
-) -> None:
-    topic = await scratch_topic()
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    broker = build_broker(KafkaSettings(kafka_bootstrap=kafka_bootstrap), "test", tracer_provider=provider)
-    handled: list[int] = []
-
-    async def handler(message: m.SendMessage, _: Delivery) -> None:
-        handled.append(trace.get_current_span().get_span_context().trace_id)
-
-    consume(broker, topic, group_id=f"test-{uuid.uuid4().hex}", model=m.SendMessage, handler=handler)
-    async with broker:
-        await broker.start()
-        with provider.get_tracer("test").start_as_current_span("webhook") as parent:
-            await Publisher(broker).publish(topic, _send("org", "traced"), "k")
-        await eventually(lambda: handled, within=30, what="message handled")
-    assert handled == [parent.get_span_context().trace_id]
-    assert {s.context.trace_id for s in exporter.get_finished_spans()} == {parent.get_span_context().trace_id}
 
 
 async def _end_offsets(bootstrap: str, topic: str) -> int:
@@ -211,162 +128,6 @@ async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
 
 def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
-
-
-async def test_database_blip_is_waited_out_not_dead_lettered(
-    kafka_bootstrap: str, scratch_topic: Callable[..., Awaitable[TopicSpec]]
-) -> None:
-    """PostgreSQL away for a few seconds: the partition waits, then every message is handled in order."""
-    topic = await scratch_topic()
-    registry = CollectorRegistry()
-    broker = build_broker(KafkaSettings(kafka_bootstrap=kafka_bootstrap), "test", registry=registry)
-    group = f"test-{uuid.uuid4().hex}"
-    loop = asyncio.get_running_loop()
-    database_back_at: float | None = None
-    seen: list[str] = []
-    refused = 0
-
-    async def handler(message: m.SendMessage, _: Delivery) -> None:
-        nonlocal database_back_at, refused
-        if database_back_at is None:
-            database_back_at = loop.time() + 3.0  # the outage starts with the first message
-        if loop.time() < database_back_at:
-            refused += 1
-            kinds = (
-                asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
-                asyncpg.CannotConnectNowError("the database system is starting up"),
-                ConnectionRefusedError(111, "Connection refused"),
-                asyncpg.InterfaceError("pool is closing"),
-            )
-            raise kinds[refused % len(kinds)]
-        seen.append(message.payload.body)
-
-    consume(
-        broker,
-        topic,
-        group_id=group,
-        model=m.SendMessage,
-        handler=handler,
-        # Other errors would be dead-lettered after 3 tries (well within the outage).
-        policy=RetryPolicy(attempts=3, first_delay=0.05, max_delay=0.1, transient_max_delay=0.4),
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    for body in ("during the outage", "queued behind it"):
-        await producer.send_and_wait(topic.name, m.encode(_send("org", body)), key=b"same-partition")
-    await producer.stop()
-
-    async with broker:
-        await broker.start()
-        await eventually(lambda: len(seen) == 2, within=30, what="both messages handled")
-    assert seen == ["during the outage", "queued behind it"]
-    assert refused >= 4
-    assert await _end_offsets(kafka_bootstrap, topic.dead_letter) == 0
-    assert sum((await _committed(kafka_bootstrap, group, topic.name)).values()) == 2
-    labels = {"topic": topic.name, "group": group}
-    assert _sample(registry, "byosms_consumer_retries_total", reason="transient", **labels) == refused
-    assert _sample(registry, "byosms_consumer_messages_handled_total", **labels) == 2
-    assert _sample(registry, "byosms_consumer_handling_seconds_count", **labels) == 2
-    assert _sample(registry, "byosms_consumer_dead_lettered_total", reason="exhausted", **labels) == 0
-
-
-class _FlakyDeadLetters(Publisher):
-    """A publisher whose first dead-letter publishes fail as if Kafka were away."""
-
-    def __init__(self, broker: KafkaBroker, dead_letter_topic: str, failures: int) -> None:
-        super().__init__(broker)
-        self.dead_letter_topic = dead_letter_topic
-        self.failures = failures
-
-    async def publish_raw(self, topic: str, value: bytes, key: str | None, headers: dict[str, str]) -> None:
-        if topic == self.dead_letter_topic and self.failures > 0:
-            self.failures -= 1
-            raise KafkaConnectionError("Unable to connect to the broker")
-        await super().publish_raw(topic, value, key, headers)
-
-
-async def test_a_failed_dead_letter_publish_is_retried_before_anything_is_committed_past_it(
-    kafka_bootstrap: str, scratch_topic: Callable[..., Awaitable[TopicSpec]]
-) -> None:
-    topic = await scratch_topic()
-    registry = CollectorRegistry()
-    broker = build_broker(KafkaSettings(kafka_bootstrap=kafka_bootstrap), "test", registry=registry)
-    group = f"test-{uuid.uuid4().hex}"
-    seen: list[str] = []
-
-    async def handler(message: m.SendMessage, _: Delivery) -> None:
-        if message.payload.body == "refused":
-            raise PermanentError("can never be handled")
-        seen.append(message.payload.body)
-
-    publisher = _FlakyDeadLetters(broker, topic.dead_letter, failures=3)
-    consume(
-        broker,
-        topic,
-        group_id=group,
-        model=m.SendMessage,
-        handler=handler,
-        publisher=publisher,
-        policy=RetryPolicy(first_delay=0.05, transient_max_delay=0.2),
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    key = b"same-partition"
-    await producer.send_and_wait(topic.name, b"{not json", key=key)
-    await producer.send_and_wait(topic.name, m.encode(_send("org", "refused")), key=key)
-    await producer.send_and_wait(topic.name, m.encode(_send("org", "fine")), key=key)
-    await producer.stop()
-
-    async with broker:
-        await broker.start()
-        await eventually(lambda: seen == ["fine"], within=30, what="the good message handled")
-    assert publisher.failures == 0
-    dead = await _read(kafka_bootstrap, topic.dead_letter, 2)
-    assert [{k: v.decode() for k, v in r.headers}[HEADER_ERROR_CLASS] for r in dead] == [  # type: ignore[attr-defined]
-        "ValidationError",
-        "PermanentError",
-    ]
-    assert sum((await _committed(kafka_bootstrap, group, topic.name)).values()) == 3
-    labels = {"topic": topic.name, "group": group}
-    assert _sample(registry, "byosms_consumer_dead_letter_publish_failures_total", **labels) == 3
-    assert _sample(registry, "byosms_consumer_dead_lettered_total", reason="invalid", **labels) == 1
-    assert _sample(registry, "byosms_consumer_dead_lettered_total", reason="permanent", **labels) == 1
-    assert _sample(registry, "byosms_consumer_messages_handled_total", **labels) == 1
-    assert _sample(registry, "byosms_consumer_handling_seconds_count", **labels) == 3
-
-
-async def test_stopping_during_an_outage_commits_nothing_and_does_not_wait_out_the_backoff(
-    kafka_bootstrap: str, scratch_topic: Callable[..., Awaitable[TopicSpec]]
-) -> None:
-    topic = await scratch_topic()
-    broker = build_broker(KafkaSettings(kafka_bootstrap=kafka_bootstrap), "test")
-    group = f"test-{uuid.uuid4().hex}"
-    calls = 0
-
-    async def handler(message: m.SendMessage, _: Delivery) -> None:
-        nonlocal calls
-        calls += 1
-        raise RetryableError("the database is away")
-
-    consume(
-        broker,
-        topic,
-        group_id=group,
-        model=m.SendMessage,
-        handler=handler,
-        policy=RetryPolicy(attempts=1, first_delay=5.0, transient_max_delay=60.0),
-    )
-    async with broker:
-        await broker.start()
-        await Publisher(broker).publish(topic, _send("org", "waits"), "k")
-        await eventually(lambda: calls >= 1, within=30, what="the handler tried")
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        await broker.stop()
-        assert loop.time() - began < 5
-    assert calls == 1
-    assert await _committed(kafka_bootstrap, group, topic.name) == {}
-    assert await _end_offsets(kafka_bootstrap, topic.dead_letter) == 0
 
 
 async def test_state_follower_that_fails_reports_not_loaded_and_recovers(

@@ -1,18 +1,13 @@
-"""Kafka plumbing shared by the services: a broker factory, a publisher and safe consumers.
+"""Kafka plumbing shared by the services, beside the consumer engine (``byosms_common.consumer``):
+a FastStream broker factory and publisher (provisioning's outbox relay), the fault classification
+every consumer and retry loop uses, the consumer metrics, and the reachability check.
 
 - Producers use ``acks=all`` with idempotence, so an acknowledged publish is on every in-sync
   replica and retries never duplicate it.
-- Consumers join a consumer group, start at the earliest offset when the group is new, and commit
-  only after the handler has finished (manual acknowledgement; auto-commit would commit what was
-  merely fetched).
-- A message that cannot be decoded, fails its schema, is refused with :class:`PermanentError`, or
-  keeps failing goes to the topic's dead-letter topic with the reason in headers, and the consumer
-  goes on: one poison message never stalls a partition.
-- A *transient* fault (PostgreSQL or Kafka away for a moment, a timeout, :class:`RetryableError`) is
-  retried with capped backoff until it passes or the consumer stops; nothing is committed meanwhile.
-  The partition waits: a database blip must not dead-letter every message that arrives during it.
-- Publishing to a dead-letter topic is retried until Kafka acknowledges it, for the same reason.
-- ``consume`` counts handled, retried and dead-lettered messages and the handling time on the
+- :func:`is_transient` tells a fault that passes (PostgreSQL or Kafka away for a moment, a timeout,
+  :class:`RetryableError`) from one that does not; :class:`PermanentError` refuses a message for good
+  (the engine dead-letters it alone).
+- :class:`ConsumerMetrics`: handled, retried and dead-lettered messages and the handling time, on the
   service's Prometheus registry.
 """
 
@@ -23,9 +18,7 @@ import contextlib
 import errno
 import logging
 import socket
-import time
 import weakref
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -33,11 +26,10 @@ import asyncpg
 from aiokafka import errors as kafka_errors
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from pydantic import TypeAdapter, ValidationError
 
 from byosms_common.backoff import Backoff
 from byosms_common.messages import Envelope, encode
@@ -301,263 +293,6 @@ class Delivery:
     offset: int
     key: str | None
     headers: dict[str, str]
-
-
-Handler = Callable[[M, Delivery], Awaitable[None]]
-
-
-def consume(
-    broker: KafkaBroker,
-    topic: TopicSpec,
-    *,
-    group_id: str,
-    model: type[M] | TypeAdapter[M],
-    handler: Handler[M],
-    policy: RetryPolicy | None = None,
-    publisher: Publisher | None = None,
-    registry: CollectorRegistry | None = None,
-) -> None:
-    """Register ``handler`` for ``topic`` in consumer group ``group_id``.
-
-    The raw value is decoded into ``model`` (a pydantic model class, or a ``TypeAdapter`` such as
-    ``messages.ANY_MESSAGE`` for topics that carry several message types). Offsets are committed
-    after the handler returns, after the message went to the dead-letter topic, or never (the
-    process stopping mid-way means the message is read again: handlers must be idempotent).
-
-    Metrics go to ``registry``, else to the registry the broker was built with (``build_broker``).
-    """
-    retry = policy or RetryPolicy()
-    out = publisher or Publisher(broker)
-    adapter: TypeAdapter[M] = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
-    metrics = consumer_metrics(registry if registry is not None else _registry_by_broker.get(broker))
-
-    async def _raw_body(msg: Any) -> bytes:
-        return bytes(msg.body)
-
-    subscriber = broker.subscriber(
-        topic.name,
-        group_id=group_id,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.MANUAL,
-        decoder=_raw_body,
-        title=f"{group_id}:{topic.name}",
-        description=topic.description,
-    )
-
-    def stopping() -> bool:
-        return not subscriber.running
-
-    async def _consume(body: bytes, msg: KafkaMessage) -> None:
-        record: Any = msg.raw_message
-        delivery = Delivery(
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key.decode("utf-8", "replace") if record.key else None,
-            headers={k: v.decode("utf-8", "replace") for k, v in (record.headers or ())},
-        )
-        try:
-            await handle_one(
-                body,
-                delivery,
-                adapter=adapter,
-                handler=handler,
-                policy=retry,
-                dead_letter=out,
-                topic=topic,
-                metrics=metrics,
-                group=group_id,
-                stopping=stopping,
-            )
-        except ConsumerStopping:
-            # Not acknowledged: the group's committed offset stays before this message, so the next
-            # start reads it again (a stopped subscriber handles no further message meanwhile).
-            log.info(
-                "consumer stopping; %s[%d]@%d left uncommitted", delivery.topic, delivery.partition, delivery.offset
-            )
-            return
-        await msg.ack()
-
-    subscriber(_consume)
-
-
-def _never() -> bool:
-    return False
-
-
-async def handle_one(
-    body: bytes,
-    delivery: Delivery,
-    *,
-    adapter: TypeAdapter[M],
-    handler: Handler[M],
-    policy: RetryPolicy,
-    dead_letter: Publisher,
-    topic: TopicSpec,
-    metrics: ConsumerMetrics | None = None,
-    group: str = "",
-    stopping: Callable[[], bool] = _never,
-) -> None:
-    """Decode, handle with retries, or dead-letter one message.
-
-    Returns once the message is done with (handled, or on its dead-letter topic): only then may its
-    offset be committed. Transient faults are retried without end; raises :class:`ConsumerStopping`
-    when ``stopping()`` turns true before the message is done with.
-    """
-    stats = metrics or consumer_metrics(None)
-    labels = (topic.name, group)
-    started = time.monotonic()
-
-    async def to_dead_letter(why: str, error_class: str, reason: str, attempts: int) -> None:
-        await _dead_letter(
-            dead_letter,
-            topic,
-            body,
-            delivery,
-            error_class,
-            reason,
-            attempts,
-            policy=policy,
-            stopping=stopping,
-            metrics=stats,
-            labels=labels,
-        )
-        stats.dead_lettered.labels(*labels, why).inc()
-        stats.latency.labels(*labels).observe(time.monotonic() - started)
-
-    try:
-        message = adapter.validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        await to_dead_letter("invalid", "ValidationError", f"{where}: {first['msg']}", 1)
-        return
-    attempt = 1
-    transient = 0
-    while True:
-        try:
-            await handler(message, delivery)
-        except asyncio.CancelledError:
-            raise
-        except PermanentError as exc:
-            await to_dead_letter("permanent", type(exc).__name__, str(exc), attempt)
-            return
-        except Exception as exc:
-            if is_transient(exc):
-                transient += 1
-                delay = policy.transient_delay(transient + 1)
-                stats.retried.labels(*labels, "transient").inc()
-                if transient in _LOUD_RETRIES or transient % _LOUD_EVERY == 0:
-                    log.error(
-                        "still retrying %s[%d]@%d after %d transient faults; the last one follows",
-                        delivery.topic,
-                        delivery.partition,
-                        delivery.offset,
-                        transient,
-                        exc_info=exc,
-                    )
-                log.warning(
-                    "handler hit a transient fault (%s); retry %d of %s[%d]@%d in %.1fs, partition waits",
-                    type(exc).__name__,
-                    transient,
-                    delivery.topic,
-                    delivery.partition,
-                    delivery.offset,
-                    delay,
-                )
-                await _pause(delay, stopping)
-                continue
-            if attempt >= policy.attempts:
-                log.exception(
-                    "handler failed %d times; dead-lettering %s[%d]@%d",
-                    attempt,
-                    delivery.topic,
-                    delivery.partition,
-                    delivery.offset,
-                )
-                await to_dead_letter("exhausted", type(exc).__name__, str(exc), attempt)
-                return
-            attempt += 1
-            stats.retried.labels(*labels, "error").inc()
-            log.warning(
-                "handler failed (%s); retry %d/%d of %s[%d]@%d",
-                type(exc).__name__,
-                attempt,
-                policy.attempts,
-                delivery.topic,
-                delivery.partition,
-                delivery.offset,
-            )
-            await _pause(policy.delay(attempt), stopping)
-        else:
-            stats.handled.labels(*labels).inc()
-            stats.latency.labels(*labels).observe(time.monotonic() - started)
-            return
-
-
-async def _pause(seconds: float, stopping: Callable[[], bool]) -> None:
-    """Sleep ``seconds``; raise :class:`ConsumerStopping` as soon as ``stopping()`` turns true."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while True:
-        if stopping():
-            raise ConsumerStopping
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return
-        await asyncio.sleep(min(remaining, 0.1))
-
-
-async def _dead_letter(
-    publisher: Publisher,
-    topic: TopicSpec,
-    body: bytes,
-    delivery: Delivery,
-    error_class: str,
-    reason: str,
-    attempts: int,
-    *,
-    policy: RetryPolicy,
-    stopping: Callable[[], bool],
-    metrics: ConsumerMetrics,
-    labels: tuple[str, str],
-) -> None:
-    """Publish the message to its dead-letter topic, trying until Kafka acknowledges it.
-
-    Giving up would let the next message's commit pass over this one: it would be lost.
-    """
-    log.warning("dead-lettering %s[%d]@%d: %s", delivery.topic, delivery.partition, delivery.offset, error_class)
-    headers = {
-        HEADER_ERROR_CLASS: error_class,
-        HEADER_ERROR_REASON: reason[:1000],
-        HEADER_ORIGIN_TOPIC: delivery.topic,
-        HEADER_ORIGIN_PARTITION: str(delivery.partition),
-        HEADER_ORIGIN_OFFSET: str(delivery.offset),
-        HEADER_ATTEMPTS: str(attempts),
-    }
-    tries = 0
-    while True:
-        try:
-            await publisher.publish_raw(topic.dead_letter, body, delivery.key, headers)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - whatever failed, the message must not be lost
-            tries += 1
-            delay = policy.transient_delay(tries + 1)
-            metrics.dead_letter_failures.labels(*labels).inc()
-            log.warning(
-                "could not publish %s[%d]@%d to %s (%s); retry %d in %.1fs, partition waits",
-                delivery.topic,
-                delivery.partition,
-                delivery.offset,
-                topic.dead_letter,
-                type(exc).__name__,
-                tries,
-                delay,
-            )
-            await _pause(delay, stopping)
-        else:
-            return
 
 
 async def start_broker(broker: KafkaBroker) -> None:
