@@ -329,7 +329,7 @@ async def bench(args: argparse.Namespace) -> str:
             }
             started = time.monotonic()
             for command in commands:
-                key = f"{command.payload.from_}|{command.payload.to}"
+                key = command.payload.from_
                 await producer.send(topics.OUTBOUND_COMMANDS.name, m.encode(command), key=key.encode())
             await producer.flush()
             published = time.monotonic() - started

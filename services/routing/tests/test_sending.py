@@ -112,7 +112,7 @@ class Harness:
         return command
 
     async def resend(self, command: m.SendMessage) -> None:
-        key = f"{command.payload.from_}|{command.payload.to}"
+        key = command.payload.from_
         await self.producer.send_and_wait(topics.OUTBOUND_COMMANDS.name, m.encode(command), key=key.encode())
 
     async def inbound(

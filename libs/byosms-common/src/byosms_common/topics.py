@@ -118,12 +118,15 @@ NUMBER_STATE = TopicSpec(
 )
 OUTBOUND_COMMANDS = TopicSpec(
     name="byosms.sms.outbound.commands.v1",
-    key="conversation key '<from>|<to>'",
+    key="sender '<from>': one routing process holds each sender to its pace",
     partitions=6,
     compacted=False,
     producer="platform services",
     consumers=("routing",),
-    description="SendMessage commands: messages to send through the tenant's Twilio account.",
+    description=(
+        "SendMessage commands: messages to send through the tenant's Twilio account. Keyed by sender, so"
+        " all of a sender's commands reach the one routing process that paces it."
+    ),
 )
 MESSAGE_EVENTS = TopicSpec(
     name="byosms.sms.message-events.v1",

@@ -12,9 +12,10 @@ When Twilio still answers 429/20429 (the account's limits are lower, or other so
 same number), :meth:`TokenBucket.slow_down` halves the sender's rate for a while (60 s from the last
 429, at most down to a sixteenth) and empties the bucket; then the configured rate applies again.
 
-The buckets live in one routing process. The outbound consumer handles one sender's messages one at a
-time in that process; with several processes, a sender whose commands land on partitions of different
-processes gets each process's rate.
+The buckets live in one routing process. Outbound commands are keyed by sender, so all of a sender's
+commands are on one partition and reach the one process that owns it, which handles them one at a
+time: the pace holds whatever the number of replicas. (Commands a platform keyed otherwise are still
+sent, but their sender may then get the rate of each process its commands reach.)
 """
 
 from __future__ import annotations

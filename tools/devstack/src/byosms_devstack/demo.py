@@ -180,7 +180,7 @@ async def _reply(
     producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        key = f"{number}|{customer}".encode()
+        key = number.encode()  # commands are keyed by sender: one routing process paces it
         await producer.send_and_wait(topics.OUTBOUND_COMMANDS.name, m.encode(command), key=key)
     finally:
         await producer.stop()
