@@ -1,6 +1,9 @@
 // byosms console: progressive enhancement only; every screen works without this script.
 "use strict";
 
+const FOCUSABLE = "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled]), " +
+  "textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+
 function modalDialogs() {
   for (const dialog of document.querySelectorAll("dialog[data-modal]")) {
     dialog.close();
@@ -9,6 +12,20 @@ function modalDialogs() {
     dialog.addEventListener("cancel", (event) => {
       event.preventDefault();
       window.location.assign(dialog.dataset.closeUrl);
+    });
+    // Tab and Shift+Tab cycle within the dialog instead of leaving the page.
+    dialog.addEventListener("keydown", (event) => {
+      if (event.key !== "Tab") return;
+      const focusable = Array.from(dialog.querySelectorAll(FOCUSABLE)).filter((e) => !e.closest("[hidden]"));
+      if (focusable.length === 0) return;
+      const first = focusable[0], last = focusable[focusable.length - 1];
+      if (event.shiftKey && document.activeElement === first) {
+        event.preventDefault();
+        last.focus();
+      } else if (!event.shiftKey && document.activeElement === last) {
+        event.preventDefault();
+        first.focus();
+      }
     });
     const alert = dialog.querySelector("[role=alert]");
     const first = dialog.querySelector("input:not([type=hidden]), select, textarea, button:not([disabled])");
