@@ -48,7 +48,8 @@ stack-down: install ## Stop what stack-up started, and the test suite's own stac
 
 up: stack-up ## Bring the whole system up in the background, wait until every service is ready, run the demo
 	@eval "$$($(UV) run byosms-stack env)" && $(UV) run python scripts/services.py up
-	@eval "$$($(UV) run byosms-stack env)" && $(UV) run byosms-stack demo
+	@eval "$$($(UV) run byosms-stack env)" && $(UV) run byosms-stack demo $$($(UV) run python scripts/services.py demo-args)
+	@echo "Admin console: http://127.0.0.1:$${BYOSMS_CONSOLE_PORT:-8085}/ (development login)"
 
 down: ## Stop the services, then the stack
 	-@$(UV) run python scripts/services.py down

@@ -522,9 +522,7 @@ def test_controls_the_user_lacks_the_permission_for_are_disabled_with_the_reason
     expect(page.locator("h1")).to_have_text("SMS-Nummernbestand")
     expect(page.locator("#add-numbers-reason")).to_have_text("Ihnen fehlt die Berechtigung sms:phoneNumber:all.")
     page.get_by_role("link", name="Integrationen").click()
-    expect(page.locator("#install-reason")).to_have_text(
-        "Ihnen fehlt die Berechtigung integrations:integration:add."
-    )
+    expect(page.locator("#install-reason")).to_have_text("Ihnen fehlt die Berechtigung integrations:integration:add.")
     page.get_by_role("link", name="English").click()
     expect(page.locator("h1")).to_have_text("Integrations")
 
@@ -548,8 +546,15 @@ def test_dialogs_are_labelled_and_work_from_the_keyboard(
     tenant = Tenant.new(endpoints, private_key)
     integration_id = tenant.integration("Keyboard")
     sign_in(page, console, tenant.organization_id)
-    for path in ("/login", "/integrations", "/integrations/new", f"/integrations/{integration_id}?tab=details",
-                 f"/integrations/{integration_id}/credentials", "/numbers/import", "/messages"):
+    for path in (
+        "/login",
+        "/integrations",
+        "/integrations/new",
+        f"/integrations/{integration_id}?tab=details",
+        f"/integrations/{integration_id}/credentials",
+        "/numbers/import",
+        "/messages",
+    ):
         page.goto(console + path)
         assert page.evaluate(UNLABELLED) == [], path
 
