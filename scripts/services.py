@@ -203,7 +203,6 @@ def up(stack_env: dict[str, str], timeout: float = 120.0) -> int:
         return 1
     for service in SERVICES:
         print(f"{service.name:<12} ready  http://127.0.0.1:{service.port}  (log: .run/logs/{service.name}.log)")
-    print(f"\nAdmin console: http://127.0.0.1:{PORTS['console']}/  (development login: any organization)")
     return 0
 
 

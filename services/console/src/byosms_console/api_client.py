@@ -115,6 +115,17 @@ class AdminApi:
             raise _problem(status, parsed)
         return Answer(status, parsed, answer_headers)
 
+    async def reachable(self) -> bool:
+        """Whether the API answers its (public) document within two seconds."""
+        assert self._session is not None, "start() first"
+        try:
+            async with self._session.get(
+                self._base + "/api/v2/openapi.json", timeout=aiohttp.ClientTimeout(total=2)
+            ) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
     async def paths(self) -> set[str]:
         """The paths the API document lists (``GET /api/v2/openapi.json``, public): what this
         deployment offers, so screens of API parts it lacks can say so."""

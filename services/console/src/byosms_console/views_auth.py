@@ -22,7 +22,7 @@ from byosms_console.session import (
     viewer_of,
 )
 from byosms_console.texts import LANGUAGES
-from byosms_console.web_support import DEV_KEY, SETTINGS, local_path, redirect, render, t
+from byosms_console.web_support import ADMIN_API, DEV_KEY, SETTINGS, local_path, redirect, render, t
 
 DEV_TOKEN_SECONDS = 8 * 3600
 
@@ -115,6 +115,13 @@ async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the admin API answers: without it the console has nothing to show."""
+    if await request.app[ADMIN_API].reachable():
+        return web.json_response({"status": "ready"})
+    return web.json_response({"status": "not ready", "missing": ["admin API"]}, status=503)
+
+
 def register(app: web.Application) -> None:
     app.router.add_get("/login", login_page)
     app.router.add_post("/login/dev", dev_login)
@@ -122,3 +129,4 @@ def register(app: web.Application) -> None:
     app.router.add_post("/logout", logout)
     app.router.add_get("/lang/{lang}", switch_language)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

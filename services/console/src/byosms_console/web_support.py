@@ -25,7 +25,7 @@ SETTINGS = web.AppKey("settings", ConsoleSettings)
 ADMIN_API = web.AppKey("admin_api", AdminApi)
 DEV_KEY = web.AppKey("dev_key", bytes)  # empty: no development login
 
-PUBLIC_PREFIXES = ("/login", "/lang/", "/static/", "/healthz")
+PUBLIC_PREFIXES = ("/login", "/lang/", "/static/", "/healthz", "/readyz")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
