@@ -18,7 +18,6 @@ from byosms_console.web_support import (
     DEV_KEY,
     SETTINGS,
     Handler,
-    context_processor,
     language_middleware,
     not_found_middleware,
     redirect,
@@ -58,7 +57,6 @@ def build_app(settings: ConsoleSettings) -> web.Application:
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(default=True),
-        context_processors=[context_processor],
         undefined=jinja2.StrictUndefined,
     )
     app[aiohttp_jinja2.static_root_key] = "/static"

@@ -11,7 +11,16 @@ from aiohttp import web
 from byosms_console import countries, import_form, session
 from byosms_console.api_client import ApiProblem
 from byosms_console.inventory_api import NUMBER_STATES
-from byosms_console.web_support import SETTINGS, caller_of, inventory, provisioning, redirect, render, viewer_from
+from byosms_console.web_support import (
+    SETTINGS,
+    caller_of,
+    inventory,
+    language_of,
+    provisioning,
+    redirect,
+    render,
+    viewer_from,
+)
 
 FILTERS = ("integration_id", "state", "type", "address_prefix", "routing_target")
 
@@ -87,7 +96,7 @@ def _import_context(
         "step": step,
         "form": form.values,
         "is_short_code": form.is_short_code,
-        "countries": countries.choices(str(request["lang"])),
+        "countries": countries.choices(language_of(request)),
         "error": error,
     }
 

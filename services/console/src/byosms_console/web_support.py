@@ -24,19 +24,19 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", ConsoleSettings)
 ADMIN_API = web.AppKey("admin_api", AdminApi)
 DEV_KEY = web.AppKey("dev_key", bytes)  # empty: no development login
+LANGUAGE = web.RequestKey("language", str)
+VIEWER = web.RequestKey("viewer", Viewer)
 
 PUBLIC_PREFIXES = ("/login", "/lang/", "/static/", "/healthz", "/readyz")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def language_of(request: web.Request) -> Language:
-    language: Language = request["lang"]
-    return language
+    return "de" if request[LANGUAGE] == "de" else "en"
 
 
 def viewer_from(request: web.Request) -> Viewer:
-    viewer: Viewer = request["viewer"]
-    return viewer
+    return request[VIEWER]
 
 
 def caller_of(request: web.Request) -> Caller:
@@ -56,7 +56,7 @@ def t(request: web.Request, key: str, **params: str) -> str:
 
 
 def render(request: web.Request, template: str, context: Mapping[str, Any], status: int = 200) -> web.Response:
-    response = aiohttp_jinja2.render_template(template, request, dict(context), status=status)
+    response = aiohttp_jinja2.render_template(template, request, {**base_context(request), **context}, status=status)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -75,13 +75,14 @@ def redirect(location: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location=location)
 
 
-async def context_processor(request: web.Request) -> dict[str, Any]:
+def base_context(request: web.Request) -> dict[str, Any]:
+    """What every template gets: language, texts, the viewer, where the page is."""
     language = language_of(request)
     return {
         "lang": language,
         "t": lambda key, **params: text(key, language, **params),
         "has_text": lambda key: key in TEXTS,
-        "viewer": request.get("viewer"),
+        "viewer": request.get(VIEWER),
         "here": request.path_qs,
         "here_path": request.path,
     }
@@ -89,9 +90,9 @@ async def context_processor(request: web.Request) -> dict[str, Any]:
 
 @web.middleware
 async def language_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request["lang"] = pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("Accept-Language"))
+    request[LANGUAGE] = pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("Accept-Language"))
     response = await handler(request)
-    response.headers.setdefault("Content-Language", request["lang"])
+    response.headers.setdefault("Content-Language", request[LANGUAGE])
     return response
 
 
@@ -111,13 +112,13 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         token = request.cookies.get(TOKEN_COOKIE)
         if token:
             with contextlib.suppress(NotAToken):
-                request["viewer"] = viewer_of(token)
+                request[VIEWER] = viewer_of(token)
         return await handler(request)
     token = request.cookies.get(TOKEN_COOKIE)
     try:
         if not token:
             raise NotAToken()
-        request["viewer"] = viewer_of(token)
+        request[VIEWER] = viewer_of(token)
     except TokenExpired:
         raise redirect("/login?expired=1&next=" + _quoted(request.path_qs)) from None
     except NotAToken:
