@@ -34,6 +34,8 @@ from byosms_common.testing import free_port
 from byosms_devstack.demo import PERMISSIONS, Endpoints
 
 pytestmark = pytest.mark.e2e
+# The machine may be busy: a step may take longer than the 5 s Playwright waits by default.
+expect.set_options(timeout=30_000)
 
 CHROMIUM = "/usr/bin/chromium"
 BIN = Path(sys.executable).parent
