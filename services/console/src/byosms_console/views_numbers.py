@@ -113,7 +113,9 @@ async def import_step(request: web.Request) -> web.StreamResponse:
     if failed_import:
         # Back from the progress screen: the import was rejected; show the dialog with the API's words.
         record = await provisioning(request).get_import(caller_of(request), failed_import)
-        error = record.get("error") or {}
+        error = record.get("error") if record.get("state") == "rejected" else None
+        if not error:
+            raise redirect(f"/numbers/imports/{failed_import}")
         problem = ApiProblem(422, str(error.get("code", "")), str(error.get("message", "")))
         return await _page(request, _import_context(request, "details", form, problem), status=422)
     step = import_form.next_step(current, action, form)
