@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV ?= uv
 PY_SRC := libs/byosms-common/src $(wildcard services/*/src) $(wildcard tools/*/src) scripts
 
-.PHONY: help install lint typecheck contracts contracts-check helm-check test test-unit test-integration stack-up stack-down up down bench clean
+.PHONY: help install lint typecheck contracts contracts-check helm-check test test-unit test-integration stack-up stack-down up down bench console-screenshots clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -48,7 +48,8 @@ stack-down: install ## Stop what stack-up started, and the test suite's own stac
 
 up: stack-up ## Bring the whole system up in the background, wait until every service is ready, run the demo
 	@eval "$$($(UV) run byosms-stack env)" && $(UV) run python scripts/services.py up
-	@eval "$$($(UV) run byosms-stack env)" && $(UV) run byosms-stack demo
+	@eval "$$($(UV) run byosms-stack env)" && $(UV) run byosms-stack demo $$($(UV) run python scripts/services.py demo-args)
+	@echo "Admin console: http://127.0.0.1:$${BYOSMS_CONSOLE_PORT:-8085}/ (development login)"
 
 down: ## Stop the services, then the stack
 	-@$(UV) run python scripts/services.py down
@@ -56,6 +57,9 @@ down: ## Stop the services, then the stack
 
 bench: install ## Run the benchmarks on the test stack, not make up's (results in bench/results/)
 	@eval "$$($(UV) run byosms-stack up --test)" && for b in bench/*/run.py; do echo "== $$b"; $(UV) run python $$b || exit 1; done
+
+console-screenshots: install ## Regenerate docs/console/*.png: the console's browser tests save its main screens (Debian's chromium)
+	@eval "$$($(UV) run byosms-stack up --test)" && BYOSMS_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(UV) run pytest -q tests/e2e/test_console.py
 
 clean: ## Remove caches (not .run/, which holds the stack's data)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache

@@ -2,7 +2,13 @@
 
 Each service runs from its console script with the stack's connection settings, logs to
 ``.run/logs/<service>.log`` and records its pid in ``.run/pids/<service>.pid``. `up` waits until
-every readiness endpoint answers 200 and prints where each service listens.
+every readiness endpoint answers 200 and prints where each service listens, the admin console last.
+
+Ports are the services' defaults unless their own variables say otherwise (``BYOSMS_INGRESS_PORT``,
+``BYOSMS_PROVISIONING_PORT``, ``BYOSMS_INVENTORY_PORT``, ``BYOSMS_ROUTING_PORT``,
+``BYOSMS_CONSOLE_PORT``, and ``BYOSMS_EMULATOR_PORT`` for the Twilio emulator), so a second system
+can run beside the first; the URLs between the services follow them. ``demo-args`` prints the
+options that point `byosms-stack demo` at them.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from byosms_cli.devkeys import default_key_dir, ensure_keypair
+from byosms_common.regions import DEFAULT_REGIONS
 from byosms_devstack import procs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,21 +50,50 @@ class Service:
         return f"http://127.0.0.1:{self.port}{self.health_path}"
 
 
-SERVICES: tuple[Service, ...] = (
-    Service(
-        "twilio-emulator",
-        ("twilio-emulator", "serve", "--host", "127.0.0.1", "--port", "8099"),
-        8099,
-        "/_emulator/health",
-    ),
-    Service("ingress-webhook", ("byosms-ingress",), 8080),
-    Service("provisioning", ("byosms-provisioning", "serve"), 8081),
-    Service("inventory", ("byosms-inventory",), 8083),
-    Service("routing", ("byosms-routing",), 8084),
-)
+DEMO_REGION = "eu-central-1"
+PORT_VARIABLES = {
+    "twilio-emulator": ("BYOSMS_EMULATOR_PORT", 8099),
+    "ingress-webhook": ("BYOSMS_INGRESS_PORT", 8080),
+    "provisioning": ("BYOSMS_PROVISIONING_PORT", 8081),
+    "inventory": ("BYOSMS_INVENTORY_PORT", 8083),
+    "routing": ("BYOSMS_ROUTING_PORT", 8084),
+    "console": ("BYOSMS_CONSOLE_PORT", 8085),
+}
 
 
-def _dev_env() -> dict[str, str]:
+def ports_from(environ: Mapping[str, str]) -> dict[str, int]:
+    """Each service's port: its variable when set, else its default."""
+    ports = {}
+    for name, (variable, default) in PORT_VARIABLES.items():
+        raw = environ.get(variable, "")
+        if raw and not (raw.isdigit() and 0 < int(raw) < 65536):
+            raise SystemExit(f"{variable}={raw!r} is not a port")
+        ports[name] = int(raw) if raw else default
+    return ports
+
+
+def services_on(ports: dict[str, int]) -> tuple[Service, ...]:
+    emulator = ports["twilio-emulator"]
+    return (
+        Service(
+            "twilio-emulator",
+            ("twilio-emulator", "serve", "--host", "127.0.0.1", "--port", str(emulator)),
+            emulator,
+            "/_emulator/health",
+        ),
+        Service("ingress-webhook", ("byosms-ingress",), ports["ingress-webhook"]),
+        Service("provisioning", ("byosms-provisioning", "serve"), ports["provisioning"]),
+        Service("inventory", ("byosms-inventory",), ports["inventory"]),
+        Service("routing", ("byosms-routing",), ports["routing"]),
+        Service("console", ("byosms-console",), ports["console"], "/healthz"),
+    )
+
+
+PORTS = ports_from(os.environ)
+SERVICES: tuple[Service, ...] = services_on(PORTS)
+
+
+def _dev_env(ports: dict[str, int] = PORTS) -> dict[str, str]:
     """Development-only settings. The random key-encryption key is kept under .run/ (never committed)
     so credentials sealed in one `make up` still open in the next."""
     RUN.mkdir(parents=True, exist_ok=True)
@@ -64,16 +101,41 @@ def _dev_env() -> dict[str, str]:
         kek = {"BYOSMS_KEKS": json.dumps({"dev-1": base64.b64encode(secrets.token_bytes(32)).decode()})}
         DEV_ENV.write_text(json.dumps(kek))
         DEV_ENV.chmod(0o600)
-    _, public_key = ensure_keypair(default_key_dir())
+    private_key, public_key = ensure_keypair(default_key_dir())
     return {
         **json.loads(DEV_ENV.read_text()),
         "BYOSMS_ACTIVE_KEK": "dev-1",
         "BYOSMS_PROVISIONING_JWT_PUBLIC_KEY_FILE": str(public_key),
         # Locally, Twilio is the emulator and the region's public ingress URL is the local ingress.
-        "BYOSMS_TWILIO_API_BASE": "http://127.0.0.1:8099",
-        "BYOSMS_INGRESS_REGION": "eu-central-1",
-        "BYOSMS_REGIONS_OVERRIDES": json.dumps({"eu-central-1": {"public_base_url": "http://127.0.0.1:8080"}}),
+        "BYOSMS_TWILIO_API_BASE": f"http://127.0.0.1:{ports['twilio-emulator']}",
+        "BYOSMS_INGRESS_REGION": DEMO_REGION,
+        "BYOSMS_REGIONS_OVERRIDES": json.dumps(
+            {DEMO_REGION: {"public_base_url": f"http://127.0.0.1:{ports['ingress-webhook']}"}}
+        ),
+        "BYOSMS_INGRESS_PORT": str(ports["ingress-webhook"]),
+        "BYOSMS_PROVISIONING_PORT": str(ports["provisioning"]),
+        "BYOSMS_INVENTORY_PORT": str(ports["inventory"]),
+        "BYOSMS_ROUTING_PORT": str(ports["routing"]),
+        # The console signs in with development tokens, signed by the key provisioning trusts here.
+        "BYOSMS_CONSOLE_PORT": str(ports["console"]),
+        "BYOSMS_CONSOLE_API_URL": f"http://127.0.0.1:{ports['provisioning']}",
+        "BYOSMS_CONSOLE_DEV_LOGIN_KEY_FILE": str(private_key),
     }
+
+
+def demo_args(ports: dict[str, int] = PORTS) -> list[str]:
+    """`byosms-stack demo` options for the services on ``ports``."""
+    inbound = f"http://127.0.0.1:{ports['ingress-webhook']}{DEFAULT_REGIONS[DEMO_REGION].inbound_path}"
+    return [
+        "--provisioning-url",
+        f"http://127.0.0.1:{ports['provisioning']}",
+        "--emulator-url",
+        f"http://127.0.0.1:{ports['twilio-emulator']}",
+        "--inbound-url",
+        inbound,
+        "--region",
+        DEMO_REGION,
+    ]
 
 
 def _recorded_pid(service: Service) -> int | None:
@@ -183,7 +245,10 @@ def main() -> int:
         return up(stack_env)
     if command == "down":
         return down()
-    print("usage: services.py up [KEY=VALUE ...] | down", file=sys.stderr)
+    if command == "demo-args":
+        print(" ".join(demo_args()))
+        return 0
+    print("usage: services.py up [KEY=VALUE ...] | down | demo-args", file=sys.stderr)
     return 2
 
 

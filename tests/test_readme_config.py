@@ -23,7 +23,10 @@ SERVICES = {  # README's name -> (source folder, settings module)
     "provisioning": ("services/provisioning/src", "byosms_provisioning.settings"),
     "inventory": ("services/inventory/src", "byosms_inventory.settings"),
     "routing": ("services/routing/src", "byosms_routing.settings"),
+    "console": ("services/console/src", "byosms_console.settings"),
 }
+# README's "all": every service on Kafka, i.e. all but the console (a client of the admin API only).
+ALL = {"ingress", "provisioning", "inventory", "routing"}
 
 
 def _settings_classes() -> dict[str, type[BaseSettings]]:
@@ -81,7 +84,7 @@ def config_rows() -> list[tuple[str, set[str]]]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) < 3 or not cells[0].startswith("`BYOSMS_") or "*" in cells[0]:
             continue
-        used_by = set(SERVICES) if cells[1] == "all" else {s.strip() for s in cells[1].split(",")}
+        used_by = ALL if cells[1] == "all" else {s.strip() for s in cells[1].split(",")}
         rows.extend((variable, used_by) for variable in _expand(cells[0], known))
     return rows
 

@@ -85,3 +85,38 @@ def test_our_service_is_stopped(tmp_path: Path, services: ModuleType, capsys: py
         if ours.poll() is None:
             os.kill(ours.pid, 9)
             ours.wait()
+
+
+def test_ports_follow_the_services_own_variables_and_the_urls_between_them_follow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = importlib.util.spec_from_file_location("byosms_services_ports", ROOT / "scripts" / "services.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    defaults = module.ports_from({})
+    assert defaults["provisioning"] == 8081
+    assert defaults["console"] == 8085
+    ports = module.ports_from(
+        {
+            "BYOSMS_PROVISIONING_PORT": "48081",
+            "BYOSMS_EMULATOR_PORT": "48099",
+            "BYOSMS_INGRESS_PORT": "48080",
+            "BYOSMS_CONSOLE_PORT": "48085",
+        }
+    )
+    services = {s.name: s for s in module.services_on(ports)}
+    assert services["twilio-emulator"].command[-2:] == ("--port", "48099")
+    assert services["console"].ready_url == "http://127.0.0.1:48085/healthz"
+    assert services["inventory"].port == 8083  # not overridden
+    env = module._dev_env(ports)
+    assert env["BYOSMS_TWILIO_API_BASE"] == "http://127.0.0.1:48099"
+    assert env["BYOSMS_CONSOLE_API_URL"] == "http://127.0.0.1:48081"
+    assert env["BYOSMS_PROVISIONING_PORT"] == "48081"
+    assert "http://127.0.0.1:48080" in env["BYOSMS_REGIONS_OVERRIDES"]
+    args = module.demo_args(ports)
+    assert args[args.index("--inbound-url") + 1].startswith("http://127.0.0.1:48080/vendors/v1/twilio/")
+    with pytest.raises(SystemExit):
+        module.ports_from({"BYOSMS_ROUTING_PORT": "http"})

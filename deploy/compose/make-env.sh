@@ -30,8 +30,9 @@ mkdir -p "${HERE}/secrets"
 if [[ ! -f "${HERE}/secrets/jwt-public.pem" || ${FORCE} == 1 ]]; then
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "${HERE}/secrets/jwt-private.pem"
     openssl pkey -in "${HERE}/secrets/jwt-private.pem" -pubout -out "${HERE}/secrets/jwt-public.pem"
-    # The container user (uid 10001) must read the public key through the bind mount.
-    chmod 0644 "${HERE}/secrets/jwt-public.pem"
+    # The container user (uid 10001) must read the keys through the bind mounts: the public key
+    # (provisioning) and, for the console's development login on this local stack only, the private key.
+    chmod 0644 "${HERE}/secrets/jwt-public.pem" "${HERE}/secrets/jwt-private.pem"
     chmod 0755 "${HERE}/secrets"
     echo "wrote ${HERE}/secrets/jwt-{private,public}.pem (ES256; sign admin API tokens with the private key)"
 fi

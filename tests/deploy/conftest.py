@@ -18,6 +18,7 @@ import yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
+from byosms_console.settings import ConsoleSettings
 from byosms_common.settings import (
     ConsumerSettings,
     DatabaseSettings,
@@ -81,6 +82,7 @@ SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
     ),
     "inventory": (InventorySettings, KafkaSettings, ConsumerSettings, DatabaseSettings, TelemetrySettings),
     "routing": (RoutingSettings, KafkaSettings, ConsumerSettings, DatabaseSettings, TelemetrySettings),
+    "console": (ConsoleSettings,),
 }
 
 

@@ -28,7 +28,10 @@ APPS = {
     "provisioning": ("services/provisioning", "byosms-provisioning", 8081),
     "inventory": ("services/inventory", "byosms-inventory", 8083),
     "routing": ("services/routing", "byosms-routing", 8084),
+    "console": ("services/console", "byosms-console", 8085),
 }
+# The console talks to provisioning's admin API only: no Kafka, database or key settings.
+KAFKA_APPS = {name: app for name, app in APPS.items() if name != "console"}
 SECRET_NAMES = ("BYOSMS_DATABASE_URL", "BYOSMS_KEKS", "BYOSMS_ACTIVE_KEK", "POSTGRES_PASSWORD")
 
 
@@ -82,7 +85,7 @@ def test_infrastructure_is_healthchecked(name: str) -> None:
     assert _healthcheck_text(SERVICES[name])
 
 
-@pytest.mark.parametrize("name", sorted(APPS))
+@pytest.mark.parametrize("name", sorted(KAFKA_APPS))
 def test_services_start_after_kafka_postgres_and_topics(name: str) -> None:
     depends = SERVICES[name]["depends_on"]
     assert depends["kafka"]["condition"] == "service_healthy"
@@ -90,7 +93,7 @@ def test_services_start_after_kafka_postgres_and_topics(name: str) -> None:
     assert depends["topic-init"]["condition"] == "service_completed_successfully"
 
 
-@pytest.mark.parametrize("name", sorted(APPS))
+@pytest.mark.parametrize("name", sorted(KAFKA_APPS))
 def test_services_listen_on_all_interfaces_and_reach_kafka(name: str) -> None:
     env = SERVICES[name]["environment"]
     assert env["BYOSMS_KAFKA_BOOTSTRAP"] == "kafka:29092"
@@ -152,7 +155,7 @@ def test_secrets_come_only_from_ignored_env_files() -> None:
             path = Path(entry["path"] if isinstance(entry, dict) else entry)
             assert path.parent == Path("deploy/compose"), path
             assert any(fnmatch.fnmatch(path.name, pattern) for pattern in ignore), f"{path} is not git-ignored"
-    for name in APPS:
+    for name in KAFKA_APPS:
         assert SERVICES[name]["env_file"], f"{name} gets its secrets from the env file"
 
 
@@ -169,3 +172,13 @@ def test_make_env_writes_what_compose_reads() -> None:
     assert "jwt-public.pem" in script
     mounted = SERVICES["provisioning"]["volumes"]
     assert "./deploy/compose/secrets/jwt-public.pem:/run/byosms/jwt-public.pem:ro" in mounted
+
+
+def test_the_console_reaches_only_the_admin_api_and_holds_no_secret() -> None:
+    console = SERVICES["console"]
+    env = console["environment"]
+    assert env["BYOSMS_CONSOLE_API_URL"] == "http://provisioning:8081"
+    assert env["BYOSMS_CONSOLE_HOST"] == "0.0.0.0"
+    assert console["depends_on"] == {"provisioning": {"condition": "service_healthy"}}
+    assert "env_file" not in console
+    assert not [name for name in env if name.startswith(("BYOSMS_KAFKA", "BYOSMS_DATABASE", "BYOSMS_KEK"))]

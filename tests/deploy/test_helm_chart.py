@@ -15,6 +15,7 @@ import yaml
 from byosms_common.settings import ConsumerSettings
 from byosms_common.topics import ALL_TOPICS, all_topic_names
 from byosms_ingress.settings import IngressSettings
+from byosms_console.settings import ConsoleSettings
 from byosms_inventory.settings import InventorySettings
 from byosms_provisioning.settings import ProvisioningSettings
 from byosms_routing.settings import RoutingSettings
@@ -150,11 +151,13 @@ def test_services_get_their_secrets_from_secret_refs(scenario: tuple[Path, list[
         "inventory": {"BYOSMS_DATABASE_URL"},
         # Routing opens tenants' Twilio credentials (in memory) to send their messages.
         "routing": {"BYOSMS_DATABASE_URL", "BYOSMS_KEKS", "BYOSMS_ACTIVE_KEK"},
+        # The console only calls the admin API with its users' tokens.
+        "console": set(),
     }
     for deployment in _workloads(docs):
         component = deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if e["name"] in SECRET_ENV}
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container.get("env", []) if e["name"] in SECRET_ENV}
         assert set(refs) == wanted[component], deployment["metadata"]["name"]
         for env_name, ref in refs.items():
             owner = values["database"] if env_name == "BYOSMS_DATABASE_URL" else values["keks"]
@@ -181,6 +184,7 @@ def test_services_accept_their_configuration(
         "provisioning": ProvisioningSettings,
         "inventory": InventorySettings,
         "routing": RoutingSettings,
+        "console": ConsoleSettings,
     }
     for deployment in _workloads(docs):
         component = deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
@@ -287,7 +291,8 @@ def test_helm_test_pod_checks_readiness_of_every_service(scenario: tuple[Path, l
     for name, port in services.items():
         assert f"http://{name}:{port}/readyz" in urls
     regions = _values(path)["ingressWebhook"]["regions"]
-    assert len(services) == len(regions) + len(SERVICES)
+    console = 1 if _values(path).get("console", {}).get("enabled") else 0
+    assert len(services) == len(regions) + len(SERVICES) + console
 
 
 def test_default_values_refuse_to_render_without_secrets(render_chart: Any) -> None:
@@ -484,3 +489,22 @@ def test_consumer_values_that_cannot_work_fail(render_chart: Any, override: list
     result = render_chart(CHART / "ci" / "production-values.yaml", *override)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_the_console_is_opt_in_and_calls_only_the_release_admin_api(render_chart: Any) -> None:
+    minimal = render_chart(CHART / "ci" / "minimal-values.yaml").documents
+    assert _component_workloads(minimal, "console") == []
+    docs = render_chart(CHART / "ci" / "production-values.yaml").documents
+    (workload,) = _component_workloads(docs, "console")
+    assert workload["kind"] == "Deployment"
+    assert workload["spec"]["replicas"] == 2
+    config = _config_of(docs, workload)
+    assert config["BYOSMS_CONSOLE_API_URL"] == "http://byosms-provisioning:8081"
+    assert config["BYOSMS_CONSOLE_COOKIE_SECURE"] == "true"
+    assert "BYOSMS_CONSOLE_DEV_LOGIN_KEY_FILE" not in config  # never a development login in a cluster
+    assert not _env(workload)  # no secret of any kind
+    custom = render_chart(
+        CHART / "ci" / "production-values.yaml", "--set", "console.apiUrl=https://admin.example.com"
+    ).documents
+    (workload,) = _component_workloads(custom, "console")
+    assert _config_of(custom, workload)["BYOSMS_CONSOLE_API_URL"] == "https://admin.example.com"

@@ -10,6 +10,8 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from typer.testing import CliRunner
 
@@ -252,3 +254,19 @@ def test_numbers_import_status_gets_the_import(monkeypatch: pytest.MonkeyPatch, 
     result, recorder = _invoke(monkeypatch, tmp_path, ["numbers", "import-status", "imp-1", "--lang", "de"])
     assert result.exit_code == 0, result.output
     assert recorder.calls == [("GET", "http://h:1/api/v2/sms/numbers/imports/imp-1", None, "de")]
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ec"])
+def test_dev_tokens_are_signed_for_the_kind_of_key(kind: str) -> None:
+    """RS256 for the local stack's RSA key, ES256 for the docker-compose stack's P-256 key."""
+    key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if kind == "rsa"
+        else ec.generate_private_key(ec.SECP256R1())
+    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    token = devkeys.mint_token(pem, organization_id="acme", permissions=["b", "a"], subject="ann")
+    algorithm = "RS256" if kind == "rsa" else "ES256"
+    assert jwt.get_unverified_header(token)["alg"] == algorithm
+    claims = jwt.decode(token, key.public_key(), algorithms=[algorithm], audience="byosms-provisioning")
+    assert (claims["org"], claims["sub"], claims["permissions"]) == ("acme", "ann", ["a", "b"])

@@ -40,7 +40,15 @@ from byosms_common.settings import (
     KeyringSettings,
     TelemetrySettings,
 )
-from byosms_provisioning import openapi, outbox, routes, routes_imports, subscribers, subscribers_imports
+from byosms_provisioning import (
+    openapi,
+    outbox,
+    routes,
+    routes_imports,
+    routes_regions,
+    subscribers,
+    subscribers_imports,
+)
 from byosms_provisioning.auth import JwtVerifier
 from byosms_provisioning.context import CONTEXT, ServiceContext
 from byosms_provisioning.problems import problem_middleware
@@ -68,6 +76,7 @@ ROUTE_REGISTRARS: list[RouteRegistrar] = [
     routes.register,
     openapi.register,
     routes_imports.register,
+    routes_regions.register,
 ]
 SUBSCRIPTION_TABLES: list[SubscriptionTable] = [
     subscribers.subscriptions,

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from byosms_common.messages import ImportedNumber, NumberType
 from byosms_common.regions import DEFAULT_REGIONS
-from byosms_provisioning import auth, routes_imports
+from byosms_provisioning import auth, routes_imports, routes_regions
 from byosms_provisioning.context import ServiceContext
 from byosms_provisioning.integrations import SHARED_KEY_ID
 from byosms_provisioning.routes import (
@@ -410,7 +410,46 @@ def sealing_part() -> tuple[JSON, JSON]:
     return paths, schemas
 
 
-PARTS: list[Part] = [integration_part, imports_part, sealing_part]
+def regions_part() -> tuple[JSON, JSON]:
+    paths: JSON = {
+        routes_regions.PATH: {
+            "get": _op(
+                "List the regions and their inbound webhook URLs",
+                auth.INTEGRATION_VIEW,
+                description=(
+                    "The regions an integration can be created in. `inbound_webhook_url` is the URL every "
+                    "Twilio number of an integration in that region must carry as its SMS webhook (HTTP POST) "
+                    "before it can be imported."
+                ),
+                ok=(200, ref("RegionList")),
+                errors=(401, 403),
+            ),
+        },
+    }
+    schemas: JSON = {
+        "RegionList": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["id", "name", "inbound_webhook_url"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "name": {"type": "string"},
+                            "inbound_webhook_url": {"type": "string", "format": "uri"},
+                        },
+                    },
+                }
+            },
+        }
+    }
+    return paths, schemas
+
+
+PARTS: list[Part] = [integration_part, imports_part, sealing_part, regions_part]
 
 
 def _forbid_nul(schema: Any) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 PRIVATE = "private.pem"
 PUBLIC = "public.pem"
@@ -71,7 +71,8 @@ def mint_token(
     audience: str = DEFAULT_AUDIENCE,
     now: int | None = None,
 ) -> str:
-    """A signed RS256 token with the claims the byosms services expect."""
+    """A signed token with the claims the byosms services expect: RS256 for an RSA key, ES256 for a
+    P-256 key (the docker-compose stack's)."""
     issued = int(time.time()) if now is None else now
     key = serialization.load_pem_private_key(private_key_pem, password=None)
     claims = {
@@ -83,4 +84,5 @@ def mint_token(
         "iat": issued,
         "exp": issued + ttl_seconds,
     }
-    return jwt.encode(claims, key, algorithm="RS256")  # type: ignore[arg-type]
+    algorithm = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
+    return jwt.encode(claims, key, algorithm=algorithm)  # type: ignore[arg-type]

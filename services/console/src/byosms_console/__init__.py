@@ -1,0 +1,1 @@
+"""byosms admin console."""

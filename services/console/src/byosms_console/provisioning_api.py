@@ -1,0 +1,73 @@
+"""Calls of the integrations, regions and imports API that exists today (``/api/v2/integrations``,
+``/api/v2/regions``, ``/api/v2/sms/numbers/imports``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from byosms_console.api_client import AdminApi, Caller, path_of
+
+INTEGRATIONS = "/api/v2/integrations"
+IMPORTS = "/api/v2/sms/numbers/imports"
+REGIONS = "/api/v2/regions"
+
+
+class ProvisioningApi:
+    def __init__(self, api: AdminApi) -> None:
+        self.api = api
+
+    async def list_integrations(
+        self, caller: Caller, *, status: str | None = None, cursor: str | None = None, limit: int = 20
+    ) -> dict[str, Any]:
+        query = {"limit": str(limit), "status": status, "cursor": cursor}
+        answer = await self.api.call(caller, "GET", path_of(INTEGRATIONS, query=query))
+        return dict(answer.body)
+
+    async def all_integrations(self, caller: Caller) -> list[dict[str, Any]]:
+        """Every integration (for choosers such as the import dialog's list), page by page."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(50):
+            page = await self.list_integrations(caller, cursor=cursor, limit=200)
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        return items
+
+    async def get_integration(self, caller: Caller, integration_id: str) -> dict[str, Any]:
+        return dict((await self.api.call(caller, "GET", path_of(INTEGRATIONS, integration_id))).body)
+
+    async def create_integration(self, caller: Caller, *, name: str, notes: str, region: str) -> dict[str, Any]:
+        body = {"name": name, "notes": notes, "region": region}
+        return dict((await self.api.call(caller, "POST", INTEGRATIONS, body)).body)
+
+    async def update_integration(
+        self, caller: Caller, integration_id: str, *, name: str, notes: str, version: int | None
+    ) -> dict[str, Any]:
+        path = path_of(INTEGRATIONS, integration_id)
+        answer = await self.api.call(caller, "PATCH", path, {"name": name, "notes": notes}, if_match=version)
+        return dict(answer.body)
+
+    async def set_credentials(
+        self, caller: Caller, integration_id: str, *, account_sid: str, auth_token: str, version: int | None
+    ) -> dict[str, Any]:
+        path = path_of(INTEGRATIONS, integration_id, "credentials")
+        body = {"account_sid": account_sid, "auth_token": auth_token}
+        return dict((await self.api.call(caller, "PUT", path, body, if_match=version)).body)
+
+    async def set_status(self, caller: Caller, integration_id: str, *, active: bool, version: int | None) -> None:
+        path = path_of(INTEGRATIONS, integration_id, "activate" if active else "deactivate")
+        await self.api.call(caller, "POST", path, if_match=version)
+
+    async def delete_integration(self, caller: Caller, integration_id: str, *, version: int | None) -> None:
+        await self.api.call(caller, "DELETE", path_of(INTEGRATIONS, integration_id), if_match=version)
+
+    async def regions(self, caller: Caller) -> list[dict[str, Any]]:
+        return list((await self.api.call(caller, "GET", REGIONS)).body["items"])
+
+    async def start_import(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+        return dict((await self.api.call(caller, "POST", IMPORTS, body)).body)
+
+    async def get_import(self, caller: Caller, import_id: str) -> dict[str, Any]:
+        return dict((await self.api.call(caller, "GET", path_of(IMPORTS, import_id))).body)
