@@ -110,15 +110,18 @@ def _run_ingress(port: int, spool_dir: str, producer: str) -> None:
     import logging
 
     from byosms_common.crypto import Keyring
-    from byosms_common.settings import KafkaSettings, KeyringSettings
-    from byosms_ingress.app import Ingress
+    from byosms_common.settings import KafkaSettings, KeyringSettings, TelemetrySettings
+    from byosms_common.telemetry import setup_tracing_if_exported
+    from byosms_ingress.app import SERVICE, Ingress
     from byosms_ingress.settings import IngressSettings
 
     logging.basicConfig(level=logging.WARNING)
+    # As byosms-ingress does: without an OTLP endpoint, no spans.
+    provider = setup_tracing_if_exported(TelemetrySettings(), SERVICE)
     keyring: Keyring = KeyringSettings().keyring()
     settings = IngressSettings(region="us-east-1", host="127.0.0.1", port=port, spool_dir=Path(spool_dir))
     factory = AiokafkaProducer if producer == "aiokafka" else None
-    ingress = Ingress(settings, KafkaSettings(), keyring, producer_factory=factory)
+    ingress = Ingress(settings, KafkaSettings(), keyring, producer_factory=factory, tracer_provider=provider)
     web.run_app(ingress.web_app(), host="127.0.0.1", port=port, print=None, access_log=None)
 
 
@@ -401,11 +404,12 @@ async def main(args: argparse.Namespace) -> None:
 
     total = args.requests + int(args.rate * args.seconds) + 1
     prepared = _prepare(total, account, token, region.inbound_url)
-    runs: dict[str, list[tuple[Result, Result]]] = {name: [] for name, _, _ in SERVERS}
+    servers = [server for server in SERVERS if args.aiokafka or "aiokafka" not in server[0]]
+    runs: dict[str, list[tuple[Result, Result]]] = {name: [] for name, _, _ in servers}
     print(TABLE_HEADER.splitlines()[0])
     with tempfile.TemporaryDirectory() as spool_root:
         for _ in range(args.rounds):
-            for name, target, extra in SERVERS:
+            for name, target, extra in servers:
                 runs[name].append(await _measure(name, target, extra, prepared, args, spool_root))
 
     rows: list[str] = []
@@ -422,6 +426,8 @@ async def main(args: argparse.Namespace) -> None:
     baseline = summary["baseline"][0]
     lines = []
     for name in ("ingress (librdkafka)", "ingress (aiokafka)"):
+        if name not in summary:
+            continue
         tp, pc = summary[name]
         lines.append(
             f"- {name}: **{baseline.cpu_us / tp.cpu_us:.0%}** of the baseline by CPU per request"
@@ -463,18 +469,18 @@ async def main(args: argparse.Namespace) -> None:
             "",
         ]
     )
-    earlier = _earlier_runs()
+    earlier = _earlier_runs(args.results)
     text = "# Ingress benchmark\n\n" + current + "\n## Earlier runs\n\n" + earlier
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text.rstrip() + "\n", encoding="utf-8")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(text.rstrip() + "\n", encoding="utf-8")
     print(text)
 
 
-def _earlier_runs(keep: int = 5) -> str:
+def _earlier_runs(results: Path, keep: int = 5) -> str:
     """The previous results file's current run on top of its earlier ones (the last ``keep`` runs)."""
-    if not RESULTS.exists():
+    if not results.exists():
         return ""
-    text = RESULTS.read_text(encoding="utf-8").removeprefix("# Ingress benchmark").strip()
+    text = results.read_text(encoding="utf-8").removeprefix("# Ingress benchmark").strip()
     current, _, earlier = text.partition("## Earlier runs")
     runs = [run.strip() for run in earlier.split("### ") if run.strip()]
     title = current.split("Date: ", 1)[1].split(";", 1)[0] if "Date: " in current else "before"
@@ -492,5 +498,9 @@ if __name__ == "__main__":
     parser.add_argument(
         "--producer-records", type=int, default=20000, help="records per producer measured alone (0: skip)"
     )
+    parser.add_argument(
+        "--no-aiokafka", dest="aiokafka", action="store_false", help="skip the ingress with the aiokafka producer"
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the results file (a trial run: elsewhere)")
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # producers.py beside this file
     asyncio.run(main(parser.parse_args()))
