@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run  # noqa: E402 - beside this file
+import run
 
 
 def _top(raw: Path, top: int) -> str:
@@ -83,9 +83,9 @@ async def main(args: argparse.Namespace) -> None:
             url = f"http://127.0.0.1:{port}{region.inbound_path}"
             await run._wait_ready(url, prepared[0])
             await run.throughput(url, prepared[:200], args.concurrency)  # warm-up
-            spy = subprocess.Popen(  # noqa: ASYNC220 - runs beside the load, waited for below
-                [py_spy, "record", "--pid", str(proc.pid), "--format", "raw", "--output", str(args.out),
-                 "--rate", "200", "--threads"],  # fmt: skip
+            command = [py_spy, "record", "--pid", str(proc.pid), "--format", "raw", "--output", str(args.out)]
+            spy = subprocess.Popen(  # noqa: ASYNC220, S603 - py-spy beside the load, waited for below
+                [*command, "--rate", "200", "--threads"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

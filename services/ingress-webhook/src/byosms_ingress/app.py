@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -69,6 +69,8 @@ _KAFKA_PROBE_TIMEOUT_S = 1.5
 # (acknowledgements and librdkafka's error events update it in between).
 PROBE_EVERY_S = 5.0
 PROBE_EVERY_DOWN_S = 1.0
+# The collector's thresholds once started (byosms_common.service uses the same for the consumers).
+_GC_THRESHOLDS = (50_000, 20, 100)
 # The spool accepts when a few of the largest possible webhooks still fit.
 _SPOOL_HEADROOM_FACTOR = 4
 
@@ -176,7 +178,10 @@ class Ingress:
         ]
         # Everything allocated so far (modules, settings, the app) lives as long as the process: keep
         # it out of the collector's full passes, which otherwise scan all of it (pauses of tens of ms).
+        # And collect the young generation less often: the objects of the requests in flight survive
+        # each young collection with Python's default threshold (700) and are walked again and again.
         gc.freeze()
+        gc.set_threshold(*_GC_THRESHOLDS)
 
     # ------------------------------------------------------------------ Kafka
     def delivered(self) -> None:

@@ -161,7 +161,14 @@ class RdKafkaProducer:
     async def send(
         self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None
     ) -> asyncio.Future[None]:
-        """Queue one record; the returned future resolves on Kafka's acknowledgement.
+        """:meth:`queue`, for callers that expect an awaitable ``send`` (the publisher's ``Producer``)."""
+        return self.queue(topic, value, key, headers=headers)
+
+    def queue(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None
+    ) -> asyncio.Future[None]:
+        """Queue one record at once (nothing to await); the returned future resolves on Kafka's
+        acknowledgement.
 
         Raises :class:`ProducerFailed` when the producer failed or is stopping. When librdkafka
         refuses the record at hand-over, the future fails: retriable when its queue is full or the
