@@ -245,7 +245,7 @@ async def test_one_webhook_posted_three_times_and_to_two_ingresses_is_routed_onc
                     return response.status
 
             # Both pods at once, then Twilio's retries to one of them.
-            assert await asyncio.gather(post("ingress-a"), post("ingress-b")) == [200, 200]
+            assert list(await asyncio.gather(post("ingress-a"), post("ingress-b"))) == [200, 200]
             assert [await post("ingress-a"), await post("ingress-a")] == [200, 200]
             # A later message of the same conversation, on the same partition behind every copy:
             # once it is routed, routing has seen all of them.
