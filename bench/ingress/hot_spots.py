@@ -1,7 +1,8 @@
 """Where the ingress spends its CPU: py-spy on one ingress process under the benchmark's load.
 
     uv pip install py-spy   # once, into the project's venv (not a dependency of the project)
-    uv run python bench/ingress/profile.py [--requests 20000] [--concurrency 32] [--rate 0] [--top 25]
+    uv run python bench/ingress/hot_spots.py [--requests 20000] [--concurrency 32] [--rate 0] [--top 25]
+    uv run python bench/ingress/hot_spots.py --summarize PROFILE   # the tables of an earlier raw profile
 
 Starts the ingress as ``run.py`` does (its own process, librdkafka producer, the tracing set-up of
 ``byosms-ingress``), seeds an integration, then records the process with ``py-spy record --format
@@ -32,7 +33,8 @@ import run
 
 
 def _top(raw: Path, top: int) -> str:
-    """Own and inclusive sample shares per function from py-spy's raw (collapsed stack) output."""
+    """Own sample shares per function, and inclusive shares of the project's and OpenTelemetry's
+    functions, of the event-loop thread, from py-spy's raw (collapsed stack) output."""
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
@@ -41,17 +43,20 @@ def _top(raw: Path, top: int) -> str:
         if not stack or "MainThread" not in stack.split(";", 1)[0]:
             continue
         count = int(count_text)
-        frames = [_function(frame) for frame in stack.split(";")[1:]]
+        frames = stack.split(";")[1:]
         total += count
         if frames:
-            own[frames[-1]] += count
-        for frame in set(frames):
+            own[_function(frames[-1])] += count
+        for frame in {_function(f) for f in frames if _OURS in f or _OTEL in f}:
             inclusive[frame] += count
     lines = [f"event-loop thread samples: {total}", "", "| own % | function |", "| ---: | --- |"]
     lines += [f"| {n / total:.1%} | `{name}` |" for name, n in own.most_common(top)]
-    lines += ["", "| incl. % | function |", "| ---: | --- |"]
+    lines += ["", "| incl. % | function (byosms and OpenTelemetry only) |", "| ---: | --- |"]
     lines += [f"| {n / total:.1%} | `{name}` |" for name, n in inclusive.most_common(top)]
     return "\n".join(lines)
+
+
+_OURS, _OTEL = "byosms_", "opentelemetry/"
 
 
 def _function(frame: str) -> str:
@@ -110,4 +115,9 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=int, default=0, help="paced requests per second (0: as fast as answered)")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ingress-profile.txt")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--summarize", type=Path, help="only print the tables of this raw profile")
+    arguments = parser.parse_args()
+    if arguments.summarize:
+        print(_top(arguments.summarize, arguments.top))
+    else:
+        asyncio.run(main(arguments))
