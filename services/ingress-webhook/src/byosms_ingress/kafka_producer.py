@@ -15,11 +15,11 @@ the webhook path's 32 requests in flight the two cost about the same CPU per web
   for error and log events) with ``poll(0)``, which never blocks and runs the delivery callbacks
   that resolve the futures. Each timer tick wakes the event loop: every 4 ms instead of every 1 ms
   cost 5–18% less CPU per webhook in an A/B run on the bench machine (bench/README.md), for at
-  most 3 ms more until a webhook is answered. Handing records over in a burst rather than one ``produce`` per webhook wakes
-  librdkafka's broker thread once per burst instead of once per record: that thread's CPU per
-  webhook fell from about 60 to 40–55 µs on the 2-core bench machine. A poll thread was measured
-  too: handing each batch of reports over to the loop and the GIL changing hands cost more CPU per
-  record than the timer.
+  most 3 ms more until a webhook is answered. Handing records over in a burst rather than one
+  ``produce`` per webhook wakes librdkafka's broker thread once per burst instead of once per
+  record: that thread's CPU per webhook fell from about 60 to 40–55 µs on the 2-core bench
+  machine. A poll thread was measured too: handing each batch of reports over to the loop and the
+  GIL changing hands cost more CPU per record than the timer.
 - Connection trouble is not logged here: librdkafka's error events (all brokers down, a failed
   delivery) and acknowledgements go to a :class:`KafkaSignals` listener on the event loop, which
   keeps the reachability state and logs once per change (kafka_state.py). librdkafka's own log lines
