@@ -1,7 +1,8 @@
 """Benchmark of the ingress against a bare aiohttp server, over loopback, with the real broker.
 
     uv run python bench/ingress/run.py [--requests 20000] [--concurrency 32] [--rate 1000] [--seconds 5]
-                                       [--rounds 3] [--producer-records 20000]
+                                       [--rounds 3] [--producer-records 20000] [--no-aiokafka]
+                                       [--before DIR] [--results FILE]
 
 Each server runs in its own process; the load generator runs in this one, with every request
 signed before the clock starts. Three servers, in turn, ``--rounds`` times (their figures are the
@@ -14,8 +15,10 @@ CPU time per request is the server process's utime + stime (/proc/<pid>/stat, ev
 librdkafka's included) over the phase, divided by its requests: on this shared, noisy machine it is
 steadier than requests/s. The ratio "ingress / baseline" is the baseline's CPU per request over the
 ingress's, i.e. the share of the baseline's throughput the ingress would reach on the same CPU.
-Before the servers, the two producers are measured alone (producers.py: the ingress's send pattern,
-CPU per record).
+``--before DIR`` adds a fourth server, the ingress of an earlier checkout (``git archive <commit>
+services/ingress-webhook/src libs/byosms-common/src | tar -x -C DIR``), so a change is measured
+against what it replaces in the same run. Before the servers, the two producers are measured
+alone (producers.py: the ingress's send pattern, CPU per record).
 
 The ingress publishes with acks=all to BYOSMS_KAFKA_BOOTSTRAP (``make bench`` points it at the
 test stack, ``uv run byosms-stack up --test``; not at the stack of ``make up``, whose services would
@@ -106,18 +109,26 @@ class AiokafkaProducer:
         await asyncio.wait_for(self._producer.stop(), timeout)
 
 
-def _run_ingress(port: int, spool_dir: str, producer: str) -> None:
+def _run_ingress(port: int, spool_dir: str, producer: str, sources: str = "") -> None:
+    """The ingress; ``sources``: the root of an earlier checkout whose ingress and common library
+    run instead of this one's (its tracing as its benchmark ran it: no provider set, no-op spans)."""
     import logging
+
+    if sources:
+        sys.path[:0] = [f"{sources}/services/ingress-webhook/src", f"{sources}/libs/byosms-common/src"]
 
     from byosms_common.crypto import Keyring
     from byosms_common.settings import KafkaSettings, KeyringSettings, TelemetrySettings
-    from byosms_common.telemetry import setup_tracing_if_exported
     from byosms_ingress.app import SERVICE, Ingress
     from byosms_ingress.settings import IngressSettings
 
     logging.basicConfig(level=logging.WARNING)
-    # As byosms-ingress does: without an OTLP endpoint, no spans.
-    provider = setup_tracing_if_exported(TelemetrySettings(), SERVICE)
+    provider = None
+    if not sources:
+        from byosms_common.telemetry import setup_tracing_if_exported
+
+        # As byosms-ingress does: without an OTLP endpoint, no spans.
+        provider = setup_tracing_if_exported(TelemetrySettings(), SERVICE)
     keyring: Keyring = KeyringSettings().keyring()
     settings = IngressSettings(region="us-east-1", host="127.0.0.1", port=port, spool_dir=Path(spool_dir))
     factory = AiokafkaProducer if producer == "aiokafka" else None
@@ -130,6 +141,7 @@ SERVERS = (
     ("ingress (librdkafka)", _run_ingress, ("librdkafka",)),
     ("ingress (aiokafka)", _run_ingress, ("aiokafka",)),
 )
+BEFORE = "ingress (before)"
 
 
 def _cpu_seconds(pid: int, thread: int | None = None) -> float:
@@ -404,7 +416,9 @@ async def main(args: argparse.Namespace) -> None:
 
     total = args.requests + int(args.rate * args.seconds) + 1
     prepared = _prepare(total, account, token, region.inbound_url)
-    servers = [server for server in SERVERS if args.aiokafka or "aiokafka" not in server[0]]
+    servers: list[tuple[str, Any, tuple[str, ...]]] = [s for s in SERVERS if args.aiokafka or "aiokafka" not in s[0]]
+    if args.before:
+        servers.append((BEFORE, _run_ingress, ("librdkafka", str(args.before.resolve()))))
     runs: dict[str, list[tuple[Result, Result]]] = {name: [] for name, _, _ in servers}
     print(TABLE_HEADER.splitlines()[0])
     with tempfile.TemporaryDirectory() as spool_root:
@@ -425,7 +439,7 @@ async def main(args: argparse.Namespace) -> None:
     ]
     baseline = summary["baseline"][0]
     lines = []
-    for name in ("ingress (librdkafka)", "ingress (aiokafka)"):
+    for name in ("ingress (librdkafka)", "ingress (aiokafka)", BEFORE):
         if name not in summary:
             continue
         tp, pc = summary[name]
@@ -444,12 +458,19 @@ async def main(args: argparse.Namespace) -> None:
             f"Date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}; machine: {os.cpu_count()} cores, loopback only; "
             "servers and load generator in separate processes; shared with other work, so figures are noisy.",
             "",
-            f"The producers alone (producers.py: {args.producer_records} records of 600 bytes, senders each waiting"
-            " for its acknowledgement, acks=all, idempotent, each with the settings the ingress gives it):",
-            "",
-            producers.HEADER,
-            *producer_rows,
-            "",
+            *(
+                [
+                    f"The producers alone (producers.py: {args.producer_records} records of 600 bytes, senders each"
+                    " waiting for its acknowledgement, acks=all, idempotent, each with the settings the ingress"
+                    " gives it):",
+                    "",
+                    producers.HEADER,
+                    *producer_rows,
+                    "",
+                ]
+                if producer_rows
+                else ["The producers alone: not measured in this run (--producer-records 0).", ""]
+            ),
             f"The servers (median round of {args.rounds}: by CPU per request for throughput, by p99 for paced):",
             "",
             TABLE_HEADER,
@@ -500,6 +521,11 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--no-aiokafka", dest="aiokafka", action="store_false", help="skip the ingress with the aiokafka producer"
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="root of an earlier checkout (e.g. from git archive) whose ingress is measured in the same run",
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="the results file (a trial run: elsewhere)")
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # producers.py beside this file
