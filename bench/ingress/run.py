@@ -1,7 +1,8 @@
 """Benchmark of the ingress against a bare aiohttp server, over loopback, with the real broker.
 
     uv run python bench/ingress/run.py [--requests 20000] [--concurrency 32] [--rate 1000] [--seconds 5]
-                                       [--rounds 3] [--producer-records 20000]
+                                       [--rounds 3] [--producer-records 20000] [--no-aiokafka]
+                                       [--before DIR] [--results FILE]
 
 Each server runs in its own process; the load generator runs in this one, with every request
 signed before the clock starts. Three servers, in turn, ``--rounds`` times (their figures are the
@@ -14,8 +15,10 @@ CPU time per request is the server process's utime + stime (/proc/<pid>/stat, ev
 librdkafka's included) over the phase, divided by its requests: on this shared, noisy machine it is
 steadier than requests/s. The ratio "ingress / baseline" is the baseline's CPU per request over the
 ingress's, i.e. the share of the baseline's throughput the ingress would reach on the same CPU.
-Before the servers, the two producers are measured alone (producers.py: the ingress's send pattern,
-CPU per record).
+``--before DIR`` adds a fourth server, the ingress of an earlier checkout (``git archive <commit>
+services/ingress-webhook/src libs/byosms-common/src | tar -x -C DIR``), so a change is measured
+against what it replaces in the same run. Before the servers, the two producers are measured
+alone (producers.py: the ingress's send pattern, CPU per record).
 
 The ingress publishes with acks=all to BYOSMS_KAFKA_BOOTSTRAP (``make bench`` points it at the
 test stack, ``uv run byosms-stack up --test``; not at the stack of ``make up``, whose services would
@@ -106,19 +109,30 @@ class AiokafkaProducer:
         await asyncio.wait_for(self._producer.stop(), timeout)
 
 
-def _run_ingress(port: int, spool_dir: str, producer: str) -> None:
+def _run_ingress(port: int, spool_dir: str, producer: str, sources: str = "") -> None:
+    """The ingress; ``sources``: the root of an earlier checkout whose ingress and common library
+    run instead of this one's (its tracing as its benchmark ran it: no provider set, no-op spans)."""
     import logging
 
+    if sources:
+        sys.path[:0] = [f"{sources}/services/ingress-webhook/src", f"{sources}/libs/byosms-common/src"]
+
     from byosms_common.crypto import Keyring
-    from byosms_common.settings import KafkaSettings, KeyringSettings
-    from byosms_ingress.app import Ingress
+    from byosms_common.settings import KafkaSettings, KeyringSettings, TelemetrySettings
+    from byosms_ingress.app import SERVICE, Ingress
     from byosms_ingress.settings import IngressSettings
 
     logging.basicConfig(level=logging.WARNING)
+    provider = None
+    if not sources:
+        from byosms_common.telemetry import setup_tracing_if_exported
+
+        # As byosms-ingress does: without an OTLP endpoint, no spans.
+        provider = setup_tracing_if_exported(TelemetrySettings(), SERVICE)
     keyring: Keyring = KeyringSettings().keyring()
     settings = IngressSettings(region="us-east-1", host="127.0.0.1", port=port, spool_dir=Path(spool_dir))
     factory = AiokafkaProducer if producer == "aiokafka" else None
-    ingress = Ingress(settings, KafkaSettings(), keyring, producer_factory=factory)
+    ingress = Ingress(settings, KafkaSettings(), keyring, producer_factory=factory, tracer_provider=provider)
     web.run_app(ingress.web_app(), host="127.0.0.1", port=port, print=None, access_log=None)
 
 
@@ -127,6 +141,7 @@ SERVERS = (
     ("ingress (librdkafka)", _run_ingress, ("librdkafka",)),
     ("ingress (aiokafka)", _run_ingress, ("aiokafka",)),
 )
+BEFORE = "ingress (before)"
 
 
 def _cpu_seconds(pid: int, thread: int | None = None) -> float:
@@ -401,11 +416,14 @@ async def main(args: argparse.Namespace) -> None:
 
     total = args.requests + int(args.rate * args.seconds) + 1
     prepared = _prepare(total, account, token, region.inbound_url)
-    runs: dict[str, list[tuple[Result, Result]]] = {name: [] for name, _, _ in SERVERS}
+    servers: list[tuple[str, Any, tuple[str, ...]]] = [s for s in SERVERS if args.aiokafka or "aiokafka" not in s[0]]
+    if args.before:
+        servers.append((BEFORE, _run_ingress, ("librdkafka", str(args.before.resolve()))))
+    runs: dict[str, list[tuple[Result, Result]]] = {name: [] for name, _, _ in servers}
     print(TABLE_HEADER.splitlines()[0])
     with tempfile.TemporaryDirectory() as spool_root:
         for _ in range(args.rounds):
-            for name, target, extra in SERVERS:
+            for name, target, extra in servers:
                 runs[name].append(await _measure(name, target, extra, prepared, args, spool_root))
 
     rows: list[str] = []
@@ -421,7 +439,9 @@ async def main(args: argparse.Namespace) -> None:
     ]
     baseline = summary["baseline"][0]
     lines = []
-    for name in ("ingress (librdkafka)", "ingress (aiokafka)"):
+    for name in ("ingress (librdkafka)", "ingress (aiokafka)", BEFORE):
+        if name not in summary:
+            continue
         tp, pc = summary[name]
         lines.append(
             f"- {name}: **{baseline.cpu_us / tp.cpu_us:.0%}** of the baseline by CPU per request"
@@ -438,12 +458,19 @@ async def main(args: argparse.Namespace) -> None:
             f"Date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}; machine: {os.cpu_count()} cores, loopback only; "
             "servers and load generator in separate processes; shared with other work, so figures are noisy.",
             "",
-            f"The producers alone (producers.py: {args.producer_records} records of 600 bytes, senders each waiting"
-            " for its acknowledgement, acks=all, idempotent, each with the settings the ingress gives it):",
-            "",
-            producers.HEADER,
-            *producer_rows,
-            "",
+            *(
+                [
+                    f"The producers alone (producers.py: {args.producer_records} records of 600 bytes, senders each"
+                    " waiting for its acknowledgement, acks=all, idempotent, each with the settings the ingress"
+                    " gives it):",
+                    "",
+                    producers.HEADER,
+                    *producer_rows,
+                    "",
+                ]
+                if producer_rows
+                else ["The producers alone: not measured in this run (--producer-records 0).", ""]
+            ),
             f"The servers (median round of {args.rounds}: by CPU per request for throughput, by p99 for paced):",
             "",
             TABLE_HEADER,
@@ -463,18 +490,18 @@ async def main(args: argparse.Namespace) -> None:
             "",
         ]
     )
-    earlier = _earlier_runs()
+    earlier = _earlier_runs(args.results)
     text = "# Ingress benchmark\n\n" + current + "\n## Earlier runs\n\n" + earlier
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text.rstrip() + "\n", encoding="utf-8")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(text.rstrip() + "\n", encoding="utf-8")
     print(text)
 
 
-def _earlier_runs(keep: int = 5) -> str:
+def _earlier_runs(results: Path, keep: int = 5) -> str:
     """The previous results file's current run on top of its earlier ones (the last ``keep`` runs)."""
-    if not RESULTS.exists():
+    if not results.exists():
         return ""
-    text = RESULTS.read_text(encoding="utf-8").removeprefix("# Ingress benchmark").strip()
+    text = results.read_text(encoding="utf-8").removeprefix("# Ingress benchmark").strip()
     current, _, earlier = text.partition("## Earlier runs")
     runs = [run.strip() for run in earlier.split("### ") if run.strip()]
     title = current.split("Date: ", 1)[1].split(";", 1)[0] if "Date: " in current else "before"
@@ -492,5 +519,14 @@ if __name__ == "__main__":
     parser.add_argument(
         "--producer-records", type=int, default=20000, help="records per producer measured alone (0: skip)"
     )
+    parser.add_argument(
+        "--no-aiokafka", dest="aiokafka", action="store_false", help="skip the ingress with the aiokafka producer"
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="root of an earlier checkout (e.g. from git archive) whose ingress is measured in the same run",
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the results file (a trial run: elsewhere)")
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # producers.py beside this file
     asyncio.run(main(parser.parse_args()))

@@ -229,3 +229,49 @@ async def test_while_kafka_is_known_down_events_go_to_the_spool_at_once(tmp_path
     await asyncio.wait_for(publisher.drain_remaining(), 5)
     assert producer.sent == ["SM0", "SM1"]
     await spool.close()
+
+
+async def test_a_producer_that_queues_at_once_is_held_to_the_deadline_too(tmp_path: Path) -> None:
+    """librdkafka's producer takes the record at once; an acknowledgement that comes later than the
+    deadline still sends the webhook to the spool, and the drain does not send that event again."""
+    publisher, spool, _ = await _publisher(tmp_path)
+    late: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    sent: list[str] = []
+
+    class Queuing:
+        def queue(self, topic: str, value: bytes | None = None, key: bytes | None = None, **_: Any) -> Any:
+            assert value is not None
+            sent.append(value.decode())
+            return late
+
+        async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None, **kw: Any) -> Any:
+            return self.queue(topic, value, key, **kw)
+
+    publisher.producer = Queuing()
+    assert await publisher.publish(record_with_id(0)) is PublishOutcome.SPOOLED
+    assert spool.pending_records == 1
+    late.set_result(None)  # acknowledged after all
+    stop = asyncio.Event()
+    drain = asyncio.create_task(publisher.drain_forever(stop))
+    await _until(lambda: spool.empty)
+    stop.set()
+    await drain
+    assert sent == ["SM0"]
+
+
+async def test_a_producer_that_queues_at_once_and_acknowledges_in_time_is_accepted(tmp_path: Path) -> None:
+    publisher, spool, _ = await _publisher(tmp_path, deadline_s=5.0)
+    loop = asyncio.get_running_loop()
+
+    class Queuing:
+        def queue(self, *_: Any, **__: Any) -> Any:
+            acknowledged: asyncio.Future[None] = loop.create_future()
+            loop.call_later(0.01, acknowledged.set_result, None)
+            return acknowledged
+
+        async def send(self, *_: Any, **__: Any) -> Any:
+            raise AssertionError("queue is used")
+
+    publisher.producer = Queuing()
+    assert await publisher.publish(record_with_id(0)) is PublishOutcome.ACCEPTED
+    assert spool.empty

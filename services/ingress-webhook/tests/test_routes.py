@@ -378,3 +378,28 @@ async def test_undecodable_query_is_400(harness: Harness, ingress_kit: Any, pure
     status, text = await _raw(harness, request)
     assert status == 400, text
     assert harness.producer.sent == []
+
+
+async def test_a_bug_answers_a_bare_500_without_a_stack_trace(
+    harness: Harness, ingress_kit: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever goes wrong inside, the caller gets a JSON error code, never a traceback; the log has it."""
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("a bug in the ingress")
+
+    monkeypatch.setattr(harness.cache, "find", broken)
+    kit = ingress_kit
+    tenant = harness.tenants["active"]
+    params = kit.sms_params(tenant.account_sid, kit.new_message_sid())
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": kit.sign(tenant.token, kit.MO_URL, params),
+    }
+    response = await harness.client.post(
+        kit.MO_URL.removeprefix(kit.REGION.base_url), data=kit.form(params), headers=headers
+    )
+    assert response.status == 500
+    assert await response.json() == {"code": "internal_error"}
+    assert "a bug in the ingress" in caplog.text
+    assert harness.producer.sent == []

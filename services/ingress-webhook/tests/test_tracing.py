@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NoOpTracerProvider
 
 from byosms_common.messages import decode
 from byosms_common.settings import KafkaSettings
@@ -102,3 +103,45 @@ async def test_a_callers_trace_context_continues_through_the_record(
     envelope = decode(record.value)
     assert envelope.trace is not None
     assert envelope.trace.tracestate == "lb=proxy1"
+
+
+@pytest.fixture
+async def untraced(ingress_kit: Any, ingress_kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Traced]:
+    """Tracing off, as ``byosms-ingress`` runs without an OTLP endpoint: the API's no-op provider."""
+    keyring = ingress_kit.new_keyring()
+    settings = IngressSettings(region="us-east-1", spool_dir=tmp_path / "spool", publish_deadline_s=5.0)
+    kafka = KafkaSettings(kafka_bootstrap=ingress_kafka_bootstrap)
+    ingress = Ingress(settings, kafka, keyring, tracer_provider=NoOpTracerProvider())
+    tenant = ingress_kit.new_tenant()
+    await ingress_kit.seed(ingress_kafka_bootstrap, keyring, tenant)
+    async with TestClient(TestServer(ingress.web_app())) as client:
+        await ingress_kit.wait_until(lambda: ingress.cache.find(tenant.account_sid) is not None, 30, "tenant cached")
+        yield Traced(ingress, client, InMemorySpanExporter(), tenant)
+
+
+async def test_without_tracing_the_record_carries_no_trace(
+    untraced: Traced, ingress_kit: Any, ingress_readers: dict[str, Any]
+) -> None:
+    sid = ingress_kit.new_message_sid()
+    await _post(untraced, ingress_kit, sid, {})
+
+    [record] = await ingress_readers["mo"].collect(lambda r: sid.encode() in r.value, 1)
+    assert "traceparent" not in dict(record.headers)
+    assert decode(record.value).trace is None
+
+
+async def test_without_tracing_a_callers_trace_context_is_passed_on_unchanged(
+    untraced: Traced, ingress_kit: Any, ingress_readers: dict[str, Any]
+) -> None:
+    """No span of its own, but the ingress does not break a tracing caller's trace either."""
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    sid = ingress_kit.new_message_sid()
+    await _post(untraced, ingress_kit, sid, {"traceparent": traceparent, "tracestate": "lb=proxy1"})
+
+    [record] = await ingress_readers["mo"].collect(lambda r: sid.encode() in r.value, 1)
+    headers = dict(record.headers)
+    assert headers["traceparent"].decode() == traceparent
+    assert headers["tracestate"] == b"lb=proxy1"
+    envelope = decode(record.value)
+    assert envelope.trace is not None
+    assert envelope.trace.traceparent == traceparent

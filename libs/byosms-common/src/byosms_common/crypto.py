@@ -151,7 +151,7 @@ class SecretOpener:
     def open(self, organization_id: str, integration_id: str, field_name: str, sealed: SealedSecret) -> str:
         """The plaintext of ``sealed``; raises CryptoError (logged without any secret) when it cannot be opened."""
         cached = self._opened.get((integration_id, field_name))
-        if cached is not None and cached[0] == sealed:
+        if cached is not None and (cached[0] is sealed or cached[0] == sealed):  # `is`: skips pydantic's __eq__
             return cached[1]
         try:
             if self.keyring is None:

@@ -12,7 +12,7 @@ from byosms_common.crypto import CryptoError
 from byosms_common.logs import configure_logging
 from byosms_common.runtime import install_stop_signals, serve_http
 from byosms_common.settings import KafkaSettings, KeyringSettings, TelemetrySettings, describe_settings_error
-from byosms_common.telemetry import setup_tracing
+from byosms_common.telemetry import setup_tracing_if_exported
 from byosms_ingress.app import SERVICE, Ingress
 from byosms_ingress.settings import IngressSettings
 
@@ -43,8 +43,8 @@ def main() -> None:
     except CryptoError as exc:
         log.error("invalid configuration: %s", exc)
         sys.exit(2)
-    setup_tracing(telemetry, SERVICE)
-    asyncio.run(_run(Ingress(settings, kafka, keyring)))
+    provider = setup_tracing_if_exported(telemetry, SERVICE)
+    asyncio.run(_run(Ingress(settings, kafka, keyring, tracer_provider=provider)))
 
 
 if __name__ == "__main__":

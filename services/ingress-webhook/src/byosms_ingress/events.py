@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from opentelemetry import trace as otel_trace
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
-from byosms_common.messages import DeliveryReportReceived, InboundMessageReceived, TraceContext, encode
+from byosms_common.messages import DeliveryReportReceived, Envelope, InboundMessageReceived, TraceContext, encode
 from byosms_common.topics import DELIVERY_REPORTS, INBOUND_MESSAGES
 from byosms_ingress.integrations_cache import Integration
 from byosms_ingress.spool import SpoolRecord
@@ -18,8 +19,8 @@ from byosms_ingress.twilio_form import (
     Params,
     WebhookKind,
     conversation_key,
-    delivery_report_payload,
-    inbound_payload,
+    delivery_report_fields,
+    inbound_fields,
 )
 
 
@@ -27,45 +28,51 @@ def build_record(
     kind: WebhookKind, params: Params, integration: Integration, region: str, received_at: datetime
 ) -> SpoolRecord:
     """The event for a webhook. Its id is deterministic so consumers can drop Twilio's retries:
-    the MessageSid for an inbound message, MessageSid and status for a delivery report."""
+    the MessageSid for an inbound message, MessageSid and status for a delivery report.
+
+    The envelope and its payload are validated in one pass (one dict through the event's pydantic
+    model, not a payload model first and the envelope around it), then serialised.
+    """
     origin = Origin(region=region, integration_id=integration.integration_id, received_at=received_at)
     trace = request_trace()  # in the envelope and, as headers, on the record
+    fields: dict[str, Any] = {
+        "occurred_at": received_at,
+        "organization_id": integration.organization_id,
+        "trace": trace,
+    }
     try:
         if kind is WebhookKind.INBOUND:
-            inbound = inbound_payload(params, origin)
-            event: InboundMessageReceived | DeliveryReportReceived = InboundMessageReceived(
-                id=inbound.message_sid,
-                occurred_at=received_at,
-                organization_id=integration.organization_id,
-                trace=trace,
-                payload=inbound,
-            )
-            topic, key = INBOUND_MESSAGES, conversation_key(inbound.to, inbound.from_)
+            payload = fields["payload"] = inbound_fields(params, origin)
+            fields["id"] = event_id = payload["message_sid"]
+            event: Envelope = InboundMessageReceived.model_validate(fields)
+            topic, key = INBOUND_MESSAGES, conversation_key(payload["to"], payload["from"])
         else:
-            report = delivery_report_payload(params, origin)
-            event = DeliveryReportReceived(
-                id=f"{report.message_sid}:{report.status}",
-                occurred_at=received_at,
-                organization_id=integration.organization_id,
-                trace=trace,
-                payload=report,
-            )
-            topic, key = DELIVERY_REPORTS, report.message_sid
+            payload = fields["payload"] = delivery_report_fields(params, origin)
+            fields["id"] = event_id = f"{payload['message_sid']}:{payload['status']}"
+            event = DeliveryReportReceived.model_validate(fields)
+            topic, key = DELIVERY_REPORTS, payload["message_sid"]
         value = encode(event)
     except ValidationError as exc:
-        where = ".".join(str(p) for p in exc.errors()[0].get("loc", ()))
+        loc = exc.errors()[0].get("loc", ())
+        where = ".".join(str(p) for p in (loc[1:] if loc[:1] == ("payload",) else loc))  # a Twilio parameter's name
         raise FormError("invalid_parameter", f"{where} is not valid") from None
     except PydanticSerializationError:  # e.g. a lone surrogate the parsers let through
         raise FormError("invalid_parameter", "a parameter cannot be encoded as UTF-8") from None
     return SpoolRecord(
-        event_id=event.id,
+        event_id=event_id,
         topic=topic.name,
         key=key,
         value=value,
-        message_type=event.type,
+        message_type=_TYPES[kind],
         traceparent=trace.traceparent if trace is not None else None,
         tracestate=trace.tracestate if trace is not None else None,
     )
+
+
+_TYPES = {
+    WebhookKind.INBOUND: InboundMessageReceived.model_fields["type"].default,
+    WebhookKind.STATUS: DeliveryReportReceived.model_fields["type"].default,
+}
 
 
 def request_trace() -> TraceContext | None:

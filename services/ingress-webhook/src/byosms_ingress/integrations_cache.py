@@ -129,6 +129,9 @@ class IntegrationsCache:
         keys = self._by_account.get(account_sid)
         if not keys:
             return None
+        if len(keys) == 1:  # nearly always: one integration per account
+            for key in keys:
+                return self._by_id[key]
         candidates = [self._by_id[k] for k in keys]
         return max(candidates, key=lambda i: (i.status is IntegrationStatus.ACTIVE, i.version, i.integration_id))
 

@@ -11,13 +11,15 @@ the webhook path's 32 requests in flight the two cost about the same CPU per web
   cancelling it does not withdraw the record (the publisher relies on both, see publishing.py).
 - Everything happens on the event loop. The records queued during one iteration of the loop are
   handed to librdkafka together at its end (``produce``, a C call that only queues), and librdkafka
-  is polled every millisecond while records wait (every 100 ms otherwise, for error and log
-  events) with ``poll(0)``, which never blocks and runs the delivery callbacks that resolve the
-  futures. Handing records over in a burst rather than one ``produce`` per webhook wakes
-  librdkafka's broker thread once per burst instead of once per record: that thread's CPU per
-  webhook fell from about 60 to 40–55 µs on the 2-core bench machine. A poll thread was measured
-  too: handing each batch of reports over to the loop and the GIL changing hands cost more CPU per
-  record than the timer.
+  is polled right after each hand-over and every 4 ms while records wait (every 100 ms otherwise,
+  for error and log events) with ``poll(0)``, which never blocks and runs the delivery callbacks
+  that resolve the futures. Each timer tick wakes the event loop: every 4 ms instead of every 1 ms
+  cost 5–18% less CPU per webhook in an A/B run on the bench machine (bench/README.md), for at
+  most 3 ms more until a webhook is answered. Handing records over in a burst rather than one
+  ``produce`` per webhook wakes librdkafka's broker thread once per burst instead of once per
+  record: that thread's CPU per webhook fell from about 60 to 40–55 µs on the 2-core bench
+  machine. A poll thread was measured too: handing each batch of reports over to the loop and the
+  GIL changing hands cost more CPU per record than the timer.
 - Connection trouble is not logged here: librdkafka's error events (all brokers down, a failed
   delivery) and acknowledgements go to a :class:`KafkaSignals` listener on the event loop, which
   keeps the reachability state and logs once per change (kafka_state.py). librdkafka's own log lines
@@ -44,7 +46,7 @@ log = logging.getLogger(__name__)
 _librdkafka_log = logging.getLogger("byosms_ingress.librdkafka")
 
 # Hand-over and poll intervals while records wait, and otherwise (error and log events).
-_POLL_BUSY_S = 0.001
+_POLL_BUSY_S = 0.004
 _POLL_IDLE_S = 0.1
 Future = asyncio.Future[None]
 # librdkafka log facilities that only say a broker connection failed or closed: the reachability
@@ -161,7 +163,14 @@ class RdKafkaProducer:
     async def send(
         self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None
     ) -> asyncio.Future[None]:
-        """Queue one record; the returned future resolves on Kafka's acknowledgement.
+        """:meth:`queue`, for callers that expect an awaitable ``send`` (the publisher's ``Producer``)."""
+        return self.queue(topic, value, key, headers=headers)
+
+    def queue(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None
+    ) -> asyncio.Future[None]:
+        """Queue one record at once (nothing to await); the returned future resolves on Kafka's
+        acknowledgement.
 
         Raises :class:`ProducerFailed` when the producer failed or is stopping. When librdkafka
         refuses the record at hand-over, the future fails: retriable when its queue is full or the

@@ -57,6 +57,17 @@ class Producer(Protocol):
     ) -> Awaitable[Any]: ...
 
 
+class QueuingProducer(Protocol):
+    """A producer that takes a record at once (librdkafka's, ``kafka_producer.RdKafkaProducer``):
+    ``queue`` returns the delivery future without awaiting anything, so only the wait for Kafka's
+    acknowledgement needs the deadline, and a timer on it is enough (no ``asyncio.timeout``, which
+    costs several times as much per webhook)."""
+
+    def queue(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None
+    ) -> asyncio.Future[Any]: ...
+
+
 class PublishOutcome(StrEnum):
     ACCEPTED = "accepted"
     SPOOLED = "spooled"
@@ -109,17 +120,19 @@ class EventPublisher:
             return PublishOutcome.SPOOLED
         started = time.perf_counter()
         delivery: asyncio.Future[Any] | None = None
+        queue: Callable[..., asyncio.Future[Any]] | None = getattr(producer, "queue", None)
         try:
-            # One deadline for both steps. Cancelling ``producer.send`` before it returned means the
-            # record never reached the producer; the wait for Kafka's delivery future is cancelled,
-            # never the future itself, so a send that outlives the deadline goes on (and the drain
-            # waits for it, see _deliver).
-            async with asyncio.timeout(self._deadline):
-                delivery = asyncio.ensure_future(await _send(producer, record))
+            if queue is not None:
+                delivery = queue(record.topic, record.value, record.key.encode(), headers=_headers(record))
                 if not delivery.done():
-                    await _done(delivery)
-                delivery.result()  # raises what the producer failed with
-        except TimeoutError:
+                    await _done_within(delivery, self._deadline)
+            else:
+                delivery = await self._send_within_deadline(producer, record)
+            if not delivery.done():
+                raise _TimedOut(delivery)
+            delivery.result()  # raises what the producer failed with
+        except _TimedOut as timed_out:
+            delivery = timed_out.delivery
             log.warning("Kafka did not acknowledge %s within %.1fs; spooling it", record.event_id, self._deadline)
         except Exception as exc:  # noqa: BLE001 - whatever the producer raises, the spool takes the event
             log.warning("Kafka refused %s (%s); spooling it", record.event_id, type(exc).__name__)
@@ -134,6 +147,23 @@ class EventPublisher:
             self._inflight.pop(record.event_id, None)
             raise
         return PublishOutcome.SPOOLED
+
+    async def _send_within_deadline(self, producer: Producer, record: SpoolRecord) -> asyncio.Future[Any]:
+        """A producer whose ``send`` may wait (aiokafka's, for metadata): one deadline for both steps.
+
+        Cancelling ``producer.send`` before it returned means the record never reached the producer;
+        the wait for Kafka's delivery future is cancelled, never the future itself, so a send that
+        outlives the deadline goes on (and the drain waits for it, see _deliver).
+        """
+        delivery: asyncio.Future[Any] | None = None
+        try:
+            async with asyncio.timeout(self._deadline):
+                delivery = asyncio.ensure_future(await _send(producer, record))
+                if not delivery.done():
+                    await _done(delivery)
+        except TimeoutError:
+            raise _TimedOut(delivery) from None
+        return delivery
 
     async def _append(self, record: SpoolRecord) -> None:
         try:
@@ -240,6 +270,23 @@ def _always() -> bool:
     return True
 
 
+class _TimedOut(Exception):
+    """The deadline passed; ``delivery`` is the send's future if the producer took the record."""
+
+    def __init__(self, delivery: asyncio.Future[Any] | None) -> None:
+        self.delivery = delivery
+
+
+async def _done_within(future: asyncio.Future[Any], seconds: float) -> None:
+    """Until ``future`` is done or ``seconds`` passed, whichever comes first; ``future`` is left alone."""
+    waiter = _done(future)
+    timer = future.get_loop().call_later(seconds, _wake, waiter, None)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+
+
 def _done(future: asyncio.Future[Any]) -> asyncio.Future[None]:
     """Completes when ``future`` does; cancelling it leaves ``future`` alone. ``asyncio.shield`` for a
     future that needs no result passed on, with one callback instead of two (this is per webhook)."""
@@ -248,7 +295,7 @@ def _done(future: asyncio.Future[Any]) -> asyncio.Future[None]:
     return waiter
 
 
-def _wake(waiter: asyncio.Future[None], _: asyncio.Future[Any]) -> None:
+def _wake(waiter: asyncio.Future[None], _: asyncio.Future[Any] | None) -> None:
     if not waiter.done():
         waiter.set_result(None)
 

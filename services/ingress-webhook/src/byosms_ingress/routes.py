@@ -3,6 +3,12 @@
 Order of checks: method (405), region key (404), content type (415), size (413), readiness (503),
 body (400), AccountSid → integration (403), signature (403), Twilio parameters (400), durable
 acceptance (200, or 503 when the spool is full).
+
+Each webhook request gets a server span (``RouteDeps.tracer``), continuing the caller's W3C trace
+context if it sent one; the events it publishes carry the span's context (envelope ``trace`` and
+record headers). Without a tracer (tracing off: no OTLP endpoint) no span is made, and a caller's
+trace context, when there is one, is passed on to the events unchanged. Nothing a client sends may
+produce a stack trace: a bug answers a bare 500 and is logged.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
 
 from byosms_common.errors import localized
 from byosms_common.regions import Region
@@ -42,8 +50,10 @@ from byosms_ingress.twilio_form import (
 log = logging.getLogger(__name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+_EMPTY_TWIML_BYTES = EMPTY_TWIML.encode()
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
+_TRACEPARENT = "traceparent"
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,7 @@ class RouteDeps:
     metrics: IngressMetrics
     ready: Callable[[], bool]
     signature_failures: SignatureFailureReporter | None = None
+    tracer: trace.Tracer | None = None  # None: no spans (tracing is off)
 
 
 class Rejected(Exception):
@@ -70,18 +81,46 @@ def add_routes(app: web.Application, deps: RouteDeps) -> None:
 
 
 def _handler(deps: RouteDeps, endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Response]]:
+    tracer = deps.tracer
+
     async def handle(request: web.Request) -> web.Response:
-        seen = _Seen()
+        headers = request.headers
         try:
-            outcome = await _accept(request, deps, endpoint, seen)
-        except Rejected as rejected:
-            outcome_label = "unavailable" if rejected.status == 503 else "rejected"
-            deps.metrics.count_request(endpoint.value, seen.kind, outcome_label, rejected.reason)
-            return _error(rejected)
-        deps.metrics.count_request(endpoint.value, seen.kind, outcome, "")
-        return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+            # Twilio sends no trace context: the propagators run only when a caller (a tracing proxy)
+            # sent one, since extracting nothing costs about as much as a span.
+            parent = propagate.extract(headers) if _TRACEPARENT in headers else None
+            if tracer is not None:
+                name = f"{request.method} {request.path}"
+                with tracer.start_as_current_span(name, context=parent, kind=trace.SpanKind.SERVER) as span:
+                    response = await _answer(request, deps, endpoint)
+                    span.set_attribute("http.response.status_code", response.status)
+                    return response
+            if parent is None:
+                return await _answer(request, deps, endpoint)
+            token = otel_context.attach(parent)
+            try:
+                return await _answer(request, deps, endpoint)
+            finally:
+                otel_context.detach(token)
+        except web.HTTPException:
+            raise
+        except Exception:
+            log.exception("unexpected error handling %s %s", request.method, request.path)
+            return web.json_response({"code": "internal_error"}, status=500)
 
     return handle
+
+
+async def _answer(request: web.Request, deps: RouteDeps, endpoint: Endpoint) -> web.Response:
+    seen = _Seen()
+    try:
+        outcome = await _accept(request, deps, endpoint, seen)
+    except Rejected as rejected:
+        outcome_label = "unavailable" if rejected.status == 503 else "rejected"
+        deps.metrics.count_request(endpoint.value, seen.kind, outcome_label, rejected.reason)
+        return _error(rejected)
+    deps.metrics.count_request(endpoint.value, seen.kind, outcome, "")
+    return web.Response(body=_EMPTY_TWIML_BYTES, content_type="text/xml", charset="utf-8")
 
 
 @dataclass

@@ -124,6 +124,10 @@ class FailureTracker:
         state.reason = reason
         return self._report_if_due(subject.integration_id, state, now)
 
+    def tracks(self, subject: HasIntegration) -> bool:
+        """Whether failures of ``subject``'s integration are being counted."""
+        return subject.integration_id in self._states
+
     def accepted(self, subject: HasIntegration, now: datetime) -> WebhookSignatureRecovered | None:
         state = self._states.pop(subject.integration_id, None)
         if state is None or not state.reported:
@@ -195,7 +199,8 @@ class SignatureFailureReporter:
         self._spawn(self.tracker.failure(subject, reason, self._clock()))
 
     def accepted(self, subject: HasIntegration) -> None:
-        self._spawn(self.tracker.accepted(subject, self._clock()))
+        if self.tracker.tracks(subject):  # almost always not: no clock read, nothing to do
+            self._spawn(self.tracker.accepted(subject, self._clock()))
 
     async def run(self, stop: asyncio.Event, *, every_s: float = 5.0) -> None:
         """Publish counted failures whose interval has passed, until ``stop`` is set."""

@@ -10,10 +10,11 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from urllib.parse import unquote
 
 from byosms_common.conversation import conversation_key as conversation_key  # the key of the inbound topic
-from byosms_common.messages import DeliveryReportPayload, InboundMessagePayload, Media
+from byosms_common.messages import DeliveryReportPayload, InboundMessagePayload
 
 Params = tuple[tuple[str, str], ...]
 
@@ -158,38 +159,49 @@ class Origin:
 
 def inbound_payload(params: Params, origin: Origin) -> InboundMessagePayload:
     """Typed fields of an inbound SMS/MMS plus every raw parameter (FormError when unusable)."""
+    return InboundMessagePayload.model_validate(inbound_fields(params, origin))
+
+
+def inbound_fields(params: Params, origin: Origin) -> dict[str, Any]:
+    """The fields of :class:`InboundMessagePayload` (by alias), not validated yet: the ingress puts
+    them into the event's envelope and validates that once (FormError when unusable)."""
     raw = raw_params(params)  # one lookup table for the dozen fields read below
-    return InboundMessagePayload(
-        message_sid=_message_sid(raw),
-        account_sid=_required(raw, "AccountSid"),
-        messaging_service_sid=_first(raw, "MessagingServiceSid") or None,
-        from_=_required(raw, "From"),
-        to=_required(raw, "To"),
-        body=_present(raw, "Body"),
-        num_segments=_count(raw, "NumSegments", default=1),
-        media=_media(raw),
-        region=origin.region,
-        integration_id=origin.integration_id,
-        received_at=origin.received_at,
-        raw=raw,
-    )
+    return {
+        "message_sid": _message_sid(raw),
+        "account_sid": _required(raw, "AccountSid"),
+        "messaging_service_sid": _first(raw, "MessagingServiceSid") or None,
+        "from": _required(raw, "From"),
+        "to": _required(raw, "To"),
+        "body": _present(raw, "Body"),
+        "num_segments": _count(raw, "NumSegments", default=1),
+        "media": _media(raw),
+        "region": origin.region,
+        "integration_id": origin.integration_id,
+        "received_at": origin.received_at,
+        "raw": raw,
+    }
 
 
 def delivery_report_payload(params: Params, origin: Origin) -> DeliveryReportPayload:
     """Typed fields of a status callback plus every raw parameter (FormError when unusable)."""
+    return DeliveryReportPayload.model_validate(delivery_report_fields(params, origin))
+
+
+def delivery_report_fields(params: Params, origin: Origin) -> dict[str, Any]:
+    """The fields of :class:`DeliveryReportPayload` (by alias), not validated yet (see inbound_fields)."""
     raw = raw_params(params)
-    return DeliveryReportPayload(
-        message_sid=_message_sid(raw),
-        account_sid=_required(raw, "AccountSid"),
-        status=_status(raw),
-        error_code=_int(raw, "ErrorCode", default=None),
-        from_=_first(raw, "From") or None,
-        to=_first(raw, "To") or None,
-        region=origin.region,
-        integration_id=origin.integration_id,
-        received_at=origin.received_at,
-        raw=raw,
-    )
+    return {
+        "message_sid": _message_sid(raw),
+        "account_sid": _required(raw, "AccountSid"),
+        "status": _status(raw),
+        "error_code": _int(raw, "ErrorCode", default=None),
+        "from": _first(raw, "From") or None,
+        "to": _first(raw, "To") or None,
+        "region": origin.region,
+        "integration_id": origin.integration_id,
+        "received_at": origin.received_at,
+        "raw": raw,
+    }
 
 
 def message_sid(params: Params) -> str:
@@ -262,15 +274,16 @@ def _int(raw: Raw, name: str, *, default: int | None) -> int | None:
     return number
 
 
-def _media(raw: Raw) -> tuple[Media, ...]:
-    """MediaUrl{N}/MediaContentType{N} pairs, N = 0, 1, ... as long as they are present."""
+def _media(raw: Raw) -> list[dict[str, str | None]]:
+    """MediaUrl{N}/MediaContentType{N} pairs (fields of :class:`Media`), N = 0, 1, ... as long as
+    they are present."""
     declared = _count(raw, "NumMedia", default=0)
-    media: list[Media] = []
+    media: list[dict[str, str | None]] = []
     for index in range(min(declared, MAX_MEDIA) if declared else MAX_MEDIA):
         url = _first(raw, f"MediaUrl{index}")
         if url is None:
             if declared:
                 continue  # tolerate a gap; NumMedia is the authority on how many to look for
             break
-        media.append(Media(url=url, content_type=_first(raw, f"MediaContentType{index}") or None))
-    return tuple(media)
+        media.append({"url": url, "content_type": _first(raw, f"MediaContentType{index}") or None})
+    return media
