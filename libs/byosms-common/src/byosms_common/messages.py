@@ -303,7 +303,7 @@ class CreateIntegration(Envelope):
 
 
 class SealedCredentials(Model):
-    """Twilio credentials sealed for provisioning (see ``byosms_provisioning.credential_sealing``).
+    """Twilio credentials sealed for provisioning (see ``byosms_provisioning.integrations.credential_sealing``).
 
     X25519 key agreement with provisioning's published public key ``key_id``, HKDF-SHA256, then
     AES-256-GCM; the associated data binds the ciphertext to the organization, the integration and

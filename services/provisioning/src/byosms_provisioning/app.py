@@ -40,9 +40,12 @@ from byosms_common.settings import (
     KeyringSettings,
     TelemetrySettings,
 )
-from byosms_provisioning import openapi, outbox, routes, routes_imports, subscribers, subscribers_imports
+from byosms_provisioning import openapi, outbox
 from byosms_provisioning.auth import JwtVerifier
 from byosms_provisioning.context import CONTEXT, ServiceContext
+from byosms_provisioning.imports import routes as routes_imports
+from byosms_provisioning.imports import subscribers as subscribers_imports
+from byosms_provisioning.integrations import routes, subscribers
 from byosms_provisioning.problems import problem_middleware
 from byosms_provisioning.settings import ProvisioningSettings, SealingKeySettings
 from byosms_provisioning.twilio_gateway import TwilioGateway

@@ -32,7 +32,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from byosms_common.settings import TwilioApiBase
-from byosms_provisioning.credential_sealing import SealingKeyring
+from byosms_provisioning.integrations.credential_sealing import SealingKeyring
 
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from byosms_common.messages import IntegrationStatus, SealedSecret
-from byosms_provisioning.integrations import Integration
+from byosms_provisioning.integrations.model import Integration
 
 _COLUMNS = (
     "id, organization_id, name, notes, region, account_sid, auth_token, shared_key, status, version, "

@@ -26,9 +26,10 @@ from byosms_common import topics
 from byosms_common.consumer import EmitPublisher, Record, Subscription, one_by_one
 from byosms_common.kafka import Delivery, PermanentError, is_transient
 from byosms_common.messages import ANY_MESSAGE, AnyMessage, ImportNumber, NumberState, NumberStateChanged
-from byosms_provisioning import import_service, repo_imports
 from byosms_provisioning.context import ServiceContext
-from byosms_provisioning.import_service import ImportDeps, InvalidCommand, Rejected
+from byosms_provisioning.imports import repo as repo_imports
+from byosms_provisioning.imports import service as import_service
+from byosms_provisioning.imports.service import ImportDeps, InvalidCommand, Rejected
 
 log = logging.getLogger(__name__)
 

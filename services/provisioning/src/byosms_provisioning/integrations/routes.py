@@ -22,9 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from byosms_common.errors import InvalidField, Language, NotFound
 from byosms_common.messages import IntegrationStatus
 from byosms_common.regions import Region
-from byosms_provisioning import auth, repo, service, webhook_health
+from byosms_provisioning import auth
 from byosms_provisioning.context import ServiceContext, context_of
-from byosms_provisioning.integrations import ACCOUNT_SID, AUTH_TOKEN, REQUEST_ID, SHARED_KEY_ID, Integration
+from byosms_provisioning.integrations import repo, service, webhook_health
+from byosms_provisioning.integrations.model import ACCOUNT_SID, AUTH_TOKEN, REQUEST_ID, SHARED_KEY_ID, Integration
 from byosms_provisioning.problems import InvalidFields, language_of, parse_query, read_json
 
 BASE = "/api/v2/integrations"

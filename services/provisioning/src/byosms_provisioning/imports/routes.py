@@ -22,8 +22,10 @@ from byosms_common.messages import (
     ImportNumberPayload,
     NumberType,
 )
-from byosms_provisioning import auth, import_service, outbox, repo_imports
+from byosms_provisioning import auth, outbox
 from byosms_provisioning.context import ServiceContext, context_of
+from byosms_provisioning.imports import repo as repo_imports
+from byosms_provisioning.imports import service as import_service
 from byosms_provisioning.problems import language_of, read_json
 
 BASE = "/api/v2/sms/numbers/imports"

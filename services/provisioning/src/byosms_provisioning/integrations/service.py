@@ -35,9 +35,11 @@ from byosms_common.messages import (
     SealedSecret,
 )
 from byosms_common.topics import INTEGRATION_EVENTS, INTEGRATION_STATE
-from byosms_provisioning import integrations, outbox, repo, webhook_health
+from byosms_provisioning import outbox
 from byosms_provisioning.context import ServiceContext
-from byosms_provisioning.integrations import (
+from byosms_provisioning.integrations import model as integrations
+from byosms_provisioning.integrations import repo, webhook_health
+from byosms_provisioning.integrations.model import (
     AUTH_TOKEN_FIELD,
     PREVIOUS_SHARED_KEY_FIELD,
     SHARED_KEY_FIELD,
