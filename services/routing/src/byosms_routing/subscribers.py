@@ -23,12 +23,14 @@ from byosms_common.messages import (
     InboundMessageDiscarded,
     InboundMessageReceived,
     InboundMessageRouted,
+    NumberRouteMissing,
+    NumberRouteMissingPayload,
     RoutedMessagePayload,
 )
 from byosms_routing import optouts, repo_inbound
 from byosms_routing.context import Collaborators
 from byosms_routing.repo_inbound import NewDecision, RecordedDecision
-from byosms_routing.routing_rules import Decision, decide_inbound
+from byosms_routing.routing_rules import NO_ROUTE, Decision, decide_inbound
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ def plan_decisions(deps: Collaborators, records: Sequence[Record[InboundMessageR
             decision=verdict.decision.value,
             reason=verdict.reason,
             source=record.source,
+            target=verdict.target,
         )
     return list(planned.values())
 
@@ -85,6 +88,7 @@ def decision_event(
                     "to": payload.to,
                     "body": payload.body,
                     "media": payload.media,
+                    "queue": recorded.target,
                 }
             ),
         )
@@ -94,6 +98,21 @@ def decision_event(
         occurred_at=recorded.decided_at,
         payload=DiscardedPayload(
             message_sid=payload.message_sid, integration_id=payload.integration_id, reason=recorded.reason
+        ),
+    )
+
+
+def no_route_event(record: Record[InboundMessageReceived]) -> NumberRouteMissing:
+    """The ``no_route`` warning for the number a message was discarded at, for want of a target. Pure."""
+    event = record.message
+    return NumberRouteMissing(
+        id=f"{event.payload.message_sid}:no_route",
+        organization_id=event.organization_id,
+        occurred_at=event.payload.received_at,
+        payload=NumberRouteMissingPayload(
+            address=event.payload.to,
+            integration_id=event.payload.integration_id,
+            message_sid=event.payload.message_sid,
         ),
     )
 
@@ -125,7 +144,11 @@ async def on_inbound_batch(deps: Collaborators, records: Sequence[Record[Inbound
         assert decision is not None
         if decision.decision != Decision.ROUTED.value:
             log.info("discarding inbound %s: %s", payload.message_sid, decision.reason)
+        if deps.decisions is not None:
+            deps.decisions.labels(decision.decision, decision.reason).inc()
         key = conversation_key(payload.to, payload.from_)
         out.publish(topics.MESSAGE_EVENTS, decision_event(record, decision), key, cause=record)
+        if decision.reason == NO_ROUTE:
+            out.publish(topics.NUMBER_EVENTS, no_route_event(record), payload.to, cause=record)
         if opt is not None:
             out.publish(topics.MESSAGE_EVENTS, opt, key, cause=record)

@@ -23,7 +23,7 @@ def imports_part() -> tuple[JSON, JSON]:
         base: {
             "post": operation(
                 "Import a number (one per request)",
-                auth.PHONE_NUMBER_ALL,
+                auth.PHONE_NUMBER_IMPORT,
                 description=IMPORT_TEXT,
                 body=ref("ImportBody"),
                 ok=(202, ref("NumberImport")),
@@ -33,7 +33,7 @@ def imports_part() -> tuple[JSON, JSON]:
         base + "/{id}": {
             "get": operation(
                 "Show an import's state and result",
-                auth.PHONE_NUMBER_ALL,
+                auth.PHONE_NUMBER_IMPORT,
                 ok=(200, ref("NumberImport")),
                 parameters=[ID_PARAMETER],
             ),

@@ -193,6 +193,10 @@ def integration_part() -> tuple[JSON, JSON]:
                     },
                 },
             },
+            "default_routing_target": {
+                "type": ["string", "null"],
+                "description": "where messages to its numbers without a routing target of their own go",
+            },
             "version": {"type": "integer"},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
