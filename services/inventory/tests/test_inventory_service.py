@@ -27,7 +27,9 @@ async def inventory(kafka_bootstrap: str, database_url: str) -> AsyncIterator[No
     stop = asyncio.Event()
     settings = InventorySettings(port=free_port(), consumer_group=f"test-inventory-{uuid.uuid4().hex}")
     await start_group_at_end(
-        kafka_bootstrap, settings.consumer_group, [topics.NUMBER_EVENTS.name, topics.INTEGRATION_EVENTS.name]
+        kafka_bootstrap,
+        settings.consumer_group,
+        [topics.NUMBER_EVENTS.name, topics.INTEGRATION_EVENTS.name, topics.NUMBER_COMMANDS.name],
     )
     task = asyncio.create_task(
         run(

@@ -163,6 +163,13 @@ CATALOG: dict[str, ErrorText] = {
         "Die Nummer {address} ist nicht in Ihrem SMS-Nummernbestand.",
         404,
     ),
+    "no_route": ErrorText(
+        "Inbound messages to this number are discarded: no routing target is set on the number, its integration "
+        "or your organization.",
+        "Eingehende Nachrichten an diese Nummer werden verworfen: Weder für die Nummer noch für ihre Integration "
+        "oder Ihre Organisation ist ein Routing-Ziel festgelegt.",
+        409,
+    ),
     "version_conflict": ErrorText(
         "The resource was changed by someone else; reload it and try again.",
         "Die Ressource wurde von jemand anderem geändert; laden Sie sie neu und versuchen Sie es erneut.",

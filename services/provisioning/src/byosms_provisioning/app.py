@@ -46,6 +46,9 @@ from byosms_provisioning.context import CONTEXT, ServiceContext
 from byosms_provisioning.imports import routes as routes_imports
 from byosms_provisioning.imports import subscribers as subscribers_imports
 from byosms_provisioning.integrations import routes, subscribers
+from byosms_provisioning.numbers import routes as routes_numbers
+from byosms_provisioning.numbers import service as numbers_service
+from byosms_provisioning.numbers import subscribers as subscribers_numbers
 from byosms_provisioning.problems import problem_middleware
 from byosms_provisioning.settings import ProvisioningSettings, SealingKeySettings
 from byosms_provisioning.twilio_gateway import TwilioGateway
@@ -71,14 +74,17 @@ ROUTE_REGISTRARS: list[RouteRegistrar] = [
     routes.register,
     openapi.register,
     routes_imports.register,
+    routes_numbers.register,
 ]
 SUBSCRIPTION_TABLES: list[SubscriptionTable] = [
     subscribers.subscriptions,
     subscribers_imports.subscriptions,
+    subscribers_numbers.subscriptions,
 ]
 BACKGROUND_TASKS: list[BackgroundTask] = [
     run_outbox_relay,
     subscribers_imports.run_import_sweeper,
+    numbers_service.forget_removed_periodically,
 ]
 
 

@@ -75,6 +75,18 @@ class ProvisioningSettings(BaseSettings):
     import_sweep_seconds: float = Field(
         default=5.0, gt=0, le=300, description="How often imports past their deadline are looked for."
     )
+    number_command_wait_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long PATCH /api/v2/sms/numbers/{id} waits for inventory's result before it answers 202.",
+    )
+    removed_number_days: float = Field(
+        default=7.0,
+        gt=0,
+        le=365,
+        description="How long a removed number stays listed (state removed-recently) before it is forgotten.",
+    )
 
     @field_validator("jwt_algorithms")
     @classmethod
