@@ -19,6 +19,7 @@ from byosms_common.regions import DEFAULT_REGIONS
 from byosms_provisioning.context import ServiceContext
 from byosms_provisioning.imports import openapi as imports_openapi
 from byosms_provisioning.integrations import openapi as integrations_openapi
+from byosms_provisioning.numbers import openapi as numbers_openapi
 from byosms_provisioning.openapi_common import JSON, NO_NUL_PATTERN, REQUEST_SCHEMAS, Part
 
 CONTRACT_PATH = Path("contracts/openapi/provisioning.json")
@@ -26,6 +27,7 @@ CONTRACT_PATH = Path("contracts/openapi/provisioning.json")
 PARTS: list[Part] = [
     integrations_openapi.integration_part,
     imports_openapi.imports_part,
+    numbers_openapi.numbers_part,
     integrations_openapi.sealing_part,
 ]
 
@@ -98,8 +100,9 @@ def document(region_ids: Iterable[str] = DEFAULT_REGIONS) -> JSON:
             "title": "byosms provisioning admin API",
             "version": "2.0.0",
             "description": (
-                "Tenants' Twilio integrations and the import of their numbers into the SMS number "
-                "inventory. Callers are platform services acting for a user with a "
+                "Tenants' Twilio integrations, the import of their numbers into the SMS number "
+                "inventory, the inventory itself and where its numbers' messages are routed. Callers are "
+                "platform services acting for a user with a "
                 "bearer JWT (claims `sub`, `org`, `permissions`). Errors are RFC 9457 problem documents "
                 "in English or German (Accept-Language)."
             ),

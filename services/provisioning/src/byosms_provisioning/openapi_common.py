@@ -75,4 +75,11 @@ IF_MATCH_PARAMETER = {
 }
 # Text that PostgreSQL can store: every string the API takes is refused (400) when it holds U+0000.
 NO_NUL_PATTERN = "^[^\\u0000]*$"
-REQUEST_SCHEMAS = ("CreateIntegrationBody", "UpdateIntegrationBody", "CredentialsBody", "ImportBody")
+REQUEST_SCHEMAS = (
+    "CreateIntegrationBody",
+    "UpdateIntegrationBody",
+    "CredentialsBody",
+    "ImportBody",
+    "NumberPatchBody",
+    "RoutingDefaultsBody",
+)
