@@ -84,12 +84,12 @@ def _read(raw: dict[str, Any]) -> NumberCommand | NumberCommandRejected:
         first = exc.errors()[0]
         detail = ".".join(str(p) for p in first.get("loc", ())) + f": {first['msg']}"
         return _rejected(
-            str(command_id), str(raw["type"]), str(organization), str(address), "invalid_request", detail=detail
+            str(command_id), str(raw["type"]), str(organization), str(address), "invalid_request", {"detail": detail}
         )
 
 
 def _rejected(
-    command_id: str, command_type: str, organization_id: str, address: str, code: str, **params: str
+    command_id: str, command_type: str, organization_id: str, address: str, code: str, params: dict[str, str]
 ) -> NumberCommandRejected:
     return NumberCommandRejected(
         id=f"{command_id}:result",
@@ -140,7 +140,7 @@ async def _carry_out(conn: Any, command: NumberCommand, deps: Collaborators) -> 
     if isinstance(outcome, Refused):
         log.info("number command %s (%s) rejected: %s", command.id, command.type, outcome.code)
         params = {"address": address} if outcome.code == "number_not_in_inventory" else {}
-        rejected = _rejected(command.id, command.type, command.organization_id, address, outcome.code, **params)
+        rejected = _rejected(command.id, command.type, command.organization_id, address, outcome.code, params)
         await deps.publisher.publish(topics.NUMBER_EVENTS, rejected, address)
         return
     assert row is not None
