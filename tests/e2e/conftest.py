@@ -86,6 +86,7 @@ def system(servers: object, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         f"{provisioning_group}-number-claims": [topics.NUMBER_EVENTS.name],
         f"{provisioning_group}-inventory-records": [topics.NUMBER_STATE.name],
         f"{provisioning_group}-inventory-events": [topics.NUMBER_EVENTS.name],
+        f"{provisioning_group}-message-trace": [topics.MESSAGE_EVENTS.name],
         env["BYOSMS_INVENTORY_CONSUMER_GROUP"]: [
             topics.NUMBER_EVENTS.name,
             topics.INTEGRATION_EVENTS.name,

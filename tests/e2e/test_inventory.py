@@ -25,6 +25,7 @@ from byosms_devstack.demo import (
     connect_tenant,
     import_number,
     listed,
+    traced,
 )
 
 pytestmark = pytest.mark.e2e
@@ -79,7 +80,20 @@ async def test_a_number_is_routed_by_its_target_warned_without_one_and_removed_f
     ) as w:
         texting = Texting(http, endpoints, w, number, customer)
         # No target anywhere: discarded as no_route, and the number shows the warning.
-        await texting.until(m.InboundMessageDiscarded, "Hallo?", reason="no_route")
+        lost = await texting.until(m.InboundMessageDiscarded, "Hallo?", reason="no_route")
+        # Its trace says why; only the owning organization, with the permission, sees it.
+        trace = await traced(http, endpoints, tenant, lost.payload.message_sid)
+        assert [s["step"] for s in trace["steps"]] == ["received", "discarded"]
+        assert trace["steps"][0]["region"] == endpoints.region
+        assert trace["steps"][0]["spooled"] is False
+        assert trace["steps"][1]["reason"] == "no_route"
+        trace_url = f"{api}/sms/messages/{lost.payload.message_sid}"
+        status, _ = await _get(http, trace_url, bearer(key, f"org-{uuid.uuid4().hex[:8]}"))
+        assert status == 404
+        status, problem = await _get(
+            http, trace_url, bearer(key, tenant.organization_id, ("integrations:integration:view",))
+        )
+        assert (status, problem["code"]) == (403, "forbidden")
 
         async def warned() -> dict[str, Any] | None:
             status, body = await _get(http, item, {**tenant.headers, "Accept-Language": "de"})
@@ -115,7 +129,12 @@ async def test_a_number_is_routed_by_its_target_warned_without_one_and_removed_f
         assert [n["address"] for n in await _numbers(http, endpoints, tenant, routing_target="queue-number")] == [
             number
         ]
-        await texting.until(m.InboundMessageRouted, "Hallo Team", queue="queue-number")
+        routed = await texting.until(m.InboundMessageRouted, "Hallo Team", queue="queue-number")
+        trace = await traced(http, endpoints, tenant, routed.payload.message_sid)
+        assert [(s["step"], s.get("target")) for s in trace["steps"]] == [
+            ("received", None),
+            ("routed", "queue-number"),
+        ]
 
         # Deactivated: listed inactive, messages discarded; reactivated: active again.
         async with http.post(f"{api}/integrations/{tenant.integration_id}/deactivate", headers=tenant.headers) as r:

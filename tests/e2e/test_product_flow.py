@@ -39,6 +39,12 @@ async def test_inbound_sms_reaches_the_queues_until_the_integration_is_deactivat
     assert result.discarded.payload.reason in {"integration_inactive", "number_inactive"}
     assert any(re.search(r"imported \(import \w+\)", line) for line in lines)
     assert any(line.startswith("Inventory: ") and line.endswith("inactive") for line in lines)
+    traces = [line for line in lines if line.startswith("Trace ")]
+    assert len(traces) == 3
+    assert traces[0].endswith(f"received in {endpoints.region} -> routed to queue-support-de")
+    assert "checks passed -> accepted" in traces[1]
+    assert traces[1].endswith("status delivered")
+    assert re.search(rf"received in {endpoints.region} -> discarded \((integration|number)_inactive\)$", traces[2])
 
 
 async def test_a_deleted_integrations_number_can_be_imported_and_used_by_another_organization(

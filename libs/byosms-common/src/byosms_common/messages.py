@@ -672,7 +672,10 @@ class RoutedMessagePayload(Model):
     to: str
     body: str
     media: tuple[Media, ...] = ()
-    queue: str | None = None
+    queue: str | None = Field(default=None, description="the routing target: a queue or inbound flow id")
+    region: str | None = Field(default=None, description="the region whose ingress accepted the message")
+    received_at: AwareDatetime | None = Field(default=None, description="when the ingress accepted it")
+    spooled: bool | None = Field(default=None, description="whether it reached Kafka from the ingress's spool")
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
@@ -686,6 +689,9 @@ class DiscardedPayload(Model):
     message_sid: str
     integration_id: str | None
     reason: str
+    region: str | None = Field(default=None, description="the region whose ingress accepted the message")
+    received_at: AwareDatetime | None = Field(default=None, description="when the ingress accepted it")
+    spooled: bool | None = Field(default=None, description="whether it reached Kafka from the ingress's spool")
 
 
 class InboundMessageDiscarded(Envelope):

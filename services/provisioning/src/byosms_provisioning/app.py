@@ -51,6 +51,9 @@ from byosms_provisioning.numbers import service as numbers_service
 from byosms_provisioning.numbers import subscribers as subscribers_numbers
 from byosms_provisioning.problems import problem_middleware
 from byosms_provisioning.settings import ProvisioningSettings, SealingKeySettings
+from byosms_provisioning.traces import routes as routes_traces
+from byosms_provisioning.traces import service as traces_service
+from byosms_provisioning.traces import subscribers as subscribers_traces
 from byosms_provisioning.twilio_gateway import TwilioGateway
 
 log = logging.getLogger(__name__)
@@ -75,16 +78,19 @@ ROUTE_REGISTRARS: list[RouteRegistrar] = [
     openapi.register,
     routes_imports.register,
     routes_numbers.register,
+    routes_traces.register,
 ]
 SUBSCRIPTION_TABLES: list[SubscriptionTable] = [
     subscribers.subscriptions,
     subscribers_imports.subscriptions,
     subscribers_numbers.subscriptions,
+    subscribers_traces.subscriptions,
 ]
 BACKGROUND_TASKS: list[BackgroundTask] = [
     run_outbox_relay,
     subscribers_imports.run_import_sweeper,
     numbers_service.forget_removed_periodically,
+    traces_service.forget_old_traces_periodically,
 ]
 
 

@@ -21,6 +21,7 @@ from byosms_provisioning.imports import openapi as imports_openapi
 from byosms_provisioning.integrations import openapi as integrations_openapi
 from byosms_provisioning.numbers import openapi as numbers_openapi
 from byosms_provisioning.openapi_common import JSON, NO_NUL_PATTERN, REQUEST_SCHEMAS, Part
+from byosms_provisioning.traces import openapi as traces_openapi
 
 CONTRACT_PATH = Path("contracts/openapi/provisioning.json")
 
@@ -28,6 +29,7 @@ PARTS: list[Part] = [
     integrations_openapi.integration_part,
     imports_openapi.imports_part,
     numbers_openapi.numbers_part,
+    traces_openapi.traces_part,
     integrations_openapi.sealing_part,
 ]
 

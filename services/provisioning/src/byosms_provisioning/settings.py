@@ -81,6 +81,12 @@ class ProvisioningSettings(BaseSettings):
         le=60,
         description="How long PATCH /api/v2/sms/numbers/{id} waits for inventory's result before it answers 202.",
     )
+    message_trace_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=3650,
+        description="How long the steps of a message's trace are kept (GET /api/v2/sms/messages/{id}).",
+    )
     removed_number_days: float = Field(
         default=7.0,
         gt=0,

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from byosms_common import topics
 from byosms_common.consumer import Emit, Record
 from byosms_common.conversation import conversation_key
+from byosms_common.kafka import HEADER_SPOOLED
 from byosms_common.messages import (
     DiscardedPayload,
     InboundMessageDiscarded,
@@ -69,6 +71,16 @@ def decides(record: Record[InboundMessageReceived], recorded: RecordedDecision |
     return recorded is not None and (recorded.source is None or recorded.source == record.source)
 
 
+def _ingress(record: Record[InboundMessageReceived]) -> dict[str, Any]:
+    """Where and when the ingress accepted the message, and whether it came through its spool (for the trace)."""
+    payload = record.message.payload
+    return {
+        "region": payload.region,
+        "received_at": payload.received_at,
+        "spooled": record.headers.get(HEADER_SPOOLED) == "1",
+    }
+
+
 def decision_event(
     record: Record[InboundMessageReceived], recorded: RecordedDecision
 ) -> InboundMessageRouted | InboundMessageDiscarded:
@@ -89,6 +101,7 @@ def decision_event(
                     "body": payload.body,
                     "media": payload.media,
                     "queue": recorded.target,
+                    **_ingress(record),
                 }
             ),
         )
@@ -97,7 +110,10 @@ def decision_event(
         organization_id=event.organization_id,
         occurred_at=recorded.decided_at,
         payload=DiscardedPayload(
-            message_sid=payload.message_sid, integration_id=payload.integration_id, reason=recorded.reason
+            message_sid=payload.message_sid,
+            integration_id=payload.integration_id,
+            reason=recorded.reason,
+            **_ingress(record),
         ),
     )
 

@@ -12,6 +12,8 @@
    routing reports the reply ``delivered``.
 5. The integration is deactivated: the next inbound message is discarded, with the reason, and the
    inventory lists the number inactive.
+6. The trace of each message (``GET /api/v2/sms/messages/{MessageSid}``): accepted where and when,
+   routed to which queue or discarded why; the reply's checks, Twilio's answer and its statuses.
 
 Every step goes through the public interfaces (HTTP, Kafka); nothing is faked in process.
 """
@@ -241,7 +243,44 @@ async def run_demo(endpoints: Endpoints, private_key_pem: bytes, say: Say) -> De
             say(f"Inbound {discarded.payload.message_sid}: discarded ({discarded.payload.reason})")
             entry = await listed(http, endpoints, tenant, number, "inactive")
             say(f"Inventory: {entry['address']}  {entry['state']}")
+        for sid in (routed.payload.message_sid, reply.payload.message_sid or "", discarded.payload.message_sid):
+            steps = (await traced(http, endpoints, tenant, sid))["steps"]
+            say(f"Trace {sid}: " + " -> ".join(describe(step) for step in steps))
     return DemoResult(org, integration_id, number, routed, reply, discarded)
+
+
+def describe(step: dict[str, Any]) -> str:
+    """One step of a message's trace, in a few words."""
+    name = str(step["step"])
+    extra = {
+        "received": f" in {step.get('region')}" + (" (through the spool)" if step.get("spooled") else ""),
+        "routed": f" to {step.get('target')}",
+        "discarded": f" ({step.get('reason')})",
+        "checks": f" {step.get('outcome')}" + (f" ({step.get('code')})" if step.get("code") else ""),
+        "accepted": "",
+        "failed": f" ({step.get('code')}, Twilio {step.get('error_code')})",
+        "status": f" {step.get('status')}" + (f" (Twilio {step['error_code']})" if step.get("error_code") else ""),
+    }
+    return name + extra.get(name, "")
+
+
+async def traced(
+    http: aiohttp.ClientSession, endpoints: Endpoints, tenant: Tenant, sid: str, last_step: str | None = None
+) -> dict[str, Any]:
+    """The message's trace once it has its decision (and, when given, ``last_step`` as its last step)."""
+
+    async def probe() -> dict[str, Any] | None:
+        async with http.get(f"{api_of(endpoints)}/sms/messages/{sid}", headers=tenant.headers) as response:
+            if response.status == 404:
+                return None
+            found: dict[str, Any] = await _json(response, 200)
+        steps = found["steps"]
+        if not steps or (last_step is not None and steps[-1]["step"] != last_step):
+            return None
+        return found
+
+    found: dict[str, Any] = await _until(probe, f"trace of {sid}", within=30)
+    return found
 
 
 async def _reply(
