@@ -5,9 +5,15 @@ the number; every route is refused without its permission and hides other organi
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import secrets
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -257,3 +263,48 @@ async def test_every_route_needs_its_permission_and_hides_other_organizations_nu
             assert r.status == 404, method
             assert (await r.json())["code"] == "not_found"
     assert (await listed(http, endpoints, tenant, number))["state"] == "active"  # untouched
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANG", "LC_"))}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "byosms"), *args], capture_output=True, text=True, timeout=60, env=env
+    )
+
+
+async def test_the_cli_lists_shows_routes_and_traces_through_the_api(
+    system: tuple[Endpoints, bytes], http: aiohttp.ClientSession
+) -> None:
+    endpoints, key = system
+    tenant = await connect_tenant(http, endpoints, key)
+    number, import_id = await import_number(http, endpoints, tenant)
+    await listed(http, endpoints, tenant, number)
+    token = tenant.headers["Authorization"].removeprefix("Bearer ")
+    common = ("--api", endpoints.provisioning_url, "--token", token)
+    listing = await asyncio.to_thread(_cli, "numbers", "list", *common)
+    assert listing.returncode == 0, listing.stderr
+    rows = [line.split() for line in listing.stdout.splitlines() if number in line]
+    assert [row[:5] for row in rows] == [[import_id, number, "local", "DE", "active"]]
+    routed = await asyncio.to_thread(_cli, "numbers", "route", import_id, "--target", "queue-cli", *common)
+    assert routed.returncode == 0, routed.stderr
+    assert f"{number}: routed to queue-cli (from number" in routed.stdout
+    shown = await asyncio.to_thread(_cli, "numbers", "show", import_id, "--json", *common)
+    assert json.loads(shown.stdout)["routing_target"] == "queue-cli"
+    stranger = bearer(key, f"org-{uuid.uuid4().hex[:8]}")["Authorization"].removeprefix("Bearer ")
+    hidden = await asyncio.to_thread(
+        _cli, "numbers", "show", import_id, "--api", endpoints.provisioning_url, "--token", stranger, "--lang", "de"
+    )
+    assert hidden.returncode == 1
+    assert hidden.stderr.strip() == "byosms: Nicht gefunden. [not_found, HTTP 404]"
+
+    customer = _customer()
+    events = [topics.MESSAGE_EVENTS.name]
+    async with TopicWatcher(endpoints.kafka_bootstrap, events, {f"{number}|{customer}"}, from_end=True) as w:
+        message = await Texting(http, endpoints, w, number, customer).until(
+            m.InboundMessageRouted, "Hallo", queue="queue-cli"
+        )
+    await traced(http, endpoints, tenant, message.payload.message_sid)
+    trace = await asyncio.to_thread(_cli, "messages", "trace", message.payload.message_sid, *common)
+    assert trace.returncode == 0, trace.stderr
+    assert f"inbound message {message.payload.message_sid}" in trace.stdout
+    assert "target=queue-cli" in trace.stdout
