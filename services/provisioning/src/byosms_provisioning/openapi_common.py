@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from byosms_provisioning.auth import PHONE_NUMBER_ALL, PHONE_NUMBER_PERMISSIONS
+
 JSON = dict[str, Any]
 # A part returns (paths, component schemas) to merge into the document.
 Part = Callable[[], tuple[JSON, JSON]]
@@ -39,6 +41,10 @@ def problem_responses(*statuses: int) -> JSON:
     }
 
 
+# Permissions another one grants too.
+_GRANTED_BY = dict.fromkeys(PHONE_NUMBER_PERMISSIONS, f" (or `{PHONE_NUMBER_ALL}`)")
+
+
 def operation(
     summary: str,
     permission: str,
@@ -55,7 +61,9 @@ def operation(
         response["content"] = {"application/json": {"schema": schema}}
     op: JSON = {
         "summary": summary,
-        "description": (description + f"\n\nRequires permission `{permission}`.").strip(),
+        "description": (
+            description + f"\n\nRequires permission `{permission}`{_GRANTED_BY.get(permission, '')}."
+        ).strip(),
         "security": [{"bearer": []}],
         "parameters": [{"$ref": "#/components/parameters/AcceptLanguage"}, *(parameters or [])],
         "responses": {str(status): response, **problem_responses(*errors)},
