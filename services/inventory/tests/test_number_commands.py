@@ -108,3 +108,28 @@ async def test_a_redelivery_publishes_the_same_result_and_a_repeat_nothing(pool:
         row = await repo.get_number(conn, "+4930123456")
     assert row is not None
     assert (row.routing_target, row.version) == ("queue-1", 2)
+
+
+@pytest.mark.integration
+async def test_an_invalid_command_that_names_itself_is_rejected_not_dead_lettered(pool: asyncpg.Pool) -> None:
+    raw = {
+        "id": "cmd-bad",
+        "type": "number.set_routing_target",
+        "organization_id": "org",
+        "payload": {"address": "+4930123456", "actor": "t", "routing_target": "has spaces"},
+    }
+    out = Emitted()
+    await commands.on_number_command(
+        Collaborators(pool=pool, publisher=EmitPublisher(out)), _record(raw, 1), EmitPublisher(out)
+    )
+    [result] = [m.decode(o.value or b"") for o in out.records]
+    assert isinstance(result, m.NumberCommandRejected)
+    assert (result.payload.command_id, result.payload.code) == ("cmd-bad", "invalid_request")
+    assert "routing_target" in result.payload.message.en
+    imports = Emitted()
+    await commands.on_number_command(  # an import on the same topic is provisioning's
+        Collaborators(pool=pool, publisher=EmitPublisher(imports)),
+        _record({"type": "number.import"}, 2),
+        EmitPublisher(imports),
+    )
+    assert imports.records == []

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from byosms_common import topics
 from byosms_common.consumer import EmitPublisher, Record
@@ -45,7 +45,7 @@ from byosms_inventory.subscribers import Collaborators, publish_row, state_paylo
 log = logging.getLogger(__name__)
 
 RAW_COMMAND: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
-_COMMAND: TypeAdapter[NumberCommand] = TypeAdapter(NumberCommand)
+_COMMAND: TypeAdapter[NumberCommand] = TypeAdapter(Annotated[NumberCommand, Field(discriminator="type")])
 HANDLED = frozenset(message_type(m) for m in (RemoveNumber, SetNumberRouting, SetNumberCompliance))
 
 
