@@ -39,6 +39,10 @@ async def run(
         migrations="byosms_inventory",
     )
     service.consume(lambda: subscriptions(service.connected_pool))
+    service.job(
+        "old number commands",
+        lambda stop_jobs: commands.forget_old_commands(service.connected_pool, settings.command_memory_days, stop_jobs),
+    )
     await service.run(stop)
 
 

@@ -12,10 +12,13 @@ command (another record with the same id) publishes nothing.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from typing import Annotated, Any
 
+import asyncpg
 from pydantic import Field, TypeAdapter, ValidationError
 
 from byosms_common import topics
@@ -131,6 +134,19 @@ async def on_number_command(deps: Collaborators, record: Record[dict[str, Any]],
             )
             return
     await replay(outputs, out)
+
+
+async def forget_old_commands(pool: asyncpg.Pool, older_than_days: float, stop: asyncio.Event) -> None:
+    """Background job: commands carried out longer ago than a redelivery can come are forgotten."""
+    while not stop.is_set():
+        try:
+            forgotten = await repo.forget_commands(pool, older_than_days)
+            if forgotten:
+                log.info("forgot %d number commands carried out long ago", forgotten)
+        except Exception as exc:  # noqa: BLE001 - retried next round
+            log.warning("forgetting old number commands failed (%s); will retry", type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 3600)
 
 
 async def _carry_out(conn: Any, command: NumberCommand, deps: Collaborators) -> None:

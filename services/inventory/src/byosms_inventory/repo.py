@@ -188,6 +188,13 @@ async def change_number(
     return _row(record)
 
 
+async def forget_commands(conn: asyncpg.Connection | asyncpg.Pool, older_than_days: float) -> int:
+    status: str = await conn.execute(
+        "DELETE FROM number_commands WHERE recorded_at < now() - make_interval(secs => $1)", older_than_days * 86400
+    )
+    return int(status.split()[-1])
+
+
 @dataclass(frozen=True)
 class RecordedCommand:
     source: str
