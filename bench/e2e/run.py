@@ -114,6 +114,7 @@ class Tenant:
                 region=REGION.id,
                 status=m.IntegrationStatus.ACTIVE,
                 version=1,
+                default_routing_target="queue-bench",
             ),
         )
         records = [(topics.INTEGRATION_STATE.name, self.integration_id.encode(), m.encode(state))]

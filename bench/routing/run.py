@@ -156,6 +156,7 @@ class Fixture:
                 region="us-east-1",
                 status=m.IntegrationStatus.ACTIVE,
                 version=1,
+                default_routing_target="queue-bench",
             ),
         )
         yield topics.INTEGRATION_STATE.name, self.integration_id.encode(), m.encode(state)

@@ -84,7 +84,14 @@ def system(servers: object, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         provisioning_group: [topics.INTEGRATION_COMMANDS.name],
         f"{provisioning_group}-imports": [topics.NUMBER_COMMANDS.name],
         f"{provisioning_group}-number-claims": [topics.NUMBER_EVENTS.name],
-        env["BYOSMS_INVENTORY_CONSUMER_GROUP"]: [topics.NUMBER_EVENTS.name, topics.INTEGRATION_EVENTS.name],
+        f"{provisioning_group}-inventory-records": [topics.NUMBER_STATE.name],
+        f"{provisioning_group}-inventory-events": [topics.NUMBER_EVENTS.name],
+        f"{provisioning_group}-message-trace": [topics.MESSAGE_EVENTS.name],
+        env["BYOSMS_INVENTORY_CONSUMER_GROUP"]: [
+            topics.NUMBER_EVENTS.name,
+            topics.INTEGRATION_EVENTS.name,
+            topics.NUMBER_COMMANDS.name,
+        ],
         env["BYOSMS_ROUTING_CONSUMER_GROUP"]: [
             topics.INBOUND_MESSAGES.name,
             topics.OUTBOUND_COMMANDS.name,

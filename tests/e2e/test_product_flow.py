@@ -29,6 +29,7 @@ async def test_inbound_sms_reaches_the_queues_until_the_integration_is_deactivat
     assert result.routed.payload.integration_id == result.integration_id
     assert result.routed.organization_id == result.organization_id
     assert result.routed.payload.body == "Hallo, ich habe eine Frage"
+    assert result.routed.payload.queue == "queue-support-de"  # the number's routing target
     # The agent's reply went out through the tenant's Twilio account and came back delivered.
     assert result.reply.payload.status == "delivered"
     assert result.reply.organization_id == result.organization_id
@@ -37,6 +38,13 @@ async def test_inbound_sms_reaches_the_queues_until_the_integration_is_deactivat
     # number's state); whichever arrives first names the reason.
     assert result.discarded.payload.reason in {"integration_inactive", "number_inactive"}
     assert any(re.search(r"imported \(import \w+\)", line) for line in lines)
+    assert any(line.startswith("Inventory: ") and line.endswith("inactive") for line in lines)
+    traces = [line for line in lines if line.startswith("Trace ")]
+    assert len(traces) == 3
+    assert traces[0].endswith(f"received in {endpoints.region} -> routed to queue-support-de")
+    assert "checks passed -> accepted" in traces[1]
+    assert traces[1].endswith("status delivered")
+    assert re.search(rf"received in {endpoints.region} -> discarded \((integration|number)_inactive\)$", traces[2])
 
 
 async def test_a_deleted_integrations_number_can_be_imported_and_used_by_another_organization(
@@ -73,6 +81,10 @@ async def test_a_deleted_integrations_number_can_be_imported_and_used_by_another
         async with http.put(path, json=credentials, headers=auth(other)) as r:
             assert r.status == 200, await r.text()  # checked at "Twilio"; a refusal must not pass unnoticed
         async with http.post(f"{api}/integrations/{integration_id}/activate", headers=auth(other)) as r:
+            assert r.status == 200, await r.text()
+        # The new owner routes everything to one queue (its organization's default routing target).
+        defaults = {"default_routing_target": "queue-second-tenant"}
+        async with http.put(f"{api}/sms/routing-defaults", json=defaults, headers=auth(other)) as r:
             assert r.status == 200, await r.text()
 
         async def imported() -> dict[str, object] | None:
@@ -115,3 +127,4 @@ async def test_a_deleted_integrations_number_can_be_imported_and_used_by_another
             routed = await eventually(routed_to_the_new_owner, within=60, interval=1.0, what="routed to new owner")
     assert routed.organization_id == other
     assert routed.payload.integration_id == integration_id
+    assert routed.payload.queue == "queue-second-tenant"

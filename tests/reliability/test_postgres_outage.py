@@ -81,7 +81,11 @@ async def test_routing_waits_out_a_postgres_outage_and_resumes_at_once(
     state = m.IntegrationState(
         organization_id=org,
         payload=m.IntegrationStatePayload(
-            integration_id=integration, region="eu-central-1", status=m.IntegrationStatus.ACTIVE, version=1
+            integration_id=integration,
+            region="eu-central-1",
+            status=m.IntegrationStatus.ACTIVE,
+            version=1,
+            default_routing_target="queue-drill",
         ),
     )
     record = m.NumberStateRecord(

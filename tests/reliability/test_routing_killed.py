@@ -49,6 +49,7 @@ def _states(org: str, integration: str, numbers: list[str]) -> list[tuple[str, b
                         region="eu-central-1",
                         status=m.IntegrationStatus.ACTIVE,
                         version=1,
+                        default_routing_target="queue-drill",
                     ),
                 )
             ),

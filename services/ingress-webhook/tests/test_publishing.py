@@ -208,6 +208,7 @@ async def test_a_spooled_event_keeps_the_webhooks_trace_context_on_the_way_to_ka
         ("byosms-type", b"sms.inbound_received"),
         ("traceparent", traceparent.encode()),
         ("tracestate", b"lb=proxy1"),
+        ("byosms-spooled", b"1"),  # so the message's trace can say it went through the spool
     ]
     await reopened.close()
 

@@ -63,7 +63,11 @@ async def test_kafka_away_at_start_means_not_ready_then_one_consumer_per_topic(
 
                 await eventually(ready, within=40, what="ready once Kafka answers")
                 bootstrap = os.environ["BYOSMS_KAFKA_BOOTSTRAP"]
-                expected = {topics.NUMBER_EVENTS.name: 1, topics.INTEGRATION_EVENTS.name: 1}
+                expected = {
+                    topics.NUMBER_EVENTS.name: 1,
+                    topics.INTEGRATION_EVENTS.name: 1,
+                    topics.NUMBER_COMMANDS.name: 1,
+                }
 
                 async def settled() -> bool:
                     return await consumer_group_members(bootstrap, group) == ("Stable", expected)

@@ -154,6 +154,9 @@ async def running_service(
         await start_group_at_end(bootstrap, f"{group}-imports", [topics.NUMBER_COMMANDS.name])
         await start_group_at_end(bootstrap, f"{group}-number-claims", [topics.NUMBER_EVENTS.name])
         await start_group_at_end(bootstrap, f"{group}-webhook-health", [topics.WEBHOOK_SIGNATURE_REPORTS.name])
+        await start_group_at_end(bootstrap, f"{group}-inventory-records", [topics.NUMBER_STATE.name])
+        await start_group_at_end(bootstrap, f"{group}-inventory-events", [topics.NUMBER_EVENTS.name])
+        await start_group_at_end(bootstrap, f"{group}-message-trace", [topics.MESSAGE_EVENTS.name])
     consumers = app_module.build_consumers(ctx, KafkaSettings(kafka_bootstrap=os.environ["BYOSMS_KAFKA_BOOTSTRAP"]))
     await broker.start()
     if with_commands:

@@ -12,7 +12,8 @@ import pytest
 from byosms_common.crypto import CryptoError, associated_data, open_sealed
 from byosms_common.messages import IntegrationState, decode
 from byosms_common.topics import INTEGRATION_EVENTS, INTEGRATION_STATE
-from byosms_provisioning import auth, credential_sealing, repo
+from byosms_provisioning import auth
+from byosms_provisioning.integrations import credential_sealing, repo
 
 if TYPE_CHECKING:
     from conftest import Harness

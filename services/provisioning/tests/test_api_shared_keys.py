@@ -22,8 +22,9 @@ from byosms_common.messages import (
     decode,
 )
 from byosms_common.topics import INTEGRATION_STATE
-from byosms_provisioning import auth, credential_sealing, repo, rotation
-from byosms_provisioning.subscribers import handle_command
+from byosms_provisioning import auth
+from byosms_provisioning.integrations import credential_sealing, repo, rotation
+from byosms_provisioning.integrations.subscribers import handle_command
 
 if TYPE_CHECKING:
     from conftest import Harness

@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from byosms_provisioning import credential_sealing
 from byosms_provisioning.cli import cli
+from byosms_provisioning.integrations import credential_sealing
 
 pytestmark = pytest.mark.unit
 

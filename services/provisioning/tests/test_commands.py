@@ -33,8 +33,8 @@ from byosms_common.messages import (
 )
 from byosms_common.settings import KafkaSettings
 from byosms_common.topics import INTEGRATION_COMMANDS, INTEGRATION_EVENTS, INTEGRATION_STATE
-from byosms_provisioning import credential_sealing, repo
-from byosms_provisioning.subscribers import apply_command, handle_command
+from byosms_provisioning.integrations import credential_sealing, repo
+from byosms_provisioning.integrations.subscribers import apply_command, handle_command
 
 if TYPE_CHECKING:
     from conftest import Harness

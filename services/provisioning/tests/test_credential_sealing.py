@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from byosms_common.messages import SealedCredentials
-from byosms_provisioning import credential_sealing
-from byosms_provisioning.credential_sealing import SealingError, SealingKeyring
+from byosms_provisioning.integrations import credential_sealing
+from byosms_provisioning.integrations.credential_sealing import SealingError, SealingKeyring
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ import pytest
 from byosms_common.errors import CATALOG
 from byosms_common.messages import IntegrationStatus
 from byosms_common.regions import DEFAULT_REGIONS
-from byosms_provisioning.import_checks import (
+from byosms_provisioning.imports.checks import (
     ClaimRow,
     ClaimState,
     IntegrationFacts,

@@ -15,8 +15,8 @@ import asyncpg
 import pytest
 
 from byosms_common import db
-from byosms_provisioning import repo_imports
-from byosms_provisioning.import_checks import claim_outcome
+from byosms_provisioning.imports import repo as repo_imports
+from byosms_provisioning.imports.checks import claim_outcome
 
 pytestmark = pytest.mark.integration
 

@@ -35,11 +35,12 @@ from byosms_common.messages import (
     decode,
 )
 from byosms_common.regions import DEFAULT_REGIONS
-from byosms_provisioning import import_service, repo_imports
-from byosms_provisioning.import_checks import VendorNumber, VendorService
-from byosms_provisioning.import_service import ImportDeps, TwilioNumberLookup, handle_import, sweep_once
-from byosms_provisioning.sender_ids import SenderId
-from byosms_provisioning.subscribers_imports import on_import_command
+from byosms_provisioning.imports import repo as repo_imports
+from byosms_provisioning.imports import service as import_service
+from byosms_provisioning.imports.checks import VendorNumber, VendorService
+from byosms_provisioning.imports.sender_ids import SenderId
+from byosms_provisioning.imports.service import ImportDeps, TwilioNumberLookup, handle_import, sweep_once
+from byosms_provisioning.imports.subscribers import on_import_command
 from byosms_provisioning.twilio_gateway import TwilioCallError, TwilioGateway
 from twilio_emulator.app import create_app
 from twilio_emulator.settings import EmulatorSettings

@@ -8,8 +8,8 @@ import pytest
 
 from byosms_common.errors import ByosmsError, Conflict, InvalidInput
 from byosms_common.messages import IntegrationStatus, SealedSecret
-from byosms_provisioning import integrations
-from byosms_provisioning.integrations import Action
+from byosms_provisioning.integrations import model as integrations
+from byosms_provisioning.integrations.model import Action
 
 pytestmark = pytest.mark.unit
 

@@ -72,7 +72,7 @@ def test_every_registered_route_is_documented() -> None:
 def test_import_operations_name_their_permission_and_schemas() -> None:
     document = openapi.document()
     create = document["paths"]["/api/v2/sms/numbers/imports"]["post"]
-    assert "`sms:phoneNumber:all`" in create["description"]
+    assert "Requires permission `sms:phoneNumber:byoImport` (or `sms:phoneNumber:all`)" in create["description"]
     assert "202" in create["responses"]
     body = document["components"]["schemas"]["ImportBody"]
     assert {"integration_id", "type", "sender_id", "country", "compliance"} <= set(body["properties"])

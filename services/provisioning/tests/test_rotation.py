@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from byosms_common.crypto import CryptoError, Keyring, associated_data, open_sealed
-from byosms_provisioning import repo, rotation
+from byosms_provisioning.integrations import repo, rotation
 
 if TYPE_CHECKING:
     from conftest import Harness
@@ -60,7 +60,7 @@ async def test_rotate_rewraps_and_old_kek_can_be_retired(prov: Harness) -> None:
 def test_rewrapped_leaves_unsealed_integrations_alone() -> None:
     from datetime import UTC, datetime
 
-    from byosms_provisioning import integrations
+    from byosms_provisioning.integrations import model as integrations
 
     created = integrations.create(
         integration_id="x", organization_id="o", name="n", notes="", region="r", now=datetime.now(UTC)

@@ -6,7 +6,7 @@ import pytest
 
 from byosms_common.errors import CATALOG, InvalidInput
 from byosms_common.messages import Compliance, ComplianceBlock, NumberType
-from byosms_provisioning.sender_ids import validate_compliance, validate_sender_id
+from byosms_provisioning.imports.sender_ids import validate_compliance, validate_sender_id
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,8 @@ import pytest
 
 from byosms_common.errors import Conflict, InvalidInput, NotFound
 from byosms_common.messages import IntegrationStatePayload, SealedSecret
-from byosms_provisioning import integrations
-from byosms_provisioning.integrations import Action, Integration
+from byosms_provisioning.integrations import model as integrations
+from byosms_provisioning.integrations.model import Action, Integration
 
 pytestmark = pytest.mark.unit
 

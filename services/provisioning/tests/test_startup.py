@@ -122,6 +122,9 @@ async def test_kafka_away_at_start_means_not_ready_then_one_consumer_per_group_a
         group: topics.INTEGRATION_COMMANDS.name,
         f"{group}-imports": topics.NUMBER_COMMANDS.name,
         f"{group}-number-claims": topics.NUMBER_EVENTS.name,
+        f"{group}-inventory-records": topics.NUMBER_STATE.name,
+        f"{group}-inventory-events": topics.NUMBER_EVENTS.name,
+        f"{group}-message-trace": topics.MESSAGE_EVENTS.name,
     }
     for name, topic in groups.items():  # handle nothing of earlier tests' backlog
         await start_group_at_end(kafka_bootstrap, name, [topic])

@@ -19,7 +19,7 @@ from byosms_common.messages import (
 )
 from byosms_common.settings import KafkaSettings
 from byosms_common.topics import WEBHOOK_SIGNATURE_REPORTS
-from byosms_provisioning.webhook_health import handle_report
+from byosms_provisioning.integrations.webhook_health import handle_report
 
 if TYPE_CHECKING:
     from conftest import Harness

@@ -50,11 +50,16 @@ class Tenant:
             ),
         )
 
-    def set_integration(self, status: m.IntegrationStatus) -> None:
+    def set_integration(self, status: m.IntegrationStatus, default: str | None = None) -> None:
         self.integrations.values[self.integration] = m.IntegrationState(
             organization_id=self.org,
             payload=m.IntegrationStatePayload(
-                integration_id=self.integration, region="eu-central-1", status=status, version=1
+                integration_id=self.integration,
+                region="eu-central-1",
+                status=status,
+                version=1,
+                default_routing_target=default,
+                organization_routing_target="queue-default",
             ),
         )
 
@@ -132,6 +137,51 @@ async def test_a_redelivered_record_publishes_the_recorded_verdict_not_a_new_one
     other = "SM" + uuid.uuid4().hex
     await subscribers.on_inbound_batch(deps, [_record(tenant.inbound(other))], later)
     assert _ids(later) == [f"{other}:discarded"]
+
+
+async def test_a_redelivery_publishes_the_recorded_target_though_the_target_changed(pool: asyncpg.Pool) -> None:
+    tenant = Tenant()
+    deps = tenant.deps(pool)
+    sid = "SM" + uuid.uuid4().hex
+    record = _record(tenant.inbound(sid))
+    first = Emitted()
+    await subscribers.on_inbound_batch(deps, [record], first)
+    tenant.set_integration(m.IntegrationStatus.ACTIVE, default="queue-new")
+    again = Emitted()
+    await subscribers.on_inbound_batch(deps, [record], again)
+    routed = [m.decode(o.value or b"") for o in (*first.records, *again.records)]
+    assert [r.payload.queue for r in routed if isinstance(r, m.InboundMessageRouted)] == ["queue-default"] * 2
+    later = Emitted()
+    await subscribers.on_inbound_batch(deps, [_record(tenant.inbound("SM" + uuid.uuid4().hex))], later)
+    event = m.decode(later.records[0].value or b"")
+    assert isinstance(event, m.InboundMessageRouted)
+    assert event.payload.queue == "queue-new"  # a new message meets the new default
+
+
+async def test_without_any_target_a_message_is_discarded_as_no_route_and_the_number_warned(pool: asyncpg.Pool) -> None:
+    tenant = Tenant()
+    tenant.integrations.values[tenant.integration] = m.IntegrationState(
+        organization_id=tenant.org,
+        payload=m.IntegrationStatePayload(
+            integration_id=tenant.integration, region="eu-central-1", status=m.IntegrationStatus.ACTIVE, version=1
+        ),
+    )
+    deps = tenant.deps(pool)
+    sids = ["SM" + uuid.uuid4().hex for _ in range(2)]
+    records = [_record(tenant.inbound(sid)) for sid in sids]
+    out = Emitted()
+    await subscribers.on_inbound_batch(deps, records, out)
+    assert _ids(out) == [f"{sids[0]}:discarded", f"{sids[0]}:no_route", f"{sids[1]}:discarded", f"{sids[1]}:no_route"]
+    discarded = m.decode(out.records[0].value or b"")
+    assert isinstance(discarded, m.InboundMessageDiscarded)
+    assert discarded.payload.reason == "no_route"
+    warning = m.decode(out.records[1].value or b"")
+    assert isinstance(warning, m.NumberRouteMissing)
+    assert (out.records[1].topic, out.records[1].key) == ("byosms.numbers.events.v1", tenant.number.encode())
+    assert warning.payload.address == tenant.number
+    repeat = Emitted()
+    await subscribers.on_inbound_batch(deps, [_record(tenant.inbound(sids[0]))], repeat)
+    assert repeat.records == []  # a repeated webhook: decided before, nothing published
 
 
 async def test_a_batch_of_many_conversations_is_decided_in_one_go(pool: asyncpg.Pool) -> None:

@@ -83,7 +83,11 @@ async def test_inbound_routed_for_active_number_and_discarded_after_deactivation
             m.IntegrationState(
                 organization_id=org,
                 payload=m.IntegrationStatePayload(
-                    integration_id=integration, region="eu-central-1", status=status, version=version
+                    integration_id=integration,
+                    region="eu-central-1",
+                    status=status,
+                    version=version,
+                    default_routing_target="queue-integration",
                 ),
             )
         )
@@ -100,6 +104,7 @@ async def test_inbound_routed_for_active_number_and_discarded_after_deactivation
             ),
             state=m.NumberState.ACTIVE,
             version=1,
+            routing_target="queue-number",
         ),
     )
     await producer.send_and_wait(
@@ -115,6 +120,7 @@ async def test_inbound_routed_for_active_number_and_discarded_after_deactivation
         assert isinstance(routed, m.InboundMessageRouted)
         assert routed.payload.message_sid == first.id
         assert routed.payload.body == "Hallo"
+        assert routed.payload.queue == "queue-number"  # the number's own target wins over its integration's
 
         await producer.send_and_wait(
             topics.INTEGRATION_STATE.name, integration_state(m.IntegrationStatus.INACTIVE, 2), key=integration.encode()

@@ -81,6 +81,7 @@ class Harness:
                 region=REGION,
                 status=m.IntegrationStatus.ACTIVE,
                 version=1,
+                default_routing_target="queue-support",
             ),
         )
         number = m.NumberStateRecord(

@@ -270,3 +270,112 @@ def test_dev_tokens_are_signed_for_the_kind_of_key(kind: str) -> None:
     assert jwt.get_unverified_header(token)["alg"] == algorithm
     claims = jwt.decode(token, key.public_key(), algorithms=[algorithm], audience="byosms-provisioning")
     assert (claims["org"], claims["sub"], claims["permissions"]) == ("acme", "ann", ["a", "b"])
+
+
+NUMBER = {
+    "id": "imp-1",
+    "address": "+4930123456",
+    "integration": {"id": "i1", "name": "Main"},
+    "type": "local",
+    "country": "DE",
+    "twilio_sid": "PN" + "1" * 32,
+    "routing_target": None,
+    "effective_routing_target": {"target": "queue-int", "from": "integration"},
+    "state": "active",
+    "version": 3,
+    "warnings": [{"code": "no_route", "message": "Eingehende Nachrichten werden verworfen", "since": None}],
+    "latest_action": {"kind": "remove", "state": "failed", "error": {"code": "x", "message": "nicht erlaubt"}},
+}
+
+
+def _answering(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, status: int, body: Any) -> Recorder:
+    recorder = Recorder(status, body)
+    monkeypatch.setattr(api, "call", recorder)
+    monkeypatch.setenv("BYOSMS_DEV_KEY_DIR", str(tmp_path))
+    return recorder
+
+
+def test_numbers_list_prints_a_table_with_filters_in_the_query(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    recorder = _answering(monkeypatch, tmp_path, 200, {"items": [NUMBER], "next_cursor": "abc"})
+    args = ["numbers", "list", "--state", "inactive", "--prefix", "+4930", "--org", "o", "--api", "http://h:1"]
+    result = runner.invoke(main.cli, args)
+    assert result.exit_code == 0, result.output
+    assert recorder.calls[0][1] == "http://h:1/api/v2/sms/numbers?limit=50&state=inactive&address_prefix=%2B4930"
+    header, *rows = [line for line in result.output.splitlines() if line.strip()]
+    assert header.split()[:5] == ["ID", "ADDRESS", "TYPE", "COUNTRY", "STATE"]
+    assert rows[0].split()[:8] == ["imp-1", "+4930123456", "local", "DE", "active", "queue-int", "integration", "Main"]
+    assert "no_route" in rows[0]
+    assert "more: --cursor abc" in result.output
+    raw = runner.invoke(main.cli, [*args, "--json"])
+    assert json.loads(raw.output) == {"items": [NUMBER], "next_cursor": "abc"}
+
+
+def test_numbers_show_prints_fields(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    recorder = _answering(monkeypatch, tmp_path, 200, NUMBER)
+    result = runner.invoke(main.cli, ["numbers", "show", "imp-1", "--org", "o"])
+    assert result.exit_code == 0, result.output
+    assert recorder.calls[0][:2] == ("GET", "http://127.0.0.1:8081/api/v2/sms/numbers/imp-1")
+    lines = {line.split(maxsplit=1)[0]: line for line in result.output.splitlines() if line.strip()}
+    assert "+4930123456" in lines["address"]
+    assert "remove failed: nicht erlaubt" in result.output
+
+
+def test_numbers_route_reads_the_version_then_patches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    recorder = _answering(monkeypatch, tmp_path, 200, NUMBER)
+    result = runner.invoke(main.cli, ["numbers", "route", "imp-1", "--target", "queue-9", "--org", "o"])
+    assert result.exit_code == 0, result.output
+    assert [(c[0], c[2]) for c in recorder.calls] == [
+        ("GET", None),
+        ("PATCH", {"version": 3, "routing_target": "queue-9"}),
+    ]
+    assert "routed to queue-int (from integration, version 3)" in result.output
+    clear = runner.invoke(main.cli, ["numbers", "route", "imp-1", "--clear", "--version", "7", "--org", "o"])
+    assert clear.exit_code == 0, clear.output
+    assert recorder.calls[-1][2] == {"version": 7, "routing_target": None}
+    neither = runner.invoke(main.cli, ["numbers", "route", "imp-1", "--org", "o"])
+    assert neither.exit_code == 2
+
+
+def test_numbers_remove_says_the_removal_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    body = {**NUMBER, "latest_action": {"kind": "remove", "state": "running"}}
+    recorder = _answering(monkeypatch, tmp_path, 202, body)
+    result = runner.invoke(main.cli, ["numbers", "remove", "imp-1", "--org", "o"])
+    assert result.exit_code == 0, result.output
+    assert recorder.calls[0][0] == "DELETE"
+    assert "Removal of +4930123456: running" in result.output
+
+
+def test_messages_trace_prints_the_steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    trace = {
+        "message_sid": "SM1",
+        "message_id": None,
+        "direction": "inbound",
+        "steps": [
+            {"step": "received", "at": "2026-12-01T10:00:00+00:00", "region": "eu-central-1", "spooled": False},
+            {"step": "discarded", "at": "2026-12-01T10:00:01+00:00", "reason": "no_route"},
+        ],
+    }
+    recorder = _answering(monkeypatch, tmp_path, 200, trace)
+    result = runner.invoke(main.cli, ["messages", "trace", "SM1", "--org", "o"])
+    assert result.exit_code == 0, result.output
+    assert recorder.calls[0][1].endswith("/api/v2/sms/messages/SM1")
+    assert "inbound message SM1" in result.output
+    assert "region=eu-central-1, spooled=no" in result.output
+    assert "reason=no_route" in result.output
+
+
+def test_a_problem_is_one_line_in_the_callers_language(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    problem = {"code": "version_conflict", "detail": "Die Ressource wurde von jemand anderem geändert.", "status": 409}
+    recorder = _answering(monkeypatch, tmp_path, 409, problem)
+    monkeypatch.setenv("LANG", "de_DE.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    result = runner.invoke(main.cli, ["numbers", "route", "imp-1", "--target", "q", "--version", "1", "--org", "o"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "byosms: Die Ressource wurde von jemand anderem geändert. [version_conflict, HTTP 409]"
+    ]
+    assert recorder.calls[0][3] == "de"  # asked in the locale's language
+    raw = runner.invoke(main.cli, ["numbers", "show", "imp-1", "--org", "o", "--json"])
+    assert raw.exit_code == 1
+    assert json.loads(raw.output) == problem

@@ -158,6 +158,18 @@ CATALOG: dict[str, ErrorText] = {
         "hinterlegen Sie stattdessen einen neuen Shared Key (oder Anmeldedaten ohne einen).",
         409,
     ),
+    "number_not_in_inventory": ErrorText(
+        "The number {address} is not in your SMS number inventory.",
+        "Die Nummer {address} ist nicht in Ihrem SMS-Nummernbestand.",
+        404,
+    ),
+    "no_route": ErrorText(
+        "Inbound messages to this number are discarded: no routing target is set on the number, its integration "
+        "or your organization.",
+        "Eingehende Nachrichten an diese Nummer werden verworfen: Weder für die Nummer noch für ihre Integration "
+        "oder Ihre Organisation ist ein Routing-Ziel festgelegt.",
+        409,
+    ),
     "version_conflict": ErrorText(
         "The resource was changed by someone else; reload it and try again.",
         "Die Ressource wurde von jemand anderem geändert; laden Sie sie neu und versuchen Sie es erneut.",

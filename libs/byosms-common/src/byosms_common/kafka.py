@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 M = TypeVar("M")
 
 HEADER_TYPE = "byosms-type"
+HEADER_SPOOLED = "byosms-spooled"
+"""``1`` on an ingress event that reached Kafka from the ingress's local spool (Kafka was slow or away)."""
 HEADER_ERROR_CLASS = "byosms-dlt-error-class"
 HEADER_ERROR_REASON = "byosms-dlt-reason"
 HEADER_ORIGIN_TOPIC = "byosms-dlt-topic"

@@ -163,6 +163,9 @@ class IntegrationSnapshot(Model):
     version: int = Field(ge=1)
     created_at: AwareDatetime
     updated_at: AwareDatetime
+    default_routing_target: str | None = Field(
+        default=None, description="where messages to its numbers without a routing target of their own go"
+    )
 
 
 class IntegrationStatePayload(Model):
@@ -187,6 +190,12 @@ class IntegrationStatePayload(Model):
     region: str
     status: IntegrationStatus
     version: int = Field(ge=1)
+    default_routing_target: str | None = Field(
+        default=None, description="the integration's default routing target (numbers without their own)"
+    )
+    organization_routing_target: str | None = Field(
+        default=None, description="the organization's default routing target (integrations without their own)"
+    )
 
 
 class IntegrationState(Envelope):
@@ -303,7 +312,7 @@ class CreateIntegration(Envelope):
 
 
 class SealedCredentials(Model):
-    """Twilio credentials sealed for provisioning (see ``byosms_provisioning.credential_sealing``).
+    """Twilio credentials sealed for provisioning (see ``byosms_provisioning.integrations.credential_sealing``).
 
     X25519 key agreement with provisioning's published public key ``key_id``, HKDF-SHA256, then
     AES-256-GCM; the associated data binds the ciphertext to the organization, the integration and
@@ -476,10 +485,22 @@ class NumberStateChanged(Envelope):
     payload: NumberStateChangedPayload
 
 
+ROUTING_TARGET_PATTERN = r"^[!-~]{1,200}$"
+"""A routing target: a queue id or an inbound flow id of the platform (printable ASCII, no spaces)."""
+
+
 class NumberStatePayload(Model):
     number: ImportedNumber
     state: NumberState
     version: int = Field(ge=1)
+    routing_target: str | None = Field(
+        default=None,
+        pattern=ROUTING_TARGET_PATTERN,
+        description="queue (or inbound flow) id the number's inbound messages go to; None: its integration's default",
+    )
+    import_id: str | None = Field(default=None, description="the import that added the number (the number's id)")
+    imported_at: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = None
 
 
 class NumberStateRecord(Envelope):
@@ -487,6 +508,88 @@ class NumberStateRecord(Envelope):
 
     type: Literal["number.state"] = "number.state"
     payload: NumberStatePayload
+
+
+class NumberCommandPayload(Model):
+    """What every command on a number in the inventory names."""
+
+    address: str = Field(min_length=1, max_length=40, description="the number's sender address (the record key)")
+    expected_version: int | None = Field(
+        default=None, ge=1, description="the record's version as last seen; another one answers version_conflict"
+    )
+    actor: str = Field(min_length=1, max_length=200)
+
+
+class RemoveNumber(Envelope):
+    """Remove one number from the inventory (never touches Twilio); its claim is freed for a new import."""
+
+    type: Literal["number.remove"] = "number.remove"
+    payload: NumberCommandPayload
+
+
+class SetNumberRoutingPayload(NumberCommandPayload):
+    routing_target: str | None = Field(
+        pattern=ROUTING_TARGET_PATTERN, description="queue or inbound flow id; None: use the integration's default"
+    )
+
+
+class SetNumberRouting(Envelope):
+    type: Literal["number.set_routing_target"] = "number.set_routing_target"
+    payload: SetNumberRoutingPayload
+
+
+class SetNumberCompliancePayload(NumberCommandPayload):
+    compliance: Compliance = Field(description="all three blocks, each with a keyword and a message")
+
+
+class SetNumberCompliance(Envelope):
+    type: Literal["number.set_compliance"] = "number.set_compliance"
+    payload: SetNumberCompliancePayload
+
+
+class NumberCommandAppliedPayload(Model):
+    command_id: str
+    command_type: str
+    address: str
+    changed: bool = Field(description="False when the command found nothing to change")
+    number: NumberStatePayload | None = Field(default=None, description="the number afterwards; None when removed")
+
+
+class NumberCommandApplied(Envelope):
+    """Every command on ``numbers.commands.v1`` but imports ends in exactly one ``number.command_applied`` or
+    ``number.command_rejected`` with its ``command_id`` (imports end in ``number.imported`` or
+    ``number.import_rejected``)."""
+
+    type: Literal["number.command_applied"] = "number.command_applied"
+    payload: NumberCommandAppliedPayload
+
+
+class NumberCommandRejectedPayload(Model):
+    command_id: str
+    command_type: str
+    address: str
+    code: str
+    message: LocalizedText
+    retryable: bool = False
+
+
+class NumberCommandRejected(Envelope):
+    type: Literal["number.command_rejected"] = "number.command_rejected"
+    payload: NumberCommandRejectedPayload
+
+
+class NumberRouteMissingPayload(Model):
+    address: str
+    integration_id: str
+    message_sid: str = Field(description="the inbound message discarded for want of a routing target")
+
+
+class NumberRouteMissing(Envelope):
+    """Routing discarded an inbound message to an active number because no routing target resolves (the
+    number's, its integration's default, its organization's default): shown as a ``no_route`` warning."""
+
+    type: Literal["number.no_route"] = "number.no_route"
+    payload: NumberRouteMissingPayload
 
 
 # --------------------------------------------------------------------------------------------------
@@ -569,7 +672,10 @@ class RoutedMessagePayload(Model):
     to: str
     body: str
     media: tuple[Media, ...] = ()
-    queue: str | None = None
+    queue: str | None = Field(default=None, description="the routing target: a queue or inbound flow id")
+    region: str | None = Field(default=None, description="the region whose ingress accepted the message")
+    received_at: AwareDatetime | None = Field(default=None, description="when the ingress accepted it")
+    spooled: bool | None = Field(default=None, description="whether it reached Kafka from the ingress's spool")
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
@@ -583,6 +689,9 @@ class DiscardedPayload(Model):
     message_sid: str
     integration_id: str | None
     reason: str
+    region: str | None = Field(default=None, description="the region whose ingress accepted the message")
+    received_at: AwareDatetime | None = Field(default=None, description="when the ingress accepted it")
+    spooled: bool | None = Field(default=None, description="whether it reached Kafka from the ingress's spool")
 
 
 class InboundMessageDiscarded(Envelope):
@@ -641,6 +750,9 @@ COMMANDS: tuple[type[Envelope], ...] = (
     DeleteIntegration,
     SetIntegrationCredentials,
     ImportNumber,
+    RemoveNumber,
+    SetNumberRouting,
+    SetNumberCompliance,
     SendMessage,
 )
 EVENTS: tuple[type[Envelope], ...] = (
@@ -658,6 +770,9 @@ EVENTS: tuple[type[Envelope], ...] = (
     NumberImportRejected,
     NumberStateChanged,
     NumberStateRecord,
+    NumberCommandApplied,
+    NumberCommandRejected,
+    NumberRouteMissing,
     InboundMessageReceived,
     DeliveryReportReceived,
     InboundMessageRouted,
@@ -678,6 +793,9 @@ AnyMessage = Annotated[
     | DeleteIntegration
     | SetIntegrationCredentials
     | ImportNumber
+    | RemoveNumber
+    | SetNumberRouting
+    | SetNumberCompliance
     | SendMessage
     | IntegrationState
     | IntegrationCreated
@@ -693,6 +811,9 @@ AnyMessage = Annotated[
     | NumberImportRejected
     | NumberStateChanged
     | NumberStateRecord
+    | NumberCommandApplied
+    | NumberCommandRejected
+    | NumberRouteMissing
     | InboundMessageReceived
     | DeliveryReportReceived
     | InboundMessageRouted

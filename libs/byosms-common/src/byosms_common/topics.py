@@ -94,17 +94,23 @@ NUMBER_COMMANDS = TopicSpec(
     partitions=3,
     compacted=False,
     producer="platform services",
-    consumers=("provisioning",),
-    description="Number import commands (one number per command).",
+    consumers=("provisioning", "inventory"),
+    description=(
+        "Commands on numbers, one number each: imports (provisioning), removal, routing target and compliance "
+        "blocks (inventory)."
+    ),
 )
 NUMBER_EVENTS = TopicSpec(
     name="byosms.numbers.events.v1",
     key="sender address",
     partitions=3,
     compacted=False,
-    producer="provisioning, inventory",
+    producer="provisioning, inventory, routing",
     consumers=("inventory", "provisioning", "platform services"),
-    description="Import outcomes (imported, rejected) and inventory changes (activated, deactivated, removed).",
+    description=(
+        "Import outcomes (imported, rejected), inventory changes (activated, deactivated, removed), results of "
+        "number commands, and routing's no_route warnings."
+    ),
 )
 NUMBER_STATE = TopicSpec(
     name="byosms.numbers.state.v1",
@@ -112,8 +118,11 @@ NUMBER_STATE = TopicSpec(
     partitions=3,
     compacted=True,
     producer="inventory",
-    consumers=("routing",),
-    description="Current state of every number in the inventory; feeds routing's cache.",
+    consumers=("routing", "provisioning"),
+    description=(
+        "Current state of every number in the inventory (with its routing target); feeds routing's cache and "
+        "provisioning's read model of the inventory."
+    ),
     has_dead_letter=False,
 )
 OUTBOUND_COMMANDS = TopicSpec(

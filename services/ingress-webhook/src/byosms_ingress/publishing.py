@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any, Protocol
 
-from byosms_common.kafka import HEADER_TYPE
+from byosms_common.kafka import HEADER_SPOOLED, HEADER_TYPE
 from byosms_ingress.metrics import IngressMetrics
 from byosms_ingress.spool import Batch, Spool, SpoolRecord, SpoolWriteError
 
@@ -238,9 +238,9 @@ class EventPublisher:
                     if not earlier.cancelled() and earlier.exception() is None:
                         pending.append(_already_done())  # the first send got through: not sent again
                         continue
-                pending.append(
-                    await producer.send(record.topic, record.value, record.key.encode(), headers=_headers(record))
-                )
+                # Marked, so the message's trace can say it went through the spool.
+                headers = [*_headers(record), (HEADER_SPOOLED, b"1")]
+                pending.append(await producer.send(record.topic, record.value, record.key.encode(), headers=headers))
             except Exception as exc:  # noqa: BLE001 - anything but success means: retry this batch later
                 log.warning("spool drain: Kafka unavailable (%s)", type(exc).__name__)
                 break

@@ -14,7 +14,7 @@ from byosms_common.logs import configure_logging
 from byosms_common.messages import ANY_MESSAGE
 from byosms_common.service import ServiceRuntime
 from byosms_common.settings import ConsumerSettings, DatabaseSettings, KafkaSettings, TelemetrySettings, load_or_exit
-from byosms_inventory import subscribers
+from byosms_inventory import commands, subscribers
 from byosms_inventory.settings import InventorySettings
 
 SERVICE = "inventory"
@@ -39,6 +39,10 @@ async def run(
         migrations="byosms_inventory",
     )
     service.consume(lambda: subscriptions(service.connected_pool))
+    service.job(
+        "old number commands",
+        lambda stop_jobs: commands.forget_old_commands(service.connected_pool, settings.command_memory_days, stop_jobs),
+    )
     await service.run(stop)
 
 
@@ -55,9 +59,13 @@ def subscriptions(pool: asyncpg.Pool) -> list[Subscription[Any]]:
 
         return one_by_one(one)
 
+    async def command(record: Record[dict[str, Any]], publisher: EmitPublisher) -> None:
+        await commands.on_number_command(subscribers.Collaborators(pool=pool, publisher=publisher), record, publisher)
+
     return [
         Subscription(topics.NUMBER_EVENTS, ANY_MESSAGE, each(subscribers.on_number_event)),
         Subscription(topics.INTEGRATION_EVENTS, ANY_MESSAGE, each(subscribers.on_integration_event)),
+        Subscription(topics.NUMBER_COMMANDS, commands.RAW_COMMAND, one_by_one(command)),
     ]
 
 

@@ -66,6 +66,11 @@ async def number_imported(deps: Collaborators, event: NumberImported) -> None:
             row = await repo.upsert_number(
                 conn, number, event.organization_id, state, event.id, import_id=event.payload.import_id
             )
+            if row is None:
+                log.info(
+                    "number %s: import %s was removed since; not added again", number.address, event.payload.import_id
+                )
+                return
     if row is None:
         log.info("number %s imported for deleted integration %s: not added", number.address, number.integration_id)
         await _publish_change(
@@ -79,7 +84,7 @@ async def number_imported(deps: Collaborators, event: NumberImported) -> None:
             import_id=event.payload.import_id,
         )
         return
-    await _publish_row(deps, event, row, "imported")
+    await publish_row(deps, event, row, "imported")
 
 
 async def integration_changed(
@@ -98,10 +103,10 @@ async def integration_changed(
             await repo.set_state_for_integration(conn, integration_id, sources, target, event.id)
         changed = await repo.changed_by(conn, event.id)
     for row in changed:
-        await _publish_row(deps, event, row, trigger.value)
+        await publish_row(deps, event, row, trigger.value)
 
 
-async def _publish_row(deps: Collaborators, cause: Envelope, row: repo.NumberRow, reason: str) -> None:
+async def publish_row(deps: Collaborators, cause: Envelope, row: repo.NumberRow, reason: str) -> None:
     await _publish_change(
         deps,
         cause,
@@ -118,9 +123,21 @@ async def _publish_row(deps: Collaborators, cause: Envelope, row: repo.NumberRow
     record = NumberStateRecord(
         id=f"{cause.id}:{row.number.address}:state",
         organization_id=row.organization_id,
-        payload=NumberStatePayload(number=row.number, state=row.state, version=row.version),
+        payload=state_payload(row),
     )
     await deps.publisher.publish(topics.NUMBER_STATE, record, row.number.address)
+
+
+def state_payload(row: repo.NumberRow) -> NumberStatePayload:
+    return NumberStatePayload(
+        number=row.number,
+        state=row.state,
+        version=row.version,
+        routing_target=row.routing_target,
+        import_id=row.import_id,
+        imported_at=row.imported_at,
+        updated_at=row.updated_at,
+    )
 
 
 async def _publish_change(

@@ -40,19 +40,21 @@ from byosms_common.settings import (
     KeyringSettings,
     TelemetrySettings,
 )
-from byosms_provisioning import (
-    openapi,
-    outbox,
-    routes,
-    routes_imports,
-    routes_regions,
-    subscribers,
-    subscribers_imports,
-)
+from byosms_provisioning import openapi, outbox
 from byosms_provisioning.auth import JwtVerifier
 from byosms_provisioning.context import CONTEXT, ServiceContext
+from byosms_provisioning.imports import routes as routes_imports
+from byosms_provisioning.imports import subscribers as subscribers_imports
+from byosms_provisioning.integrations import routes, subscribers
+from byosms_provisioning.numbers import routes as routes_numbers
+from byosms_provisioning.numbers import service as numbers_service
+from byosms_provisioning.numbers import subscribers as subscribers_numbers
 from byosms_provisioning.problems import problem_middleware
+from byosms_provisioning.regions import routes as routes_regions
 from byosms_provisioning.settings import ProvisioningSettings, SealingKeySettings
+from byosms_provisioning.traces import routes as routes_traces
+from byosms_provisioning.traces import service as traces_service
+from byosms_provisioning.traces import subscribers as subscribers_traces
 from byosms_provisioning.twilio_gateway import TwilioGateway
 
 log = logging.getLogger(__name__)
@@ -76,15 +78,21 @@ ROUTE_REGISTRARS: list[RouteRegistrar] = [
     routes.register,
     openapi.register,
     routes_imports.register,
+    routes_numbers.register,
     routes_regions.register,
+    routes_traces.register,
 ]
 SUBSCRIPTION_TABLES: list[SubscriptionTable] = [
     subscribers.subscriptions,
     subscribers_imports.subscriptions,
+    subscribers_numbers.subscriptions,
+    subscribers_traces.subscriptions,
 ]
 BACKGROUND_TASKS: list[BackgroundTask] = [
     run_outbox_relay,
     subscribers_imports.run_import_sweeper,
+    numbers_service.forget_removed_periodically,
+    traces_service.forget_old_traces_periodically,
 ]
 
 

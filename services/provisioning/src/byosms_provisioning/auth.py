@@ -33,8 +33,21 @@ INTEGRATION_ADD = "integrations:integration:add"
 INTEGRATION_VIEW = "integrations:integration:view"
 INTEGRATION_EDIT = "integrations:integration:edit"
 INTEGRATION_DELETE = "integrations:integration:delete"
+# The SMS number inventory, after Genesys's model: ``sms:phoneNumber:all`` grants every one of them.
+PHONE_NUMBER_VIEW = "sms:phoneNumber:view"
+PHONE_NUMBER_EDIT = "sms:phoneNumber:edit"
+PHONE_NUMBER_DELETE = "sms:phoneNumber:delete"
+PHONE_NUMBER_IMPORT = "sms:phoneNumber:byoImport"
 PHONE_NUMBER_ALL = "sms:phoneNumber:all"
-ALL_PERMISSIONS = (INTEGRATION_ADD, INTEGRATION_VIEW, INTEGRATION_EDIT, INTEGRATION_DELETE, PHONE_NUMBER_ALL)
+PHONE_NUMBER_PERMISSIONS = (PHONE_NUMBER_VIEW, PHONE_NUMBER_EDIT, PHONE_NUMBER_DELETE, PHONE_NUMBER_IMPORT)
+ALL_PERMISSIONS = (
+    INTEGRATION_ADD,
+    INTEGRATION_VIEW,
+    INTEGRATION_EDIT,
+    INTEGRATION_DELETE,
+    *PHONE_NUMBER_PERMISSIONS,
+    PHONE_NUMBER_ALL,
+)
 
 ORG_CLAIM = "org"
 PERMISSIONS_CLAIM = "permissions"
@@ -49,9 +62,13 @@ class Principal:
     permissions: frozenset[str]
 
     def require(self, permission: str) -> None:
-        """Raise ``Forbidden`` unless the caller holds ``permission``."""
-        if permission not in self.permissions:
-            raise Forbidden("forbidden", permission=permission)
+        """Raise ``Forbidden`` unless the caller holds ``permission`` (or ``sms:phoneNumber:all`` for a
+        ``sms:phoneNumber:*`` one)."""
+        if permission in self.permissions:
+            return
+        if permission in PHONE_NUMBER_PERMISSIONS and PHONE_NUMBER_ALL in self.permissions:
+            return
+        raise Forbidden("forbidden", permission=permission)
 
 
 class Unauthenticated(ByosmsError):

@@ -14,8 +14,9 @@ from byosms_common.crypto import CryptoError
 from byosms_common.db import apply_migrations, create_pool, load_migrations
 from byosms_common.logs import configure_logging
 from byosms_common.settings import DatabaseSettings, KeyringSettings, TelemetrySettings, describe_settings_error
-from byosms_provisioning import credential_sealing, openapi, repo, rotation
+from byosms_provisioning import openapi
 from byosms_provisioning.app import SCHEMA, SERVICE, load_settings, serve
+from byosms_provisioning.integrations import credential_sealing, repo, rotation
 from byosms_provisioning.settings import SealingKeySettings
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)

@@ -13,7 +13,7 @@ from byosms_common.crypto import Keyring
 from byosms_common.kafka import Publisher
 from byosms_common.regions import Region
 from byosms_provisioning.auth import JwtVerifier
-from byosms_provisioning.credential_sealing import SealingKeyring
+from byosms_provisioning.integrations.credential_sealing import SealingKeyring
 from byosms_provisioning.settings import ProvisioningSettings
 from byosms_provisioning.twilio_gateway import TwilioGateway
 

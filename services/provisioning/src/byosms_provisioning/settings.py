@@ -32,7 +32,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from byosms_common.settings import TwilioApiBase
-from byosms_provisioning.credential_sealing import SealingKeyring
+from byosms_provisioning.integrations.credential_sealing import SealingKeyring
 
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -74,6 +74,24 @@ class ProvisioningSettings(BaseSettings):
     )
     import_sweep_seconds: float = Field(
         default=5.0, gt=0, le=300, description="How often imports past their deadline are looked for."
+    )
+    number_command_wait_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long PATCH /api/v2/sms/numbers/{id} waits for inventory's result before it answers 202.",
+    )
+    message_trace_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=3650,
+        description="How long the steps of a message's trace are kept (GET /api/v2/sms/messages/{id}).",
+    )
+    removed_number_days: float = Field(
+        default=7.0,
+        gt=0,
+        le=365,
+        description="How long a removed number stays listed (state removed-recently) before it is forgotten.",
     )
 
     @field_validator("jwt_algorithms")

@@ -27,7 +27,7 @@ from byosms_common.twilio_client import (
     parse_retry_after,
     redirect_url,
 )
-from byosms_provisioning.import_checks import VendorNumber, VendorService
+from byosms_provisioning.imports.checks import VendorNumber, VendorService
 
 __all__ = [
     "HTTP_STATUS_RULES",

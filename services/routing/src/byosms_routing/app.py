@@ -9,6 +9,8 @@ import time
 from functools import partial
 from typing import Any
 
+from prometheus_client import Counter
+
 from byosms_common import topics
 from byosms_common.consumer import Subscription
 from byosms_common.crypto import CryptoError, Keyring, SecretOpener
@@ -65,6 +67,12 @@ async def run(
         topics.INTEGRATION_STATE, IntegrationState, on_change=lambda key, _state: tokens.forget(key)
     )
     numbers = service.follow(topics.NUMBER_STATE, NumberStateRecord)
+    decisions = Counter(
+        "byosms_routing_inbound_decisions_total",
+        "Inbound messages routed or discarded, by reason (no_route: active number, no routing target anywhere).",
+        ["decision", "reason"],
+        registry=service.registry,
+    )
     twilio = TwilioClients(api_base=settings.twilio_api_base, timeout_seconds=settings.twilio_timeout_seconds)
     service.resource("Twilio clients", twilio.start, twilio.close)
 
@@ -78,6 +86,7 @@ async def run(
             regions=settings.regions(),
             send_retry_seconds=settings.send_retry_seconds,
             send_lease_seconds=settings.send_lease_seconds(),
+            decisions=decisions,
         )
 
     def table() -> list[Subscription[Any]]:

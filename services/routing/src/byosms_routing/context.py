@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import asyncpg
+from prometheus_client import Counter
 
 from byosms_common.crypto import SecretOpener
 from byosms_common.messages import IntegrationState, NumberStateRecord
@@ -25,3 +26,5 @@ class Collaborators:
     send_retry_seconds: float = 30.0
     send_lease_seconds: float = 90.0
     """How long a send recorded ``sending`` may still be waiting for Twilio (see ``outbound``)."""
+    decisions: Counter | None = None
+    """Inbound decisions published, by decision and reason (``byosms_routing_inbound_decisions_total``)."""

@@ -17,6 +17,7 @@ class NewDecision:
     decision: str
     reason: str
     source: str
+    target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class RecordedDecision:
     reason: str
     source: str | None
     decided_at: datetime
+    target: str | None = None
 
 
 async def record_decisions(conn: asyncpg.Connection, decisions: Sequence[NewDecision]) -> dict[str, RecordedDecision]:
@@ -35,8 +37,9 @@ async def record_decisions(conn: asyncpg.Connection, decisions: Sequence[NewDeci
     if not decisions:
         return {}
     await conn.execute(
-        """INSERT INTO inbound_decisions (message_sid, organization_id, integration_id, decision, reason, source)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+        """INSERT INTO inbound_decisions
+               (message_sid, organization_id, integration_id, decision, reason, source, target)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
            ON CONFLICT (message_sid) DO NOTHING""",
         [d.message_sid for d in decisions],
         [d.organization_id for d in decisions],
@@ -44,9 +47,10 @@ async def record_decisions(conn: asyncpg.Connection, decisions: Sequence[NewDeci
         [d.decision for d in decisions],
         [d.reason for d in decisions],
         [d.source for d in decisions],
+        [d.target for d in decisions],
     )
     rows = await conn.fetch(
-        """SELECT message_sid, organization_id, decision, reason, source, decided_at FROM inbound_decisions
+        """SELECT message_sid, organization_id, decision, reason, source, decided_at, target FROM inbound_decisions
            WHERE message_sid = ANY($1::text[])""",
         list({d.message_sid for d in decisions}),
     )

@@ -1,4 +1,4 @@
-"""Whether an inbound message is routed to the tenant's queues or discarded, and why. Pure."""
+"""Whether an inbound message is routed to the tenant's queues or discarded, why, and to which target. Pure."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from byosms_common.messages import IntegrationStatePayload, IntegrationStatus, NumberState, NumberStatePayload
+
+NO_ROUTE = "no_route"
 
 
 class Decision(StrEnum):
@@ -17,12 +19,20 @@ class Decision(StrEnum):
 class Verdict:
     decision: Decision
     reason: str
+    target: str | None = None
+    """Where a routed message goes: a queue or inbound flow id of the platform."""
+
+
+def routing_target(integration: IntegrationStatePayload, number: NumberStatePayload) -> str | None:
+    """The number's own target, else its integration's default, else its organization's default."""
+    return number.routing_target or integration.default_routing_target or integration.organization_routing_target
 
 
 def decide_inbound(
     integration: IntegrationStatePayload | None, number: NumberStatePayload | None, integration_id: str
 ) -> Verdict:
-    """Route only when the integration exists and is active and the number is active in the inventory."""
+    """Route only when the integration exists and is active, the number is active in the inventory and a
+    routing target resolves (number → integration → organization); otherwise discard, saying why."""
     if integration is None:
         return Verdict(Decision.DISCARDED, "integration_deleted")
     if integration.status is not IntegrationStatus.ACTIVE:
@@ -33,4 +43,7 @@ def decide_inbound(
         return Verdict(Decision.DISCARDED, "number_belongs_to_another_integration")
     if number.state is not NumberState.ACTIVE:
         return Verdict(Decision.DISCARDED, "number_inactive")
-    return Verdict(Decision.ROUTED, "ok")
+    target = routing_target(integration, number)
+    if target is None:
+        return Verdict(Decision.DISCARDED, NO_ROUTE)
+    return Verdict(Decision.ROUTED, "ok", target)

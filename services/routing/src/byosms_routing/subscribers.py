@@ -14,21 +14,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from byosms_common import topics
 from byosms_common.consumer import Emit, Record
 from byosms_common.conversation import conversation_key
+from byosms_common.kafka import HEADER_SPOOLED
 from byosms_common.messages import (
     DiscardedPayload,
     InboundMessageDiscarded,
     InboundMessageReceived,
     InboundMessageRouted,
+    NumberRouteMissing,
+    NumberRouteMissingPayload,
     RoutedMessagePayload,
 )
 from byosms_routing import optouts, repo_inbound
 from byosms_routing.context import Collaborators
 from byosms_routing.repo_inbound import NewDecision, RecordedDecision
-from byosms_routing.routing_rules import Decision, decide_inbound
+from byosms_routing.routing_rules import NO_ROUTE, Decision, decide_inbound
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,7 @@ def plan_decisions(deps: Collaborators, records: Sequence[Record[InboundMessageR
             decision=verdict.decision.value,
             reason=verdict.reason,
             source=record.source,
+            target=verdict.target,
         )
     return list(planned.values())
 
@@ -64,6 +69,16 @@ def decides(record: Record[InboundMessageReceived], recorded: RecordedDecision |
     """Whether this record is the one whose decision is recorded (or a row from before sources were
     kept: published again rather than risk losing it)."""
     return recorded is not None and (recorded.source is None or recorded.source == record.source)
+
+
+def _ingress(record: Record[InboundMessageReceived]) -> dict[str, Any]:
+    """Where and when the ingress accepted the message, and whether it came through its spool (for the trace)."""
+    payload = record.message.payload
+    return {
+        "region": payload.region,
+        "received_at": payload.received_at,
+        "spooled": record.headers.get(HEADER_SPOOLED) == "1",
+    }
 
 
 def decision_event(
@@ -85,6 +100,8 @@ def decision_event(
                     "to": payload.to,
                     "body": payload.body,
                     "media": payload.media,
+                    "queue": recorded.target,
+                    **_ingress(record),
                 }
             ),
         )
@@ -93,7 +110,25 @@ def decision_event(
         organization_id=event.organization_id,
         occurred_at=recorded.decided_at,
         payload=DiscardedPayload(
-            message_sid=payload.message_sid, integration_id=payload.integration_id, reason=recorded.reason
+            message_sid=payload.message_sid,
+            integration_id=payload.integration_id,
+            reason=recorded.reason,
+            **_ingress(record),
+        ),
+    )
+
+
+def no_route_event(record: Record[InboundMessageReceived]) -> NumberRouteMissing:
+    """The ``no_route`` warning for the number a message was discarded at, for want of a target. Pure."""
+    event = record.message
+    return NumberRouteMissing(
+        id=f"{event.payload.message_sid}:no_route",
+        organization_id=event.organization_id,
+        occurred_at=event.payload.received_at,
+        payload=NumberRouteMissingPayload(
+            address=event.payload.to,
+            integration_id=event.payload.integration_id,
+            message_sid=event.payload.message_sid,
         ),
     )
 
@@ -125,7 +160,11 @@ async def on_inbound_batch(deps: Collaborators, records: Sequence[Record[Inbound
         assert decision is not None
         if decision.decision != Decision.ROUTED.value:
             log.info("discarding inbound %s: %s", payload.message_sid, decision.reason)
+        if deps.decisions is not None:
+            deps.decisions.labels(decision.decision, decision.reason).inc()
         key = conversation_key(payload.to, payload.from_)
         out.publish(topics.MESSAGE_EVENTS, decision_event(record, decision), key, cause=record)
+        if decision.reason == NO_ROUTE:
+            out.publish(topics.NUMBER_EVENTS, no_route_event(record), payload.to, cause=record)
         if opt is not None:
             out.publish(topics.MESSAGE_EVENTS, opt, key, cause=record)

@@ -1,15 +1,19 @@
-"""``byosms``: development tokens for the local stack, and the integrations admin API from a shell."""
+"""``byosms``: development tokens for the local stack, and the admin API from a shell (integrations, the SMS
+number inventory, message traces). Lists print as tables, a refusal as one line in your language
+(--lang, else your locale) with a non-zero exit code; --json prints the API's documents as they are."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
 import typer
 
-from byosms_cli import api, devkeys
+from byosms_cli import api, devkeys, render
 
 ALL_PERMISSIONS = (
     "integrations:integration:add",
@@ -18,18 +22,22 @@ ALL_PERMISSIONS = (
     "integrations:integration:delete",
     "sms:phoneNumber:all",
 )
+Show = Callable[[Any], None]
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 integrations = typer.Typer(no_args_is_help=True, help="Manage Twilio integrations through the admin API.")
 cli.add_typer(integrations, name="integrations")
-numbers = typer.Typer(no_args_is_help=True, help="Import numbers into the SMS number inventory.")
+numbers = typer.Typer(no_args_is_help=True, help="The SMS number inventory: import, list, show, remove, route.")
 cli.add_typer(numbers, name="numbers")
+messages = typer.Typer(no_args_is_help=True, help="What happened to a message.")
+cli.add_typer(messages, name="messages")
 
 KeyDir = Annotated[Path | None, typer.Option(help="key pair directory (default: <repo>/.run/dev-jwt)")]
 ApiUrl = Annotated[str, typer.Option("--api", envvar="BYOSMS_API_URL", help="admin API base URL")]
 Token = Annotated[str | None, typer.Option(envvar="BYOSMS_TOKEN", help="bearer token; default: a dev token for --org")]
 Org = Annotated[str | None, typer.Option(envvar="BYOSMS_ORG", help="organization for a minted dev token")]
-Language = Annotated[str | None, typer.Option("--lang", help="Accept-Language, e.g. de")]
+Language = Annotated[str | None, typer.Option("--lang", help="Accept-Language, e.g. de (default: your locale)")]
+Raw = Annotated[bool, typer.Option("--json", help="print the API's JSON documents as they are")]
 DEFAULT_API = "http://127.0.0.1:8081"
 
 
@@ -80,18 +88,44 @@ def _token(token: str | None, org: str | None) -> str:
     return devkeys.mint_token(private.read_bytes(), organization_id=org, permissions=ALL_PERMISSIONS, subject="cli")
 
 
-def _run(
+def _call(
     url: str, token: str | None, org: str | None, method: str, path: str, body: Any = None, lang: str | None = None
-) -> None:
+) -> api.ApiResult:
     try:
-        result = api.call(url, _token(token, org), method, path, body, language=lang)
+        return api.call(
+            url, _token(token, org), method, path, body, language=lang or render.language_from_environment()
+        )
     except api.ApiUnreachableError as exc:
         typer.echo(f"byosms: {exc} (is the stack up? `make up`)", err=True)
         raise typer.Exit(2) from None
-    if result.body is not None:
-        typer.echo(json.dumps(result.body, indent=2, ensure_ascii=False), err=not result.ok)
+
+
+def _run(
+    url: str,
+    token: str | None,
+    org: str | None,
+    method: str,
+    path: str,
+    body: Any = None,
+    lang: str | None = None,
+    *,
+    show: Show | None = None,
+    raw: bool = False,
+) -> Any:
+    """Call the API; show the answer (``show``, or its JSON), or the refusal as one line and exit 1."""
+    result = _call(url, token, org, method, path, body, lang)
     if not result.ok:
+        if raw:
+            typer.echo(json.dumps(result.body, indent=2, ensure_ascii=False), err=True)
+        else:
+            typer.echo(render.problem_line(result.status, result.body), err=True)
         raise typer.Exit(1)
+    if result.body is not None:
+        if show is None or raw:
+            typer.echo(json.dumps(result.body, indent=2, ensure_ascii=False))
+        else:
+            show(result.body)
+    return result.body
 
 
 BASE = "/api/v2/integrations"
@@ -106,10 +140,19 @@ def list_(
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
     cursor: Annotated[str | None, typer.Option()] = None,
     lang: Language = None,
+    raw: Raw = False,
 ) -> None:
     """List integrations."""
     query = f"?limit={limit}" + (f"&status={status}" if status else "") + (f"&cursor={cursor}" if cursor else "")
-    _run(url, token, org, "GET", BASE + query, lang=lang)
+    columns = (("ID", "id"), ("NAME", "name"), ("REGION", "region"), ("STATUS", "status"), ("ACCOUNT", "account_sid"))
+    _run(url, token, org, "GET", BASE + query, lang=lang, show=lambda page: _page(page, columns), raw=raw)
+
+
+def _page(page: dict[str, Any], columns: Sequence[render.Column], prepare: Callable[[Any], Any] = dict) -> None:
+    out = render.console()
+    out.print(render.table([prepare(i) for i in page.get("items", [])], columns))
+    if page.get("next_cursor"):
+        out.print(f"more: --cursor {page['next_cursor']}")
 
 
 @integrations.command("get")
@@ -265,6 +308,132 @@ def import_status(
 ) -> None:
     """Show an import: in progress, imported (with the number) or rejected (with the reason)."""
     _run(url, token, org, "GET", f"{IMPORTS}/{import_id}", lang=lang)
+
+
+NUMBERS = "/api/v2/sms/numbers"
+MESSAGES = "/api/v2/sms/messages"
+
+
+def _number_id(number_id: str) -> str:
+    return quote(number_id, safe="")
+
+
+def _show_number(number: dict[str, Any]) -> None:
+    render.console().print(render.fields(render.number_row(number), render.NUMBER_FIELDS))
+
+
+@numbers.command("list")
+def list_numbers(
+    integration: Annotated[str | None, typer.Option(help="only this integration's numbers")] = None,
+    state: Annotated[str | None, typer.Option(help="active, inactive or removed-recently")] = None,
+    number_type: Annotated[str | None, typer.Option("--type", help="local, mobile, tollfree or shortcode")] = None,
+    prefix: Annotated[str | None, typer.Option(help="address prefix, e.g. +4930 or US:")] = None,
+    target: Annotated[str | None, typer.Option(help="only numbers bound to this routing target")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    cursor: Annotated[str | None, typer.Option()] = None,
+    url: ApiUrl = DEFAULT_API,
+    token: Token = None,
+    org: Org = None,
+    lang: Language = None,
+    raw: Raw = False,
+) -> None:
+    """List the numbers of the inventory (active and inactive unless --state says otherwise)."""
+    query = {
+        "limit": limit,
+        "integration_id": integration,
+        "state": state,
+        "type": number_type,
+        "address_prefix": prefix,
+        "routing_target": target,
+        "cursor": cursor,
+    }
+    path = f"{NUMBERS}?{urlencode({k: v for k, v in query.items() if v is not None})}"
+
+    def show(page: Any) -> None:
+        _page(page, render.NUMBER_COLUMNS, render.number_row)
+
+    _run(url, token, org, "GET", path, lang=lang, show=show, raw=raw)
+
+
+@numbers.command("show")
+def show_number(
+    number_id: str,
+    url: ApiUrl = DEFAULT_API,
+    token: Token = None,
+    org: Org = None,
+    lang: Language = None,
+    raw: Raw = False,
+) -> None:
+    """Show one number: state, routing target (and where it comes from), warnings, its latest action."""
+    _run(url, token, org, "GET", f"{NUMBERS}/{_number_id(number_id)}", lang=lang, show=_show_number, raw=raw)
+
+
+@numbers.command("remove")
+def remove_number(
+    number_id: str,
+    url: ApiUrl = DEFAULT_API,
+    token: Token = None,
+    org: Org = None,
+    lang: Language = None,
+    raw: Raw = False,
+) -> None:
+    """Remove a number from the inventory (asynchronous; Twilio is not touched; it can be imported again)."""
+
+    def show(number: dict[str, Any]) -> None:
+        action = number.get("latest_action") or {}
+        typer.echo(f"Removal of {number['address']}: {action.get('state', 'running')} (see `byosms numbers show`)")
+
+    _run(url, token, org, "DELETE", f"{NUMBERS}/{_number_id(number_id)}", lang=lang, show=show, raw=raw)
+
+
+@numbers.command("route")
+def route_number(
+    number_id: str,
+    target: Annotated[str | None, typer.Option(help="queue or inbound flow id")] = None,
+    clear: Annotated[
+        bool, typer.Option(help="remove the number's own target (its integration's default applies)")
+    ] = False,
+    version: Annotated[int | None, typer.Option(help="the version you read (default: the current one)")] = None,
+    url: ApiUrl = DEFAULT_API,
+    token: Token = None,
+    org: Org = None,
+    lang: Language = None,
+    raw: Raw = False,
+) -> None:
+    """Bind a number to a routing target (or --clear it)."""
+    if (target is None) == (not clear):
+        typer.echo("byosms: pass --target or --clear", err=True)
+        raise typer.Exit(2)
+    path = f"{NUMBERS}/{_number_id(number_id)}"
+    if version is None:
+        current = _call(url, token, org, "GET", path, lang=lang)
+        if not current.ok:
+            typer.echo(render.problem_line(current.status, current.body), err=True)
+            raise typer.Exit(1)
+        version = int(current.body["version"])
+
+    def show(number: dict[str, Any]) -> None:
+        effective = number.get("effective_routing_target") or {}
+        typer.echo(
+            f"{number['address']}: routed to {effective.get('target') or 'nowhere (no_route)'}"
+            f" (from {effective.get('from') or '-'}, version {number['version']})"
+        )
+
+    _run(url, token, org, "PATCH", path, {"version": version, "routing_target": target}, lang, show=show, raw=raw)
+
+
+@messages.command("trace")
+def trace_message(
+    sid: str, url: ApiUrl = DEFAULT_API, token: Token = None, org: Org = None, lang: Language = None, raw: Raw = False
+) -> None:
+    """What happened to a message (its MessageSid, or an outbound message's id), step by step."""
+
+    def show(trace: dict[str, Any]) -> None:
+        out = render.console()
+        out.print(f"{trace.get('direction')} message {trace.get('message_sid') or trace.get('message_id')}")
+        out.print(render.table(render.trace_rows(trace), render.TRACE_COLUMNS))
+
+    _run(url, token, org, "GET", f"{MESSAGES}/{quote(sid, safe='')}", lang=lang, show=show, raw=raw)
 
 
 def main() -> None:

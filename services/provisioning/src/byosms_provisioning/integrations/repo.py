@@ -10,11 +10,18 @@ from typing import Any
 import asyncpg
 
 from byosms_common.messages import IntegrationStatus, SealedSecret
-from byosms_provisioning.integrations import Integration
+from byosms_provisioning.integrations.model import Integration
 
 _COLUMNS = (
     "id, organization_id, name, notes, region, account_sid, auth_token, shared_key, status, version, "
     "created_at, updated_at, request_id, shared_key_id, previous_shared_key, previous_shared_key_id"
+)
+# What reads return besides the written columns: the integration's default routing target and its
+# organization's (both carried in the state record).
+_READ = (
+    _COLUMNS  # noqa: S608 - constant text only
+    + ", default_routing_target, (SELECT s.default_routing_target FROM organization_settings s "
+    "WHERE s.organization_id = integrations.organization_id) AS organization_routing_target"
 )
 
 
@@ -48,6 +55,8 @@ def _row(row: asyncpg.Record) -> Integration:
         shared_key_id=row["shared_key_id"],
         previous_shared_key=_sealed(row["previous_shared_key"]),
         previous_shared_key_id=row["previous_shared_key_id"],
+        default_routing_target=row["default_routing_target"],
+        organization_routing_target=row["organization_routing_target"],
     )
 
 
@@ -78,7 +87,7 @@ async def insert(conn: asyncpg.Connection, i: Integration) -> bool:
 
 async def get_by_request_id(conn: asyncpg.Connection, organization_id: str, request_id: str) -> Integration | None:
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM integrations WHERE organization_id = $1 AND request_id = $2",  # noqa: S608
+        f"SELECT {_READ} FROM integrations WHERE organization_id = $1 AND request_id = $2",  # noqa: S608
         organization_id,
         request_id,
     )
@@ -87,7 +96,7 @@ async def get_by_request_id(conn: asyncpg.Connection, organization_id: str, requ
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, organization_id: str, integration_id: str) -> Integration | None:
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM integrations WHERE organization_id = $1 AND id = $2",  # noqa: S608
+        f"SELECT {_READ} FROM integrations WHERE organization_id = $1 AND id = $2",  # noqa: S608
         organization_id,
         integration_id,
     )
@@ -96,7 +105,7 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, organization_id: str, int
 
 async def get_for_update(conn: asyncpg.Connection, organization_id: str, integration_id: str) -> Integration | None:
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM integrations WHERE organization_id = $1 AND id = $2 FOR UPDATE",  # noqa: S608
+        f"SELECT {_READ} FROM integrations WHERE organization_id = $1 AND id = $2 FOR UPDATE",  # noqa: S608
         organization_id,
         integration_id,
     )
@@ -108,7 +117,8 @@ async def update(conn: asyncpg.Connection, i: Integration, previous_version: int
     status = await conn.execute(
         "UPDATE integrations SET name = $3, notes = $4, account_sid = $5, auth_token = $6, shared_key = $7, "
         "status = $8, version = $9, updated_at = $10, shared_key_id = $12, previous_shared_key = $13, "
-        "previous_shared_key_id = $14 WHERE organization_id = $1 AND id = $2 AND version = $11",
+        "previous_shared_key_id = $14, default_routing_target = $15 "
+        "WHERE organization_id = $1 AND id = $2 AND version = $11",
         i.organization_id,
         i.id,
         i.name,
@@ -123,6 +133,7 @@ async def update(conn: asyncpg.Connection, i: Integration, previous_version: int
         i.shared_key_id,
         _json(i.previous_shared_key),
         i.previous_shared_key_id,
+        i.default_routing_target,
     )
     return bool(status == "UPDATE 1")
 
@@ -173,7 +184,7 @@ async def list_page(
     if after is not None:
         clauses.append(f"(created_at, id) > ({arg(after[0])}, {arg(after[1])})")
     sql = (
-        f"SELECT {_COLUMNS} FROM integrations WHERE {' AND '.join(clauses)} "  # noqa: S608 - only placeholders
+        f"SELECT {_READ} FROM integrations WHERE {' AND '.join(clauses)} "  # noqa: S608 - only placeholders
         f"ORDER BY created_at, id LIMIT {arg(limit)}"
     )
     return [_row(r) for r in await conn.fetch(sql, *args)]
@@ -250,7 +261,7 @@ UNDER_OLD_KEK = "(" + " OR ".join(f"({c} IS NOT NULL AND {c}->>'kek_id' <> $1)" 
 async def sealed_batch(conn: asyncpg.Connection, active_kek: str, limit: int) -> list[Integration]:
     """Integrations with a secret not yet wrapped by ``active_kek``, locked, skipping ones in use."""
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM integrations "  # noqa: S608
+        f"SELECT {_READ} FROM integrations "  # noqa: S608
         f"WHERE {UNDER_OLD_KEK} "
         "ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
         active_kek,
@@ -274,3 +285,29 @@ async def count_by_kek(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int
     parts = [f"SELECT {c}->>'kek_id' AS kek FROM integrations WHERE {c} IS NOT NULL" for c in SEALED_COLUMNS]  # noqa: S608
     rows = await conn.fetch(f"SELECT kek, count(*) AS n FROM ({' UNION ALL '.join(parts)}) s GROUP BY kek")  # noqa: S608
     return {r["kek"]: r["n"] for r in rows}
+
+
+async def organization_routing_target(conn: asyncpg.Connection | asyncpg.Pool, organization_id: str) -> str | None:
+    value: str | None = await conn.fetchval(
+        "SELECT default_routing_target FROM organization_settings WHERE organization_id = $1", organization_id
+    )
+    return value
+
+
+async def set_organization_routing_target(conn: asyncpg.Connection, organization_id: str, target: str | None) -> None:
+    await conn.execute(
+        """INSERT INTO organization_settings (organization_id, default_routing_target) VALUES ($1, $2)
+           ON CONFLICT (organization_id) DO UPDATE SET default_routing_target = EXCLUDED.default_routing_target,
+               version = organization_settings.version + 1, updated_at = now()""",
+        organization_id,
+        target,
+    )
+
+
+async def of_organization(conn: asyncpg.Connection, organization_id: str) -> list[Integration]:
+    """Every integration of the organization (their state records carry its default routing target)."""
+    rows = await conn.fetch(
+        f"SELECT {_READ} FROM integrations WHERE organization_id = $1 ORDER BY id FOR UPDATE",  # noqa: S608
+        organization_id,
+    )
+    return [_row(r) for r in rows]

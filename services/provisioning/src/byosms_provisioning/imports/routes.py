@@ -22,8 +22,10 @@ from byosms_common.messages import (
     ImportNumberPayload,
     NumberType,
 )
-from byosms_provisioning import auth, import_service, outbox, repo_imports
+from byosms_provisioning import auth, outbox
 from byosms_provisioning.context import ServiceContext, context_of
+from byosms_provisioning.imports import repo as repo_imports
+from byosms_provisioning.imports import service as import_service
 from byosms_provisioning.problems import language_of, read_json
 
 BASE = "/api/v2/sms/numbers/imports"
@@ -104,7 +106,7 @@ def import_view(record: repo_imports.ImportRecord, language: str) -> dict[str, A
 
 async def create_import(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    principal = await auth.authenticate(request, ctx.verifier, auth.PHONE_NUMBER_ALL)
+    principal = await auth.authenticate(request, ctx.verifier, auth.PHONE_NUMBER_IMPORT)
     body = await read_json(request, ImportBody)
     command = ImportNumber(
         organization_id=principal.organization_id,
@@ -130,7 +132,7 @@ async def create_import(request: web.Request) -> web.Response:
 
 async def get_import(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    principal = await auth.authenticate(request, ctx.verifier, auth.PHONE_NUMBER_ALL)
+    principal = await auth.authenticate(request, ctx.verifier, auth.PHONE_NUMBER_IMPORT)
     async with ctx.pool.acquire() as conn:
         record = await repo_imports.get_import_of_organization(
             conn, principal.organization_id, request.match_info["id"][:200]

@@ -1,7 +1,7 @@
 """Decisions of a number import that need no I/O: integration fitness, the claim outcome, what
 Twilio's answers mean, and whether a number's SMS webhook reaches us.
 
-The order of the checks (issue 6) is fixed here and in :mod:`byosms_provisioning.import_service`:
+The order of the checks (issue 6) is fixed here and in :mod:`byosms_provisioning.imports.service`:
 
 1. integration exists, belongs to the organization, is active, has credentials;
 2. sender id matches its type; 3. country; 4. short-code compliance (:mod:`sender_ids`);

@@ -17,13 +17,13 @@ Credentials (``integration.set_credentials``) never travel in clear: the auth to
 (with its optional ``shared_key_id``) are sealed for provisioning (X25519 + HKDF-SHA256 +
 AES-256-GCM with provisioning's published public key, bound to the organization, integration and
 Account SID; see
-:mod:`byosms_provisioning.credential_sealing`). Provisioning opens them in memory, validates them
+:mod:`byosms_provisioning.integrations.credential_sealing`). Provisioning opens them in memory, validates them
 with Twilio and stores them under its own key-encryption keys, exactly like
 ``PUT /api/v2/integrations/{id}/credentials``. Without configured sealing keys such commands are
 rejected.
 
 This module also registers the consumer of the ingresses' webhook signature reports
-(:mod:`byosms_provisioning.webhook_health`).
+(:mod:`byosms_provisioning.integrations.webhook_health`).
 """
 
 from __future__ import annotations
@@ -51,9 +51,11 @@ from byosms_common.messages import (
     UpdateIntegration,
 )
 from byosms_common.topics import INTEGRATION_COMMANDS, INTEGRATION_EVENTS
-from byosms_provisioning import integrations, outbox, repo, service, webhook_health
+from byosms_provisioning import outbox
 from byosms_provisioning.context import ServiceContext
-from byosms_provisioning.credential_sealing import OpenedCredentials, SealingError
+from byosms_provisioning.integrations import model as integrations
+from byosms_provisioning.integrations import repo, service, webhook_health
+from byosms_provisioning.integrations.credential_sealing import OpenedCredentials, SealingError
 
 log = logging.getLogger(__name__)
 

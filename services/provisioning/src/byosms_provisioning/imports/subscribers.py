@@ -1,6 +1,7 @@
 """Kafka consumers of number imports, and the deadline sweeper (registered by ``app.py``).
 
-- ``NUMBER_COMMANDS``: each import command ends in exactly one outcome event. Commands are decoded
+- ``NUMBER_COMMANDS``: each import command ends in exactly one outcome event (inventory's commands on
+  the topic, removal, routing target and compliance blocks, are skipped here). Commands are decoded
   here, leniently: one that fails validation (unknown type, a sender id over 32 characters, a
   missing field) but names its import and organization is rejected with ``invalid_request`` and the
   field at fault; only a message that names neither goes to the dead-letter topic. The first
@@ -25,16 +26,30 @@ from pydantic import TypeAdapter, ValidationError
 from byosms_common import topics
 from byosms_common.consumer import EmitPublisher, Record, Subscription, one_by_one
 from byosms_common.kafka import Delivery, PermanentError, is_transient
-from byosms_common.messages import ANY_MESSAGE, AnyMessage, ImportNumber, NumberState, NumberStateChanged
-from byosms_provisioning import import_service, repo_imports
+from byosms_common.messages import (
+    ANY_MESSAGE,
+    AnyMessage,
+    ImportNumber,
+    NumberState,
+    NumberStateChanged,
+    RemoveNumber,
+    SetNumberCompliance,
+    SetNumberRouting,
+    message_type,
+)
 from byosms_provisioning.context import ServiceContext
-from byosms_provisioning.import_service import ImportDeps, InvalidCommand, Rejected
+from byosms_provisioning.imports import repo as repo_imports
+from byosms_provisioning.imports import service as import_service
+from byosms_provisioning.imports.service import ImportDeps, InvalidCommand, Rejected
 
 log = logging.getLogger(__name__)
 
 # Import commands are taken as any JSON object and validated by :func:`read_command`, so that a
 # command failing validation still gets its rejection instead of going to the dead-letter topic.
 RAW_COMMAND: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+
+# Commands on the same topic that inventory carries out (removal, routing target, compliance blocks).
+INVENTORY_COMMANDS = frozenset(message_type(m) for m in (RemoveNumber, SetNumberRouting, SetNumberCompliance))
 
 _MAX_ID = 200
 _MAX_ORGANIZATION = 100
@@ -119,7 +134,10 @@ async def _first_write(deps: ImportDeps, write: Callable[[], Awaitable[None]]) -
 
 
 async def on_import_command(deps: ImportDeps, raw: dict[str, Any], _delivery: Delivery) -> None:
-    """Carry out one import command (any JSON object on the topic) to exactly one outcome event."""
+    """Carry out one import command (any JSON object on the topic) to exactly one outcome event; inventory's
+    commands on the topic are left to inventory."""
+    if raw.get("type") in INVENTORY_COMMANDS:
+        return
     command = read_command(raw)
     if isinstance(command, InvalidCommand):
         invalid = command

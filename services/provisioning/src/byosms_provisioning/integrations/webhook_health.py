@@ -25,8 +25,8 @@ from byosms_common.consumer import EmitPublisher, Record, Subscription, one_by_o
 from byosms_common.errors import Language, render
 from byosms_common.messages import WebhookSignatureFailing, WebhookSignatureRecovered
 from byosms_common.topics import WEBHOOK_SIGNATURE_REPORTS
-from byosms_provisioning import repo
 from byosms_provisioning.context import ServiceContext
+from byosms_provisioning.integrations import repo
 
 log = logging.getLogger(__name__)
 

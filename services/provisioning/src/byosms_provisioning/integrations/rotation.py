@@ -17,9 +17,15 @@ import asyncpg
 
 from byosms_common.crypto import CryptoError, Keyring, associated_data, rewrap
 from byosms_common.topics import INTEGRATION_STATE
-from byosms_provisioning import outbox, repo
-from byosms_provisioning.integrations import AUTH_TOKEN_FIELD, PREVIOUS_SHARED_KEY_FIELD, SHARED_KEY_FIELD, Integration
-from byosms_provisioning.service import state_record
+from byosms_provisioning import outbox
+from byosms_provisioning.integrations import repo
+from byosms_provisioning.integrations.model import (
+    AUTH_TOKEN_FIELD,
+    PREVIOUS_SHARED_KEY_FIELD,
+    SHARED_KEY_FIELD,
+    Integration,
+)
+from byosms_provisioning.integrations.service import state_record
 
 log = logging.getLogger(__name__)
 

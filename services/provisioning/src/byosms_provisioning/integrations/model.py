@@ -82,6 +82,10 @@ class Integration:
     shared_key_id: str | None = None
     previous_shared_key: SealedSecret | None = None
     previous_shared_key_id: str | None = None
+    default_routing_target: str | None = None
+    """Where messages to its numbers without a routing target of their own go."""
+    organization_routing_target: str | None = None
+    """Its organization's default routing target (read with it, not stored on it)."""
 
     @property
     def has_credentials(self) -> bool:
@@ -211,12 +215,28 @@ def _bump(current: Integration, now: datetime, **changes: Any) -> Integration:
     return replace(current, version=current.version + 1, updated_at=now, **changes)
 
 
-def edit(current: Integration, *, name: str | None, notes: str | None, now: datetime) -> Change:
+UNCHANGED: Any = object()
+"""An edit's default routing target when the caller did not name it (None clears it)."""
+
+
+def edit(
+    current: Integration,
+    *,
+    name: str | None,
+    notes: str | None,
+    now: datetime,
+    default_routing_target: str | None = UNCHANGED,
+) -> Change:
     new_name = check_name(name) if name is not None else current.name
     new_notes = check_notes(notes) if notes is not None else current.notes
-    if (new_name, new_notes) == (current.name, current.notes):
+    new_target = current.default_routing_target if default_routing_target is UNCHANGED else default_routing_target
+    if (new_name, new_notes, new_target) == (current.name, current.notes, current.default_routing_target):
         return Change(Action.EDITED, current, current)
-    return Change(Action.EDITED, current, _bump(current, now, name=new_name, notes=new_notes))
+    return Change(
+        Action.EDITED,
+        current,
+        _bump(current, now, name=new_name, notes=new_notes, default_routing_target=new_target),
+    )
 
 
 def rotates_shared_key(current: Integration, new_key_id: str | None, *, keep_previous: bool = True) -> bool:
@@ -327,6 +347,7 @@ def snapshot(integration: Integration) -> IntegrationSnapshot:
         version=integration.version,
         created_at=integration.created_at,
         updated_at=integration.updated_at,
+        default_routing_target=integration.default_routing_target,
     )
 
 
@@ -343,6 +364,8 @@ def state_payload(integration: Integration) -> IntegrationStatePayload:
         region=integration.region,
         status=integration.status,
         version=integration.version,
+        default_routing_target=integration.default_routing_target,
+        organization_routing_target=integration.organization_routing_target,
     )
 
 

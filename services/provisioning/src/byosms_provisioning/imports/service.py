@@ -38,9 +38,10 @@ from byosms_common.messages import (
 )
 from byosms_common.regions import Region
 from byosms_common.topics import TopicSpec
-from byosms_provisioning import outbox, repo_imports, twilio_gateway
+from byosms_provisioning import outbox, twilio_gateway
 from byosms_provisioning.context import ServiceContext
-from byosms_provisioning.import_checks import (
+from byosms_provisioning.imports import repo as repo_imports
+from byosms_provisioning.imports.checks import (
     VendorNumber,
     VendorService,
     claim_outcome,
@@ -48,8 +49,8 @@ from byosms_provisioning.import_checks import (
     pick_exact,
     webhook_problem,
 )
-from byosms_provisioning.integrations import AUTH_TOKEN_FIELD
-from byosms_provisioning.sender_ids import SenderId, validate_compliance, validate_sender_id
+from byosms_provisioning.imports.sender_ids import SenderId, validate_compliance, validate_sender_id
+from byosms_provisioning.integrations.model import AUTH_TOKEN_FIELD
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from byosms_common.messages import IntegrationStatus, SealedSecret
-from byosms_provisioning.import_checks import ClaimRow, ClaimState, IntegrationFacts
+from byosms_provisioning.imports.checks import ClaimRow, ClaimState, IntegrationFacts
 
 
 @dataclass(frozen=True, slots=True)

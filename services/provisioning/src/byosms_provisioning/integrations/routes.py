@@ -20,11 +20,19 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from byosms_common.errors import InvalidField, Language, NotFound
-from byosms_common.messages import IntegrationStatus
+from byosms_common.messages import ROUTING_TARGET_PATTERN, IntegrationStatus
 from byosms_common.regions import Region
-from byosms_provisioning import auth, repo, service, webhook_health
+from byosms_provisioning import auth
 from byosms_provisioning.context import ServiceContext, context_of
-from byosms_provisioning.integrations import ACCOUNT_SID, AUTH_TOKEN, REQUEST_ID, SHARED_KEY_ID, Integration
+from byosms_provisioning.integrations import repo, service, webhook_health
+from byosms_provisioning.integrations.model import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    REQUEST_ID,
+    SHARED_KEY_ID,
+    UNCHANGED,
+    Integration,
+)
 from byosms_provisioning.problems import InvalidFields, language_of, parse_query, read_json
 
 BASE = "/api/v2/integrations"
@@ -53,6 +61,14 @@ class CreateIntegrationBody(_Body):
 class UpdateIntegrationBody(_Body):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     notes: str | None = Field(default=None, max_length=2000)
+    default_routing_target: str | None = Field(
+        default=None,
+        pattern=ROUTING_TARGET_PATTERN,
+        description=(
+            "Queue (or inbound flow) id for inbound messages to this integration's numbers that have no routing "
+            "target of their own; `null` clears it (then the organization's default applies)."
+        ),
+    )
 
 
 class CredentialsBody(_Body):
@@ -114,6 +130,7 @@ def integration_view(
             "shared_key_set": integration.shared_key is not None,
             "shared_key_ids": integration.shared_key_ids,
         },
+        "default_routing_target": integration.default_routing_target,
         "version": integration.version,
         "created_at": integration.created_at.isoformat(),
         "updated_at": integration.updated_at.isoformat(),
@@ -213,6 +230,9 @@ async def update_integration(request: web.Request) -> web.Response:
         request.match_info["id"],
         name=body.name,
         notes=body.notes,
+        default_routing_target=(
+            body.default_routing_target if "default_routing_target" in body.model_fields_set else UNCHANGED
+        ),
         expected_version=expected_version(request),
     )
     return await _respond(request, ctx, updated.current)

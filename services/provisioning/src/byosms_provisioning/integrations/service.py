@@ -16,7 +16,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -35,9 +35,11 @@ from byosms_common.messages import (
     SealedSecret,
 )
 from byosms_common.topics import INTEGRATION_EVENTS, INTEGRATION_STATE
-from byosms_provisioning import integrations, outbox, repo, webhook_health
+from byosms_provisioning import outbox
 from byosms_provisioning.context import ServiceContext
-from byosms_provisioning.integrations import (
+from byosms_provisioning.integrations import model as integrations
+from byosms_provisioning.integrations import repo, webhook_health
+from byosms_provisioning.integrations.model import (
     AUTH_TOKEN_FIELD,
     PREVIOUS_SHARED_KEY_FIELD,
     SHARED_KEY_FIELD,
@@ -150,9 +152,24 @@ async def create(
             if earlier is None:
                 raise Conflict("version_conflict", retryable=True)
             return Created(earlier, created=False)
+        organization_target = await repo.organization_routing_target(tx, actor.organization_id)
+        change = replace(change, after=replace(change.after, organization_routing_target=organization_target))
         await record(tx, change, actor, now)
     ctx.outbox_wakeup.set()
+    assert change.after is not None
     return Created(change.after, created=True)
+
+
+async def set_organization_routing_target(ctx: ServiceContext, actor: Actor, target: str | None) -> str | None:
+    """Set (None: clear) the organization's default routing target and republish the state record of each of
+    its integrations, which carries it to routing."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await repo.set_organization_routing_target(conn, actor.organization_id, target)
+        for integration in await repo.of_organization(conn, actor.organization_id):
+            await outbox.enqueue(conn, INTEGRATION_STATE, state_record(integration), integration.id)
+    ctx.outbox_wakeup.set()
+    log.info("organization %s: default routing target %s", actor.organization_id, "set" if target else "cleared")
+    return target
 
 
 async def get(ctx: ServiceContext, organization_id: str, integration_id: str) -> Integration:
@@ -203,6 +220,7 @@ async def edit(
     *,
     name: str | None,
     notes: str | None,
+    default_routing_target: str | None = integrations.UNCHANGED,
     expected_version: int | None = None,
     conn: asyncpg.Connection | None = None,
 ) -> Change:
@@ -210,7 +228,9 @@ async def edit(
         ctx,
         actor,
         integration_id,
-        lambda cur, now: integrations.edit(cur, name=name, notes=notes, now=now),
+        lambda cur, now: integrations.edit(
+            cur, name=name, notes=notes, now=now, default_routing_target=default_routing_target
+        ),
         expected_version=expected_version,
         conn=conn,
     )
