@@ -100,6 +100,7 @@ async def _seed_tenant(bootstrap: str) -> Tenant:
             region=REGION.id,
             status=m.IntegrationStatus.ACTIVE,
             version=1,
+            default_routing_target="queue-e2e",  # without a target anywhere a message is discarded (no_route)
         ),
     )
     number = m.NumberStateRecord(
