@@ -229,9 +229,19 @@ class EmulatorControl:
         method: str | None = None,
         path_contains: str | None = None,
         count: int | None = None,
+        lose_answer: bool = False,
     ) -> None:
-        """Inject latency and/or a 5xx into matching Twilio API requests (``count`` times, or forever)."""
-        seed = FaultSeed(status=status, latency_ms=latency_ms, method=method, path_contains=path_contains, count=count)
+        """Inject latency and/or a 5xx into matching Twilio API requests (``count`` times, or forever);
+        ``lose_answer``: the request is handled (a create creates its message) but its answer is lost
+        (the connection is dropped)."""
+        seed = FaultSeed(
+            status=status,
+            latency_ms=latency_ms,
+            method=method,
+            path_contains=path_contains,
+            count=count,
+            lose_answer=lose_answer,
+        )
         await self._call("POST", "/faults", seed)
 
     async def set_rate(self, limit: int, *, sender: str = "*", window_s: float = 1.0) -> None:
