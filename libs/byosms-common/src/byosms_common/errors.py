@@ -294,12 +294,20 @@ CATALOG: dict[str, ErrorText] = {
     ),
     "outcome_unknown": ErrorText(
         "It is unknown whether the message was sent: sending was interrupted or Twilio did not answer in "
-        "time. It was not sent again, so that it is never sent twice; check the Twilio message log before "
-        "sending it again.",
+        "time. It was not sent again, so that it is never sent twice. byosms looks it up in Twilio's message log "
+        "and reports the outcome once it is known: accepted, or not sent (then it may be sent again).",
         "Es ist unbekannt, ob die Nachricht gesendet wurde: Das Senden wurde unterbrochen oder Twilio hat "
-        "nicht rechtzeitig geantwortet. Sie wurde nicht erneut gesendet, damit sie nie doppelt ankommt; "
-        "prüfen Sie das Nachrichtenprotokoll in Twilio, bevor Sie sie erneut senden.",
+        "nicht rechtzeitig geantwortet. Sie wurde nicht erneut gesendet, damit sie nie doppelt ankommt. byosms "
+        "sucht sie im Nachrichtenprotokoll von Twilio und meldet das Ergebnis, sobald es feststeht: angenommen "
+        "oder nicht gesendet (dann darf sie erneut gesendet werden).",
         504,
+    ),
+    "not_sent": ErrorText(
+        "The message was not sent: Twilio's message log shows that it never reached Twilio. It is safe to "
+        "send it again (as a new message).",
+        "Die Nachricht wurde nicht gesendet: Laut Nachrichtenprotokoll von Twilio ist sie dort nie angekommen. "
+        "Sie kann gefahrlos erneut gesendet werden (als neue Nachricht).",
+        503,
     ),
     "message_not_delivered": ErrorText(
         "The message could not be delivered (Twilio error {twilio_code}).",

@@ -297,6 +297,12 @@ class EmulatorControl:
         data = await self._call("GET", "/webhooks", params=params)
         return [WebhookCall.model_validate(w) for w in data["webhooks"]]
 
+    async def messages(self, *, to: str | None = None, from_: str | None = None) -> list[dict[str, Any]]:
+        """Every message the emulator holds (its Twilio JSON), optionally only those to ``to`` / from ``from_``."""
+        params = {k: v for k, v in (("to", to), ("from", from_)) if v is not None}
+        data = await self._call("GET", "/messages", params=params)
+        return list(data["messages"])
+
     async def message(self, sid: str) -> dict[str, Any]:
         """A message's Twilio JSON, without credentials."""
         return await self._call("GET", f"/messages/{sid}")  # type: ignore[no-any-return]
