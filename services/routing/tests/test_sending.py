@@ -765,3 +765,63 @@ async def _status(watch: TopicWatcher, message_id: str, status: str) -> m.Messag
         (e for e in _events(watch, message_id) if isinstance(e, m.MessageStatusChanged) and e.payload.status == status),
         None,
     )
+
+
+async def test_delivery_errors_carry_their_reason_and_an_address_that_keeps_failing_is_flagged(
+    harness: Harness,
+) -> None:
+    tenant = await harness.tenant()
+    await harness.start()
+    bad, unregistered = _number("+49151"), _number("+49151")
+    await harness.emulator.control.set_outcome(to=bad, status="undelivered", error_code=30005)
+    await harness.emulator.control.set_outcome(to=unregistered, status="undelivered", error_code=30034)
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch:
+        # A sender not registered for 10DLC: the reason and its texts, not retryable, the address not at fault.
+        command = await harness.send(tenant, unregistered)
+        event = await eventually(
+            lambda: _status(watch, command.payload.message_id, "undelivered"), within=30, what="30034 undelivered"
+        )
+        assert (event.payload.error_code, event.payload.reason, event.payload.retryable) == (
+            30034,
+            "unregistered_10dlc",
+            False,
+        )
+        assert event.payload.message is not None
+        assert "10DLC" in event.payload.message.de
+        assert event.payload.address_flagged is False
+
+        # An unknown number: the third failure in a row flags the conversation.
+        flags = []
+        for _ in range(3):
+            command = await harness.send(tenant, bad)
+            event = await eventually(
+                lambda c=command: _status(watch, c.payload.message_id, "undelivered"), within=30, what="30005"
+            )
+            assert event.payload.reason == "unknown_destination"
+            flags.append(event.payload.address_flagged)
+        assert flags == [False, False, True]
+        rows = await harness.fetch(
+            "SELECT failures, last_error_code, flagged_since FROM routing.failing_addresses "
+            "WHERE organization_id = $1 AND sender = $2 AND recipient = $3",
+            tenant.org,
+            tenant.sender,
+            bad,
+        )
+        assert [(r["failures"], r["last_error_code"], r["flagged_since"] is not None) for r in rows] == [
+            (3, 30005, True)
+        ]
+
+        # The number works again: delivered clears the flag.
+        await harness.emulator.control.set_outcome(to=bad, status="delivered")
+        command = await harness.send(tenant, bad)
+        await eventually(
+            lambda: _status(watch, command.payload.message_id, "delivered"), within=30, what="delivered again"
+        )
+        assert (
+            await harness.fetch(
+                "SELECT 1 FROM routing.failing_addresses WHERE organization_id = $1 AND recipient = $2",
+                tenant.org,
+                bad,
+            )
+            == []
+        )
