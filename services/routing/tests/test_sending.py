@@ -825,3 +825,58 @@ async def test_delivery_errors_carry_their_reason_and_an_address_that_keeps_fail
             )
             == []
         )
+
+
+async def test_while_twilio_cannot_be_asked_an_unknown_send_stays_unknown_and_is_asked_again_with_backoff(
+    harness: Harness,
+) -> None:
+    tenant = await harness.tenant()
+    await harness.start(unknown_send_grace_seconds=1, unknown_send_check_seconds=0.2)
+    # The create fails with 503 (outcome unknown), and so does every look at the Messages list.
+    await harness.emulator.control.add_fault(status=503, method="POST", path_contains="/Messages.json", count=1)
+    await harness.emulator.control.add_fault(status=503, method="GET", path_contains="/Messages.json")
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch:
+        to = _number("+49151")
+        command = await harness.send(tenant, to, body="Asked while Twilio is down")
+        message_id = command.payload.message_id
+        await _first(watch, message_id, m.OutboundMessageFailed, "outcome unknown")
+
+        async def looked_twice() -> asyncpg.Record | None:
+            row = await harness.row(tenant.org, message_id)
+            return row if row is not None and row["resolve_attempts"] >= 2 else None
+
+        row = await eventually(looked_twice, within=30, what="two failed looks")
+        # Past the grace, but never proved absent while Twilio could not be asked.
+        assert (row["state"], row["code"]) == ("failed", "outcome_unknown")
+        assert [e.payload.code for e in _events(watch, message_id) if isinstance(e, m.OutboundMessageFailed)] == [
+            "outcome_unknown"
+        ]
+        looks = await harness.emulator.control.requests(method="GET", path_contains="/Messages.json")
+        assert looks
+        assert all(r.status == 503 for r in looks)
+        # Backoff: the next look is seconds away, not the next 0.2 s round.
+        waits = await harness.fetch(
+            "SELECT EXTRACT(EPOCH FROM resolve_next_at - now())::float8 AS wait FROM routing.outbound_messages "
+            "WHERE organization_id = $1 AND message_id = $2",
+            tenant.org,
+            message_id,
+        )
+        assert waits[0]["wait"] > 1.0
+
+        # Twilio answers again: the list is consistent and the message is not there: proved absent.
+        await harness.emulator.control.clear_behaviour()
+        await harness.fetch(
+            "UPDATE routing.outbound_messages SET resolve_next_at = now() "
+            "WHERE organization_id = $1 AND message_id = $2",
+            tenant.org,
+            message_id,
+        )
+
+        async def not_sent() -> bool:
+            return any(
+                isinstance(e, m.OutboundMessageFailed) and e.payload.code == "not_sent"
+                for e in _events(watch, message_id)
+            )
+
+        await eventually(not_sent, within=30, what="proved absent once Twilio answers")
+        assert await harness.creates_to(to) == [503]
