@@ -92,3 +92,48 @@ def test_other_failures_count_nothing_and_a_delivery_clears_the_flag() -> None:
     for delivered in ("delivered", "partially_delivered", "read"):
         assert after(flagged, delivered, None) == AddressHealth()
     assert after(AddressHealth(), "delivered", None) is None  # nothing to clear
+
+
+def test_a_batch_flags_the_failure_that_reaches_the_threshold_and_a_later_delivery_clears_it() -> None:
+    from datetime import UTC, datetime
+
+    from byosms_common.consumer import Record
+    from byosms_common.messages import DeliveryReportPayload, DeliveryReportReceived
+    from byosms_routing.delivery import Move, flag_moves
+    from byosms_routing.repo_reports import Target
+
+    def move(n: int, to: str, status: str, code: int | None) -> Move:
+        event = DeliveryReportReceived(
+            organization_id="org-1",
+            payload=DeliveryReportPayload.model_validate(
+                {
+                    "message_sid": f"SM{n}",
+                    "account_sid": "AC" + "1" * 32,
+                    "status": status,
+                    "error_code": code,
+                    "region": "eu-central-1",
+                    "integration_id": "int-1",
+                    "received_at": datetime.now(UTC),
+                    "raw": {},
+                }
+            ),
+        )
+        record = Record(message=event, topic="reports", partition=0, offset=n, key=f"SM{n}")
+        target = Target("org-1", "int-1", f"msg-{n}", f"SM{n}", "sent", sender="+4930111", recipient=to)
+        return Move(record, target, status, code)
+
+    bad, other = "+49151000001", "+49151000002"
+    moves = [
+        move(1, bad, "undelivered", 30006),  # the third in a row: flagged
+        move(2, other, "undelivered", 30003),  # another conversation: its first
+        move(3, bad, "undelivered", 30007),  # counts nothing, but the address is flagged
+        move(4, bad, "delivered", None),  # clears it
+        move(5, bad, "undelivered", 30005),  # a fresh start
+    ]
+    before = {("org-1", "+4930111", bad): AddressHealth(FLAG_AFTER - 1, 30005)}
+    flagged, changed = flag_moves(moves, before)
+    assert flagged == {0, 2}
+    assert changed == {
+        ("org-1", "+4930111", bad): AddressHealth(1, 30005),
+        ("org-1", "+4930111", other): AddressHealth(1, 30003),
+    }

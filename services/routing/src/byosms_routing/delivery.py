@@ -180,10 +180,21 @@ def flag_moves(
 
 
 async def _track_address_health(conn: asyncpg.Connection, moves: Sequence[Move]) -> set[int]:
-    keys = sorted({(m.target.organization_id, m.target.sender, m.target.recipient) for m in moves})
-    if not keys:
+    """Only conversations with a failure are read (and locked); one with deliveries only just has its
+    failures forgotten. Most moves (queued, sent, ...) touch nothing."""
+    failing: set[Conversation] = set()
+    delivered: set[Conversation] = set()
+    for move in moves:
+        key = (move.target.organization_id, move.target.sender, move.target.recipient)
+        if move.status in FAILED_STATUSES:
+            failing.add(key)
+        elif move.status in address_health.DELIVERED:
+            delivered.add(key)
+    if not failing and not delivered:
         return set()
-    flagged, changed = flag_moves(moves, await repo_reports.address_health(conn, keys))
+    health = await repo_reports.address_health(conn, sorted(failing)) if failing else {}
+    flagged, changed = flag_moves(moves, health)
+    changed.update({key: AddressHealth() for key in delivered - failing})
     await repo_reports.set_address_health(conn, changed)
     return flagged
 
