@@ -594,7 +594,9 @@ async def test_rate_limits_are_ridden_out_and_server_errors_are_never_sent_again
         # A 5xx (Twilio's or a gateway's) does not say the create was skipped: not repeated, outcome unknown.
         for status in (503, 502, 500):
             await harness.emulator.control.clear_behaviour()
-            await harness.emulator.control.add_fault(status=status, path_contains="/Messages.json", count=2)
+            await harness.emulator.control.add_fault(
+                status=status, method="POST", path_contains="/Messages.json", count=2
+            )
             to = _number("+49151")
             command = await harness.send(tenant, to)
             failed = await _first(watch, command.payload.message_id, m.OutboundMessageFailed, f"{status} failed")
@@ -731,7 +733,7 @@ async def test_a_send_whose_answer_was_lost_is_found_at_twilio_and_one_never_cre
         assert (row["state"], row["message_sid"], row["twilio_status"]) == ("accepted", sid, "delivered")
 
         # A create refused with 503 before Twilio made anything: unknown, then proved absent after the grace.
-        await harness.emulator.control.add_fault(status=503, path_contains="/Messages.json", count=1)
+        await harness.emulator.control.add_fault(status=503, method="POST", path_contains="/Messages.json", count=1)
         absent_to = _number("+49151")
         absent = await harness.send(tenant, absent_to, body="Never arrived")
         absent_id = absent.payload.message_id
