@@ -52,3 +52,37 @@ def test_a_failed_report_without_error_code_says_so_instead_of_none() -> None:
     assert "None" not in without.message.en
     assert "None" not in without.message.de
     assert "30003" in with_code.message.en
+
+
+@pytest.mark.parametrize(
+    ("current", "reported", "expected"),
+    [
+        ("partially_delivered", "read", "read"),  # read receipt after a partial delivery
+        ("sent", "read", "read"),  # the delivery report was lost or is late
+        ("canceled", "read", None),  # a canceled message was never sent
+        ("canceled", "delivered", None),
+        ("scheduled", "canceled", "canceled"),
+        ("queued", "canceled", "canceled"),
+        ("read", "delivered", None),
+        ("read", "partially_delivered", None),
+        ("partially_delivered", "delivered", None),  # the first final status stays
+        ("undelivered", "read", None),
+    ],
+)
+def test_read_canceled_and_partially_delivered(current: str | None, reported: str, expected: str | None) -> None:
+    assert next_status(current, reported) == expected
+
+
+def test_canceled_and_partially_delivered_say_why_in_english_and_german() -> None:
+    from byosms_routing.status_events import status_changed
+
+    canceled = status_changed("org-1", "msg-1", "SM1", "canceled", None).payload
+    assert (canceled.reason, canceled.code, canceled.error_code) == ("canceled", None, None)
+    assert canceled.message is not None
+    assert "storniert" in canceled.message.de
+    partial = status_changed("org-1", "msg-1", "SM1", "partially_delivered", None).payload
+    assert partial.reason == "partially_delivered"
+    assert partial.message is not None
+    assert "teilweise" in partial.message.de
+    delivered = status_changed("org-1", "msg-1", "SM1", "delivered", None).payload
+    assert (delivered.reason, delivered.message, delivered.address_flagged) == (None, None, False)

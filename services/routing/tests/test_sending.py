@@ -57,7 +57,8 @@ class Harness:
     database_url: str
     kafka_bootstrap: str
     status_url: str
-    start: Callable[[], Awaitable[None]]
+    start: Callable[..., Awaitable[None]]
+    """Start routing (keyword arguments: ``RoutingSettings`` overrides)."""
     accounts: dict[str, Tenant]
     """Account SID -> tenant: the ingress stand-in attributes status callbacks as the ingress does."""
     hold_creates: list[bool]
@@ -246,14 +247,23 @@ async def harness(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Harn
         # create's answer until a delivery report for the new SID is kept (the report-first race).
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
-        async with (
-            aiohttp.ClientSession() as http,
-            http.request(
-                request.method, emulator_base[0] + request.path_qs.removeprefix("/twilio"), data=body, headers=headers
-            ) as answer,
-        ):
-            text = await answer.read()
-            status, content_type = answer.status, answer.content_type
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.request(
+                    request.method,
+                    emulator_base[0] + request.path_qs.removeprefix("/twilio"),
+                    data=body,
+                    headers=headers,
+                ) as answer,
+            ):
+                text = await answer.read()
+                status, content_type = answer.status, answer.content_type
+        except aiohttp.ServerDisconnectedError:
+            # The emulator lost the answer: so does the proxy (routing's connection is dropped).
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=502)
         if hold_creates[0] and request.method == "POST" and request.path.endswith("/Messages.json") and status == 201:
             sid = json.loads(text)["sid"]
 
@@ -290,7 +300,9 @@ async def harness(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Harn
         }
         settings = RoutingSettings(**settings_input)
 
-        async def start() -> None:
+        async def start(**overrides: Any) -> None:
+            nonlocal settings
+            settings = RoutingSettings(**{**settings_input, **overrides})
             await start_group_at_end(
                 kafka_bootstrap,
                 settings.consumer_group,
@@ -583,7 +595,9 @@ async def test_rate_limits_are_ridden_out_and_server_errors_are_never_sent_again
         # A 5xx (Twilio's or a gateway's) does not say the create was skipped: not repeated, outcome unknown.
         for status in (503, 502, 500):
             await harness.emulator.control.clear_behaviour()
-            await harness.emulator.control.add_fault(status=status, path_contains="/Messages.json", count=2)
+            await harness.emulator.control.add_fault(
+                status=status, method="POST", path_contains="/Messages.json", count=2
+            )
             to = _number("+49151")
             command = await harness.send(tenant, to)
             failed = await _first(watch, command.payload.message_id, m.OutboundMessageFailed, f"{status} failed")
@@ -682,3 +696,195 @@ async def test_a_report_before_the_create_answer_is_applied_when_the_answer_is_r
         assert row is not None
         assert (row["state"], row["message_sid"], row["twilio_status"]) == ("accepted", sid, "delivered")
         assert await harness.creates_to(to) == [201]
+
+
+async def test_a_send_whose_answer_was_lost_is_found_at_twilio_and_one_never_created_is_proved_absent(
+    harness: Harness,
+) -> None:
+    tenant = await harness.tenant()
+    await harness.start(unknown_send_grace_seconds=3, unknown_send_check_seconds=0.3)
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch:
+        # Twilio creates the message, but its answer never comes: outcome unknown at first ...
+        lost_to = _number("+49151")
+        # An earlier message of the same conversation, answered as usual: not mistaken for the lost one.
+        earlier = await harness.send(tenant, lost_to, body="An earlier message")
+        await _first(watch, earlier.payload.message_id, m.OutboundMessageAccepted, "earlier accepted")
+        await harness.emulator.control.add_fault(
+            method="POST", path_contains="/Messages.json", count=1, lose_answer=True
+        )
+        lost = await harness.send(tenant, lost_to, body="Grüße 👋, your code is 1234")
+        lost_id = lost.payload.message_id
+        unknown = await _first(watch, lost_id, m.OutboundMessageFailed, "outcome unknown")
+        assert (unknown.payload.code, unknown.payload.retryable) == ("outcome_unknown", False)
+        # ... then found in Twilio's Messages list: accepted with the MessageSid Twilio gave it.
+        accepted = await _first(watch, lost_id, m.OutboundMessageAccepted, "found at Twilio")
+        at_twilio = await harness.emulator.control.messages(to=lost_to)
+        assert [msg["body"] for msg in at_twilio].count("Grüße 👋, your code is 1234") == 1
+        sid = next(msg["sid"] for msg in at_twilio if msg["body"] == "Grüße 👋, your code is 1234")
+        assert accepted.id == f"{lost_id}:accepted"
+        assert accepted.payload.message_sid == sid
+        # Its delivery reports are applied as for any accepted send; never a second message at Twilio.
+        delivered = await eventually(
+            lambda: _status(watch, lost_id, "delivered"), within=30, what="delivered after being found"
+        )
+        assert delivered.payload.message_sid == sid
+        assert await harness.creates_to(lost_to) == [201, 201]
+        row = await harness.row(tenant.org, lost_id)
+        assert row is not None
+        assert (row["state"], row["message_sid"], row["twilio_status"]) == ("accepted", sid, "delivered")
+
+        # A create refused with 503 before Twilio made anything: unknown, then proved absent after the grace.
+        await harness.emulator.control.add_fault(status=503, method="POST", path_contains="/Messages.json", count=1)
+        absent_to = _number("+49151")
+        absent = await harness.send(tenant, absent_to, body="Never arrived")
+        absent_id = absent.payload.message_id
+        first = await _first(watch, absent_id, m.OutboundMessageFailed, "outcome unknown (503)")
+        assert first.payload.code == "outcome_unknown"
+
+        async def not_sent() -> m.OutboundMessageFailed | None:
+            return next(
+                (
+                    e
+                    for e in _events(watch, absent_id)
+                    if isinstance(e, m.OutboundMessageFailed) and e.payload.code == "not_sent"
+                ),
+                None,
+            )
+
+        failed = await eventually(not_sent, within=30, what="proved absent")
+        assert failed.id == f"{absent_id}:failed:not_sent"
+        assert failed.payload.retryable is True
+        assert failed.payload.message is not None
+        assert "nicht gesendet" in failed.payload.message.de
+        assert await harness.creates_to(absent_to) == [503]
+        row = await harness.row(tenant.org, absent_id)
+        assert row is not None
+        assert (row["state"], row["code"], row["message_sid"]) == ("failed", "not_sent", None)
+        assert not any(isinstance(e, m.OutboundMessageAccepted) for e in _events(watch, absent_id))
+
+
+async def _status(watch: TopicWatcher, message_id: str, status: str) -> m.MessageStatusChanged | None:
+    return next(
+        (e for e in _events(watch, message_id) if isinstance(e, m.MessageStatusChanged) and e.payload.status == status),
+        None,
+    )
+
+
+async def test_delivery_errors_carry_their_reason_and_an_address_that_keeps_failing_is_flagged(
+    harness: Harness,
+) -> None:
+    tenant = await harness.tenant()
+    await harness.start()
+    bad, unregistered = _number("+49151"), _number("+49151")
+    await harness.emulator.control.set_outcome(to=bad, status="undelivered", error_code=30005)
+    await harness.emulator.control.set_outcome(to=unregistered, status="undelivered", error_code=30034)
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch:
+        # A sender not registered for 10DLC: the reason and its texts, not retryable, the address not at fault.
+        command = await harness.send(tenant, unregistered)
+        event = await eventually(
+            lambda: _status(watch, command.payload.message_id, "undelivered"), within=30, what="30034 undelivered"
+        )
+        assert (event.payload.error_code, event.payload.reason, event.payload.retryable) == (
+            30034,
+            "unregistered_10dlc",
+            False,
+        )
+        assert event.payload.message is not None
+        assert "10DLC" in event.payload.message.de
+        assert event.payload.address_flagged is False
+
+        # An unknown number: the third failure in a row flags the conversation.
+        flags = []
+        for _ in range(3):
+            command = await harness.send(tenant, bad)
+            event = await eventually(
+                lambda c=command: _status(watch, c.payload.message_id, "undelivered"), within=30, what="30005"
+            )
+            assert event.payload.reason == "unknown_destination"
+            flags.append(event.payload.address_flagged)
+        assert flags == [False, False, True]
+        rows = await harness.fetch(
+            "SELECT failures, last_error_code, flagged_since FROM routing.failing_addresses "
+            "WHERE organization_id = $1 AND sender = $2 AND recipient = $3",
+            tenant.org,
+            tenant.sender,
+            bad,
+        )
+        assert [(r["failures"], r["last_error_code"], r["flagged_since"] is not None) for r in rows] == [
+            (3, 30005, True)
+        ]
+
+        # The number works again: delivered clears the flag.
+        await harness.emulator.control.set_outcome(to=bad, status="delivered")
+        command = await harness.send(tenant, bad)
+        await eventually(
+            lambda: _status(watch, command.payload.message_id, "delivered"), within=30, what="delivered again"
+        )
+        assert (
+            await harness.fetch(
+                "SELECT 1 FROM routing.failing_addresses WHERE organization_id = $1 AND recipient = $2",
+                tenant.org,
+                bad,
+            )
+            == []
+        )
+
+
+async def test_while_twilio_cannot_be_asked_an_unknown_send_stays_unknown_and_is_asked_again_with_backoff(
+    harness: Harness,
+) -> None:
+    tenant = await harness.tenant()
+    await harness.start(unknown_send_grace_seconds=1, unknown_send_check_seconds=0.2)
+    # The create fails with 503 (outcome unknown), and so does every look at the Messages list.
+    await harness.emulator.control.add_fault(status=503, method="POST", path_contains="/Messages.json", count=1)
+    await harness.emulator.control.add_fault(status=503, method="GET", path_contains="/Messages.json")
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch:
+        to = _number("+49151")
+        command = await harness.send(tenant, to, body="Asked while Twilio is down")
+        message_id = command.payload.message_id
+        await _first(watch, message_id, m.OutboundMessageFailed, "outcome unknown")
+
+        async def looked_twice() -> asyncpg.Record | None:
+            row = await harness.row(tenant.org, message_id)
+            return row if row is not None and row["resolve_attempts"] >= 2 else None
+
+        row = await eventually(looked_twice, within=30, what="two failed looks")
+        # Past the grace, but never proved absent while Twilio could not be asked.
+        assert (row["state"], row["code"]) == ("failed", "outcome_unknown")
+        assert [e.payload.code for e in _events(watch, message_id) if isinstance(e, m.OutboundMessageFailed)] == [
+            "outcome_unknown"
+        ]
+        # (Sends left unknown by earlier tests in this database are looked up too: only this one's count.)
+        looks = [
+            r
+            for r in await harness.emulator.control.requests(method="GET", path_contains="/Messages.json")
+            if ("To", to) in r.query
+        ]
+        assert looks
+        assert all(r.status == 503 for r in looks)
+        # Backoff: the next look is seconds away, not the next 0.2 s round.
+        waits = await harness.fetch(
+            "SELECT EXTRACT(EPOCH FROM resolve_next_at - now())::float8 AS wait FROM routing.outbound_messages "
+            "WHERE organization_id = $1 AND message_id = $2",
+            tenant.org,
+            message_id,
+        )
+        assert waits[0]["wait"] > 1.0
+
+        # Twilio answers again: the list is consistent and the message is not there: proved absent.
+        await harness.emulator.control.clear_behaviour()
+        await harness.fetch(
+            "UPDATE routing.outbound_messages SET resolve_next_at = now() "
+            "WHERE organization_id = $1 AND message_id = $2",
+            tenant.org,
+            message_id,
+        )
+
+        async def not_sent() -> bool:
+            return any(
+                isinstance(e, m.OutboundMessageFailed) and e.payload.code == "not_sent"
+                for e in _events(watch, message_id)
+            )
+
+        await eventually(not_sent, within=30, what="proved absent once Twilio answers")
+        assert await harness.creates_to(to) == [503]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import aiohttp
 import pytest
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
@@ -345,3 +348,39 @@ async def test_an_emulator_bug_answers_twilios_json_500(
     assert twemu_account.auth_token not in caplog.text
     logged = await twemu.control.requests(path_contains=twemu_account.sid)
     assert (logged[-1].status, logged[-1].error_code) == (500, 20500)
+
+
+async def test_a_create_whose_answer_is_lost_still_creates_the_message(
+    twemu: RunningEmulator, twemu_account: AccountInfo, twemu_client: Client, twemu_numbers: Callable[[], str]
+) -> None:
+    sender, to = twemu_numbers(), twemu_numbers()
+    await twemu.control.add_phone_number(twemu_account.sid, sender)
+    await twemu.control.add_fault(method="POST", path_contains="/Messages.json", count=1, lose_answer=True)
+    with pytest.raises(aiohttp.ClientError):
+        await twemu_client.messages.create_async(to=to, from_=sender, body="lost answer")
+    listed = await twemu_client.messages.list_async(to=to, from_=sender)
+    assert [m.body for m in listed] == ["lost answer"]
+    # count=1: the next create answers as usual.
+    assert (await twemu_client.messages.create_async(to=to, from_=sender, body="again")).sid.startswith("SM")
+
+
+async def test_messages_list_filters_by_sent_date(
+    twemu: RunningEmulator, twemu_account: AccountInfo, twemu_client: Client, twemu_numbers: Callable[[], str]
+) -> None:
+    sender, to = twemu_numbers(), twemu_numbers()
+    await twemu.control.add_phone_number(twemu_account.sid, sender)
+    message = await twemu_client.messages.create_async(to=to, from_=sender, body="dated")
+    await twemu.control.wait_for_status(message.sid, {"delivered"})
+    now = datetime.now(UTC)
+
+    async def sids(**filters: Any) -> list[str]:
+        return [m.sid for m in await twemu_client.messages.list_async(to=to, from_=sender, **filters)]
+
+    assert await sids(date_sent_after=now - timedelta(minutes=1)) == [message.sid]
+    assert await sids(date_sent_after=now + timedelta(minutes=1)) == []
+    assert await sids(date_sent_before=now - timedelta(minutes=1)) == []
+    assert await sids(date_sent_before=now + timedelta(minutes=1), date_sent_after=now - timedelta(minutes=1)) == [
+        message.sid
+    ]
+    assert await sids(date_sent=now.date().isoformat()) == [message.sid]
+    assert await sids(date_sent=(now - timedelta(days=2)).date().isoformat()) == []

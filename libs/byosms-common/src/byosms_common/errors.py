@@ -306,12 +306,125 @@ CATALOG: dict[str, ErrorText] = {
     ),
     "outcome_unknown": ErrorText(
         "It is unknown whether the message was sent: sending was interrupted or Twilio did not answer in "
-        "time. It was not sent again, so that it is never sent twice; check the Twilio message log before "
-        "sending it again.",
+        "time. It was not sent again, so that it is never sent twice. byosms looks it up in Twilio's message log "
+        "and reports the outcome once it is known: accepted, or not sent (then it may be sent again).",
         "Es ist unbekannt, ob die Nachricht gesendet wurde: Das Senden wurde unterbrochen oder Twilio hat "
-        "nicht rechtzeitig geantwortet. Sie wurde nicht erneut gesendet, damit sie nie doppelt ankommt; "
-        "prüfen Sie das Nachrichtenprotokoll in Twilio, bevor Sie sie erneut senden.",
+        "nicht rechtzeitig geantwortet. Sie wurde nicht erneut gesendet, damit sie nie doppelt ankommt. byosms "
+        "sucht sie im Nachrichtenprotokoll von Twilio und meldet das Ergebnis, sobald es feststeht: angenommen "
+        "oder nicht gesendet (dann darf sie erneut gesendet werden).",
         504,
+    ),
+    "not_sent": ErrorText(
+        "The message was not sent: Twilio's message log shows that it never reached Twilio. It is safe to "
+        "send it again (as a new message).",
+        "Die Nachricht wurde nicht gesendet: Laut Nachrichtenprotokoll von Twilio ist sie dort nie angekommen. "
+        "Sie kann gefahrlos erneut gesendet werden (als neue Nachricht).",
+        503,
+    ),
+    # Why a sent message was not delivered (routing's delivery_errors; Twilio's 30xxx codes).
+    "delivery_queue_overflow": ErrorText(
+        "Twilio could not send the message in time: the sender's queue was full or the message expired (Twilio "
+        "error {twilio_code}). Send fewer messages at once or try again later.",
+        "Twilio konnte die Nachricht nicht rechtzeitig senden: Die Warteschlange des Absenders war voll oder die "
+        "Nachricht ist abgelaufen (Twilio-Fehler {twilio_code}). Senden Sie weniger Nachrichten auf einmal oder "
+        "versuchen Sie es später erneut.",
+        422,
+    ),
+    "delivery_account_suspended": ErrorText(
+        "The Twilio account is suspended, so the message was not delivered (Twilio error {twilio_code}).",
+        "Das Twilio-Konto ist gesperrt, daher wurde die Nachricht nicht zugestellt (Twilio-Fehler {twilio_code}).",
+        422,
+    ),
+    "delivery_handset_unreachable": ErrorText(
+        "The recipient's phone could not be reached: it may be switched off or out of coverage (Twilio error "
+        "{twilio_code}). Try again later.",
+        "Das Telefon des Empfängers war nicht erreichbar: Es ist vielleicht ausgeschaltet oder ohne Empfang "
+        "(Twilio-Fehler {twilio_code}). Versuchen Sie es später erneut.",
+        422,
+    ),
+    "delivery_message_blocked": ErrorText(
+        "The message was blocked by the recipient, their carrier or an account setting (Twilio error {twilio_code}).",
+        "Die Nachricht wurde vom Empfänger, seinem Netzbetreiber oder einer Kontoeinstellung blockiert (Twilio-"
+        "Fehler {twilio_code}).",
+        422,
+    ),
+    "delivery_unknown_destination": ErrorText(
+        "The recipient's number is unknown or no longer active (Twilio error {twilio_code}).",
+        "Die Nummer des Empfängers ist unbekannt oder nicht mehr aktiv (Twilio-Fehler {twilio_code}).",
+        422,
+    ),
+    "delivery_landline_or_unreachable_carrier": ErrorText(
+        "The recipient's number is a landline or its carrier cannot be reached by SMS (Twilio error {twilio_code}).",
+        "Die Nummer des Empfängers ist ein Festnetzanschluss oder ihr Netzbetreiber ist per SMS nicht erreichbar "
+        "(Twilio-Fehler {twilio_code}).",
+        422,
+    ),
+    "delivery_message_filtered": ErrorText(
+        "The message was filtered by Twilio or the carrier as spam, fraud or against policy (Twilio error "
+        "{twilio_code}). Review its content; do not send it again unchanged.",
+        "Die Nachricht wurde von Twilio oder dem Netzbetreiber als Spam, Betrug oder Richtlinienverstoß gefiltert "
+        "(Twilio-Fehler {twilio_code}). Prüfen Sie den Inhalt; senden Sie sie nicht unverändert erneut.",
+        422,
+    ),
+    "delivery_carrier_error": ErrorText(
+        "The carrier reported an unknown error (Twilio error {twilio_code}). Try again later.",
+        "Der Netzbetreiber hat einen unbekannten Fehler gemeldet (Twilio-Fehler {twilio_code}). Versuchen Sie es "
+        "später erneut.",
+        422,
+    ),
+    "delivery_toll_free_unverified": ErrorText(
+        "The toll-free sender has not been verified with Twilio, so carriers do not deliver its messages (Twilio "
+        "error {twilio_code}). Complete toll-free verification.",
+        "Der gebührenfreie Absender ist bei Twilio nicht verifiziert, daher stellen die Netzbetreiber seine "
+        "Nachrichten nicht zu (Twilio-Fehler {twilio_code}). Schließen Sie die Toll-Free-Verifizierung ab.",
+        422,
+    ),
+    "delivery_unregistered_10dlc": ErrorText(
+        "The sender is not registered for US A2P 10DLC, so carriers block its messages (Twilio error "
+        "{twilio_code}). Register the number with a campaign.",
+        "Der Absender ist nicht für US A2P 10DLC registriert, daher blockieren die Netzbetreiber seine Nachrichten"
+        " (Twilio-Fehler {twilio_code}). Registrieren Sie die Nummer mit einer Kampagne.",
+        422,
+    ),
+    "delivery_sms_pumping_blocked": ErrorText(
+        "Twilio's SMS Pumping Protection blocked the message as likely fraud (Twilio error {twilio_code}).",
+        "Der SMS-Pumping-Schutz von Twilio hat die Nachricht als wahrscheinlichen Betrug blockiert (Twilio-Fehler "
+        "{twilio_code}).",
+        422,
+    ),
+    "delivery_quiet_hours": ErrorText(
+        "The message was blocked because it would have arrived in the recipient's quiet hours (Twilio error "
+        "{twilio_code}).",
+        "Die Nachricht wurde blockiert, weil sie in der Ruhezeit des Empfängers angekommen wäre (Twilio-Fehler "
+        "{twilio_code}).",
+        422,
+    ),
+    "delivery_litigator_blocked": ErrorText(
+        "The message was blocked: the recipient is on a list of known TCPA litigators (Twilio error {twilio_code}).",
+        "Die Nachricht wurde blockiert: Der Empfänger steht auf einer Liste bekannter TCPA-Kläger (Twilio-Fehler "
+        "{twilio_code}).",
+        422,
+    ),
+    "delivery_reschedule_failed": ErrorText(
+        "Twilio could not reschedule the message outside the recipient's quiet hours (Twilio error {twilio_code}).",
+        "Twilio konnte die Nachricht nicht außerhalb der Ruhezeit des Empfängers neu einplanen (Twilio-Fehler "
+        "{twilio_code}).",
+        422,
+    ),
+    "delivery_not_delivered": ErrorText(
+        "The message could not be delivered (Twilio error {twilio_code}).",
+        "Die Nachricht konnte nicht zugestellt werden (Twilio-Fehler {twilio_code}).",
+        422,
+    ),
+    "delivery_canceled": ErrorText(
+        "The message was canceled before it was sent.",
+        "Die Nachricht wurde vor dem Senden storniert.",
+        422,
+    ),
+    "delivery_partially_delivered": ErrorText(
+        "The message was delivered only in part.",
+        "Die Nachricht wurde nur teilweise zugestellt.",
+        422,
     ),
     "message_not_delivered": ErrorText(
         "The message could not be delivered (Twilio error {twilio_code}).",

@@ -707,6 +707,17 @@ class MessageStatusPayload(Model):
     code: str | None = None
     message: LocalizedText | None = None
     retryable: bool = False
+    reason: str | None = Field(
+        default=None,
+        description="why a status change is not a delivery: the reason of Twilio's delivery error code "
+        "(handset_unreachable for 30003, unregistered_10dlc for 30034, ...; not_delivered for others), "
+        "canceled or partially_delivered; message holds its English and German text",
+    )
+    address_flagged: bool = Field(
+        default=False,
+        description="the recipient's address keeps failing (30003/30005/30006) in this conversation: "
+        "it is flagged until a message to it is delivered",
+    )
 
 
 class OutboundMessageAccepted(Envelope):

@@ -14,6 +14,7 @@ from prometheus_client import Counter
 from byosms_common import topics
 from byosms_common.consumer import Subscription
 from byosms_common.crypto import CryptoError, Keyring, SecretOpener
+from byosms_common.kafka import Publisher, build_broker, start_broker
 from byosms_common.logs import configure_logging
 from byosms_common.messages import (
     DeliveryReportReceived,
@@ -32,7 +33,7 @@ from byosms_common.settings import (
     load_or_exit,
 )
 from byosms_common.twilio_client import TwilioClients
-from byosms_routing import delivery, outbound, subscribers
+from byosms_routing import delivery, outbound, subscribers, unknown_sends
 from byosms_routing.context import Collaborators
 from byosms_routing.pacing import SenderPacer
 from byosms_routing.settings import RoutingSettings
@@ -75,6 +76,10 @@ async def run(
     )
     twilio = TwilioClients(api_base=settings.twilio_api_base, timeout_seconds=settings.twilio_timeout_seconds)
     service.resource("Twilio clients", twilio.start, twilio.close)
+    # The background jobs' producer (handlers publish through their consumer's).
+    broker = build_broker(kafka, SERVICE)
+    publisher = Publisher(broker)
+    service.resource("job producer", lambda: start_broker(broker), broker.stop)
 
     def collaborators() -> Collaborators:
         return Collaborators(
@@ -106,6 +111,16 @@ async def run(
             stop_jobs,
             older_than_seconds=settings.unmatched_report_hours * 3600,
             every_seconds=settings.report_cleanup_interval_seconds,
+        ),
+    )
+    service.job(
+        "unknown send lookup",
+        lambda stop_jobs: unknown_sends.resolve_unknown_sends_periodically(
+            collaborators(),
+            publisher,
+            stop_jobs,
+            grace_seconds=settings.unknown_send_grace_seconds,
+            check_seconds=settings.unknown_send_check_seconds,
         ),
     )
     await service.run(stop)

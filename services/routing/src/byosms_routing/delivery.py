@@ -7,6 +7,11 @@ and integration: a report naming another tenant's MessageSid changes nothing. On
 routing does not know (yet) changes nothing; when the create's answer is recorded later, the kept
 reports of that tenant are applied then (``outbound``). Unmatched reports are deleted after
 ``BYOSMS_ROUTING_UNMATCHED_REPORT_HOURS`` (:func:`delete_unmatched_reports_periodically`).
+
+Each status change also updates the health of the recipient's address in its conversation
+(``address_health``): a failure to an address that keeps failing with 30003/30005/30006 is published
+with ``address_flagged=True``. (Reports folded in when a send is accepted late, ``outbound`` and
+``unknown_sends``, do not count.)
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import asyncpg
+
 from byosms_common import topics
 from byosms_common.consumer import Emit, Record
 from byosms_common.messages import DeliveryReportReceived
-from byosms_routing import repo, repo_reports
+from byosms_routing import address_health, repo, repo_reports
+from byosms_routing.address_health import AddressHealth
 from byosms_routing.context import Collaborators
 from byosms_routing.delivery_status import FAILED_STATUSES, next_status
-from byosms_routing.repo_reports import KeptReport, NewReport, Target, TenantSid
+from byosms_routing.repo_reports import Conversation, KeptReport, NewReport, Target, TenantSid
 from byosms_routing.status_events import status_changed
 
 log = logging.getLogger(__name__)
@@ -120,6 +128,7 @@ async def on_delivery_reports(
             code = move.error_code if move.error_code is not None else (previous[2] if previous else None)
             final[sid] = (sid, move.status, code)
         await repo_reports.set_statuses(conn, list(final.values()))
+        flagged = await _track_address_health(conn, moves)
     unmatched = sum(1 for r in records if tenant_sid(r.message) not in found)
     if unmatched:
         log.info("%d delivery report(s) for no message of their tenant (or not yet); kept", unmatched)
@@ -137,7 +146,7 @@ async def on_delivery_reports(
             occurred_at=record.message.payload.received_at,
         )
         out.publish(topics.MESSAGE_EVENTS, event, target.message_id, cause=record)
-    for move in moves:
+    for index, move in enumerate(moves):
         t = move.target
         event = status_changed(
             t.organization_id,
@@ -146,8 +155,48 @@ async def on_delivery_reports(
             move.status,
             move.error_code,
             occurred_at=move.record.message.payload.received_at,
+            address_flagged=index in flagged,
         )
         out.publish(topics.MESSAGE_EVENTS, event, t.message_id, cause=move.record)
+
+
+def flag_moves(
+    moves: Sequence[Move], health: dict[Conversation, AddressHealth]
+) -> tuple[set[int], dict[Conversation, AddressHealth]]:
+    """Which moves (by index) are failures to an address flagged after them, and the addresses' new
+    health (``address_health``), applying the moves in order. Pure."""
+    current = dict(health)
+    changed: dict[Conversation, AddressHealth] = {}
+    flagged: set[int] = set()
+    for index, move in enumerate(moves):
+        t = move.target
+        key = (t.organization_id, t.sender, t.recipient)
+        new = address_health.after(current.get(key, AddressHealth()), move.status, move.error_code)
+        if new is not None:
+            current[key] = changed[key] = new
+        if move.status in FAILED_STATUSES and current.get(key, AddressHealth()).flagged:
+            flagged.add(index)
+    return flagged, changed
+
+
+async def _track_address_health(conn: asyncpg.Connection, moves: Sequence[Move]) -> set[int]:
+    """Only conversations with a failure are read (and locked); one with deliveries only just has its
+    failures forgotten. Most moves (queued, sent, ...) touch nothing."""
+    failing: set[Conversation] = set()
+    delivered: set[Conversation] = set()
+    for move in moves:
+        key = (move.target.organization_id, move.target.sender, move.target.recipient)
+        if move.status in FAILED_STATUSES:
+            failing.add(key)
+        elif move.status in address_health.DELIVERED:
+            delivered.add(key)
+    if not failing and not delivered:
+        return set()
+    health = await repo_reports.address_health(conn, sorted(failing)) if failing else {}
+    flagged, changed = flag_moves(moves, health)
+    changed.update({key: AddressHealth() for key in delivered - failing})
+    await repo_reports.set_address_health(conn, changed)
+    return flagged
 
 
 def _kept(record: Record[DeliveryReportReceived], move: Move | None) -> NewReport:

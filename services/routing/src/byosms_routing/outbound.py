@@ -10,7 +10,8 @@ At most once and one result per message (organization + ``message_id``): the mes
 with the Kafka record that created it, as ``sending`` before Twilio is asked. A command for a message
 recorded before is decided by ``send_lease``: a redelivery of the same record publishes the recorded
 result again (same event ids), a repeated command (another record) publishes nothing, a fresh lease
-is retried later, an expired one ends ``outcome_unknown``.
+is retried later, an expired one ends ``outcome_unknown``. A send ``outcome_unknown`` is then looked up
+at Twilio until it is known (``unknown_sends``): it becomes accepted, or ``not_sent`` (retryable).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from byosms_routing import optouts, repo_outbound, send_lease
 from byosms_routing.context import Collaborators
 from byosms_routing.pacing import SenderPacer
 from byosms_routing.send_checks import Refusal, SendPlan, check_send, twilio_sender
+from byosms_routing.send_resolution import content_digest
 from byosms_routing.status_events import status_changed
 from byosms_routing.twilio_send import Created, create_message
 
@@ -102,6 +104,8 @@ async def on_send(
             code=verdict.code if isinstance(verdict, Refusal) else None,
             params=dict(verdict.params) if isinstance(verdict, Refusal) else None,
             lease_owner=f"{command.id}:{uuid.uuid4().hex}",
+            content_digest=content_digest(payload.message_id, verdict.body) if isinstance(verdict, SendPlan) else None,
+            media_count=len(verdict.media_urls) if isinstance(verdict, SendPlan) else None,
         ):
             # Another delivery of this message recorded it first.
             _emit_all(out, record, await _recorded_events(deps, conn, record, payload.message_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -100,14 +101,18 @@ async def insert_outbound(
     code: str | None = None,
     params: dict[str, str] | None = None,
     lease_owner: str | None = None,
+    content_digest: str | None = None,
+    media_count: int | None = None,
 ) -> bool:
     """Record a new outbound message made by Kafka record ``source``; False when one with this id
-    exists. A message recorded ``sending`` takes the lease: ``lease_owner`` asks Twilio, starting now."""
+    exists. A message recorded ``sending`` takes the lease: ``lease_owner`` asks Twilio, starting now.
+    ``content_digest``/``media_count``: what is sent, to find it at Twilio if its outcome is lost."""
     inserted = await conn.fetchval(
         """INSERT INTO outbound_messages
                (organization_id, message_id, command_id, sender, recipient, integration_id, state, code, params,
-                lease_owner, lease_started_at, source)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, CASE WHEN $7 = 'sending' THEN now() END, $11)
+                lease_owner, lease_started_at, source, content_digest, media_count)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, CASE WHEN $7 = 'sending' THEN now() END, $11,
+                   $12, $13)
            ON CONFLICT (organization_id, message_id) DO NOTHING RETURNING true""",
         organization_id,
         message_id,
@@ -120,6 +125,8 @@ async def insert_outbound(
         json.dumps(params or {}),
         lease_owner,
         source,
+        content_digest,
+        media_count,
     )
     return bool(inserted)
 
@@ -242,3 +249,92 @@ async def consent_recorded_by(
             source_id,
         )
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Sends whose outcome is unknown (``unknown_sends``)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownSendRow:
+    organization_id: str
+    message_id: str
+    sender: str
+    recipient: str
+    integration_id: str
+    content_digest: str
+    media_count: int
+    resolve_attempts: int
+    started_at: datetime
+    ended_at: datetime
+    now: datetime
+    """The database's clock when the row was claimed (the window is on that clock)."""
+
+
+async def claim_unknown_sends(conn: asyncpg.Connection, *, limit: int, hold_seconds: float) -> list[UnknownSendRow]:
+    """Up to ``limit`` sends ``outcome_unknown`` that are due to be looked up, each held for
+    ``hold_seconds`` (so another routing process does not look them up at the same time). Rows without
+    a content digest (recorded before it was kept) cannot be matched and are never due."""
+    rows = await conn.fetch(
+        """WITH due AS (
+               SELECT organization_id, message_id FROM outbound_messages
+               WHERE state = 'failed' AND code = 'outcome_unknown'
+                 AND content_digest IS NOT NULL AND integration_id IS NOT NULL
+                 AND (resolve_next_at IS NULL OR resolve_next_at <= now())
+               ORDER BY resolve_next_at NULLS FIRST
+               LIMIT $1
+               FOR UPDATE SKIP LOCKED
+           )
+           UPDATE outbound_messages o SET resolve_next_at = now() + make_interval(secs => $2)
+           FROM due WHERE o.organization_id = due.organization_id AND o.message_id = due.message_id
+           RETURNING o.organization_id, o.message_id, o.sender, o.recipient, o.integration_id, o.content_digest,
+                     COALESCE(o.media_count, 0) AS media_count, o.resolve_attempts,
+                     COALESCE(o.lease_started_at, o.created_at) AS started_at, o.updated_at AS ended_at,
+                     now() AS now""",
+        limit,
+        float(hold_seconds),
+    )
+    return [UnknownSendRow(**dict(row)) for row in rows]
+
+
+async def look_again(
+    conn: asyncpg.Connection, organization_id: str, message_id: str, *, after_seconds: float, failed: bool
+) -> None:
+    """Look the send up again in ``after_seconds`` (``failed``: this look failed, count it). Leaves
+    ``updated_at`` alone: it is when the send ended, the end of its window."""
+    await conn.execute(
+        """UPDATE outbound_messages
+           SET resolve_next_at = now() + make_interval(secs => $3),
+               resolve_attempts = resolve_attempts + CASE WHEN $4 THEN 1 ELSE 0 END
+           WHERE organization_id = $1 AND message_id = $2 AND state = 'failed' AND code = 'outcome_unknown'""",
+        organization_id,
+        message_id,
+        float(after_seconds),
+        failed,
+    )
+
+
+async def record_not_sent(conn: asyncpg.Connection, organization_id: str, message_id: str) -> bool:
+    """A send ``outcome_unknown`` proved absent at Twilio ends ``not_sent``; False when it was resolved
+    meanwhile."""
+    return bool(
+        await conn.fetchval(
+            """UPDATE outbound_messages SET code = 'not_sent', params = '{}', error_code = NULL,
+                      resolve_next_at = NULL, updated_at = now()
+               WHERE organization_id = $1 AND message_id = $2 AND state = 'failed' AND code = 'outcome_unknown'
+               RETURNING true""",
+            organization_id,
+            message_id,
+        )
+    )
+
+
+async def recorded_sids(conn: asyncpg.Connection, message_sids: list[str]) -> set[str]:
+    """Which of ``message_sids`` are recorded for an outbound message already."""
+    if not message_sids:
+        return set()
+    rows = await conn.fetch(
+        "SELECT message_sid FROM outbound_messages WHERE message_sid = ANY($1::text[])", message_sids
+    )
+    return {row["message_sid"] for row in rows}

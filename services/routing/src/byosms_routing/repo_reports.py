@@ -16,6 +16,8 @@ from datetime import datetime
 
 import asyncpg
 
+from byosms_routing.address_health import AddressHealth
+
 
 @dataclass(frozen=True, slots=True)
 class NewReport:
@@ -52,6 +54,8 @@ class Target:
     message_id: str
     message_sid: str
     twilio_status: str | None
+    sender: str = ""
+    recipient: str = ""
 
 
 TenantSid = tuple[str, str, str]
@@ -122,7 +126,7 @@ async def targets(conn: asyncpg.Connection, keys: Sequence[TenantSid]) -> dict[T
     if not keys:
         return {}
     rows = await conn.fetch(
-        """SELECT organization_id, integration_id, message_id, message_sid, twilio_status
+        """SELECT organization_id, integration_id, message_id, message_sid, twilio_status, sender, recipient
            FROM outbound_messages WHERE message_sid = ANY($1::text[])""",
         list({k[2] for k in keys}),
     )
@@ -145,3 +149,64 @@ async def set_statuses(conn: asyncpg.Connection, moves: Sequence[tuple[str, str,
         [m[1] for m in moves],
         [m[2] for m in moves],
     )
+
+
+Conversation = tuple[str, str, str]
+"""(organization, sender, recipient)."""
+
+
+async def address_health(conn: asyncpg.Connection, keys: Sequence[Conversation]) -> dict[Conversation, AddressHealth]:
+    """The kept health of these conversations' recipient addresses (absent: no failures), locked
+    until the transaction ends."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """SELECT f.organization_id, f.sender, f.recipient, f.failures, f.last_error_code
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS k(organization_id, sender, recipient)
+           CROSS JOIN LATERAL (
+               SELECT * FROM failing_addresses a
+               WHERE a.organization_id = k.organization_id AND a.sender = k.sender AND a.recipient = k.recipient
+               FOR UPDATE
+           ) AS f""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+    )
+    return {
+        (r["organization_id"], r["sender"], r["recipient"]): AddressHealth(r["failures"], r["last_error_code"])
+        for r in rows
+    }
+
+
+async def set_address_health(conn: asyncpg.Connection, changes: dict[Conversation, AddressHealth]) -> None:
+    """Keep the new health of these addresses; one with no failures left is forgotten."""
+    healthy = [k for k, h in changes.items() if h.failures == 0]
+    failing = [(k, h) for k, h in changes.items() if h.failures > 0]
+    if healthy:
+        await conn.execute(
+            """DELETE FROM failing_addresses a
+               USING unnest($1::text[], $2::text[], $3::text[]) AS k(organization_id, sender, recipient)
+               WHERE a.organization_id = k.organization_id AND a.sender = k.sender AND a.recipient = k.recipient""",
+            [k[0] for k in healthy],
+            [k[1] for k in healthy],
+            [k[2] for k in healthy],
+        )
+    if failing:
+        await conn.execute(
+            """INSERT INTO failing_addresses
+                   (organization_id, sender, recipient, failures, last_error_code, flagged_since)
+               SELECT o, s, r, f, e, CASE WHEN flagged THEN now() END
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bool[])
+                    AS k(o, s, r, f, e, flagged)
+               ON CONFLICT (organization_id, sender, recipient) DO UPDATE
+               SET failures = EXCLUDED.failures, last_error_code = EXCLUDED.last_error_code,
+                   flagged_since = CASE WHEN EXCLUDED.flagged_since IS NULL THEN NULL
+                                        ELSE COALESCE(failing_addresses.flagged_since, EXCLUDED.flagged_since) END,
+                   updated_at = now()""",
+            [k[0] for k, _ in failing],
+            [k[1] for k, _ in failing],
+            [k[2] for k, _ in failing],
+            [h.failures for _, h in failing],
+            [h.last_error_code for _, h in failing],
+            [h.flagged for _, h in failing],
+        )

@@ -142,7 +142,7 @@ TWILIO_SEND_CODES: Mapping[int, str] = {
 RETRYABLE_TWILIO_CODES = frozenset({20429})
 
 # Our codes whose failure may pass when the platform sends the message again later.
-RETRYABLE_CODES = frozenset({"vendor_unavailable", "sender_queue_full"})
+RETRYABLE_CODES = frozenset({"vendor_unavailable", "sender_queue_full", "not_sent"})
 
 
 def may_retry(status: int | None, twilio_code: int | None) -> bool:

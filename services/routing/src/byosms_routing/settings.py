@@ -45,6 +45,21 @@ class RoutingSettings(BaseSettings):
         description="How often unmatched delivery reports are cleaned up "
         "(BYOSMS_ROUTING_REPORT_CLEANUP_INTERVAL_SECONDS).",
     )
+    unknown_send_grace_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="How long after a send ended outcome_unknown Twilio's Messages list is trusted to show it: a send "
+        "not found by then is proved absent and published as not_sent, retryable "
+        "(BYOSMS_ROUTING_UNKNOWN_SEND_GRACE_SECONDS).",
+    )
+    unknown_send_check_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How often sends whose outcome is unknown are looked up in Twilio's Messages list "
+        "(BYOSMS_ROUTING_UNKNOWN_SEND_CHECK_SECONDS).",
+    )
     sender_rates: dict[str, float] = Field(
         default_factory=dict,
         description='Messages per second per sender address, JSON {"<sender address>": <rate>}; other senders get '

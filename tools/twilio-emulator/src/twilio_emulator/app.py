@@ -96,7 +96,7 @@ async def _handle_api(
     request[CALLER] = account
     request[FORM] = form
     try:
-        return await handler(request)
+        response = await handler(request)
     except TwilioApiError as exc:
         record.error_code = exc.code
         return web.json_response(exc.body(), status=exc.status)
@@ -112,6 +112,10 @@ async def _handle_api(
         log.exception("unhandled error in %s %s", request.method, request.path)
         record.error_code = 20500
         return _twilio_error(20500, "Internal Server Error", 500)
+    if fault is not None and fault.lose_answer and request.transport is not None:
+        # Done, but the answer is lost: the connection closes before a byte of the response is sent.
+        request.transport.abort()
+    return response
 
 
 def create_app(settings: EmulatorSettings | None = None) -> web.Application:

@@ -158,6 +158,8 @@ class FaultSeed(_Model):
     latency_ms: int = Field(default=0, ge=0, le=120_000)
     status: int | None = Field(default=None, ge=500, le=599)
     count: int | None = Field(default=None, ge=1)
+    lose_answer: bool = False
+    """Handle the request (a create creates its message), then drop the connection without an answer."""
 
 
 class RateSeed(_Model):
@@ -298,6 +300,7 @@ def apply_behaviour(ctx: Context, doc: SeedDocument) -> None:
                 latency_ms=f.latency_ms,
                 status=f.status,
                 remaining=f.count,
+                lose_answer=f.lose_answer,
             )
         )
     store.rates.extend(RateRule(**r.model_dump()) for r in doc.rates)

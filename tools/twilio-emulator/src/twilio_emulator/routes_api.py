@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from twilio_emulator.context import caller_of, ctx_of, first, form_of
+from twilio_emulator.date_filters import DATE_SENT_FILTERS, sent_date_matches
 from twilio_emulator.errors import TwilioApiError
 from twilio_emulator.ids import new_sid, new_token
 from twilio_emulator.render import (
@@ -256,9 +257,10 @@ async def list_messages(request: web.Request) -> web.Response:
         messages = [m for m in messages if m.to == q["To"]]
     if q.get("From"):
         messages = [m for m in messages if m.from_ == q["From"]]
+    messages = [m for m in messages if sent_date_matches(m.date_sent, q)]
     messages.sort(key=lambda m: m.date_created, reverse=True)
     page, size = page_params(q)
-    filters = _filters(q, ("To", "From"))
+    filters = _filters(q, ("To", "From", *DATE_SENT_FILTERS))
     items = [message_json(m) for m in messages]
     return _json(v2010_page("messages", items, request.path, filters, page, size))
 

@@ -146,6 +146,8 @@ class FaultRule:
     latency_ms: int = 0
     status: int | None = None
     remaining: int | None = None
+    lose_answer: bool = False
+    """The request is handled, then the connection is dropped: the caller never learns the outcome."""
 
 
 @dataclass

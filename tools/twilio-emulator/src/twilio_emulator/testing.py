@@ -229,9 +229,19 @@ class EmulatorControl:
         method: str | None = None,
         path_contains: str | None = None,
         count: int | None = None,
+        lose_answer: bool = False,
     ) -> None:
-        """Inject latency and/or a 5xx into matching Twilio API requests (``count`` times, or forever)."""
-        seed = FaultSeed(status=status, latency_ms=latency_ms, method=method, path_contains=path_contains, count=count)
+        """Inject latency and/or a 5xx into matching Twilio API requests (``count`` times, or forever);
+        ``lose_answer``: the request is handled (a create creates its message) but its answer is lost
+        (the connection is dropped)."""
+        seed = FaultSeed(
+            status=status,
+            latency_ms=latency_ms,
+            method=method,
+            path_contains=path_contains,
+            count=count,
+            lose_answer=lose_answer,
+        )
         await self._call("POST", "/faults", seed)
 
     async def set_rate(self, limit: int, *, sender: str = "*", window_s: float = 1.0) -> None:
@@ -286,6 +296,12 @@ class EmulatorControl:
         }
         data = await self._call("GET", "/webhooks", params=params)
         return [WebhookCall.model_validate(w) for w in data["webhooks"]]
+
+    async def messages(self, *, to: str | None = None, from_: str | None = None) -> list[dict[str, Any]]:
+        """Every message the emulator holds (its Twilio JSON), optionally only those to ``to`` / from ``from_``."""
+        params = {k: v for k, v in (("to", to), ("from", from_)) if v is not None}
+        data = await self._call("GET", "/messages", params=params)
+        return list(data["messages"])
 
     async def message(self, sid: str) -> dict[str, Any]:
         """A message's Twilio JSON, without credentials."""
