@@ -383,6 +383,11 @@ def test_connect_a_twilio_account_import_numbers_deactivate_and_delete(
     page.get_by_role("link", name="Details").click()
     page.locator("#activate").click()
     expect(page.locator("#status-badge")).to_have_text("Active")
+    # The integration's default queue, for its numbers without one of their own.
+    page.get_by_label("Default queue of its numbers").fill("queue-acme-default")
+    page.locator("#save").click()
+    expect(page.get_by_role("status")).to_have_text("The changes were saved.")
+    expect(page.get_by_label("Default queue of its numbers")).to_have_value("queue-acme-default")
     shoot(page, "05-details-active")
 
     # SMS Number Inventory: Add numbers -> Import, a local number.
@@ -458,6 +463,8 @@ def test_connect_a_twilio_account_import_numbers_deactivate_and_delete(
         lambda: row(page, number).locator(".queue").inner_text().strip() == "queue-support-de",
         "the queue on the list",
     )
+    # The short code has no queue of its own: the integration's default applies.
+    expect(row(page, short).locator(".queue")).to_have_text("queue-acme-default (integration's default)")
     shoot(page, "15-inventory-list")
     stale.get_by_label("Queue or inbound flow id").fill("queue-late")
     stale.locator("#save-queue").click()

@@ -60,3 +60,10 @@ def test_a_trace_step_names_its_facts_and_leaves_empty_ones_out() -> None:
     assert number_rows.step_details(refused, "en") == [("outcome", "refused"), ("code", "opted_out")]
     assert number_rows.step_label("something_new", "en") == "something_new"
     assert number_rows.step_details({"step": "x", "extra": 3}, "en") == [("extra", "3")]
+
+
+def test_times_read_as_utc_and_others_as_given() -> None:
+    assert number_rows.moment("2026-12-02T00:36:50.078197+00:00") == "2026-12-02 00:36:50 UTC"
+    assert number_rows.moment("2026-12-02T01:36:50+01:00") == "2026-12-02T01:36:50+01:00"
+    assert number_rows.moment("yesterday") == "yesterday"
+    assert number_rows.moment(None) == "—"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from byosms_console.texts import TEXTS, Language, text
@@ -53,6 +54,19 @@ def action_of(number: Mapping[str, Any], language: Language) -> str | None:
     said = text(f"action.{state}", language) if state in ACTION_STATES else state
     error = (action.get("error") or {}).get("message") if state == "failed" else None
     return f"{label}: {said}" + (f" — {error}" if error else "")
+
+
+def moment(value: str | None) -> str:
+    """An API timestamp as people read it: ``2026-12-02 00:36:50 UTC`` (UTC ones), else as given."""
+    if not value:
+        return "—"
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if at.utcoffset() != timedelta(0):
+        return value
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def step_label(step: str, language: Language) -> str:

@@ -29,6 +29,7 @@ async def trace_page(request: web.Request) -> web.Response:
             "sid": sid,
             "trace": trace,
             "error": error,
+            "moment": number_rows.moment,
             "step_label": lambda step: number_rows.step_label(str(step), language),
             "step_details": lambda step: number_rows.step_details(step, language),
             "no_view": viewer.lacking(session.PHONE_NUMBER_VIEW),
