@@ -1,9 +1,9 @@
 """The admin console in a real browser (Debian's Chromium driven by Playwright) against the running
 system: every service as its own process, the console a client of the admin API only.
 
-The inventory list, remove-number, set-queue and message-trace screens need issue 11's API, which
-this system does not offer yet: the tests check that those screens say so.
-With ``BYOSMS_CONSOLE_SCREENSHOTS=<folder>`` the flow test saves the main screens there
+The seed's walk goes through every screen: integrations, credentials, imports, the inventory list
+(state, filters, paging), a number's queue, a message's trace, removing a number, deactivating and
+deleting the integration. With ``BYOSMS_CONSOLE_SCREENSHOTS=<folder>`` the flow test saves the main screens there
 (``make console-screenshots`` writes ``docs/console/``)."""
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from byosms_cli.devkeys import mint_token
 from byosms_common.errors import render
@@ -245,6 +245,13 @@ def page_de(browser: Browser) -> Iterator[Page]:
     yield from _page(browser, "de-DE")
 
 
+def alert_text_of(page: Page) -> str:
+    """The text of the page's alert (outside a dialog)."""
+    alert = page.locator("[role=alert]").first
+    expect(alert).to_be_visible()
+    return alert.inner_text().strip()
+
+
 def alert_text(page: Page) -> str:
     alert = page.locator("dialog [role=alert]").first
     expect(alert).to_be_visible()
@@ -267,6 +274,50 @@ def import_details(page: Page, integration: str, kind: str, sender_id: str, coun
     page.locator("#import-next").click()
 
 
+def row(page: Page, address: str) -> Locator:
+    """The inventory list's row of ``address``."""
+    return page.locator(f"#numbers tr[data-address='{address}']")
+
+
+def reload_until(page: Page, url: str, check: Callable[[], bool], what: str, within: float = 30.0) -> None:
+    """Open ``url`` again until ``check`` holds: the list is a read model, a change shows a moment later."""
+    deadline = time.monotonic() + within
+    while True:
+        page.goto(url)
+        if check():
+            return
+        assert time.monotonic() < deadline, f"not in {within:.0f} s: {what}"
+        time.sleep(0.5)
+
+
+def listed_as(page: Page, address: str, state: str) -> bool:
+    found = row(page, address)
+    return found.count() == 1 and found.locator(".badge").inner_text().strip() == state
+
+
+def routed_message(tenant: Tenant, number: str, queue: str, within: float = 60.0) -> str:
+    """The MessageSid of a customer's text to ``number`` that routing sent to ``queue``. Texts go
+    through the emulator (a signed webhook) and the ingress; the number's new queue reaches routing
+    on its own path, so an early text may still be decided on the old state: text again."""
+    customer = "+49151" + f"{secrets.randbelow(10**8):08d}"
+    emulator = tenant.endpoints.emulator_url + "/_emulator/inbound"
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        status, sent = http("POST", emulator, {"from": customer, "to": number, "body": "Hallo, eine Frage"})
+        assert (status, sent["status"]) == (200, 200), sent
+        sid = str(sent["message_sid"])
+        decided = time.monotonic() + 10
+        while time.monotonic() < decided:
+            status, trace = tenant.api("GET", f"/api/v2/sms/messages/{sid}")
+            decisions = [s for s in (trace or {}).get("steps", []) if s["step"] in ("routed", "discarded")]
+            if status == 200 and decisions:
+                if decisions[0]["step"] == "routed" and decisions[0]["target"] == queue:
+                    return sid
+                break
+            time.sleep(0.3)
+    raise AssertionError(f"no text to {number} routed to {queue} in {within:.0f} s")
+
+
 def confirm_import(page: Page) -> None:
     expect(page.locator("#import-dialog-title")).to_have_text(re.compile("Confirm the import|Import bestätigen"))
     page.locator("#import-confirm").click()
@@ -278,7 +329,7 @@ def confirm_import(page: Page) -> None:
 
 
 def test_connect_a_twilio_account_import_numbers_deactivate_and_delete(
-    system: tuple[Endpoints, bytes], console: str, page: Page
+    system: tuple[Endpoints, bytes], console: str, page: Page, browser: Browser
 ) -> None:
     endpoints, private_key = system
     tenant = Tenant.new(endpoints, private_key)
@@ -332,6 +383,11 @@ def test_connect_a_twilio_account_import_numbers_deactivate_and_delete(
     page.get_by_role("link", name="Details").click()
     page.locator("#activate").click()
     expect(page.locator("#status-badge")).to_have_text("Active")
+    # The integration's default queue, for its numbers without one of their own.
+    page.get_by_label("Default queue of its numbers").fill("queue-acme-default")
+    page.locator("#save").click()
+    expect(page.get_by_role("status")).to_have_text("The changes were saved.")
+    expect(page.get_by_label("Default queue of its numbers")).to_have_value("queue-acme-default")
     shoot(page, "05-details-active")
 
     # SMS Number Inventory: Add numbers -> Import, a local number.
@@ -364,16 +420,96 @@ def test_connect_a_twilio_account_import_numbers_deactivate_and_delete(
     confirm_import(page)
     expect(page.locator("#toast")).to_have_text(f"The number import was successful: DE:{code}")
 
-    # The list itself waits for issue 11's inventory API; the page says so rather than failing.
-    expect(page.locator("#inventory-unavailable")).to_be_visible()
+    # The inventory lists both numbers, active, with their integration and the import that added them.
+    numbers_url = console + "/numbers"
+    short = f"DE:{code}"
+    reload_until(
+        page,
+        numbers_url,
+        lambda: listed_as(page, number, "Active") and listed_as(page, short, "Active"),
+        "both numbers listed active",
+    )
+    expect(row(page, number)).to_contain_text("Acme EU Twilio")
+    expect(row(page, number).locator(".last-action")).to_have_text("Import: completed")
+    # Filters and paging: the shortcodes alone; one number a page, the other on the next.
+    page.locator("#f-type").select_option("shortcode")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#numbers tbody tr")).to_have_count(1)
+    expect(row(page, short)).to_be_visible()
+    page.goto(numbers_url + "?limit=1")
+    expect(page.locator("#numbers tbody tr")).to_have_count(1)
+    first = page.locator("#numbers tbody tr").get_attribute("data-address")
+    page.locator("#next-page").click()
+    expect(page.locator("#numbers tbody tr")).to_have_count(1)
+    assert {first, page.locator("#numbers tbody tr").get_attribute("data-address")} == {number, short}
 
-    # Deactivate, with the seed's warning.
+    # A queue for the local number: saved, and seen on the list; a dialog opened before it is stale.
+    page.goto(numbers_url)
+    stale = page.context.new_page()
+    stale.goto(numbers_url)
+    row(stale, number).get_by_role("link", name="Set queue").click()
+    expect(stale.locator("#queue-dialog")).to_be_visible()
+    row(page, number).get_by_role("link", name="Set queue").click()
+    expect(page.locator("#queue-dialog")).to_be_visible()
+    page.get_by_label("Queue or inbound flow id").fill("queue-support-de")
+    shoot(page, "14-queue-dialog")
+    page.locator("#save-queue").click()
+    expect(page.get_by_role("status")).to_have_text(
+        re.compile("The number's queue was saved.|The queue change is being carried out")
+    )
+    reload_until(
+        page,
+        numbers_url,
+        lambda: row(page, number).locator(".queue").inner_text().strip() == "queue-support-de",
+        "the queue on the list",
+    )
+    # The short code has no queue of its own: the integration's default applies.
+    expect(row(page, short).locator(".queue")).to_have_text("queue-acme-default (integration's default)")
+    shoot(page, "15-inventory-list")
+    stale.get_by_label("Queue or inbound flow id").fill("queue-late")
+    stale.locator("#save-queue").click()
+    assert alert_text(stale) == render("version_conflict", "en")
+    stale.close()
+
+    # A customer's text to it, looked up by its MessageSid: received by the region's ingress, routed to the queue.
+    sid = routed_message(tenant, number, "queue-support-de")
+    page.get_by_role("link", name="Message trace").click()
+    page.get_by_label("MessageSid").fill(sid)
+    page.locator("#trace-lookup").click()
+    expect(page.locator("#trace-direction")).to_have_text("Inbound")
+    steps = page.locator("#trace-steps tbody tr")
+    expect(steps).to_have_count(2)
+    expect(steps.nth(0)).to_contain_text("Received by the ingress")
+    expect(steps.nth(0)).to_contain_text(endpoints.region)
+    expect(steps.nth(1)).to_contain_text("Routed")
+    expect(steps.nth(1)).to_contain_text("queue-support-de")
+    shoot(page, "16-message-trace")
+    # Another organization does not see it.
+    outsiders = _page(browser, "en-US")
+    outsider = next(outsiders)
+    sign_in(outsider, console, f"console-org-{uuid.uuid4().hex[:8]}")
+    outsider.goto(console + "/messages?sid=" + sid)
+    assert alert_text_of(outsider) == render("not_found", "en")
+    next(outsiders, None)
+
+    # The short code removed: asked, then gone from the list.
+    page.goto(numbers_url)
+    row(page, short).get_by_role("link", name="Remove").click()
+    expect(page.locator("#remove-dialog")).to_contain_text(f"{short} is removed from the SMS number inventory")
+    page.locator("#confirm-remove").click()
+    expect(page.get_by_role("status")).to_have_text("The number is being removed from the inventory.")
+    reload_until(page, numbers_url, lambda: row(page, short).count() == 0, "the removed number gone from the list")
+    expect(row(page, number)).to_be_visible()
+
+    # Deactivate, with the seed's warning; the number is listed inactive.
     page.goto(integration_url)
     page.locator("#deactivate").click()
     expect(page.locator("#dialog")).to_contain_text("inbound messages that Twilio sends meanwhile are discarded")
     shoot(page, "09-deactivate-dialog")
     page.locator("#confirm-deactivate").click()
     expect(page.locator("#status-badge")).to_have_text("Inactive")
+    reload_until(page, numbers_url, lambda: listed_as(page, number, "Inactive"), "the number listed inactive")
+    page.goto(integration_url)
 
     # Delete, with the seed's warning; the integration is gone from the list.
     page.locator("#delete").click()
@@ -382,6 +518,9 @@ def test_connect_a_twilio_account_import_numbers_deactivate_and_delete(
     page.locator("#confirm-delete").click()
     expect(page.get_by_role("status")).to_have_text("The integration was deleted.")
     expect(page.get_by_text("Acme EU Twilio")).to_have_count(0)
+    # Its numbers are gone from the inventory, although a queue still pointed at one.
+    reload_until(page, numbers_url, lambda: page.locator("#numbers").count() == 0, "the numbers gone")
+    expect(page.locator(".empty")).to_have_text("No numbers match.")
     # The numbers went with it: the address is free again (for any organization).
     other = Tenant.new(endpoints, private_key)
     seed = {"account_sid": other.account_sid, "phone_number": number, "sms_url": endpoints.inbound_url}
@@ -517,12 +656,15 @@ def test_controls_the_user_lacks_the_permission_for_are_disabled_with_the_reason
     expect(page.locator("#configure")).to_be_disabled()
     page.goto(console + "/numbers")
     expect(page.locator("#add-numbers")).to_be_disabled()
-    expect(page.locator("#add-numbers-reason")).to_have_text("You lack the permission sms:phoneNumber:all.")
+    expect(page.locator("#add-numbers-reason")).to_have_text("You lack the permission sms:phoneNumber:byoImport.")
+    expect(page.locator("#list-reason")).to_have_text("You lack the permission sms:phoneNumber:view.")
 
     # The language switch: German, kept across pages, and back.
     page.get_by_role("link", name="Deutsch").click()
     expect(page.locator("h1")).to_have_text("SMS-Nummernbestand")
-    expect(page.locator("#add-numbers-reason")).to_have_text("Ihnen fehlt die Berechtigung sms:phoneNumber:all.")
+    expect(page.locator("#add-numbers-reason")).to_have_text("Ihnen fehlt die Berechtigung sms:phoneNumber:byoImport.")
+    page.get_by_role("link", name="Nachrichtenverlauf").click()
+    expect(page.locator("#trace-reason")).to_have_text("Ihnen fehlt die Berechtigung sms:phoneNumber:view.")
     page.get_by_role("link", name="Integrationen").click()
     expect(page.locator("#install-reason")).to_have_text("Ihnen fehlt die Berechtigung integrations:integration:add.")
     page.get_by_role("link", name="English").click()
@@ -600,3 +742,26 @@ def test_dialogs_are_labelled_and_work_from_the_keyboard(
     expect(page.locator("#tab-re_opt_in")).to_have_attribute("aria-selected", "true")
     page.keyboard.press("Escape")
     page.wait_for_url("**/numbers")
+
+
+def test_a_form_posted_from_another_site_is_refused(system: tuple[Endpoints, bytes], console: str) -> None:
+    endpoints, private_key = system
+    tenant = Tenant.new(endpoints, private_key)
+    number = tenant.number()
+    assert tenant.import_number(tenant.integration("Cross-site"), number)["state"] == "imported"
+    status, listed = tenant.api("GET", "/api/v2/sms/numbers")
+    assert status == 200
+    (entry,) = listed["items"]
+    token = mint_token(private_key, organization_id=tenant.organization_id, permissions=PERMISSIONS, subject="ann")
+    request = urllib.request.Request(  # noqa: S310 - the console's loopback URL
+        f"{console}/numbers/{entry['id']}/remove",
+        data=b"",
+        method="POST",
+        headers={"Origin": "https://evil.example", "Cookie": f"byosms_console_token={token}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)  # noqa: S310
+    refused.value.close()
+    assert refused.value.code == 403
+    status, kept = tenant.api("GET", f"/api/v2/sms/numbers/{entry['id']}")
+    assert (status, kept["state"], kept["latest_action"]["kind"]) == (200, "active", "import")

@@ -9,7 +9,6 @@ A problem document becomes :class:`ApiProblem`; an API that cannot be reached be
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -80,7 +79,6 @@ class AdminApi:
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._session: aiohttp.ClientSession | None = None
-        self._paths: tuple[float, set[str]] | None = None
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=self._timeout)
@@ -127,24 +125,3 @@ class AdminApi:
                 return response.status == 200
         except (aiohttp.ClientError, TimeoutError):
             return False
-
-    async def paths(self, max_age_seconds: float = 30.0) -> set[str]:
-        """The paths the API document lists (``GET /api/v2/openapi.json``, public): what this
-        deployment offers, so screens of API parts it lacks can say so. Kept for ``max_age_seconds``."""
-        if self._paths is not None and time.monotonic() - self._paths[0] < max_age_seconds:
-            return self._paths[1]
-        found = await self._fetch_paths()
-        if found:
-            self._paths = (time.monotonic(), found)
-        return found
-
-    async def _fetch_paths(self) -> set[str]:
-        assert self._session is not None, "start() first"
-        try:
-            async with self._session.get(self._base + "/api/v2/openapi.json") as response:
-                if response.status != 200:
-                    return set()
-                document = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError):
-            return set()
-        return set((document or {}).get("paths", {}))

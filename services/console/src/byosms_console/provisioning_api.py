@@ -43,10 +43,19 @@ class ProvisioningApi:
         return dict((await self.api.call(caller, "POST", INTEGRATIONS, body)).body)
 
     async def update_integration(
-        self, caller: Caller, integration_id: str, *, name: str, notes: str, version: int | None
+        self,
+        caller: Caller,
+        integration_id: str,
+        *,
+        name: str,
+        notes: str,
+        default_routing_target: str,
+        version: int | None,
     ) -> dict[str, Any]:
+        """Name, notes and the default routing target of the integration's numbers (empty: none)."""
         path = path_of(INTEGRATIONS, integration_id)
-        answer = await self.api.call(caller, "PATCH", path, {"name": name, "notes": notes}, if_match=version)
+        body = {"name": name, "notes": notes, "default_routing_target": default_routing_target or None}
+        answer = await self.api.call(caller, "PATCH", path, body, if_match=version)
         return dict(answer.body)
 
     async def set_credentials(

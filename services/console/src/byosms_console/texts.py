@@ -119,6 +119,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "tabs.label": ("Integration settings", "Einstellungen der Integration"),
     "field.name": ("Name", "Name"),
     "field.notes": ("Notes", "Notizen"),
+    "field.default_target": ("Default queue of its numbers", "Standard-Warteschlange ihrer Nummern"),
+    "field.default_target_hint": (
+        "Queue or inbound flow id for numbers without one of their own; empty: the organization's default.",
+        "ID der Warteschlange oder des eingehenden Flows für Nummern ohne eigene; leer: die Vorgabe der Organisation.",
+    ),
     "field.notes_hint": (
         "Use the name and the notes to tell which Twilio account this integration uses.",
         "Nutzen Sie Name und Notizen, um zu erkennen, welches Twilio-Konto diese Integration verwendet.",
@@ -154,6 +159,14 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Die Nummer wird aus dem Bestand entfernt.",
     ),
     "done.queue": ("The number's queue was saved.", "Die Warteschlange der Nummer wurde gespeichert."),
+    "done.queue_running": (
+        "The queue change is being carried out; the list shows it in a moment.",
+        "Die Änderung der Warteschlange wird ausgeführt; die Liste zeigt sie gleich.",
+    ),
+    "done.defaults": (
+        "The organization's default queue was saved.",
+        "Die Standard-Warteschlange der Organisation wurde gespeichert.",
+    ),
     "config.webhook_url": ("Inbound webhook URL", "Webhook-URL für eingehende Nachrichten"),
     "config.copy": ("Copy", "Kopieren"),
     "config.copied": ("Copied to the clipboard.", "In die Zwischenablage kopiert."),
@@ -218,13 +231,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "numbers.title": ("SMS Number Inventory", "SMS-Nummernbestand"),
     "numbers.add": ("Add numbers", "Nummern hinzufügen"),
     "numbers.import": ("Import", "Importieren"),
-    "numbers.unavailable": (
-        "This deployment's admin API offers no number inventory list yet, so numbers cannot be listed, "
-        "removed or given a queue here. Importing works: each import's outcome is shown when it ends.",
-        "Die Admin-API dieser Installation bietet noch keine Liste des Nummernbestands; Nummern lassen sich "
-        "hier daher nicht auflisten, entfernen oder einer Warteschlange zuordnen. Der Import funktioniert: "
-        "Sein Ergebnis wird am Ende jedes Imports angezeigt.",
-    ),
     "numbers.empty": ("No numbers match.", "Keine passenden Nummern."),
     "numbers.col.address": ("Number", "Nummer"),
     "numbers.col.type": ("Type", "Typ"),
@@ -245,10 +251,21 @@ TEXTS: dict[str, tuple[str, str]] = {
     "state.inactive": ("Inactive", "Inaktiv"),
     "state.removed-recently": ("Removed recently", "Kürzlich entfernt"),
     "action.import": ("Import", "Import"),
-    "action.removal": ("Removal", "Entfernen"),
+    "action.remove": ("Removal", "Entfernen"),
+    "action.set_routing_target": ("Queue change", "Warteschlange ändern"),
+    "action.set_compliance": ("Compliance change", "Compliance ändern"),
     "action.running": ("running", "läuft"),
     "action.completed": ("completed", "abgeschlossen"),
     "action.failed": ("failed", "fehlgeschlagen"),
+    "numbers.from.integration": ("integration's default", "Vorgabe der Integration"),
+    "numbers.from.organization": ("organization's default", "Vorgabe der Organisation"),
+    "numbers.defaults": ("Organization's default queue", "Standard-Warteschlange der Organisation"),
+    "numbers.defaults_hint": (
+        "Where messages go when neither the number nor its integration names a queue. Without any, "
+        "messages are discarded and the number shows a warning.",
+        "Wohin Nachrichten gehen, wenn weder die Nummer noch ihre Integration eine Warteschlange nennt. "
+        "Ohne eine werden Nachrichten verworfen und die Nummer zeigt eine Warnung.",
+    ),
     "type.local": ("Local", "Local"),
     "type.mobile": ("Mobile", "Mobile"),
     "type.tollfree": ("Toll-free", "Toll-free"),
@@ -316,15 +333,39 @@ TEXTS: dict[str, tuple[str, str]] = {
     "trace.title": ("Message trace", "Nachrichtenverlauf"),
     "trace.sid": ("MessageSid", "MessageSid"),
     "trace.lookup": ("Look up", "Nachschlagen"),
-    "trace.unavailable": (
-        "This deployment's admin API offers no message trace yet.",
-        "Die Admin-API dieser Installation bietet noch keinen Nachrichtenverlauf.",
-    ),
     "trace.direction": ("Direction", "Richtung"),
     "trace.steps": ("Steps", "Schritte"),
     "trace.at": ("When", "Zeitpunkt"),
     "trace.step": ("Step", "Schritt"),
     "trace.detail": ("Detail", "Detail"),
+    "trace.hint": (
+        "Inbound: the MessageSid Twilio gave the message. Outbound: its MessageSid, or your message id when "
+        "Twilio never had it. Kept for 30 days; no message text is kept.",
+        "Eingehend: die MessageSid, die Twilio der Nachricht gab. Ausgehend: ihre MessageSid oder Ihre "
+        "Nachrichten-ID, wenn Twilio sie nie erhielt. 30 Tage aufbewahrt; kein Nachrichtentext wird aufbewahrt.",
+    ),
+    "trace.direction.inbound": ("Inbound", "Eingehend"),
+    "trace.direction.outbound": ("Outbound", "Ausgehend"),
+    "trace.message_id": ("Message id", "Nachrichten-ID"),
+    "trace.step.received": ("Received by the ingress", "Vom Ingress empfangen"),
+    "trace.step.routed": ("Routed", "Weitergeleitet"),
+    "trace.step.discarded": ("Discarded", "Verworfen"),
+    "trace.step.checks": ("Send checks", "Sendeprüfungen"),
+    "trace.step.accepted": ("Accepted by Twilio", "Von Twilio angenommen"),
+    "trace.step.failed": ("Failed", "Fehlgeschlagen"),
+    "trace.step.status": ("Delivery status", "Zustellstatus"),
+    "trace.field.region": ("region", "Region"),
+    "trace.field.spooled": ("through the spool", "über den Spool"),
+    "trace.field.target": ("queue", "Warteschlange"),
+    "trace.field.reason": ("reason", "Grund"),
+    "trace.field.outcome": ("outcome", "Ergebnis"),
+    "trace.field.status": ("status", "Status"),
+    "trace.field.message_sid": ("MessageSid", "MessageSid"),
+    "trace.field.code": ("code", "Code"),
+    "trace.field.error_code": ("Twilio error", "Twilio-Fehler"),
+    "trace.field.retryable": ("retryable", "wiederholbar"),
+    "yes": ("yes", "ja"),
+    "no": ("no", "nein"),
 }
 
 

@@ -136,7 +136,11 @@ def _back(integration_id: str, tab: str, done: str) -> web.HTTPSeeOther:
 async def save_details(request: web.Request) -> web.StreamResponse:
     integration_id = request.match_info["id"]
     form = await request.post()
-    values = {"name": str(form.get("name", "")).strip(), "notes": str(form.get("notes", "")).strip()}
+    values = {
+        "name": str(form.get("name", "")).strip(),
+        "notes": str(form.get("notes", "")).strip(),
+        "default_routing_target": str(form.get("default_routing_target", "")).strip(),
+    }
     try:
         await provisioning(request).update_integration(
             caller_of(request), integration_id, **values, version=_version(form)

@@ -1,6 +1,6 @@
-"""The SMS Number Inventory screens: the list (issue 11's API, when offered), "Add numbers →
-Import" with the seed's dialog, progress while the import runs, the toast, and each number's
-remove and set-queue dialogs (issue 11's API)."""
+"""The SMS Number Inventory screens: the list (state, filters, paging, each number's queue and
+latest action), "Add numbers → Import" with the seed's dialog, progress while the import runs, the
+toast, each number's remove and set-queue dialogs, and the organization's default queue."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from byosms_console import countries, import_form, session
+from byosms_console import countries, import_form, number_rows, session
 from byosms_console.api_client import ApiProblem
-from byosms_console.inventory_api import NUMBER_STATES
+from byosms_console.inventory_api import NUMBER_STATES, PAGE_SIZE
 from byosms_console.web_support import (
     SETTINGS,
     caller_of,
@@ -23,6 +23,7 @@ from byosms_console.web_support import (
 )
 
 FILTERS = ("integration_id", "state", "type", "address_prefix", "routing_target")
+MAX_PAGE_SIZE = 200
 
 
 async def _integrations(request: web.Request) -> list[dict[str, Any]]:
@@ -38,18 +39,22 @@ async def _page(request: web.Request, extra: dict[str, Any], status: int = 200) 
     """The inventory page, with whatever dialog ``extra`` names drawn over it."""
     viewer = viewer_from(request)
     inv = inventory(request)
-    offered = await inv.offered()
+    language = language_of(request)
     filters = {name: request.query.get(name) or None for name in FILTERS}
     if filters["state"] not in NUMBER_STATES:
         filters["state"] = None
     if filters["type"] not in import_form.TYPES:
         filters["type"] = None
     cursor = request.query.get("cursor") or None
+    size = request.query.get("limit", "")
+    limit = int(size) if size.isdigit() and 1 <= int(size) <= MAX_PAGE_SIZE else PAGE_SIZE
     page: dict[str, Any] = {"items": [], "next_cursor": None}
     list_error = None
-    if offered and viewer.may(session.PHONE_NUMBER_VIEW):
+    default_target: str | None = None
+    if viewer.may(session.PHONE_NUMBER_VIEW):
         try:
-            page = await inv.list_numbers(caller_of(request), filters, cursor=cursor)
+            page = await inv.list_numbers(caller_of(request), filters, cursor=cursor, limit=limit)
+            default_target = await inv.routing_defaults(caller_of(request))
         except ApiProblem as problem:
             list_error = problem
     integrations = await _integrations(request)
@@ -63,10 +68,14 @@ async def _page(request: web.Request, extra: dict[str, Any], status: int = 200) 
         if record.get("state") == "imported":
             toast = record.get("address") or record.get("sender_id")
     context = {
-        "offered": offered,
         "page": page,
+        "queue_of": lambda number: number_rows.queue_of(number, language),
+        "action_of": lambda number: number_rows.action_of(number, language),
+        "default_target": default_target,
         "filters": {k: v or "" for k, v in filters.items()},
         "cursor": cursor,
+        "limit": limit,
+        "page_size": PAGE_SIZE,
         "list_error": list_error,
         "integrations": integrations,
         "integration_names": {i["id"]: i["name"] for i in integrations},
@@ -75,10 +84,13 @@ async def _page(request: web.Request, extra: dict[str, Any], status: int = 200) 
         "toast": toast,
         "done": request.query.get("done"),
         "no_view": viewer.lacking(session.PHONE_NUMBER_VIEW),
-        "no_import": viewer.lacking(session.PHONE_NUMBER_ALL),
+        "no_import": viewer.lacking(session.PHONE_NUMBER_IMPORT),
         "no_edit": viewer.lacking(session.PHONE_NUMBER_EDIT),
         "no_delete": viewer.lacking(session.PHONE_NUMBER_DELETE),
         "dialog": None,
+        "entered": None,
+        "defaults_error": None,
+        "entered_default": None,
         **extra,
     }
     return render(request, "numbers.html", context, status=status)
@@ -187,20 +199,32 @@ async def remove(request: web.Request) -> web.StreamResponse:
 
 
 async def set_queue(request: web.Request) -> web.StreamResponse:
+    """The number's queue, with the version the dialog showed: a stale one (409) shows the API's
+    words over the dialog drawn afresh, so saving again applies to what is there now."""
     data = await request.post()
     target = str(data.get("routing_target", "")).strip() or None
     version = str(data.get("version", ""))
     try:
-        await inventory(request).set_routing_target(
+        changed = await inventory(request).set_routing_target(
             caller_of(request),
             request.match_info["id"],
             version=int(version) if version.isdigit() else 0,
             routing_target=target,
         )
     except ApiProblem as problem:
-        extra = {"dialog": "queue", "number": await _number(request), "error": problem}
+        extra = {"dialog": "queue", "number": await _number(request), "error": problem, "entered": target}
         return await _page(request, extra, status=problem.status)
-    raise redirect("/numbers?done=queue")
+    raise redirect("/numbers?done=" + ("queue" if changed.done else "queue_running"))
+
+
+async def set_defaults(request: web.Request) -> web.StreamResponse:
+    data = await request.post()
+    target = str(data.get("default_routing_target", "")).strip() or None
+    try:
+        await inventory(request).set_routing_defaults(caller_of(request), target)
+    except ApiProblem as problem:
+        return await _page(request, {"defaults_error": problem, "entered_default": target}, status=problem.status)
+    raise redirect("/numbers?done=defaults")
 
 
 def register(app: web.Application) -> None:
@@ -209,6 +233,7 @@ def register(app: web.Application) -> None:
     app.router.add_post("/numbers/import", import_step)
     app.router.add_get("/numbers/imports/{id}/state", import_state)
     app.router.add_get("/numbers/imports/{id}", import_progress)
+    app.router.add_post("/numbers/routing-defaults", set_defaults)
     app.router.add_post("/numbers/{id}/remove", remove)
     app.router.add_post("/numbers/{id}/queue", set_queue)
     app.router.add_get("/numbers/{id}/{dialog}", number_dialog)
