@@ -37,7 +37,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import aiohttp
 import asyncpg
@@ -49,14 +49,15 @@ from byosms_common.crypto import Keyring, associated_data, seal
 from byosms_common.regions import DEFAULT_REGIONS
 from byosms_common.testing import start_group_at_end
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/shared.py
+from shared import bench_database, cpu_seconds
+
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results" / "e2e.md"
 PLOT = REPO / "bench" / "results" / "e2e.png"
 REGION = DEFAULT_REGIONS["us-east-1"]
 ROUTING_INPUTS = [topics.INBOUND_MESSAGES.name, topics.OUTBOUND_COMMANDS.name, topics.DELIVERY_REPORTS.name]
-BENCH_DATABASE = "byosms_bench"
 TARGET_RATE, TARGET_P99_MS = 500, 100.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 INBOUND_SID = re.compile(rb'^\{"id":"(SM[0-9a-f]{32})"')
 ROUTED_SID = re.compile(rb'"type":"sms\.inbound_routed".*?"message_sid":"(SM[0-9a-f]{32})"')
 READY_TIMEOUT_S = 120.0
@@ -68,12 +69,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process, from /proc (fields 14 and 15, after the parenthesised name)."""
-    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 # ------------------------------------------------------------------------------------------ fixture
@@ -495,18 +490,6 @@ def write_results(path: Path, text: str, earlier: str | None) -> None:
 
 
 # ------------------------------------------------------------------------------------------ main
-
-
-async def bench_database(url: str) -> str:
-    """A database of its own on the same server (why: bench/routing/run.py), created when missing."""
-    conn = await asyncpg.connect(url)
-    try:
-        if not await conn.fetchval("SELECT true FROM pg_database WHERE datname = $1", BENCH_DATABASE):
-            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
-                await conn.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    finally:
-        await conn.close()
-    return urlunsplit(urlsplit(url)._replace(path="/" + BENCH_DATABASE))
 
 
 async def main(args: argparse.Namespace) -> int:

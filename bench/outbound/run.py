@@ -47,6 +47,9 @@ from byosms_common import topics
 from byosms_common.crypto import Keyring, associated_data, seal
 from byosms_common.testing import start_group_at_end
 from byosms_routing.pacing import burst_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/shared.py
+from shared import cpu_seconds
 from twilio_emulator.testing import EmulatorControl
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,12 +148,6 @@ async def _seed(control: EmulatorControl, producer: AIOKafkaProducer, keyring: K
 
 def run_digits(run: str) -> str:
     return str(int(run, 16) % 1000).zfill(3)
-
-
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of one process, from /proc (fields 14 and 15, after the parenthesised name)."""
-    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _own_cpu_seconds() -> float:
@@ -323,8 +320,8 @@ async def bench(args: argparse.Namespace) -> str:
             await watch.getmany(timeout_ms=500)  # positions fixed before the first command goes out
 
             cpu_from = {
-                "routing": _cpu_seconds(routing.pid),
-                "emulator": _cpu_seconds(emulator.pid),
+                "routing": cpu_seconds(routing.pid),
+                "emulator": cpu_seconds(emulator.pid),
                 "bench": _own_cpu_seconds(),
             }
             started = time.monotonic()
@@ -353,8 +350,8 @@ async def bench(args: argparse.Namespace) -> str:
                         elif isinstance(event, m.MessageStatusChanged) and event.payload.status == "delivered":
                             delivered_at.setdefault(message_id, seen)
             cpu_used = {
-                "routing": _cpu_seconds(routing.pid) - cpu_from["routing"],
-                "emulator": _cpu_seconds(emulator.pid) - cpu_from["emulator"],
+                "routing": cpu_seconds(routing.pid) - cpu_from["routing"],
+                "emulator": cpu_seconds(emulator.pid) - cpu_from["emulator"],
                 "bench": _own_cpu_seconds() - cpu_from["bench"],
             }
             await watch.stop()

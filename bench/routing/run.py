@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
@@ -58,18 +57,19 @@ from byosms_common import messages as m
 from byosms_common import topics
 from byosms_common.testing import start_group_at_end
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/shared.py
+from shared import bench_database, cpu_seconds, postgres_cpu_seconds, postmaster_pid
+
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results" / "routing.md"
 ROUTING_INPUTS = [topics.INBOUND_MESSAGES.name, topics.OUTBOUND_COMMANDS.name, topics.DELIVERY_REPORTS.name]
 MATCHED_SHARE = 0.9  # share of delivery-report messages routing knows
 STATUSES = ("queued", "sent", "delivered")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 EVENT_ID = re.compile(rb'^\{"id":"([^"]+)"')
 OUTBOUND_COLUMNS = [
     "organization_id", "message_id", "command_id", "sender", "recipient", "integration_id", "state",
     "message_sid", "twilio_status",
 ]  # fmt: skip
-BENCH_DATABASE = "byosms_bench"
 TARGET_RATE, GOAL_RATE = 5_000, 10_000
 PRODUCE_TIMEOUT_S = 300.0
 READY_TIMEOUT_S = 120.0
@@ -80,47 +80,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process, from /proc (fields 14 and 15, after the parenthesised name)."""
-    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def postgres_cpu_seconds(postmaster: int) -> float:
-    """CPU of a PostgreSQL server: the postmaster with its reaped children (cutime + cstime) and every
-    live child (backends, WAL writer, checkpointer...), from /proc."""
-    fields = Path(f"/proc/{postmaster}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    total = sum(int(f) for f in fields[11:15]) / CLK_TCK
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            child = (entry / "stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # exited meanwhile
-        if int(child[1]) == postmaster:
-            total += (int(child[11]) + int(child[12])) / CLK_TCK
-    return total
-
-
-def _proc_stat(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-
-
-async def postmaster_pid(url: str) -> int | None:
-    """The PostgreSQL server's main process, when it runs on this machine (None otherwise)."""
-    conn = await asyncpg.connect(url)
-    try:
-        backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
-        # Read while the connection (its backend process) is still there.
-        fields = _proc_stat(backend)
-    except OSError:
-        return None
-    finally:
-        await conn.close()
-    return int(fields[1])
 
 
 # ------------------------------------------------------------------------------------------ fixture
@@ -661,24 +620,6 @@ def write_results(path: Path, text: str, earlier: str | None) -> None:
 
 
 # ------------------------------------------------------------------------------------------ main
-
-
-async def bench_database(url: str) -> str:
-    """The URL of a database of its own on the same PostgreSQL server, created when missing.
-
-    Other engineers' tests and benchmarks share the test stack's Kafka: routing's consumer group
-    also takes whatever SendMessage commands they publish while a drain runs. In a database of its
-    own, what the benchmark's routing does with them (it cannot open their credentials) is never
-    recorded where their routing would find it, so their messages are still sent by their routing."""
-    parts = urlsplit(url)
-    conn = await asyncpg.connect(url)
-    try:
-        if not await conn.fetchval("SELECT true FROM pg_database WHERE datname = $1", BENCH_DATABASE):
-            with contextlib.suppress(asyncpg.DuplicateDatabaseError):  # another run created it meanwhile
-                await conn.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    finally:
-        await conn.close()
-    return urlunsplit(parts._replace(path="/" + BENCH_DATABASE))
 
 
 async def _env() -> dict[str, str]:

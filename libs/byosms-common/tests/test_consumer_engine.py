@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -21,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from byosms_common import messages as m
 from byosms_common.consumer import Consumers, Emit, Record, Subscription
-from byosms_common.kafka import HEADER_ERROR_CLASS, PermanentError
+from byosms_common.kafka import HEADER_ERROR_CLASS, PermanentError, Publisher, build_broker
 from byosms_common.settings import ConsumerSettings, KafkaSettings
 from byosms_common.testing import eventually
 from byosms_common.topics import TopicSpec
@@ -456,10 +457,6 @@ async def test_a_trace_begun_by_the_outbox_publisher_continues_in_the_consumer(
 ) -> None:
     """FastStream's publisher (provisioning's outbox relay) puts the trace on the record; the engine's
     consumer span continues it."""
-    from opentelemetry import trace as otel_trace
-
-    from byosms_common.kafka import Publisher, build_broker
-
     source = await topic(1)
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

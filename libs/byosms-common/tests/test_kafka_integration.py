@@ -1,4 +1,5 @@
-"""The shared consumer against the real broker: handling, retries, dead letters, state caches."""
+"""The FastStream publisher and the state-topic follower against the real broker (the consumer engine
+has its own tests: ``test_consumer_engine``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from prometheus_client import CollectorRegistry
 
 from byosms_common import messages as m
 from byosms_common.kafka import (
@@ -52,21 +51,6 @@ async def scratch_topic(kafka_bootstrap: str) -> AsyncIterator[Callable[..., Awa
     await admin.close()
 
 
-async def _read(bootstrap: str, topic: str, count: int) -> list[object]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
-    await consumer.start()
-    records: list[object] = []
-    try:
-        async with asyncio.timeout(20):
-            while len(records) < count:
-                batch = await consumer.getmany(timeout_ms=200)
-                for items in batch.values():
-                    records.extend(items)
-    finally:
-        await consumer.stop()
-    return records
-
-
 def _send(organization: str, body: str) -> m.SendMessage:
     return m.SendMessage(
         organization_id=organization,
@@ -99,35 +83,6 @@ async def test_publisher_waits_for_ack_and_state_follower_applies_tombstones(
             assert follower.values["key-c"].payload.body == "c"
         finally:
             await follower.stop()
-
-
-async def _end_offsets(bootstrap: str, topic: str) -> int:
-    """How many records ``topic`` (all partitions) holds."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return sum(ends.values())
-    finally:
-        await consumer.stop()
-
-
-async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
-
-
-def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    return registry.get_sample_value(name, labels) or 0.0
 
 
 async def test_state_follower_that_fails_reports_not_loaded_and_recovers(

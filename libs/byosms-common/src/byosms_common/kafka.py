@@ -65,13 +65,10 @@ def build_broker(
     service: str,
     *,
     tracer_provider: TracerProvider | None = None,
-    registry: CollectorRegistry | None = None,
     **overrides: Any,
 ) -> KafkaBroker:
-    """A FastStream Kafka broker with byosms' durability and acknowledgement settings.
-
-    With ``registry``, the consumers registered on the broker (``consume``) report their metrics there.
-    """
+    """A FastStream Kafka broker with byosms' durability and acknowledgement settings (a publisher:
+    the services consume with ``byosms_common.consumer``)."""
     options: dict[str, Any] = {
         "client_id": f"{settings.kafka_client_id_prefix}-{service}",
         "acks": "all",
@@ -87,8 +84,6 @@ def build_broker(
     options.update(overrides)
     broker = KafkaBroker(settings.kafka_bootstrap, **options)
     _bootstrap_by_broker[broker] = settings.kafka_bootstrap
-    if registry is not None:
-        _registry_by_broker[broker] = registry
     return broker
 
 
@@ -268,7 +263,6 @@ class ConsumerMetrics:
 
 
 _metrics_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, ConsumerMetrics] = weakref.WeakKeyDictionary()
-_registry_by_broker: weakref.WeakKeyDictionary[KafkaBroker, CollectorRegistry] = weakref.WeakKeyDictionary()
 _bootstrap_by_broker: weakref.WeakKeyDictionary[KafkaBroker, str] = weakref.WeakKeyDictionary()
 _unregistered: ConsumerMetrics | None = None
 

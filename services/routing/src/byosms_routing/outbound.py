@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -169,21 +169,40 @@ async def _accepted(
 ) -> list[Envelope]:
     org = record.message.organization_id
     message_id = record.message.payload.message_id
-    sid = created.message_sid
     async with deps.pool.acquire() as conn, conn.transaction():
-        await repo_outbound.lock_message_sid(conn, sid)
-        early = await repo_outbound.accept_outbound(
-            conn, org, message_id, message_sid=sid, twilio_status=created.status, integration_id=integration_id
-        )
-        if early is None:
+        events = await record_acceptance(conn, org, message_id, integration_id, created.message_sid, created.status)
+        if events is None:
             return await _recorded_events(deps, conn, record, message_id)
-        # Reports that arrived before this answer was recorded (from this tenant only).
-        moved = send_lease.fold_early_reports(created.status, early)
-        if moved is not None:
-            await repo_outbound.set_twilio_status(conn, org, message_id, moved.status, moved.error_code)
-    events: list[Envelope] = [accepted_event(org, message_id, sid, created.status or TwilioMessageStatus.QUEUED)]
+    return events
+
+
+async def record_acceptance(
+    conn: asyncpg.Connection,
+    organization_id: str,
+    message_id: str,
+    integration_id: str,
+    message_sid: str,
+    status: str | None,
+    later: Sequence[repo_outbound.Report] = (),
+) -> list[Envelope] | None:
+    """In ``conn``'s transaction: record that Twilio has the message as ``message_sid`` with ``status``,
+    apply the reports of this tenant that arrived before (and ``later`` ones known another way, such as
+    the status Twilio's Messages list shows), and return the events to publish; None when the message
+    was not waiting for its acceptance (it ended meanwhile)."""
+    await repo_outbound.lock_message_sid(conn, message_sid)
+    early = await repo_outbound.accept_outbound(
+        conn, organization_id, message_id, message_sid=message_sid, twilio_status=status, integration_id=integration_id
+    )
+    if early is None:
+        return None
+    moved = send_lease.fold_early_reports(status, [*early, *later])
     if moved is not None:
-        events.append(status_changed(org, message_id, sid, moved.status, moved.error_code))
+        await repo_outbound.set_twilio_status(conn, organization_id, message_id, moved.status, moved.error_code)
+    events: list[Envelope] = [
+        accepted_event(organization_id, message_id, message_sid, status or TwilioMessageStatus.QUEUED)
+    ]
+    if moved is not None:
+        events.append(status_changed(organization_id, message_id, message_sid, moved.status, moved.error_code))
     return events
 
 

@@ -47,7 +47,7 @@ class KeptReport:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """An outbound message a report may apply to (locked until the transaction ends)."""
+    """An outbound message a report may apply to (its MessageSid locked until the transaction ends)."""
 
     organization_id: str
     integration_id: str

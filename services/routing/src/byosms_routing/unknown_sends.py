@@ -34,16 +34,15 @@ from byosms_common import topics
 from byosms_common.crypto import CryptoError
 from byosms_common.errors import localized
 from byosms_common.kafka import Publisher
-from byosms_common.messages import Envelope, MessageStatusPayload, OutboundMessageFailed, utc_now
+from byosms_common.messages import MessageStatusPayload, OutboundMessageFailed, utc_now
 from byosms_common.twilio_client import TwilioFailure
 from byosms_common.twilio_status import TwilioMessageStatus
-from byosms_routing import repo_outbound, send_lease, send_resolution
+from byosms_routing import repo_outbound, send_resolution
 from byosms_routing.context import Collaborators
-from byosms_routing.outbound import accepted_event
+from byosms_routing.outbound import record_acceptance
 from byosms_routing.repo_outbound import Report, UnknownSendRow
 from byosms_routing.send_checks import twilio_sender
 from byosms_routing.send_resolution import Absent, Found, Listed, LookAgain, UnknownSend
-from byosms_routing.status_events import status_changed
 
 log = logging.getLogger(__name__)
 
@@ -192,22 +191,14 @@ def _as_listed(message: Any) -> Listed:
 
 async def _found(deps: Collaborators, publisher: Publisher, conn: Any, row: UnknownSendRow, message: Listed) -> bool:
     org, message_id, sid = row.organization_id, row.message_id, message.sid
-    created = TwilioMessageStatus.QUEUED
     async with conn.transaction():
-        await repo_outbound.lock_message_sid(conn, sid)
-        early = await repo_outbound.accept_outbound(
-            conn, org, message_id, message_sid=sid, twilio_status=created, integration_id=row.integration_id
-        )
-        if early is None:
-            return False  # resolved meanwhile
         # What Twilio's list shows now is the latest report of all.
-        reports = [*early, *([Report(message.status, message.error_code)] if message.status else [])]
-        moved = send_lease.fold_early_reports(created, reports)
-        if moved is not None:
-            await repo_outbound.set_twilio_status(conn, org, message_id, moved.status, moved.error_code)
-        events: list[Envelope] = [accepted_event(org, message_id, sid, created)]
-        if moved is not None:
-            events.append(status_changed(org, message_id, sid, moved.status, moved.error_code))
+        listed = [Report(message.status, message.error_code)] if message.status else []
+        events = await record_acceptance(
+            conn, org, message_id, row.integration_id, sid, TwilioMessageStatus.QUEUED, later=listed
+        )
+        if events is None:
+            return False  # resolved meanwhile
         for event in events:
             await publisher.publish(topics.MESSAGE_EVENTS, event, message_id)
     log.info("send %s (outcome unknown) found at Twilio as %s: accepted", message_id, sid)
