@@ -169,10 +169,26 @@ async def _accepted(
 ) -> list[Envelope]:
     org = record.message.organization_id
     message_id = record.message.payload.message_id
-    async with deps.pool.acquire() as conn, conn.transaction():
-        events = await record_acceptance(conn, org, message_id, integration_id, created.message_sid, created.status)
-        if events is None:
-            return await _recorded_events(deps, conn, record, message_id)
+    async with deps.pool.acquire() as conn:
+        # The common case in one round trip; with reports kept before it, in a transaction that folds them.
+        accepted = await repo_outbound.accept_send(
+            conn,
+            org,
+            message_id,
+            message_sid=created.message_sid,
+            twilio_status=created.status,
+            integration_id=integration_id,
+        )
+        if accepted:
+            return [accepted_event(org, message_id, created.message_sid, created.status or TwilioMessageStatus.QUEUED)]
+        async with conn.transaction():
+            events = None
+            if accepted is None:
+                events = await record_acceptance(
+                    conn, org, message_id, integration_id, created.message_sid, created.status
+                )
+            if events is None:
+                return await _recorded_events(deps, conn, record, message_id)
     return events
 
 

@@ -179,6 +179,32 @@ async def lock_message_sid(conn: asyncpg.Connection, message_sid: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('routing.sid:' || $1, 0))", message_sid)
 
 
+async def accept_send(
+    conn: asyncpg.Connection,
+    organization_id: str,
+    message_id: str,
+    *,
+    message_sid: str,
+    twilio_status: str | None,
+    integration_id: str,
+) -> bool | None:
+    """Twilio has the message: record it in one round trip, outside any transaction (migration 0013's
+    ``accept_send`` takes the MessageSid's lock itself). True when recorded, False when the message was
+    not waiting for its acceptance, None when reports of this MessageSid were kept before: then nothing
+    was changed, and the caller accepts it with :func:`accept_outbound` in a transaction."""
+    row = await conn.fetchrow(
+        "SELECT accepted FROM accept_send($1, $2, $3, $4, $5)",
+        organization_id,
+        message_id,
+        message_sid,
+        twilio_status,
+        integration_id,
+    )
+    assert row is not None
+    accepted: bool | None = row["accepted"]
+    return accepted
+
+
 async def accept_outbound(
     conn: asyncpg.Connection,
     organization_id: str,
