@@ -117,4 +117,5 @@ def test_every_kind_is_told_apart_and_has_a_message_in_both_languages() -> None:
     assert seen == {kind: kind for kind in DriftKind}
     for kind in DriftKind:
         text = CATALOG[kind.value]
-        assert "{expected_url}" in text.en and "{expected_url}" in text.de
+        assert "{expected_url}" in text.en
+        assert "{expected_url}" in text.de
