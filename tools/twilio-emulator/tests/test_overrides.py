@@ -69,7 +69,8 @@ async def test_conversations_address_configuration_captures_inbound(
 
     result = await twemu.control.inbound(from_=CUSTOMER, to=own, body="hi")
     assert result.url is None
-    assert result.dropped is not None and config.sid in result.dropped
+    assert result.dropped is not None
+    assert config.sid in result.dropped
 
     await conversations.address_configurations(config.sid).update_async(auto_creation_enabled=False)
     result = await twemu.control.inbound(from_=CUSTOMER, to=own, body="hi")
