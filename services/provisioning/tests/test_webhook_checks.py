@@ -440,3 +440,43 @@ async def test_scheduled_checks_keep_to_the_configured_request_rate(tenant: Tena
     assert {(r["address"], r["status"], r["kind"]) for r in states if r["status"] != "ok"} == {
         (addresses[3], "drifted", "webhook_not_configured")
     }
+
+
+async def test_numbers_never_checked_are_spread_over_the_interval_and_checked_without_an_event(
+    tenant: Tenant, prov_records: Callable[..., Any]
+) -> None:
+    """Numbers in the inventory from before the checks existed: first checks spread, `unchecked` until then."""
+    addresses = [mobile() for _ in range(24)]
+    for address in addresses:
+        await tenant.import_number(address)
+    pool = tenant.prov.ctx.pool
+    await pool.execute("DELETE FROM number_webhook_checks")
+    await tenant.emulator.control.console("PATCH", f"/phone-numbers/{addresses[0]}", sms_url=ELSEWHERE)
+
+    schedule = Schedule(tenant.prov.ctx)
+    assert await schedule.round() == 0  # all seeded into the future (or this very moment, rarely)
+    [some] = await pool.fetch("SELECT number_id FROM inventory_numbers WHERE address = $1", addresses[5])
+    assert (await tenant.number(some["number_id"]))["webhook"]["status"] == "unchecked"
+    offsets = [
+        r["offset"]
+        for r in await pool.fetch(
+            "SELECT extract(epoch FROM next_check_at - now()) AS offset FROM number_webhook_checks"
+        )
+    ]
+    interval = tenant.prov.ctx.settings.webhook_check_interval_seconds
+    assert all(-5 <= float(o) <= interval for o in offsets)
+    assert len({round(float(o)) for o in offsets}) > len(offsets) // 2  # not all at one moment
+
+    await make_due(tenant)
+    assert await schedule.round() == 24
+    states = {r["address"]: r["status"] for r in await pool.fetch("SELECT address, status FROM number_webhook_checks")}
+    assert states[addresses[0]] == "drifted"
+    assert {s for a, s in states.items() if a != addresses[0]} == {"ok"}
+    # Only the drifted one is news: ok after never checked publishes nothing.
+    [changed] = await events_of(prov_records, addresses[0], NumberWebhookChanged, 1)
+    assert changed.payload.previous_status == "unchecked"
+    published = await pool.fetch(
+        "SELECT record_key FROM outbox WHERE message_type = 'number.webhook_changed' AND record_key = ANY($1)",
+        addresses,
+    )
+    assert [r["record_key"] for r in published] == [addresses[0]]

@@ -137,6 +137,19 @@ async def seed_unchecked(conn: asyncpg.Connection, interval_seconds: float) -> i
     return int(status.split()[-1])
 
 
+async def forget_orphans(conn: asyncpg.Connection, older_than_seconds: float = 86400.0) -> int:
+    """Drop the checks of numbers the read model no longer holds (forgotten after removal). A check younger
+    than ``older_than_seconds`` stays: the import's check is written before inventory's record arrives."""
+    status = await conn.execute(
+        """DELETE FROM number_webhook_checks w
+           WHERE w.changed_at < now() - make_interval(secs => $1)
+             AND NOT EXISTS (SELECT 1 FROM inventory_numbers n
+                             WHERE n.address = w.address AND n.number_id = w.number_id)""",
+        older_than_seconds,
+    )
+    return int(status.split()[-1])
+
+
 async def claim_due(conn: asyncpg.Connection, *, batch: int, lease_seconds: float) -> list[DueNumber]:
     """Numbers whose check is due, oldest first; their next check moves ``lease_seconds`` ahead, so another
     replica does not take them while this one checks."""

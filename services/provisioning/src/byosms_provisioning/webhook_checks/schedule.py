@@ -51,6 +51,7 @@ class Schedule:
         settings = self.ctx.settings
         async with self.ctx.pool.acquire() as conn:
             await repo.seed_unchecked(conn, settings.webhook_check_interval_seconds)
+            await repo.forget_orphans(conn)
             due = await repo.claim_due(
                 conn,
                 batch=settings.webhook_check_batch_size,
