@@ -426,11 +426,11 @@ async def test_scheduled_checks_keep_to_the_configured_request_rate(tenant: Tena
     for address in addresses:
         await tenant.import_number(address)
     await tenant.emulator.control.console("PATCH", f"/phone-numbers/{addresses[3]}", sms_url=ELSEWHERE)
-    await tenant.emulator.control._call("DELETE", "/requests")
+    before = await tenant.emulator.control.requests()
     await make_due(tenant)
     assert await Schedule(tenant.prov.ctx).round() == 8
-    listed = await tenant.emulator.control._call("GET", "/requests")
-    times = [datetime.fromisoformat(r["at"]).timestamp() for r in listed["requests"]]
+    checked = await tenant.emulator.control.requests(since_id=before[-1].id)
+    times = [datetime.fromisoformat(r.at).timestamp() for r in checked]
     assert len(times) >= 8 + 2  # one per number, plus the account's lists
     rate = int(tenant.prov.ctx.settings.webhook_check_requests_per_second)
     # No more than `rate` requests start within any one second.

@@ -67,6 +67,7 @@ class InboundResult(_View):
 
 class ApiRequest(_View):
     id: int
+    at: str
     method: str
     path: str
     query: list[tuple[str, str]]
