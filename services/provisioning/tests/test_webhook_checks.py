@@ -367,6 +367,12 @@ async def test_probe_passes_for_a_healthy_number_and_names_the_failing_step_of_a
     ]
     assert result["steps"][4]["region"] == REGION.id
 
+    for body in ({"send_test_message": True}, {"send_test_message": True, "test_phone": healthy}):
+        response = await tenant.post(path, {"number_id": healthy_id, **body}, language="de")
+        assert response.status == 422
+        problem = await response.json()
+        assert problem["code"] == "webhook_probe_test_phone_required"
+
     drifted = mobile()
     drifted_id, _ = await tenant.import_number(drifted)
     await tenant.emulator.control.console("PATCH", f"/phone-numbers/{drifted}", sms_url=ELSEWHERE)
