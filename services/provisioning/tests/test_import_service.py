@@ -431,6 +431,11 @@ class ScriptedLookup:
     ) -> VendorService | None:
         return None
 
+    async def overrides(
+        self, account_sid: str, auth_token: str, number: VendorNumber, *, short_code: bool
+    ) -> tuple[None, tuple[()]]:
+        return None, ()
+
 
 async def test_unreadable_credentials_reject_at_once_and_free_the_claim(env: Env) -> None:
     # The token was sealed under a KEK that was retired before rotation reached it.

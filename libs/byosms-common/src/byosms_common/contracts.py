@@ -56,6 +56,8 @@ TOPIC_MESSAGES: Mapping[str, tuple[type[Envelope], ...]] = {
         messages.NumberCommandApplied,
         messages.NumberCommandRejected,
         messages.NumberRouteMissing,
+        messages.NumberWebhookChanged,
+        messages.NumberWebhookRepaired,
     ),
     topics.NUMBER_STATE.name: (messages.NumberStateRecord,),
     topics.OUTBOUND_COMMANDS.name: (messages.SendMessage,),

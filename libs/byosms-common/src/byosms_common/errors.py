@@ -99,6 +99,51 @@ CATALOG: dict[str, ErrorText] = {
         "Nachricht an).",
         422,
     ),
+    "conversations_autocreate": ErrorText(
+        "Inbound SMS to the number are captured by a Twilio Conversations address configuration with "
+        "auto-creation enabled, so no SMS webhook is called; turn auto-creation off for the number's address "
+        "(Conversations > Address Configurations) and set the number's SMS webhook to {expected_url}.",
+        "Eingehende SMS an die Nummer werden von einer Twilio-Conversations-Adresskonfiguration mit "
+        "aktivierter automatischer Erstellung abgefangen, daher wird kein SMS-Webhook aufgerufen; schalten Sie "
+        "die automatische Erstellung für die Adresse der Nummer aus (Conversations > Address Configurations) "
+        "und setzen Sie den SMS-Webhook der Nummer auf {expected_url}.",
+        422,
+    ),
+    # Webhook health of imported numbers (checks, repair, live path check).
+    "webhook_repair_not_supported": ErrorText(
+        "byosms does not change Twilio Conversations settings: turn auto-creation off for the number's "
+        "address configuration in Twilio, then check the number again.",
+        "byosms ändert keine Einstellungen von Twilio Conversations: Schalten Sie die automatische Erstellung "
+        "für die Adresskonfiguration der Nummer in Twilio aus und prüfen Sie die Nummer dann erneut.",
+        409,
+    ),
+    "webhook_repair_needs_service_defer": ErrorText(
+        "The number's Messaging Service does not defer to the sender's webhook. Changing that affects every "
+        'sender of the service; send the request again with "messaging_service_defer": true to allow it.',
+        "Der Messaging Service der Nummer verwendet nicht den Webhook des Absenders. Eine Änderung betrifft "
+        'alle Absender des Service; senden Sie die Anfrage erneut mit "messaging_service_defer": true, um sie '
+        "zu erlauben.",
+        409,
+    ),
+    "webhook_probe_test_phone_required": ErrorText(
+        "A test message needs a test phone (test_phone, E.164): Twilio does not send a message from a "
+        "number to itself.",
+        "Eine Testnachricht braucht ein Testtelefon (test_phone, E.164): Twilio sendet keine Nachricht von "
+        "einer Nummer an sich selbst.",
+        422,
+    ),
+    "webhook_probe_not_returned": ErrorText(
+        "The code did not come back to the number at Twilio within {seconds} seconds.",
+        "Der Code ist nicht innerhalb von {seconds} Sekunden bei Twilio an der Nummer angekommen.",
+        504,
+    ),
+    "webhook_probe_not_arrived": ErrorText(
+        "Twilio received the reply ({message_sid}) but it did not arrive through the regional ingress "
+        "within {seconds} seconds.",
+        "Twilio hat die Antwort ({message_sid}) erhalten, sie ist aber nicht innerhalb von {seconds} Sekunden "
+        "über den regionalen Eingang angekommen.",
+        504,
+    ),
     "number_already_imported": ErrorText(
         "This phone number is already in your organization's SMS number inventory.",
         "Diese Rufnummer ist bereits im SMS-Nummerninventar Ihrer Organisation.",

@@ -592,6 +592,62 @@ class NumberRouteMissing(Envelope):
     payload: NumberRouteMissingPayload
 
 
+class WebhookFix(Model):
+    """One value to set at Twilio so that inbound SMS reach the regional ingress."""
+
+    target: Literal["number", "messaging_service", "address_configuration"]
+    sid: str = Field(description="the Twilio SID of what to change (PN/SC, MG or IG)")
+    parameter: str = Field(description="the Twilio API parameter, e.g. SmsUrl or UseInboundWebhookOnNumber")
+    value: str
+    current: str | None = None
+
+
+class NumberWebhookChangedPayload(Model):
+    address: str
+    number_id: str
+    integration_id: str
+    status: Literal["ok", "drifted"]
+    kind: str | None = Field(
+        default=None,
+        description="the finding in effect: conversations_autocreate, messaging_service_not_deferring, "
+        "webhook_application_override, webhook_not_configured or webhook_method_not_post",
+    )
+    kinds: list[str] = Field(default_factory=list, description="every finding, the one in effect first")
+    previous_status: Literal["ok", "drifted", "unchecked"] | None = None
+    previous_kind: str | None = None
+    via: Literal["number", "application", "messaging_service", "conversations"]
+    delivers_to: str | None = Field(default=None, description="the URL Twilio calls now (none: captured or dropped)")
+    expected_url: str
+    fixes: list[WebhookFix] = Field(default_factory=list)
+    trigger: Literal["import", "schedule", "on_demand", "repair", "probe"]
+    checked_at: AwareDatetime
+
+
+class NumberWebhookChanged(Envelope):
+    """Where Twilio delivers a number's inbound SMS changed: it drifted away from the regional ingress
+    (another URL, a TwiML App, a Messaging Service not deferring, a Conversations capture) or is back."""
+
+    type: Literal["number.webhook_changed"] = "number.webhook_changed"
+    payload: NumberWebhookChangedPayload
+
+
+class NumberWebhookRepairedPayload(Model):
+    address: str
+    number_id: str
+    integration_id: str
+    actor: str = Field(description="who asked for the repair")
+    applied: list[WebhookFix] = Field(description="the values set at Twilio (current: the value before)")
+    failed: list[WebhookFix] = Field(default_factory=list)
+    error_code: str | None = None
+
+
+class NumberWebhookRepaired(Envelope):
+    """A tenant asked byosms to set its number's webhook at Twilio; what was changed, old and new value."""
+
+    type: Literal["number.webhook_repaired"] = "number.webhook_repaired"
+    payload: NumberWebhookRepairedPayload
+
+
 # --------------------------------------------------------------------------------------------------
 # Messaging
 # --------------------------------------------------------------------------------------------------
@@ -784,6 +840,8 @@ EVENTS: tuple[type[Envelope], ...] = (
     NumberCommandApplied,
     NumberCommandRejected,
     NumberRouteMissing,
+    NumberWebhookChanged,
+    NumberWebhookRepaired,
     InboundMessageReceived,
     DeliveryReportReceived,
     InboundMessageRouted,
@@ -825,6 +883,8 @@ AnyMessage = Annotated[
     | NumberCommandApplied
     | NumberCommandRejected
     | NumberRouteMissing
+    | NumberWebhookChanged
+    | NumberWebhookRepaired
     | InboundMessageReceived
     | DeliveryReportReceived
     | InboundMessageRouted

@@ -109,7 +109,8 @@ NUMBER_EVENTS = TopicSpec(
     consumers=("inventory", "provisioning", "platform services"),
     description=(
         "Import outcomes (imported, rejected), inventory changes (activated, deactivated, removed), results of "
-        "number commands, and routing's no_route warnings."
+        "number commands, routing's no_route warnings, and provisioning's webhook health: a number's effective "
+        "SMS webhook drifted or is back (number.webhook_changed), a repair made on request (number.webhook_repaired)."
     ),
 )
 NUMBER_STATE = TopicSpec(

@@ -56,6 +56,8 @@ from byosms_provisioning.traces import routes as routes_traces
 from byosms_provisioning.traces import service as traces_service
 from byosms_provisioning.traces import subscribers as subscribers_traces
 from byosms_provisioning.twilio_gateway import TwilioGateway
+from byosms_provisioning.webhook_checks import routes as routes_webhooks
+from byosms_provisioning.webhook_checks import schedule as webhook_schedule
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ ROUTE_REGISTRARS: list[RouteRegistrar] = [
     routes_numbers.register,
     routes_regions.register,
     routes_traces.register,
+    routes_webhooks.register,
 ]
 SUBSCRIPTION_TABLES: list[SubscriptionTable] = [
     subscribers.subscriptions,
@@ -93,6 +96,7 @@ BACKGROUND_TASKS: list[BackgroundTask] = [
     subscribers_imports.run_import_sweeper,
     numbers_service.forget_removed_periodically,
     traces_service.forget_old_traces_periodically,
+    webhook_schedule.run_scheduled_checks,
 ]
 
 

@@ -23,6 +23,7 @@ from byosms_provisioning.numbers import openapi as numbers_openapi
 from byosms_provisioning.openapi_common import JSON, NO_NUL_PATTERN, REQUEST_SCHEMAS, Part
 from byosms_provisioning.regions import openapi as regions_openapi
 from byosms_provisioning.traces import openapi as traces_openapi
+from byosms_provisioning.webhook_checks import openapi as webhook_openapi
 
 CONTRACT_PATH = Path("contracts/openapi/provisioning.json")
 
@@ -33,6 +34,7 @@ PARTS: list[Part] = [
     traces_openapi.traces_part,
     integrations_openapi.sealing_part,
     regions_openapi.regions_part,
+    webhook_openapi.webhook_part,
 ]
 
 

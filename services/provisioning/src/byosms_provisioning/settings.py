@@ -19,6 +19,11 @@ through explicit aliases. Nothing secret has a default; invalid settings stop th
 | BYOSMS_PROVISIONING_COMMANDS_ENABLED | consume the integration command topic (default true) |
 | BYOSMS_PROVISIONING_IMPORT_DEADLINE_SECONDS | in-progress imports older than this are rejected, claim freed (120) |
 | BYOSMS_PROVISIONING_IMPORT_SWEEP_SECONDS | how often imports past their deadline are looked for (5) |
+| BYOSMS_PROVISIONING_WEBHOOK_CHECK_INTERVAL_SECONDS | how often each number's SMS webhook is checked (3600) |
+| BYOSMS_PROVISIONING_WEBHOOK_CHECKS_ENABLED | run the scheduled webhook checks (true) |
+| BYOSMS_PROVISIONING_WEBHOOK_CHECK_REQUESTS_PER_SECOND | Twilio requests per second per account of the checks (2) |
+| BYOSMS_PROVISIONING_WEBHOOK_CHECK_BATCH_SIZE | numbers per round of the scheduled checks (100) |
+| BYOSMS_PROVISIONING_WEBHOOK_PROBE_MAX_WAIT_SECONDS | longest wait of a live path check (120) |
 | BYOSMS_TWILIO_API_BASE | send every Twilio REST call to this base URL (emulator) instead of twilio.com |
 | BYOSMS_REGIONS_OVERRIDES | JSON overrides of the region table (see byosms_common.regions) |
 """
@@ -92,6 +97,30 @@ class ProvisioningSettings(BaseSettings):
         gt=0,
         le=365,
         description="How long a removed number stays listed (state removed-recently) before it is forgotten.",
+    )
+    webhook_check_interval_seconds: float = Field(
+        default=3600.0,
+        ge=10,
+        le=7 * 86400,
+        description="How often each active number's effective SMS webhook is checked at Twilio (spread over "
+        "the interval); 0 is not allowed, set BYOSMS_PROVISIONING_WEBHOOK_CHECKS_ENABLED=false instead.",
+    )
+    webhook_checks_enabled: bool = Field(default=True, description="Run the scheduled webhook checks.")
+    webhook_check_requests_per_second: float = Field(
+        default=2.0,
+        gt=0,
+        le=100,
+        description="Twilio requests per second the scheduled checks make per Twilio account (a 429's "
+        "Retry-After pauses that account's checks for as long as Twilio asks).",
+    )
+    webhook_check_batch_size: int = Field(
+        default=100, ge=1, le=10_000, description="Numbers taken per round of the scheduled checks."
+    )
+    webhook_probe_max_wait_seconds: float = Field(
+        default=120.0,
+        ge=1,
+        le=900,
+        description="Longest a live path check (webhook:probe) waits for its test message to come back.",
     )
 
     @field_validator("jwt_algorithms")

@@ -256,6 +256,7 @@ async def messaging_service_of(
                     sid=str(service.sid),
                     use_inbound_webhook_on_number=bool(service.use_inbound_webhook_on_number),
                     inbound_request_url=_text(service.inbound_request_url),
+                    inbound_method=_text(service.inbound_method),
                 )
         return None
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from twilio_emulator.ids import new_sid
+from twilio_emulator.overrides import inbound_route
 from twilio_emulator.render import API_VERSION
 from twilio_emulator.state import Account, Message, PhoneNumber, ShortCode, Store
 from twilio_emulator.text import KeywordType, classify_keyword, count_segments, country_of
@@ -75,22 +76,10 @@ def plan_inbound(
         params.append(("OptOutType", keyword))
     params = _merge(params, extra)
 
-    if service is not None and not service.use_inbound_webhook_on_number:
-        url, method = service.inbound_request_url, service.inbound_method
-        fallback_url, fallback_method = service.fallback_url, service.fallback_method
-    else:
-        url, method = receiver.sms_url, receiver.sms_method
-        fallback_url, fallback_method = receiver.sms_fallback_url, receiver.sms_fallback_method
-
-    dropped = None
-    if (
-        isinstance(receiver, PhoneNumber)
-        and receiver.sms_application_sid
-        and (service is None or service.use_inbound_webhook_on_number)
-    ):
-        dropped = "number uses sms_application_sid; TwiML Apps are not emulated"
-    elif not url:
-        dropped = "no inbound webhook URL configured"
+    route = inbound_route(store, receiver, service)
+    url, method = route.url, route.method
+    fallback_url, fallback_method = route.fallback_url, route.fallback_method
+    dropped = route.dropped
     return InboundPlan(
         account=account,
         message=message,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from twilio_emulator.overrides import AddressConfiguration, Application
 from twilio_emulator.signing import Algorithm
 
 AccountStatus = Literal["active", "suspended", "closed"]
@@ -227,6 +228,8 @@ class Store:
         self.numbers: dict[str, PhoneNumber] = {}
         self.short_codes: dict[str, ShortCode] = {}
         self.services: dict[str, Service] = {}
+        self.applications: dict[str, Application] = {}
+        self.address_configs: dict[str, AddressConfiguration] = {}
         self.messages: dict[str, Message] = {}
         # (scope, recipient); scope is the sender number/short code or the Messaging Service SID.
         self.opt_outs: set[tuple[str, str]] = set()

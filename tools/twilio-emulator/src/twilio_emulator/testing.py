@@ -67,6 +67,7 @@ class InboundResult(_View):
 
 class ApiRequest(_View):
     id: int
+    at: str
     method: str
     path: str
     query: list[tuple[str, str]]
@@ -131,6 +132,17 @@ class EmulatorControl:
         async with self._session.request(
             method, f"{self.base_url}/_emulator{path}", json=payload, params=params
         ) as response:
+            text = await response.text()
+            if response.status >= 400:
+                raise ControlApiError(response.status, text)
+            return await response.json() if text else None
+
+    async def console(self, method: str, path: str, **fields: Any) -> Any:
+        """A change "in the Twilio Console" (``/_emulator/console``, see :mod:`twilio_emulator.console`):
+        only the fields given are sent, so only they change."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        async with self._session.request(method, f"{self.base_url}/_emulator/console{path}", json=fields) as response:
             text = await response.text()
             if response.status >= 400:
                 raise ControlApiError(response.status, text)

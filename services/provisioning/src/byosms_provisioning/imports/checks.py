@@ -7,7 +7,8 @@ The order of the checks (issue 6) is fixed here and in :mod:`byosms_provisioning
 2. sender id matches its type; 3. country; 4. short-code compliance (:mod:`sender_ids`);
 5. claim of the address (decided by the database, interpreted by :func:`claim_outcome`);
 6. the number exists in the Twilio account (:func:`pick_exact`);
-7. its SMS webhook is our regional ingress URL, called with POST (:func:`webhook_problem`).
+7. its SMS webhook is our regional ingress URL, called with POST, with nothing overriding it
+   (:func:`byosms_provisioning.webhook_checks.resolver.resolve`).
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class VendorService:
     sid: str
     use_inbound_webhook_on_number: bool
     inbound_request_url: str | None = None
+    inbound_method: str | None = None
 
 
 def _bare(value: str) -> str:
@@ -171,19 +173,14 @@ def same_webhook_url(actual: str | None, expected: str) -> bool:
 
 
 def webhook_problem(number: VendorNumber, service: VendorService | None, expected_url: str) -> str | None:
-    """The error code if inbound SMS to ``number`` would not reach ``expected_url``, else None."""
-    if service is not None and not service.use_inbound_webhook_on_number:
-        # The service's own inbound URL wins over the number's; the product wants the number's.
-        return "messaging_service_not_deferring"
-    if number.sms_application_sid:
-        # A TwiML App on the number makes Twilio ignore the number's sms_url.
-        return "webhook_application_override"
-    if not same_webhook_url(number.sms_url, expected_url):
-        return "webhook_not_configured"
-    if not posts(number.sms_method):
-        # Twilio would call our URL with GET, which the ingress answers with 405: nothing arrives.
-        return "webhook_method_not_post"
-    return None
+    """The error code if inbound SMS to ``number`` would not reach ``expected_url``, else None (the number
+    and its service only; :func:`byosms_provisioning.webhook_checks.resolver.resolve` also weighs a TwiML
+    App's URL and Conversations address configurations, and is what the import uses)."""
+    # Imported here: the resolver imports this module.
+    from byosms_provisioning.webhook_checks.resolver import NumberConfiguration, resolve
+
+    kind = resolve(NumberConfiguration(number=number, service=service), expected_url).kind
+    return kind.value if kind is not None else None
 
 
 def posts(sms_method: str | None) -> bool:

@@ -47,10 +47,18 @@ from byosms_provisioning.imports.checks import (
     claim_outcome,
     integration_problem,
     pick_exact,
-    webhook_problem,
 )
 from byosms_provisioning.imports.sender_ids import SenderId, validate_compliance, validate_sender_id
 from byosms_provisioning.integrations.model import AUTH_TOKEN_FIELD
+from byosms_provisioning.webhook_checks import repo as repo_checks
+from byosms_provisioning.webhook_checks.resolver import (
+    AddressConfig,
+    NumberConfiguration,
+    Resolution,
+    VendorApplication,
+    resolve,
+)
+from byosms_provisioning.webhook_checks.twilio_config import ConfigReader
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +75,12 @@ class NumberLookup(Protocol):
     async def service_of(
         self, account_sid: str, auth_token: str, member_sid: str, *, short_code: bool
     ) -> VendorService | None: ...
+
+    async def overrides(
+        self, account_sid: str, auth_token: str, number: VendorNumber, *, short_code: bool
+    ) -> tuple[VendorApplication | None, tuple[AddressConfig, ...]]:
+        """The TwiML App the number names (if any) and the account's Conversations address configurations."""
+        ...
 
 
 class TwilioNumberLookup:
@@ -86,6 +100,13 @@ class TwilioNumberLookup:
         return await twilio_gateway.messaging_service_of(
             self._gateway, account_sid, auth_token, member_sid, short_code=short_code
         )
+
+    async def overrides(
+        self, account_sid: str, auth_token: str, number: VendorNumber, *, short_code: bool
+    ) -> tuple[VendorApplication | None, tuple[AddressConfig, ...]]:
+        reader = ConfigReader(self._gateway, account_sid, auth_token, attempts=1)
+        app = await reader.application(number.sms_application_sid) if number.sms_application_sid else None
+        return app, (() if short_code else await reader.address_configs())
 
 
 class EventPublisher(Protocol):
@@ -107,6 +128,8 @@ class ImportDeps:
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=4, first_delay=0.5, max_delay=4.0))
     publisher: EventPublisher | None = None
     """Outcome events of commands that could not be recorded at all go out through this, not the outbox."""
+    webhook_check_interval_seconds: float = 3600.0
+    """When the scheduled webhook checks of an imported number start (spread over this interval)."""
 
 
 def deps_from_context(ctx: ServiceContext) -> ImportDeps:
@@ -119,6 +142,7 @@ def deps_from_context(ctx: ServiceContext) -> ImportDeps:
         outbox_wakeup=ctx.outbox_wakeup,
         deadline_seconds=ctx.settings.import_deadline_seconds,
         publisher=ctx.publisher,
+        webhook_check_interval_seconds=ctx.settings.webhook_check_interval_seconds,
     )
 
 
@@ -270,7 +294,7 @@ async def handle_import(deps: ImportDeps, command: ImportNumber) -> None:
     deadline = asyncio.get_running_loop().time() + remaining
     try:
         async with asyncio.timeout(remaining):
-            number = await _run_checks(deps, command, deadline)
+            number, resolution = await _run_checks(deps, command, deadline)
     except Rejected as exc:
         await _finish(deps, payload, rejected=exc)
     except TimeoutError:
@@ -280,7 +304,7 @@ async def handle_import(deps: ImportDeps, command: ImportNumber) -> None:
             raise
         await _finish(deps, payload, rejected=unexpected_failure(exc))
     else:
-        await _finish(deps, payload, imported=number)
+        await _finish(deps, payload, imported=number, resolution=resolution)
 
 
 def _validate(payload: ImportNumberPayload) -> tuple[SenderId, Compliance | None]:
@@ -292,7 +316,7 @@ def _validate(payload: ImportNumberPayload) -> tuple[SenderId, Compliance | None
     return sender, compliance
 
 
-async def _run_checks(deps: ImportDeps, command: ImportNumber, deadline: float) -> ImportedNumber:
+async def _run_checks(deps: ImportDeps, command: ImportNumber, deadline: float) -> tuple[ImportedNumber, Resolution]:
     payload = command.payload
     organization_id = command.organization_id
 
@@ -332,10 +356,19 @@ async def _run_checks(deps: ImportDeps, command: ImportNumber, deadline: float) 
         lambda: deps.lookup.service_of(facts.account_sid or "", token, number.sid, short_code=sender.is_short_code),
         deadline,
     )
-    webhook = webhook_problem(number, service, expected_url)
-    if webhook is not None:
-        raise Rejected(webhook, expected_url=expected_url)
-    return ImportedNumber(
+    application, address_configs = await _vendor(
+        deps,
+        "find webhook overrides",
+        lambda: deps.lookup.overrides(facts.account_sid or "", token, number, short_code=sender.is_short_code),
+        deadline,
+    )
+    configuration = NumberConfiguration(
+        number=number, service=service, application=application, address_configs=address_configs
+    )
+    resolution = resolve(configuration, expected_url)
+    if resolution.kind is not None:
+        raise Rejected(resolution.kind.value, expected_url=expected_url)
+    imported = ImportedNumber(
         address=sender.address,
         number_type=sender.number_type,
         country=sender.country,
@@ -343,6 +376,7 @@ async def _run_checks(deps: ImportDeps, command: ImportNumber, deadline: float) 
         integration_id=facts.integration_id,
         compliance=compliance,
     )
+    return imported, resolution
 
 
 async def _claim(deps: ImportDeps, organization_id: str, import_id: str, address: str) -> None:
@@ -396,6 +430,7 @@ async def _finish(
     *,
     imported: ImportedNumber | None = None,
     rejected: Rejected | None = None,
+    resolution: Resolution | None = None,
 ) -> None:
     async with deps.pool.acquire() as conn, conn.transaction():
         current = await repo_imports.lock_import(conn, payload.import_id)
@@ -405,6 +440,17 @@ async def _finish(
             # The deadline passed and another import took the address meanwhile.
             imported, rejected = None, Rejected("import_timed_out")
         await conclude(conn, current, imported=imported, rejected=rejected)
+        if imported is not None and resolution is not None:
+            # The import's check is the number's first webhook check; the schedule goes on from it.
+            await repo_checks.record_import_check(
+                conn,
+                organization_id=current.organization_id,
+                number_id=payload.import_id,
+                address=imported.address,
+                integration_id=imported.integration_id,
+                resolution=resolution,
+                interval_seconds=deps.webhook_check_interval_seconds,
+            )
     deps.outbox_wakeup.set()
 
 

@@ -138,6 +138,7 @@ def numbers_part() -> tuple[JSON, JSON]:
                     "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "since": timestamp},
                 },
             },
+            "webhook": ref("NumberWebhook"),
             "latest_action": {
                 "type": ["object", "null"],
                 "description": "the import that added it, or the latest change asked for since",

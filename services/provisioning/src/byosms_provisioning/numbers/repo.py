@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from byosms_common.messages import LocalizedText, NumberStatePayload, NumberStateRecord
+from byosms_provisioning.webhook_checks import repo as webhook_repo
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,8 @@ class NumberView:
     removed_at: datetime | None
     no_route_at: datetime | None
     action: Action | None
+    webhook: webhook_repo.CheckState | None = None
+    """The last check of where Twilio delivers its inbound SMS (None: not checked yet)."""
 
     @property
     def effective_target(self) -> tuple[str | None, str | None]:
@@ -231,11 +234,15 @@ SELECT n.*, i.name AS integration_name, i.default_routing_target AS integration_
        s.default_routing_target AS organization_target,
        a.command_id AS a_id, a.kind AS a_kind, a.state AS a_state, a.code AS a_code, a.message AS a_message,
        a.updated_at AS a_at,
-       im.state AS im_state, im.code AS im_code, im.result AS im_result, im.updated_at AS im_at
+       im.state AS im_state, im.code AS im_code, im.result AS im_result, im.updated_at AS im_at,
+       w.status AS w_status, w.kind AS w_kind, w.kinds AS w_kinds, w.details AS w_details,
+       w.trigger AS w_trigger, w.checked_at AS w_checked_at, w.changed_at AS w_changed_at,
+       w.error_code AS w_error_code, w.error_at AS w_error_at, w.next_check_at AS w_next_check_at
 FROM inventory_numbers n
 LEFT JOIN integrations i ON i.id = n.integration_id AND i.organization_id = n.organization_id
 LEFT JOIN organization_settings s ON s.organization_id = n.organization_id
 LEFT JOIN number_imports im ON im.import_id = n.number_id
+LEFT JOIN number_webhook_checks w ON w.address = n.address AND w.number_id = n.number_id
 LEFT JOIN LATERAL (
     SELECT * FROM number_actions x WHERE x.number_id = n.number_id ORDER BY x.created_at DESC, x.command_id LIMIT 1
 ) a ON true
@@ -287,6 +294,7 @@ def _view(row: Any) -> NumberView:
         removed_at=row["removed_at"],
         no_route_at=row["no_route_at"],
         action=action,
+        webhook=webhook_repo.state_of(row, "w_"),
     )
 
 

@@ -18,6 +18,7 @@ from byosms_provisioning.imports.routes import ComplianceBody, compliance_of
 from byosms_provisioning.numbers import service
 from byosms_provisioning.numbers.repo import ListFilter, NumberView
 from byosms_provisioning.problems import InvalidFields, language_of, parse_query, read_json
+from byosms_provisioning.webhook_checks.view import webhook_view
 
 BASE = "/api/v2/sms/numbers"
 ROUTING_DEFAULTS = "/api/v2/sms/routing-defaults"
@@ -108,6 +109,7 @@ def number_view(number: NumberView, language: Language) -> dict[str, Any]:
         "removed_at": _time(number.removed_at),
         "warnings": warnings,
         "latest_action": action_view,
+        "webhook": webhook_view(number.webhook, language),
     }
 
 

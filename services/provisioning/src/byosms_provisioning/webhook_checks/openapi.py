@@ -1,0 +1,133 @@
+"""Webhook health's part of the OpenAPI document (paths and schemas), merged by ``byosms_provisioning.openapi``."""
+
+from __future__ import annotations
+
+from byosms_provisioning import auth
+from byosms_provisioning.openapi_common import ID_PARAMETER, JSON, operation, ref, schema_of
+from byosms_provisioning.webhook_checks import routes
+from byosms_provisioning.webhook_checks.resolver import DriftKind
+
+KINDS = [k.value for k in DriftKind]
+CHECK_TEXT = (
+    "Asks Twilio now, with the integration's credentials, where inbound SMS to the number really go: the "
+    "number's SMS URL and method, a TwiML App on it (`sms_application_sid`), its Messaging Service's inbound "
+    "setting (\"Defer to sender's webhook\" or the service's own URL), a Conversations address configuration "
+    "that auto-creates conversations for it. The result is kept on the number (`webhook`) and published "
+    "(`number.webhook_changed`) when it changed. The same check runs at import and every "
+    "`BYOSMS_PROVISIONING_WEBHOOK_CHECK_INTERVAL_SECONDS` (3600). A Twilio failure answers with its problem "
+    "document and shows as `webhook.last_error`; the state stays as it was."
+)
+REPAIR_TEXT = (
+    "Sets, through the tenant's own Twilio account, what the check names: the number's SMS URL (the "
+    "region's ingress), method POST, and removes a TwiML App from the number; the Messaging Service's "
+    '"Defer to sender\'s webhook" only with `messaging_service_defer: true` (409 '
+    "`webhook_repair_needs_service_defer` otherwise). Conversations settings are never changed (409 "
+    "`webhook_repair_not_supported`). Every value set is audited (who, when, old and new value; event "
+    "`number.webhook_repaired`); the number is checked again and returned."
+)
+PROBE_TEXT = (
+    "Proves the inbound path of one number of the integration, step by step (`credentials`, `configuration`, "
+    "and with `send_test_message`: `sent`, `returned_to_twilio`, `arrived`), each `passed`, `failed` (with "
+    "`code` and `message`) or `skipped`. With `send_test_message` (two messages are charged by Twilio) a "
+    "one-time code is sent from the number to `test_phone`, whose user sends it back; the answer waits "
+    "(at most `wait_seconds`, bounded by `BYOSMS_PROVISIONING_WEBHOOK_PROBE_MAX_WAIT_SECONDS`) until Twilio "
+    "holds the reply and the message trace shows it arrived through the regional ingress."
+)
+
+
+def webhook_part() -> tuple[JSON, JSON]:
+    paths: JSON = {
+        routes.CHECK: {
+            "post": operation(
+                "Check where Twilio delivers the number's inbound SMS",
+                auth.PHONE_NUMBER_EDIT,
+                description=CHECK_TEXT,
+                ok=(200, ref("Number")),
+                errors=(401, 403, 404, 422, 503),
+                parameters=[ID_PARAMETER],
+            )
+        },
+        routes.REPAIR: {
+            "post": operation(
+                "Repair the number's SMS webhook at Twilio",
+                auth.PHONE_NUMBER_EDIT,
+                description=REPAIR_TEXT,
+                body=ref("WebhookRepairBody"),
+                ok=(200, ref("Number")),
+                errors=(400, 401, 403, 404, 409, 415, 422, 503),
+                parameters=[ID_PARAMETER],
+            )
+        },
+        routes.PROBE: {
+            "post": operation(
+                "Prove the inbound path of one number",
+                auth.INTEGRATION_EDIT,
+                description=PROBE_TEXT,
+                body=ref("WebhookProbeBody"),
+                ok=(200, ref("WebhookProbeResult")),
+                errors=(400, 401, 403, 404, 415, 422),
+                parameters=[ID_PARAMETER],
+            )
+        },
+    }
+    nullable: JSON = {"type": ["string", "null"]}
+    timestamp: JSON = {"type": ["string", "null"], "format": "date-time"}
+    fix: JSON = {
+        "type": "object",
+        "properties": {
+            "target": {"enum": ["number", "messaging_service", "address_configuration"]},
+            "sid": {"type": "string"},
+            "parameter": {"type": "string", "description": "Twilio API parameter, e.g. SmsUrl"},
+            "value": {"type": "string"},
+            "current": nullable,
+        },
+    }
+    schemas: JSON = {
+        "NumberWebhook": {
+            "type": "object",
+            "description": "where Twilio delivers the number's inbound SMS, as last checked",
+            "required": ["status"],
+            "properties": {
+                "status": {"enum": ["ok", "drifted", "unchecked"]},
+                "kind": {"anyOf": [{"enum": KINDS}, {"type": "null"}], "description": "the finding in effect"},
+                "kinds": {"type": "array", "items": {"enum": KINDS}},
+                "message": nullable,
+                "via": {"enum": ["number", "application", "messaging_service", "conversations", None]},
+                "delivers_to": {**nullable, "description": "the URL Twilio calls (null: captured or dropped)"},
+                "method": nullable,
+                "expected_url": nullable,
+                "fixes": {"type": "array", "items": fix},
+                "trigger": {"enum": ["import", "schedule", "on_demand", "repair", "probe"]},
+                "checked_at": timestamp,
+                "changed_at": timestamp,
+                "next_check_at": timestamp,
+                "last_error": {
+                    "type": ["object", "null"],
+                    "properties": {"code": {"type": "string"}, "message": nullable, "at": timestamp},
+                },
+            },
+        },
+        "WebhookRepairBody": schema_of(routes.RepairBody),
+        "WebhookProbeBody": schema_of(routes.ProbeBody),
+        "WebhookProbeResult": {
+            "type": "object",
+            "properties": {
+                "number_id": {"type": "string"},
+                "outcome": {"enum": ["passed", "failed"]},
+                "steps": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["step", "outcome"],
+                        "properties": {
+                            "step": {"enum": ["credentials", "configuration", "sent", "returned_to_twilio", "arrived"]},
+                            "outcome": {"enum": ["passed", "failed", "skipped"]},
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+    }
+    return paths, schemas

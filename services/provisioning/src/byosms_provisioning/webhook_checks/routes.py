@@ -1,0 +1,89 @@
+"""Public API of webhook health: ``POST /api/v2/sms/numbers/{id}/webhook:check`` and ``…/webhook:repair``,
+``POST /api/v2/integrations/{id}/webhook:probe``; thin handlers over :mod:`service` and :mod:`probe`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from byosms_provisioning import auth
+from byosms_provisioning.context import context_of
+from byosms_provisioning.numbers.routes import BASE as NUMBERS
+from byosms_provisioning.numbers.routes import number_view
+from byosms_provisioning.problems import language_of, read_json
+from byosms_provisioning.webhook_checks import probe, service
+
+CHECK = NUMBERS + "/{id}/webhook:check"
+REPAIR = NUMBERS + "/{id}/webhook:repair"
+PROBE = "/api/v2/integrations/{id}/webhook:probe"
+E164 = r"^\+[1-9][0-9]{6,14}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RepairBody(_Body):
+    messaging_service_defer: bool = Field(
+        default=False,
+        description='also set the Messaging Service to "Defer to sender\'s webhook" when it is not '
+        "(affects every sender of that service)",
+    )
+
+
+class ProbeBody(_Body):
+    number_id: str = Field(min_length=1, max_length=200, description="a number of this integration")
+    send_test_message: bool = Field(
+        default=False,
+        description="agree to the cost of two messages: a code sent to `test_phone`, and its reply",
+    )
+    test_phone: str | None = Field(
+        default=None, pattern=E164, description="the tenant's phone that sends the code back to the number"
+    )
+    wait_seconds: float = Field(default=60, ge=1, le=900, description="how long to wait for the reply")
+
+
+async def _principal(request: web.Request, permission: str) -> auth.Principal:
+    return await auth.authenticate(request, context_of(request).verifier, permission)
+
+
+async def check_number(request: web.Request) -> web.Response:
+    principal = await _principal(request, auth.PHONE_NUMBER_EDIT)
+    number = await service.check_now(context_of(request), principal.organization_id, request.match_info["id"])
+    return web.json_response(number_view(number, language_of(request)))
+
+
+async def repair_number(request: web.Request) -> web.Response:
+    principal = await _principal(request, auth.PHONE_NUMBER_EDIT)
+    body = await read_json(request, RepairBody)
+    number = await service.repair(
+        context_of(request),
+        principal.organization_id,
+        principal.subject,
+        request.match_info["id"],
+        messaging_service_defer=body.messaging_service_defer,
+    )
+    return web.json_response(number_view(number, language_of(request)))
+
+
+async def probe_integration(request: web.Request) -> web.Response:
+    principal = await _principal(request, auth.INTEGRATION_EDIT)
+    body = await read_json(request, ProbeBody)
+    result = await probe.probe(
+        context_of(request),
+        principal.organization_id,
+        request.match_info["id"],
+        body.number_id,
+        send_test_message=body.send_test_message,
+        test_phone=body.test_phone,
+        wait_seconds=body.wait_seconds,
+    )
+    return web.json_response(result.view(language_of(request)))
+
+
+def register(app: web.Application, ctx: object) -> None:
+    """Mount the webhook health routes (called by ``app.py``)."""
+    del ctx
+    app.router.add_post(CHECK, check_number)
+    app.router.add_post(REPAIR, repair_number)
+    app.router.add_post(PROBE, probe_integration)
