@@ -50,6 +50,7 @@ from byosms_provisioning.numbers import routes as routes_numbers
 from byosms_provisioning.numbers import service as numbers_service
 from byosms_provisioning.numbers import subscribers as subscribers_numbers
 from byosms_provisioning.problems import problem_middleware
+from byosms_provisioning.refusal_log import quiet_protocol_errors
 from byosms_provisioning.regions import routes as routes_regions
 from byosms_provisioning.settings import ProvisioningSettings, SealingKeySettings
 from byosms_provisioning.traces import routes as routes_traces
@@ -139,6 +140,7 @@ def build_http_app(
     registry: CollectorRegistry | None = None,
 ) -> web.Application:
     """The aiohttp application with every registered route (and health routes when given)."""
+    quiet_protocol_errors()
     app = web.Application(middlewares=[problem_middleware], client_max_size=ctx.settings.max_body_bytes)
     app[CONTEXT] = ctx
     for register in ROUTE_REGISTRARS:
