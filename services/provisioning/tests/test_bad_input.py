@@ -18,13 +18,13 @@ from byosms_provisioning.settings import ProvisioningSettings
 
 if TYPE_CHECKING:
     from conftest import Harness
+
     from twilio_emulator.testing import RunningEmulator
 
 BASE = "/api/v2/integrations"
 DEEP = "[" * 5000 + "]" * 5000
 LONG_NUMBER = '{"name": "x", "region": "eu-central-1", "notes": ' + "7" * 4400 + "}"
 JUST_TOO_DEEP = '{"name": ' + "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH + "}"
-
 
 
 @pytest.fixture

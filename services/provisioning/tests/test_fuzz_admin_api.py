@@ -87,8 +87,7 @@ async def _serve(key: rsa.RSAPrivateKey, ready: queue.Queue[str | BaseException]
             await site.start()
             port = runner.addresses[0][1]
             ready.put(f"http://127.0.0.1:{port}")
-            while not stop.is_set():
-                await asyncio.sleep(0.05)
+            await asyncio.to_thread(stop.wait)
             await runner.cleanup()
             await broker.stop()
             await twilio.close()
