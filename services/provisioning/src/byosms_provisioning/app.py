@@ -46,6 +46,7 @@ from byosms_provisioning.context import CONTEXT, ServiceContext
 from byosms_provisioning.imports import routes as routes_imports
 from byosms_provisioning.imports import subscribers as subscribers_imports
 from byosms_provisioning.integrations import routes, subscribers
+from byosms_provisioning.media import routes as routes_media
 from byosms_provisioning.numbers import routes as routes_numbers
 from byosms_provisioning.numbers import service as numbers_service
 from byosms_provisioning.numbers import subscribers as subscribers_numbers
@@ -82,6 +83,7 @@ ROUTE_REGISTRARS: list[RouteRegistrar] = [
     routes_numbers.register,
     routes_regions.register,
     routes_traces.register,
+    routes_media.register,
 ]
 SUBSCRIPTION_TABLES: list[SubscriptionTable] = [
     subscribers.subscriptions,
