@@ -273,8 +273,8 @@ CATALOG: dict[str, ErrorText] = {
         422,
     ),
     "message_media_invalid": ErrorText(
-        "A message may carry at most {limit} media attachments, each an http(s) URL.",
-        "Eine Nachricht darf höchstens {limit} Medienanhänge haben, jeder eine http(s)-URL.",
+        "A message may carry at most {limit} media attachments, each an https URL.",
+        "Eine Nachricht darf höchstens {limit} Medienanhänge haben, jeder eine https-URL.",
         422,
     ),
     "sender_not_capable": ErrorText(

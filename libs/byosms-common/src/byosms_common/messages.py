@@ -21,9 +21,10 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from opentelemetry import propagate, trace
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -650,12 +651,37 @@ class DeliveryReportReceived(Envelope):
     payload: DeliveryReportPayload
 
 
+MAX_MEDIA_URLS = 10
+"""Twilio's limit of media items per outbound message (MediaUrl, twilio-facts 5.5)."""
+
+
+def _https_media_url(value: str) -> str:
+    """A media URL Twilio can fetch: https, a host, no credentials, no whitespace or control characters."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise ValueError("must be an https URL") from None
+    if parts.scheme != "https" or not parts.hostname or parts.username is not None or parts.password is not None:
+        raise ValueError("must be an https URL with a host and without credentials")
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValueError("must not contain whitespace or control characters")
+    return value
+
+
+MediaUrl = Annotated[str, Field(min_length=9, max_length=2000), AfterValidator(_https_media_url)]
+
+
 class SendMessagePayload(Model):
     message_id: str = Field(default_factory=new_id, description="platform's id, used for idempotency")
     from_: str = Field(alias="from", description="an imported sender address")
     to: str
     body: str = Field(max_length=1600)
-    media_urls: tuple[str, ...] = ()
+    media_urls: tuple[MediaUrl, ...] = Field(
+        default=(),
+        max_length=MAX_MEDIA_URLS,
+        description="public https URLs Twilio fetches and sends as MMS (MediaUrl), at most 10",
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 

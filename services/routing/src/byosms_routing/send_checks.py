@@ -72,7 +72,7 @@ def _media_ok(urls: tuple[str, ...]) -> bool:
         return False
     for url in urls:
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if parts.scheme != "https" or not parts.hostname:
             return False
     return True
 
