@@ -669,7 +669,9 @@ def _https_media_url(value: str) -> str:
     return value
 
 
-MediaUrl = Annotated[str, Field(min_length=9, max_length=2000), AfterValidator(_https_media_url)]
+MediaUrl = Annotated[
+    str, Field(min_length=9, max_length=2000, pattern=r"^https://\S+$"), AfterValidator(_https_media_url)
+]
 
 
 class SendMessagePayload(Model):
