@@ -24,6 +24,7 @@ import aiohttp
 
 from byosms_common.errors import ByosmsError, NotFound, VendorError
 from byosms_provisioning.media.urls import MediaRef, api_url, redirect_allowed, redirect_host
+from byosms_provisioning.refusal_log import REFUSALS
 from byosms_provisioning.settings import ProvisioningSettings
 
 log = logging.getLogger(__name__)
@@ -124,9 +125,12 @@ class MediaFetcher:
         status = response.status
         if status != 200:
             response.release()
-            log.warning("media %s: Twilio answered %d", ref.media_sid, status)
             if status == 404:
+                # Anyone may ask for media SIDs that don't exist: noted, rate limited.
+                log.info("media %s: Twilio answered 404", ref.media_sid)
+                REFUSALS.note("media_not_found")
                 raise NotFound("media_not_found")
+            log.warning("media %s: Twilio answered %d", ref.media_sid, status)
             if status in (401, 403):
                 raise VendorError("credentials_rejected")
             if status == 429 or status >= 500:
@@ -135,13 +139,15 @@ class MediaFetcher:
         content_type = media_type(response.headers.get("Content-Type"))
         if content_type not in {t.lower() for t in settings.media_allowed_types}:
             response.release()
-            log.warning("media %s: content type %s refused", ref.media_sid, content_type[:80] or "(none)")
+            log.info("media %s: content type %s refused", ref.media_sid, content_type[:80] or "(none)")
+            REFUSALS.note("media_type_not_allowed")
             raise ByosmsError("media_type_not_allowed", content_type=content_type[:80] or "(none)")
         limit = settings.media_max_bytes
         declared = response.content_length
         if declared is not None and declared > limit:
             response.release()
-            log.warning("media %s: %d bytes refused (limit %d)", ref.media_sid, declared, limit)
+            log.info("media %s: %d bytes refused (limit %d)", ref.media_sid, declared, limit)
+            REFUSALS.note("media_too_large")
             raise ByosmsError("media_too_large", limit=str(limit))
         if declared is not None:
             return FetchedMedia(content_type, declared, response)
@@ -151,7 +157,8 @@ class MediaFetcher:
             async for chunk in response.content.iter_chunked(CHUNK_BYTES):
                 body += chunk
                 if len(body) > limit:
-                    log.warning("media %s: more than %d bytes refused", ref.media_sid, limit)
+                    log.info("media %s: more than %d bytes refused", ref.media_sid, limit)
+                    REFUSALS.note("media_too_large")
                     raise ByosmsError("media_too_large", limit=str(limit))
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("media %s: %s while reading", ref.media_sid, type(exc).__name__)
