@@ -258,3 +258,27 @@ def test_which_media_urls_are_accepted(url: str, base: str | None, accepted: boo
 def test_which_redirects_are_followed(url: str, allow_http: bool, followed: bool) -> None:
     hosts = ("media.twiliocdn.com", "*.twiliocdn.com")
     assert redirect_allowed(url, hosts, allow_http=allow_http) is followed
+
+
+@pytest.mark.integration
+async def test_a_second_hop_never_carries_the_credentials(tenant: Tenant) -> None:
+    """Twilio's redirect back to an API path (allowed host) is requested without Authorization: the API
+    refuses it (answered as a passing failure: a new request gets a fresh CDN URL), which proves the
+    credentials stayed with the first request."""
+    emulator = tenant.prov.emulator.control
+    target = await emulator.add_media(tenant.account.sid, size=10)
+    bounced = await emulator.add_media(
+        tenant.account.sid, size=10, redirect_url=tenant.prov.emulator.base_url + target.uri
+    )
+    await assert_problem(await tenant.get(bounced.url), 503, "vendor_unavailable")
+    calls = await media_requests(tenant)
+    assert [(r.path, r.auth_username) for r in calls] == [(bounced.uri, tenant.account.sid), (target.uri, None)]
+
+
+@pytest.mark.integration
+async def test_credentials_twilio_no_longer_takes_are_reported_as_such(tenant: Tenant) -> None:
+    emulator = tenant.prov.emulator.control
+    media = await emulator.add_media(tenant.account.sid, size=10)
+    await emulator.create_account(tenant.account.sid, auth_token="f" * 32)  # the token was rotated at Twilio
+    await assert_problem(await tenant.get(media.url, language="de"), 422, "credentials_rejected", "de")
+    assert await emulator.cdn_requests() == []

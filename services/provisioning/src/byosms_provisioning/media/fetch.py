@@ -116,11 +116,11 @@ class MediaFetcher:
                     raise ByosmsError("media_redirect_refused")
                 url = target
                 continue
-            return await self._accept(ref, response)
+            return await self._accept(ref, response, redirected=hop > 0)
         log.warning("media %s: more than %d redirects", ref.media_sid, settings.media_max_redirects)
         raise ByosmsError("media_redirect_refused")
 
-    async def _accept(self, ref: MediaRef, response: aiohttp.ClientResponse) -> FetchedMedia:
+    async def _accept(self, ref: MediaRef, response: aiohttp.ClientResponse, *, redirected: bool) -> FetchedMedia:
         settings = self._settings
         status = response.status
         if status != 200:
@@ -131,8 +131,11 @@ class MediaFetcher:
                 REFUSALS.note("media_not_found")
                 raise NotFound("media_not_found")
             log.warning("media %s: Twilio answered %d", ref.media_sid, status)
-            if status in (401, 403):
+            if status in (401, 403) and not redirected:
                 raise VendorError("credentials_rejected")
+            if status in (401, 403):
+                # The CDN refused its own (pre-signed, short-lived) URL: a new request gets a fresh one.
+                raise VendorError("vendor_unavailable", retryable=True)
             if status == 429 or status >= 500:
                 raise VendorError("vendor_unavailable", retryable=True)
             raise VendorError("vendor_rejected", twilio_code=str(status))
