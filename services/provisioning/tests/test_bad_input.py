@@ -133,3 +133,12 @@ def test_the_refusal_log_writes_once_per_kind_then_once_per_interval(caplog: pyt
 @pytest.mark.parametrize(("value", "depth"), [(1, 0), ([], 1), ({"a": [1, {"b": []}]}, 4), ([[[[]]]], 4)])
 def test_json_depth(value: object, depth: int) -> None:
     assert json_depth(value) == depth
+
+
+@pytest.mark.integration
+async def test_a_query_integer_of_5000_digits_is_refused_not_a_500(prov: Harness) -> None:
+    response = await prov.client.get(BASE, params={"limit": "7" * 5000}, headers=prov.headers(language="de"))
+    assert response.status == 400
+    problem = await response.json()
+    assert problem["code"] == "invalid_request"
+    assert problem["errors"][0]["field"] == "query.limit"
