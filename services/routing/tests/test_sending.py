@@ -888,3 +888,28 @@ async def test_while_twilio_cannot_be_asked_an_unknown_send_stays_unknown_and_is
 
         await eventually(not_sent, within=30, what="proved absent once Twilio answers")
         assert await harness.creates_to(to) == [503]
+
+
+async def test_a_send_with_media_reaches_twilio_as_mms_with_every_media_url(harness: Harness) -> None:
+    tenant = await harness.tenant()
+    await harness.start()
+    to = _number("+49151")
+    media = ("https://cdn.example.com/a.jpg", "https://cdn.example.com/b.png?sig=x%2By")
+    command = m.SendMessage(
+        organization_id=tenant.org,
+        payload=m.SendMessagePayload.model_validate(
+            {"from": tenant.sender, "to": to, "body": "Ihr Foto", "media_urls": media}
+        ),
+    )
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch:
+        await harness.resend(command)
+        accepted = await _first(watch, command.payload.message_id, m.OutboundMessageAccepted, "accepted")
+    sid = accepted.payload.message_sid
+    assert sid is not None
+    assert sid.startswith("MM")  # Twilio's prefix for a message with media
+    (create,) = await harness.emulator.control.requests(method="POST", path_contains="/Messages.json")
+    assert [v for n, v in create.form if n == "MediaUrl"] == list(media)
+    assert create.field("Body") == "Ihr Foto"
+    held = await harness.emulator.control.message(sid)
+    assert held["num_media"] == "2"
+    assert (held["to"], held["from"]) == (to, tenant.sender)

@@ -318,8 +318,8 @@ CATALOG: dict[str, ErrorText] = {
         422,
     ),
     "message_media_invalid": ErrorText(
-        "A message may carry at most {limit} media attachments, each an http(s) URL.",
-        "Eine Nachricht darf höchstens {limit} Medienanhänge haben, jeder eine http(s)-URL.",
+        "A message may carry at most {limit} media attachments, each an https URL.",
+        "Eine Nachricht darf höchstens {limit} Medienanhänge haben, jeder eine https-URL.",
         422,
     ),
     "sender_not_capable": ErrorText(
@@ -480,6 +480,41 @@ CATALOG: dict[str, ErrorText] = {
         "The message could not be delivered (Twilio gave no error code).",
         "Die Nachricht konnte nicht zugestellt werden (Twilio hat keinen Fehlercode genannt).",
         422,
+    ),
+    # Inbound MMS media fetched through provisioning (GET /api/v2/sms/media).
+    "media_url_not_allowed": ErrorText(
+        "Only media URLs of Twilio's API are fetched: "
+        "https://api.twilio.com/2010-04-01/Accounts/AC…/Messages/MM…/Media/ME… of the integration's own account.",
+        "Es werden nur Medien-URLs der Twilio-API abgerufen: "
+        "https://api.twilio.com/2010-04-01/Accounts/AC…/Messages/MM…/Media/ME… des eigenen Kontos der Integration.",
+        400,
+    ),
+    "media_not_found": ErrorText(
+        "No such media item in your organization.",
+        "Kein solches Medienelement in Ihrer Organisation.",
+        404,
+    ),
+    "media_too_large": ErrorText(
+        "The media item is larger than {limit} bytes and is not served.",
+        "Das Medienelement ist größer als {limit} Bytes und wird nicht ausgeliefert.",
+        422,
+    ),
+    "media_type_not_allowed": ErrorText(
+        "Media of type {content_type} is not served; allowed are the MMS types images, audio, video, vCard, "
+        "calendar and PDF.",
+        "Medien vom Typ {content_type} werden nicht ausgeliefert; erlaubt sind die MMS-Typen Bilder, Audio, "
+        "Video, vCard, Kalender und PDF.",
+        422,
+    ),
+    "media_redirect_refused": ErrorText(
+        "Twilio redirected the media request somewhere byosms does not follow.",
+        "Twilio hat die Medienanfrage an ein Ziel umgeleitet, dem byosms nicht folgt.",
+        502,
+    ),
+    "media_busy": ErrorText(
+        "Too many media items are being fetched right now. Please try again shortly.",
+        "Gerade werden zu viele Medienelemente abgerufen. Bitte versuchen Sie es gleich erneut.",
+        503,
     ),
     # Generic request errors.
     "invalid_request": ErrorText(

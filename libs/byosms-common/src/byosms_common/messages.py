@@ -18,9 +18,11 @@ Models are frozen and reject unknown fields. JSON Schemas and the AsyncAPI docum
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from opentelemetry import propagate, trace
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
@@ -706,12 +708,43 @@ class DeliveryReportReceived(Envelope):
     payload: DeliveryReportPayload
 
 
+MAX_MEDIA_URLS = 10
+"""Twilio's limit of media items per outbound message (MediaUrl, twilio-facts 5.5)."""
+
+
+def is_sendable_media_url(value: str) -> bool:
+    """Whether Twilio can be asked to fetch ``value`` for an MMS: an https URL with a host and a valid
+    port, without credentials, whitespace or control characters, at most 2,000 characters."""
+    if len(value) > 2000:
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return False
+    if parts.scheme != "https" or not parts.hostname or parts.username is not None or parts.password is not None:
+        return False
+    return not any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+
+
+def are_sendable_media_urls(urls: Sequence[str]) -> bool:
+    """At most :data:`MAX_MEDIA_URLS`, each :func:`is_sendable_media_url`."""
+    return len(urls) <= MAX_MEDIA_URLS and all(is_sendable_media_url(url) for url in urls)
+
+
 class SendMessagePayload(Model):
     message_id: str = Field(default_factory=new_id, description="platform's id, used for idempotency")
     from_: str = Field(alias="from", description="an imported sender address")
     to: str
     body: str = Field(max_length=1600)
-    media_urls: tuple[str, ...] = ()
+    media_urls: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "public https URLs Twilio fetches and sends as MMS (MediaUrl): at most 10, each with a host, without"
+            " credentials or whitespace, at most 2,000 characters; a send breaking this ends in"
+            " sms.outbound_failed with code message_media_invalid (not dead-lettered: every send has one result)"
+        ),
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 

@@ -46,10 +46,12 @@ from byosms_provisioning.context import CONTEXT, ServiceContext
 from byosms_provisioning.imports import routes as routes_imports
 from byosms_provisioning.imports import subscribers as subscribers_imports
 from byosms_provisioning.integrations import routes, subscribers
+from byosms_provisioning.media import routes as routes_media
 from byosms_provisioning.numbers import routes as routes_numbers
 from byosms_provisioning.numbers import service as numbers_service
 from byosms_provisioning.numbers import subscribers as subscribers_numbers
 from byosms_provisioning.problems import problem_middleware
+from byosms_provisioning.refusal_log import quiet_protocol_errors
 from byosms_provisioning.regions import routes as routes_regions
 from byosms_provisioning.settings import ProvisioningSettings, SealingKeySettings
 from byosms_provisioning.traces import routes as routes_traces
@@ -84,6 +86,7 @@ ROUTE_REGISTRARS: list[RouteRegistrar] = [
     routes_regions.register,
     routes_traces.register,
     routes_webhooks.register,
+    routes_media.register,
 ]
 SUBSCRIPTION_TABLES: list[SubscriptionTable] = [
     subscribers.subscriptions,
@@ -143,6 +146,7 @@ def build_http_app(
     registry: CollectorRegistry | None = None,
 ) -> web.Application:
     """The aiohttp application with every registered route (and health routes when given)."""
+    quiet_protocol_errors()
     app = web.Application(middlewares=[problem_middleware], client_max_size=ctx.settings.max_body_bytes)
     app[CONTEXT] = ctx
     for register in ROUTE_REGISTRARS:

@@ -25,6 +25,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from byosms_common.errors import ByosmsError, Forbidden
+from byosms_provisioning.refusal_log import REFUSALS
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ class JwtVerifier:
             )
         except (jwt.PyJWTError, ValueError, json.JSONDecodeError) as exc:
             # The reason is useful to whoever debugs a client; the token itself is never logged.
-            log.info("refused bearer token: %s", type(exc).__name__)
+            REFUSALS.note(f"bearer token refused ({type(exc).__name__})")
             raise Unauthenticated() from None
         return principal_from_claims(claims)
 

@@ -33,6 +33,7 @@ def problem_responses(*statuses: int) -> JSON:
         413: "Request body too large.",
         415: "Content-Type is not application/json.",
         422: "Well-formed but refused (e.g. Twilio rejected the credentials, unknown region).",
+        502: "Twilio answered in a way byosms does not follow (e.g. a media redirect to an unexpected host).",
         503: "Twilio could not be reached; retry later.",
     }
     return {

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from byosms_common.errors import ByosmsError, InvalidField, InvalidInput, Language, pick_language, render
 from byosms_common.kafka import is_transient
+from byosms_provisioning.refusal_log import REFUSALS
 
 log = logging.getLogger(__name__)
 
@@ -138,15 +139,9 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
+        REFUSALS.note("payload_too_large", request)
         raise InvalidInput("payload_too_large") from None
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        if isinstance(exc, json.JSONDecodeError):
-            en, de = f"line {exc.lineno} column {exc.colno}", f"Zeile {exc.lineno} Spalte {exc.colno}"
-        else:
-            en, de = "encoding", "Kodierung"
-        raise InvalidField("(body)", f"is not valid JSON ({en})", f"ist kein gültiges JSON ({de})") from None
+    data = parse_json_body(raw, request)
     if not isinstance(data, dict):
         raise InvalidFields([("(body)", "model_type")])
     refuse_nul_characters(nul_fields(data))
@@ -155,6 +150,66 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         raise validation_problem(exc) from None
+
+
+# No request body of this API nests deeper than a few levels; the limit keeps every later walk shallow.
+MAX_JSON_DEPTH = 32
+
+
+def parse_json_body(raw: bytes, request: web.Request | None = None) -> Any:
+    """``raw`` parsed as JSON, or ``InvalidField`` on the body (logged, rate limited, without the body).
+
+    Refused besides malformed JSON: nesting deeper than :data:`MAX_JSON_DEPTH` (Python's parser
+    would raise ``RecursionError`` at about a thousand levels) and integers with more digits than
+    Python converts (``ValueError`` past 4,300 digits).
+    """
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        REFUSALS.note("invalid_json", request)
+        if isinstance(exc, json.JSONDecodeError):
+            en, de = f"line {exc.lineno} column {exc.colno}", f"Zeile {exc.lineno} Spalte {exc.colno}"
+        else:
+            en, de = "encoding", "Kodierung"
+        raise InvalidField("(body)", f"is not valid JSON ({en})", f"ist kein gültiges JSON ({de})") from None
+    except RecursionError:
+        REFUSALS.note("json_too_deep", request)
+        raise _too_deep() from None
+    except ValueError:
+        # int(): "Exceeds the limit (4300 digits) for integer string conversion".
+        REFUSALS.note("json_number_too_long", request)
+        raise InvalidField(
+            "(body)", "holds a number with too many digits", "enthält eine Zahl mit zu vielen Ziffern"
+        ) from None
+    if json_depth(data) > MAX_JSON_DEPTH:
+        REFUSALS.note("json_too_deep", request)
+        raise _too_deep()
+    return data
+
+
+def _too_deep() -> InvalidField:
+    return InvalidField(
+        "(body)",
+        f"is nested too deeply (at most {MAX_JSON_DEPTH} levels)",
+        f"ist zu tief verschachtelt (höchstens {MAX_JSON_DEPTH} Ebenen)",
+    )
+
+
+def json_depth(value: object) -> int:
+    """How deeply parsed JSON nests (a scalar: 0, ``[]``/``{}``: 1), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
@@ -217,6 +272,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         return problem(exc, language, instance=request.path, headers=headers)
     except web.HTTPRequestEntityTooLarge:
+        REFUSALS.note("payload_too_large", request)
         return problem(InvalidInput("payload_too_large"), language, instance=request.path)
     except web.HTTPMethodNotAllowed as exc:
         return problem(
@@ -234,7 +290,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except asyncpg.DataError as exc:
         # Class 22 (data exception): a value PostgreSQL cannot take as given, e.g. text it cannot
         # encode. The caller's input is at fault, so it is a 400, never a 500.
-        log.warning("refused input PostgreSQL cannot store on %s %s: %s", request.method, request.path, exc.sqlstate)
+        REFUSALS.note(f"input PostgreSQL cannot store ({exc.sqlstate})", request)
         refused = InvalidFields([("(request)", "invalid_text")])
         return problem(refused, language, instance=request.path, errors=refused.field_errors(language))
     except Exception as exc:

@@ -24,6 +24,12 @@ through explicit aliases. Nothing secret has a default; invalid settings stop th
 | BYOSMS_PROVISIONING_WEBHOOK_CHECK_REQUESTS_PER_SECOND | Twilio requests per second per account of the checks (2) |
 | BYOSMS_PROVISIONING_WEBHOOK_CHECK_BATCH_SIZE | numbers per round of the scheduled checks (100) |
 | BYOSMS_PROVISIONING_WEBHOOK_PROBE_MAX_WAIT_SECONDS | longest wait of a live path check (120) |
+| BYOSMS_PROVISIONING_MEDIA_MAX_BYTES | largest MMS media item served by GET /api/v2/sms/media (5 MiB) |
+| BYOSMS_PROVISIONING_MEDIA_ALLOWED_TYPES | content types served (JSON list; images, audio, video, vCard, PDF) |
+| BYOSMS_PROVISIONING_MEDIA_REDIRECT_HOSTS | hosts Twilio's media redirect may point at (JSON list; `*.twiliocdn.com`) |
+| BYOSMS_PROVISIONING_MEDIA_REDIRECT_ALLOW_HTTP | follow media redirects to http:// (emulator only; false) |
+| BYOSMS_PROVISIONING_MEDIA_MAX_REDIRECTS | redirects followed per media item (3) |
+| BYOSMS_PROVISIONING_MEDIA_MAX_CONCURRENT / _TIMEOUT_SECONDS | media fetches at once (8), deadline of one (30 s) |
 | BYOSMS_TWILIO_API_BASE | send every Twilio REST call to this base URL (emulator) instead of twilio.com |
 | BYOSMS_REGIONS_OVERRIDES | JSON overrides of the region table (see byosms_common.regions) |
 """
@@ -41,6 +47,33 @@ from byosms_provisioning.integrations.credential_sealing import SealingKeyring
 
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+# The MMS content types served by default (after Twilio's accepted MMS types): images, audio, video,
+# vCard, calendar and PDF. Types a browser would run (text/html, image/svg+xml, scripts) are not among them.
+DEFAULT_MEDIA_TYPES = (
+    "image/jpeg",
+    "image/jpg",
+    "image/png",
+    "image/gif",
+    "image/bmp",
+    "image/webp",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/ogg",
+    "audio/amr",
+    "audio/3gpp",
+    "audio/wav",
+    "video/mp4",
+    "video/mpeg",
+    "video/quicktime",
+    "video/webm",
+    "video/3gpp",
+    "text/vcard",
+    "text/x-vcard",
+    "text/calendar",
+    "application/pdf",
 )
 
 
@@ -122,6 +155,29 @@ class ProvisioningSettings(BaseSettings):
         le=900,
         description="Longest a live path check (webhook:probe) waits for its test message to come back.",
     )
+
+    media_max_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1,
+        le=100 * 1024 * 1024,
+        description="Largest inbound MMS media item GET /api/v2/sms/media serves (Twilio's MMS limit: 5 MB).",
+    )
+    media_allowed_types: tuple[str, ...] = Field(
+        default=DEFAULT_MEDIA_TYPES,
+        description="Content types GET /api/v2/sms/media serves; others are refused (422 media_type_not_allowed).",
+    )
+    media_redirect_hosts: tuple[str, ...] = Field(
+        default=("media.twiliocdn.com", "*.twiliocdn.com"),
+        description="Hosts Twilio's media redirect may point at ('*.' matches subdomains); others are refused.",
+    )
+    media_redirect_allow_http: bool = Field(
+        default=False, description="Follow media redirects to http:// URLs (tests and the local emulator only)."
+    )
+    media_max_redirects: int = Field(default=3, ge=1, le=10, description="Redirects followed per media item.")
+    media_max_concurrent: int = Field(
+        default=8, ge=1, le=1000, description="Media items fetched at once; more are refused (503 media_busy)."
+    )
+    media_timeout_seconds: float = Field(default=30.0, gt=0, le=300, description="Deadline of one media fetch.")
 
     @field_validator("jwt_algorithms")
     @classmethod

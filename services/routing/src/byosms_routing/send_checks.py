@@ -10,21 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import phonenumbers
 
 from byosms_common.messages import (
+    MAX_MEDIA_URLS,
     IntegrationState,
     IntegrationStatus,
     NumberState,
     NumberStateRecord,
     SealedSecret,
     SendMessage,
+    are_sendable_media_urls,
 )
 
 MAX_BODY_CHARS = 1600
-MAX_MEDIA = 10
+MAX_MEDIA = MAX_MEDIA_URLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +68,6 @@ def twilio_sender(address: str) -> str:
     return address.split(":", 1)[1] if ":" in address else address
 
 
-def _media_ok(urls: tuple[str, ...]) -> bool:
-    if len(urls) > MAX_MEDIA:
-        return False
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return False
-    return True
-
-
 def check_send(
     command: SendMessage,
     number: NumberStateRecord | None,
@@ -107,7 +98,7 @@ def check_send(
         return Refusal("message_empty")
     if len(payload.body) > MAX_BODY_CHARS:
         return Refusal("message_too_long", {"limit": str(MAX_BODY_CHARS)})
-    if not _media_ok(payload.media_urls):
+    if not are_sendable_media_urls(payload.media_urls):
         return Refusal("message_media_invalid", {"limit": str(MAX_MEDIA)})
     if opted_out:
         return Refusal("recipient_opted_out")

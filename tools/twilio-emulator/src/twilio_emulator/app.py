@@ -10,7 +10,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from twilio_emulator import console, control, routes_api, routes_messaging, routes_overrides
+from twilio_emulator import (
+    console,
+    control,
+    control_media,
+    routes_api,
+    routes_media,
+    routes_messaging,
+    routes_overrides,
+)
 from twilio_emulator.context import CALLER, CTX, FORM, Context
 from twilio_emulator.errors import TwilioApiError, error_body
 from twilio_emulator.lifecycle import StatusWalker
@@ -128,9 +136,11 @@ def create_app(settings: EmulatorSettings | None = None) -> web.Application:
     app[CTX] = Context(settings=settings, store=store, poster=poster, walker=walker)
     app.add_routes(routes_api.routes)
     app.add_routes(routes_messaging.routes)
+    app.add_routes(routes_media.routes)
     app.add_routes(control.routes)
     app.add_routes(routes_overrides.routes)
     app.add_routes(console.routes)
+    app.add_routes(control_media.routes)
     app.cleanup_ctx.append(_lifetime)
     return app
 

@@ -125,6 +125,43 @@ class Message:
 
 
 @dataclass
+class StoredMedia:
+    """One media item of a message (Twilio's Media resource) and the bytes its CDN URL serves."""
+
+    sid: str
+    account_sid: str
+    message_sid: str
+    content_type: str
+    content: bytes
+    cdn_token: str
+    filename: str | None = None
+    # Emulator-only: where the API's redirect points instead of the emulator's own CDN path.
+    redirect_url: str | None = None
+    # Emulator-only: serve the bytes without a Content-Length (chunked).
+    chunked: bool = False
+    date_created: datetime = field(default_factory=utcnow)
+    date_updated: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class CdnRequestRecord:
+    """A request to the emulator's media CDN: whether it carried credentials (it must not need them)."""
+
+    id: int
+    at: datetime
+    media_sid: str | None
+    authorization: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "media_sid": self.media_sid,
+            "authorization": self.authorization,
+        }
+
+
+@dataclass
 class OutcomeRule:
     """How messages to ``to`` ('*' = any recipient) behave after creation."""
 
@@ -239,6 +276,8 @@ class Store:
         self._rate_hits: dict[str, deque[float]] = {}
         self.requests: deque[ApiRequestRecord] = deque(maxlen=self._log_limit)
         self.webhooks: deque[WebhookRecord] = deque(maxlen=self._log_limit)
+        self.media: dict[str, StoredMedia] = {}
+        self.cdn_requests: deque[CdnRequestRecord] = deque(maxlen=self._log_limit)
         self._ids = itertools.count(1)
 
     def next_id(self) -> int:

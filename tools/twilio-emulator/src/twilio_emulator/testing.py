@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from twilio_emulator.control import (
     SharedKeySeed,
     ShortCodeSeed,
 )
+from twilio_emulator.control_media import MediaSeed
 from twilio_emulator.settings import EmulatorSettings
 from twilio_emulator.state import AccountStatus, FinalStatus
 
@@ -102,6 +104,26 @@ class ControlApiError(RuntimeError):
         super().__init__(f"emulator control API answered {status}: {body}")
         self.status = status
         self.body = body
+
+
+class MediaInfo(_View):
+    """A media item added with :meth:`EmulatorControl.add_media`."""
+
+    sid: str
+    message_sid: str
+    account_sid: str
+    content_type: str
+    size: int
+    url: str
+    """As Twilio puts it into a webhook: https://api.twilio.com/2010-04-01/Accounts/AC…/Messages/MM…/Media/ME…"""
+    uri: str
+    cdn_url: str
+
+
+class CdnRequest(_View):
+    id: int
+    media_sid: str | None
+    authorization: bool
 
 
 class EmulatorControl:
@@ -318,6 +340,37 @@ class EmulatorControl:
     async def message(self, sid: str) -> dict[str, Any]:
         """A message's Twilio JSON, without credentials."""
         return await self._call("GET", f"/messages/{sid}")  # type: ignore[no-any-return]
+
+    async def add_media(
+        self,
+        account_sid: str,
+        *,
+        message_sid: str | None = None,
+        content_type: str = "image/jpeg",
+        content: bytes | None = None,
+        size: int | None = None,
+        filename: str | None = None,
+        redirect_url: str | None = None,
+        chunked: bool = False,
+    ) -> MediaInfo:
+        """Add a media item to a message (created as a received message when unknown); ``content`` or
+        ``size`` filler bytes. ``redirect_url`` replaces the CDN URL in the API's redirect."""
+        seed = MediaSeed(
+            account_sid=account_sid,
+            message_sid=message_sid,
+            content_type=content_type,
+            content_base64=base64.b64encode(content).decode("ascii") if content is not None else None,
+            size=size,
+            filename=filename,
+            redirect_url=redirect_url,
+            chunked=chunked,
+        )
+        return MediaInfo.model_validate(await self._call("POST", "/media", seed))
+
+    async def cdn_requests(self) -> list[CdnRequest]:
+        """Requests the media CDN received, oldest first, each with whether it carried Authorization."""
+        data = await self._call("GET", "/cdn-requests")
+        return [CdnRequest.model_validate(r) for r in data["requests"]]
 
     async def wait_for_webhooks(
         self,

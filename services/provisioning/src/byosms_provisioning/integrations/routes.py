@@ -174,7 +174,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, integration_id = json.loads(raw)
         return datetime.fromisoformat(created), str(integration_id)
-    except (binascii.Error, ValueError, TypeError):
+    except (binascii.Error, ValueError, TypeError, RecursionError):
         raise InvalidFields([("query.cursor", "value_error")]) from None
 
 
