@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
-from aiohttp.http_exceptions import BadHttpMessage, ContentEncodingError
+from aiohttp.http_exceptions import ContentEncodingError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
@@ -208,14 +208,18 @@ async def _read_body(request: web.Request) -> bytes:
         return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise Rejected(413, "payload_too_large", "body_too_large") from None
-    except ContentEncodingError:
-        raise Rejected(
-            400, "invalid_request", "malformed_encoding", detail="the body does not match its Content-Encoding"
-        ) from None
-    except BadHttpMessage:  # ContentLengthError, TransferEncodingError: a body cut short or mis-framed
+    except web.RequestPayloadError as exc:  # aiohttp's wrapper of the body parser's error
+        # What is left of the body is of no use: mark it read, so the server does not linger reading
+        # on after the answer (and log the same error again, at ERROR, with a traceback).
+        request.content.feed_eof()
+        if isinstance(exc.__cause__, ContentEncodingError):
+            raise Rejected(400, "invalid_request", "malformed_encoding", detail=_NOT_ITS_ENCODING) from None
         raise Rejected(400, "invalid_request", "truncated_body", detail="the body is incomplete") from None
     except ConnectionError:
         raise Rejected(400, "invalid_request", "connection_lost", detail="the connection closed mid-body") from None
+
+
+_NOT_ITS_ENCODING = "the body does not match its Content-Encoding"
 
 
 def public_url(region: Region, endpoint: Endpoint, raw_path: str) -> str:
