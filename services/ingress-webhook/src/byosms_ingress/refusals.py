@@ -12,6 +12,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web import RequestPayloadError
+
 from byosms_ingress.kafka_state import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -50,3 +53,39 @@ class RefusalLog:
 
 def _held(count: int, every_s: float) -> str:
     return f" (and {count} more like it in the last {every_s:.0f}s)" if count else ""
+
+
+class QuietHttpErrors(logging.Filter):
+    """For ``aiohttp.server``: requests its HTTP parser refuses (malformed request line or headers, a
+    Content-Encoding the body does not match at its end) are answered 400 by aiohttp and logged by it at
+    ERROR with a traceback, once per request; so is a body that turns out malformed while aiohttp reads
+    what is left of it after the answer (an early 404/405/415). Any client can send those: this filter
+    lets one WARNING per kind of error through (then one a minute, with the number held back), without
+    the traceback or the error's text (which quotes request bytes). Other records pass unchanged."""
+
+    def __init__(self, every_s: float = EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._limit = RateLimiter(every_s, clock)
+        self._every = every_s
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, HttpProcessingError | RequestPayloadError):
+            return True
+        kind = type(error).__name__
+        held = self._limit.allow(kind)
+        if held is None:
+            return False
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg, record.args = "refused a malformed HTTP request with 400: %s%s", (kind, _held(held, self._every))
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+    def install(self) -> None:
+        logging.getLogger(SERVER_LOGGER).addFilter(self)
+
+    def remove(self) -> None:
+        logging.getLogger(SERVER_LOGGER).removeFilter(self)
+
+
+SERVER_LOGGER = "aiohttp.server"
