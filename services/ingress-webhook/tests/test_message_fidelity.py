@@ -20,6 +20,7 @@ from byosms_ingress.twilio_form import (
     WebhookKind,
     classify,
     inbound_parts,
+    kind_of,
     raw_params,
 )
 
@@ -109,6 +110,7 @@ def test_neither_is_refused(label: str, params: list[tuple[str, str]], endpoint:
     with pytest.raises(FormError) as err:
         classify(tuple(params), endpoint)
     assert (err.value.code, err.value.reason) == ("webhook_not_recognized", "webhook_not_recognized"), label
+    assert kind_of(tuple(params), endpoint) is None
 
 
 def _payload(params: list[tuple[str, str]]) -> InboundMessagePayload:

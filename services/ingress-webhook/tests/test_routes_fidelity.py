@@ -232,6 +232,15 @@ async def test_neither_is_refused_with_a_problem_code(ingress: Ingress, label: s
                          reason="webhook_not_recognized") == 1  # fmt: skip
 
 
+async def test_an_unsigned_unrecognized_webhook_learns_nothing(ingress: Ingress) -> None:
+    """The signature is checked first: without it, the same 403 as for any unsigned request."""
+    params = [("MessageSid", "SM" + "1" * 32), ("AccountSid", ingress.tenant.account_sid)]
+    response = await ingress.client.post(ingress.path("mo"), data=ingress.kit.form(params),
+                                         headers={"Content-Type": FORM})  # fmt: skip
+    assert response.status == 403
+    assert (await response.json())["code"] == "webhook_rejected"
+
+
 # ------------------------------------------------------------------------------ signature URLs
 
 

@@ -2,9 +2,9 @@
 
 Order of checks: method (405), region key (404), content type (415), size (413), a body that can be
 read (400: a Content-Encoding it does not match, cut short, the client gone), readiness (503), body
-(400), what the webhook is (400 ``webhook_not_recognized`` when neither an inbound message nor a
-status callback), AccountSid → integration (403), signature (403), Twilio parameters (400), durable
-acceptance (200, or 503 when the spool is full). Refusals a client can cause at will are logged at
+(400), AccountSid → integration (403), signature (403), what the webhook is (400
+``webhook_not_recognized`` when neither an inbound message nor a status callback), Twilio parameters
+(400), durable acceptance (200, or 503 when the spool is full). Refusals a client can cause at will are logged at
 WARNING, once per kind and then rate limited, never with the body (refusals.py).
 
 Each webhook request gets a server span (``RouteDeps.tracer``), continuing the caller's W3C trace
@@ -49,6 +49,7 @@ from byosms_ingress.twilio_form import (
     Params,
     account_sid,
     classify,
+    kind_of,
     parse_form,
     parse_json_object,
 )
@@ -166,8 +167,8 @@ async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint, see
     try:
         json_body = None if content_type == FORM else body.decode("utf-8")
         params = parse_form(body) if json_body is None else parse_json_object(json_body)
-        kind = classify(params, endpoint)
-        seen.kind = kind.value
+        guess = kind_of(params, endpoint)  # for the metric's label, also when refused below
+        seen.kind = guess.value if guess is not None else ""
         integration = _integration(deps.cache, account_sid(params))
         try:
             _check_signature(request, deps.cache, integration, url, params, json_body)
@@ -177,6 +178,7 @@ async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint, see
             raise
         if deps.signature_failures is not None:
             deps.signature_failures.accepted(integration)
+        kind = classify(params, endpoint)  # after the signature: unsigned callers learn nothing of it
         built = build_record(kind, params, integration, deps.region.id, received_at)
     except FormError as exc:
         raise Rejected(400, exc.code, exc.reason, detail=exc.detail) from None

@@ -150,7 +150,20 @@ def account_sid(params: Params) -> str:
 
 
 def classify(params: Params, endpoint: Endpoint) -> WebhookKind:
-    """Inbound message or status callback, from the endpoint called and Twilio's own fields.
+    """:func:`kind_of`, raising :class:`FormError` (``webhook_not_recognized``, answered 400) for a
+    webhook that is neither: it is counted, never published where no consumer would handle it."""
+    kind = kind_of(params, endpoint)
+    if kind is None:
+        raise FormError(
+            "webhook_not_recognized",
+            "not an inbound message nor a status callback (a MessageSid and a status or a message are needed)",
+            code="webhook_not_recognized",
+        )
+    return kind
+
+
+def kind_of(params: Params, endpoint: Endpoint) -> WebhookKind | None:
+    """Inbound message or status callback (None: neither), from the endpoint called and Twilio's fields.
 
     - A status of an inbound message (``received``, ``receiving``) is an inbound message on either
       URL, with or without a ``Body`` (an MMS may come without one): routing drops a MessageSid it has
@@ -161,27 +174,20 @@ def classify(params: Params, endpoint: Endpoint) -> WebhookKind:
       an inbound message when the webhook carries one (a ``Body`` or media), else a status callback.
     - Without a status, the inbound URL takes a message (``Body`` or media), the status URL nothing.
     - A webhook without a MessageSid is neither.
-
-    Whatever is neither raises :class:`FormError` (``webhook_not_recognized``, answered 400): it is
-    counted, never published where no consumer would handle it.
     """
     raw = raw_params(params)
     if not any(_first(raw, name) for name in _SID_NAMES):
-        raise _unrecognized("it carries no MessageSid")
+        return None
     status = (_first(raw, "MessageStatus") or _first(raw, "SmsStatus") or "").strip().lower()
     if status in INBOUND_STATUSES:
         return WebhookKind.INBOUND
     if status in CALLBACK_STATUSES:
         return WebhookKind.STATUS
     if endpoint is Endpoint.STATUS:
-        if status:
-            return WebhookKind.STATUS
-        raise _unrecognized("a status callback without MessageStatus")
+        return WebhookKind.STATUS if status else None
     if _carries_message(raw):
         return WebhookKind.INBOUND
-    if status:
-        return WebhookKind.STATUS
-    raise _unrecognized("neither a message (Body, media) nor a status")
+    return WebhookKind.STATUS if status else None
 
 
 def _carries_message(raw: Raw) -> bool:
@@ -189,11 +195,6 @@ def _carries_message(raw: Raw) -> bool:
         return True
     num_media = (_first(raw, "NumMedia") or "").strip()
     return num_media.isdigit() and int(num_media) > 0
-
-
-def _unrecognized(why: str) -> FormError:
-    return FormError("webhook_not_recognized", f"not an inbound message nor a status callback: {why}",
-                     code="webhook_not_recognized")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
