@@ -165,14 +165,16 @@ def classify(params: Params, endpoint: Endpoint) -> WebhookKind:
 def kind_of(params: Params, endpoint: Endpoint) -> WebhookKind | None:
     """Inbound message or status callback (None: neither), from the endpoint called and Twilio's fields.
 
-    - A status of an inbound message (``received``, ``receiving``) is an inbound message on either
-      URL, with or without a ``Body`` (an MMS may come without one): routing drops a MessageSid it has
-      seen, so a copy posted to both URLs is routed once.
+    - A status of an inbound message (``received``, ``receiving``) with a message in it (a ``Body``
+      field, blank or not, or media) is an inbound message on either URL: an MMS may come without
+      ``Body``. Routing drops a MessageSid it has seen, so a copy posted to both URLs is routed once.
+      Without ``Body`` and without media it is a notice about an inbound message (a status callback):
+      routed, such a copy could win the race against the real webhook and route an empty message.
     - Any other known status is a status callback on either URL (tenants may point a Messaging
       Service's status callback at the inbound URL).
     - A status Twilio may add later is a status callback on the status URL; on the inbound URL it is
-      an inbound message when the webhook carries one (a ``Body`` or media), else a status callback.
-    - Without a status, the inbound URL takes a message (``Body`` or media), the status URL nothing.
+      an inbound message when the webhook carries one, else a status callback.
+    - Without a status, the inbound URL takes a message, the status URL nothing.
     - A webhook without a MessageSid is neither.
     """
     raw = raw_params(params)
@@ -180,7 +182,7 @@ def kind_of(params: Params, endpoint: Endpoint) -> WebhookKind | None:
         return None
     status = (_first(raw, "MessageStatus") or _first(raw, "SmsStatus") or "").strip().lower()
     if status in INBOUND_STATUSES:
-        return WebhookKind.INBOUND
+        return WebhookKind.INBOUND if _carries_message(raw) else WebhookKind.STATUS
     if status in CALLBACK_STATUSES:
         return WebhookKind.STATUS
     if endpoint is Endpoint.STATUS:
