@@ -71,7 +71,11 @@ def media_items(raw: Mapping[str, Sequence[str]], account_sid: str, message_sid:
     ``declared`` is ``NumMedia`` (0 when absent): items it announces beyond those posted count as
     missing (at most ten).
     """
-    indexes = sorted(int(match.group(1)) for name in raw if (match := _MEDIA_URL_NAME.fullmatch(name)))
+    indexes = sorted(
+        int(match.group(1))
+        for name in raw
+        if name.startswith("MediaUrl") and (match := _MEDIA_URL_NAME.fullmatch(name))
+    )
     kept: list[dict[str, str | None]] = []
     dropped: list[DropReason] = []
     for index in indexes:

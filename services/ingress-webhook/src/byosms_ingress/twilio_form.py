@@ -177,26 +177,36 @@ def kind_of(params: Params, endpoint: Endpoint) -> WebhookKind | None:
     - Without a status, the inbound URL takes a message, the status URL nothing.
     - A webhook without a MessageSid is neither.
     """
-    raw = raw_params(params)
-    if not any(_first(raw, name) for name in _SID_NAMES):
+    has_sid, carries_message = False, False
+    message_status: str | None = None
+    sms_status: str | None = None
+    for name, value in params:  # one pass, no lookup table: this runs for every webhook
+        if name in _SID_NAMES:
+            has_sid = has_sid or bool(value)
+        elif name == "MessageStatus":
+            message_status = value if message_status is None else message_status
+        elif name == "SmsStatus":
+            sms_status = value if sms_status is None else sms_status
+        elif name == "Body" or name.startswith("MediaUrl") or (name == "NumMedia" and _positive(value)):
+            carries_message = True
+    if not has_sid:
         return None
-    status = (_first(raw, "MessageStatus") or _first(raw, "SmsStatus") or "").strip().lower()
+    status = (message_status or sms_status or "").strip().lower()
     if status in INBOUND_STATUSES:
-        return WebhookKind.INBOUND if _carries_message(raw) else WebhookKind.STATUS
+        return WebhookKind.INBOUND if carries_message else WebhookKind.STATUS
     if status in CALLBACK_STATUSES:
         return WebhookKind.STATUS
     if endpoint is Endpoint.STATUS:
         return WebhookKind.STATUS if status else None
-    if _carries_message(raw):
+    if carries_message:
         return WebhookKind.INBOUND
     return WebhookKind.STATUS if status else None
 
 
-def _carries_message(raw: Raw) -> bool:
-    if "Body" in raw or any(name.startswith("MediaUrl") for name in raw):
-        return True
-    num_media = (_first(raw, "NumMedia") or "").strip()
-    return num_media.isdigit() and int(num_media) > 0
+def _positive(value: str) -> bool:
+    """An ASCII decimal count above zero (``"0"``, ``"00"``, ``"-1"``, ``"²"`` are not)."""
+    digits = value.strip()
+    return digits.isascii() and digits.isdigit() and digits.strip("0") != ""
 
 
 @dataclass(frozen=True, slots=True)
