@@ -128,8 +128,8 @@ _TWILIO_NAMES = ["MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "From", 
 _text = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40)
 _values = st.one_of(
     _text,
-    st.sampled_from(["received", "delivered", "read", "canceled", "paused", "", "-1", "99999999999999999999", "1e3", "²", "0001",
-                     "whatsapp:+14155550100", "rcs:agent", "+15005550006", "https://api.twilio.com/2010-04-01/x"]),
+    st.sampled_from(["received", "delivered", "read", "canceled", "paused", "", "-1", "99999999999999999999", "1e3",
+                     "²", "0001", "whatsapp:+14155550100", "rcs:agent", "+15005550006", "https://api.twilio.com/2010-04-01/x"]),
     st.from_regex(r"[0-9]{1,5000}", fullmatch=True),
 )  # fmt: skip
 _params = st.lists(st.tuples(st.one_of(st.sampled_from(_TWILIO_NAMES), _text), _values), max_size=25)
