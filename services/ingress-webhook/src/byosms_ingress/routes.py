@@ -143,8 +143,8 @@ class _Seen:
 
 
 # What any client can trigger at will: logged once per kind and then rate limited (refusals.py).
-# Signature failures (403) are reported per integration instead (signature_failures.py).
-_CLIENT_ERRORS = frozenset({400, 404, 405, 413, 415})
+# Signature failures (403) are also reported per integration to provisioning (signature_failures.py).
+_CLIENT_ERRORS = frozenset({400, 403, 404, 405, 413, 415})
 
 
 async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint, seen: _Seen) -> str:
@@ -272,7 +272,6 @@ def _check_signature(
     else:
         verdict = signature.check_json(secret, url, json_body, header, settings.algorithm)
     if verdict is not signature.Verdict.VALID:
-        log.info("webhook for integration %s rejected: %s", integration.integration_id, verdict.value)
         raise Rejected(403, "webhook_rejected", verdict.value)
 
 
