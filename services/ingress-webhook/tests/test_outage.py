@@ -187,7 +187,7 @@ async def test_restart_drains_what_the_spool_holds(broker: Broker, ingress_kit: 
     sids = [kit.new_message_sid() for _ in range(20)]
     for sid in sids:
         params = parse_form(kit.form(kit.sms_params(tenant.account_sid, sid)))
-        record = build_record(WebhookKind.INBOUND, params, integration, "us-east-1", datetime.now(UTC))
+        record = build_record(WebhookKind.INBOUND, params, integration, "us-east-1", datetime.now(UTC)).record
         assert (await first.publisher.publish(record)).value == "spooled"
     await first.spool.close()
 

@@ -36,8 +36,10 @@ SMS = (
 )
 MMS = (
     b"ToCountry=US&MediaContentType0=image%2Fjpeg&MediaContentType1=image%2Fpng&NumMedia=2&Body="
-    b"&MediaUrl0=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2FAccounts%2FAC2%2FMessages%2FMM1%2FMedia%2FME1"
-    b"&MediaUrl1=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2FAccounts%2FAC2%2FMessages%2FMM1%2FMedia%2FME2"
+    b"&MediaUrl0=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2FAccounts%2FAC22222222222222222222222222222222"
+    b"%2FMessages%2FMM11111111111111111111111111111111%2FMedia%2FME55555555555555555555555555555551"
+    b"&MediaUrl1=https%3A%2F%2Fapi.twilio.com%2F2010-04-01%2FAccounts%2FAC22222222222222222222222222222222"
+    b"%2FMessages%2FMM11111111111111111111111111111111%2FMedia%2FME55555555555555555555555555555552"
     b"&SmsStatus=received&NumSegments=1&MessageSid=MM11111111111111111111111111111111"
     b"&MessagingServiceSid=MG44444444444444444444444444444444"
     b"&AccountSid=AC22222222222222222222222222222222&From=%2B14155550100&To=%2B15005550006&ApiVersion=2010-04-01"
@@ -80,9 +82,10 @@ def test_mms_mapping() -> None:
     payload = inbound_payload(parse_form(MMS), ORIGIN)
     assert payload.body == ""
     assert [(m.url.rsplit("/", 1)[1], m.content_type) for m in payload.media] == [
-        ("ME1", "image/jpeg"),
-        ("ME2", "image/png"),
+        ("ME" + "5" * 31 + "1", "image/jpeg"),
+        ("ME" + "5" * 31 + "2", "image/png"),
     ]
+    assert payload.media_dropped == 0
     assert payload.messaging_service_sid == "MG" + "4" * 32
 
 
@@ -117,7 +120,6 @@ def test_malformed_forms(label: str, body: bytes, reason: str) -> None:
     [
         ("no MessageSid", b"AccountSid=AC1&From=%2B1&To=%2B2&Body=x", "missing_parameter"),
         ("no From", b"AccountSid=AC1&MessageSid=SM1&To=%2B2&Body=x", "missing_parameter"),
-        ("no Body", b"AccountSid=AC1&MessageSid=SM1&From=%2B1&To=%2B2", "missing_parameter"),
         (
             "bad NumSegments",
             b"AccountSid=AC1&MessageSid=SM1&From=%2B1&To=%2B2&Body=x&NumSegments=two",

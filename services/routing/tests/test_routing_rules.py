@@ -88,3 +88,19 @@ def test_an_active_number_without_any_target_is_discarded_as_no_route() -> None:
 def test_an_inactive_number_is_discarded_as_inactive_even_without_a_target() -> None:
     verdict = decide_inbound(_integration(IntegrationStatus.ACTIVE, None, None), _number(NumberState.INACTIVE), "int-1")
     assert verdict.reason == "number_inactive"
+
+
+@pytest.mark.parametrize(
+    ("label", "addresses", "reason"),
+    [
+        ("sms", ("+14155550100", "+4930123456"), "ok"),
+        ("whatsapp from and to", ("whatsapp:+14155550100", "whatsapp:+4930123456"), "unsupported_channel"),
+        ("rcs recipient", ("+14155550100", "rcs:brand_agent"), "unsupported_channel"),
+        ("rcs sender", ("rcs:brand_agent", "+4930123456"), "unsupported_channel"),
+    ],
+)
+def test_other_channels_are_discarded_as_unsupported(label: str, addresses: tuple[str, str], reason: str) -> None:
+    """Even to an active, routable number: byosms carries SMS and MMS only."""
+    verdict = decide_inbound(_integration(IntegrationStatus.ACTIVE), _number(NumberState.ACTIVE), "int-1", addresses)
+    assert verdict.reason == reason, label
+    assert verdict.decision is (Decision.ROUTED if reason == "ok" else Decision.DISCARDED)

@@ -245,3 +245,42 @@ async def test_stop_then_send_fails_until_start(
     assert start.keyword == "START"
     message = await twemu_client.messages.create_async(to=customer, from_=number, body="welcome back")
     assert message.status == "queued"
+
+
+async def test_inbound_mms_without_body_names_twilio_media_urls(
+    twemu: RunningEmulator, twemu_account: AccountInfo, twemu_receiver: Any, twemu_numbers: Callable[[], str]
+) -> None:
+    """As Twilio posts an MMS whose sender put no text: no Body field, NumMedia and ten media items on
+    Twilio's API host under the account and message."""
+    number = twemu_numbers()
+    await twemu.control.add_phone_number(twemu_account.sid, number, sms_url=twemu_receiver.url("/mo"))
+    media: list[tuple[str | None, str]] = [(None, f"image/type{n}") for n in range(10)]
+    result = await twemu.control.inbound(twemu_numbers(), number, media=media, omit_body=True)
+    assert result.status == 200
+    (received,) = twemu_receiver.received
+    assert_signed(received, twemu_account.auth_token)
+    assert "Body" not in received.form
+    assert received.form["NumMedia"] == "10"
+    prefix = f"https://api.twilio.com/2010-04-01/Accounts/{twemu_account.sid}/Messages/{result.message_sid}/Media/ME"
+    for n in range(10):
+        assert received.form[f"MediaUrl{n}"].startswith(prefix)
+        assert len(received.form[f"MediaUrl{n}"]) == len(prefix) + 32
+        assert received.form[f"MediaContentType{n}"] == f"image/type{n}"
+
+
+@pytest.mark.parametrize("channel", ["whatsapp", "rcs"])
+async def test_inbound_of_another_channel_keeps_the_prefixes(
+    twemu: RunningEmulator,
+    twemu_account: AccountInfo,
+    twemu_receiver: Any,
+    twemu_numbers: Callable[[], str],
+    channel: str,
+) -> None:
+    number = twemu_numbers()
+    customer = twemu_numbers()
+    await twemu.control.add_phone_number(twemu_account.sid, number, sms_url=twemu_receiver.url("/mo"))
+    result = await twemu.control.inbound(f"{channel}:{customer}", f"{channel}:{number}", "hi")
+    assert result.status == 200
+    (received,) = twemu_receiver.received
+    assert_signed(received, twemu_account.auth_token)
+    assert (received.form["From"], received.form["To"]) == (f"{channel}:{customer}", f"{channel}:{number}")

@@ -559,6 +559,13 @@ CATALOG: dict[str, ErrorText] = {
         404,
     ),
     # Ingress (Twilio webhooks).
+    "webhook_not_recognized": ErrorText(
+        "This webhook is neither an inbound message nor a status callback (it needs a MessageSid, and a"
+        " message status or a message); nothing was forwarded.",
+        "Dieser Webhook ist weder eine eingehende Nachricht noch ein Status-Callback (er braucht eine"
+        " MessageSid und einen Nachrichtenstatus oder eine Nachricht); nichts wurde weitergeleitet.",
+        400,
+    ),
     "webhook_rejected": ErrorText(
         "The webhook was rejected: its signature is missing or invalid, or the account is not connected.",
         "Der Webhook wurde abgelehnt: Die Signatur fehlt oder ist ungültig, oder das Konto ist nicht verbunden.",

@@ -655,7 +655,14 @@ class NumberWebhookRepaired(Envelope):
 # --------------------------------------------------------------------------------------------------
 
 
+MAX_INBOUND_MEDIA = 10
+"""Twilio posts at most ten media items with an inbound MMS (``MediaUrl0`` .. ``MediaUrl9``)."""
+
+
 class Media(Model):
+    """One media item of an inbound MMS: a URL on Twilio's API host under the integration's own account
+    and message (the ingress drops any other), and the content type Twilio reported for it."""
+
     url: str
     content_type: str | None = None
 
@@ -670,7 +677,13 @@ class InboundMessagePayload(Model):
     to: str
     body: str
     num_segments: int = Field(ge=0, default=1)
-    media: tuple[Media, ...] = ()
+    media: tuple[Media, ...] = Field(default=(), max_length=MAX_INBOUND_MEDIA)
+    media_dropped: int = Field(
+        default=0,
+        ge=0,
+        description="media items the webhook named that are not on the event: their URL is not on Twilio's API "
+        "host under this integration's account and message (a forged or foreign link), or beyond the tenth",
+    )
     region: str
     integration_id: str
     received_at: AwareDatetime
@@ -760,7 +773,8 @@ class RoutedMessagePayload(Model):
     from_: str = Field(alias="from")
     to: str
     body: str
-    media: tuple[Media, ...] = ()
+    media: tuple[Media, ...] = Field(default=(), max_length=MAX_INBOUND_MEDIA)
+    media_dropped: int = Field(default=0, ge=0, description="media items the ingress dropped (see the inbound event)")
     queue: str | None = Field(default=None, description="the routing target: a queue or inbound flow id")
     region: str | None = Field(default=None, description="the region whose ingress accepted the message")
     received_at: AwareDatetime | None = Field(default=None, description="when the ingress accepted it")

@@ -55,6 +55,7 @@ from byosms_ingress.kafka_producer import KafkaSignals, ManagedProducer, RdKafka
 from byosms_ingress.kafka_state import STILL_DOWN_EVERY_S, KafkaConnectivity, QuietKafkaClientLogs
 from byosms_ingress.metrics import IngressMetrics
 from byosms_ingress.publishing import EventPublisher
+from byosms_ingress.refusals import QuietHttpErrors
 from byosms_ingress.routes import RouteDeps, add_routes
 from byosms_ingress.settings import IngressSettings
 from byosms_ingress.signature_failures import FailureTracker, SignatureFailureReporter
@@ -126,6 +127,7 @@ class Ingress:
             FailureTracker(self.region.id), lambda: self.publisher.producer
         )
         self._quiet_client_logs = QuietKafkaClientLogs(self.connectivity)
+        self._quiet_http_errors = QuietHttpErrors()
         self._follower_started = False
         self._following: asyncio.Task[bool] | None = None
         self._check_now = asyncio.Event()
@@ -171,6 +173,7 @@ class Ingress:
         await self.spool.open()
         self.publisher.update_gauges()
         self._quiet_client_logs.install()
+        self._quiet_http_errors.install()
         self._tasks = [
             asyncio.create_task(self._run_kafka()),
             asyncio.create_task(self.publisher.drain_forever(self._stop)),
@@ -272,6 +275,7 @@ class Ingress:
                 await asyncio.wait_for(self._producer.stop(left), left + 5)
             self._producer = None
         self._quiet_client_logs.remove()
+        self._quiet_http_errors.remove()
         await self.spool.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,8 +10,10 @@ from opentelemetry import trace as otel_trace
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
+from byosms_common.channels import other_channel
 from byosms_common.messages import DeliveryReportReceived, Envelope, InboundMessageReceived, TraceContext, encode
 from byosms_common.topics import DELIVERY_REPORTS, INBOUND_MESSAGES
+from byosms_ingress.inbound_media import DropReason
 from byosms_ingress.integrations_cache import Integration
 from byosms_ingress.spool import SpoolRecord
 from byosms_ingress.twilio_form import (
@@ -20,13 +23,23 @@ from byosms_ingress.twilio_form import (
     WebhookKind,
     conversation_key,
     delivery_report_fields,
-    inbound_fields,
+    inbound_parts,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """The record to publish and what the webhook's check found on the way (for metrics and logs)."""
+
+    record: SpoolRecord
+    media_dropped: tuple[DropReason, ...] = ()
+    channel: str | None = None
+    """The channel of From/To when not SMS (``whatsapp``, ``rcs``): routing discards such inbound messages."""
 
 
 def build_record(
     kind: WebhookKind, params: Params, integration: Integration, region: str, received_at: datetime
-) -> SpoolRecord:
+) -> Built:
     """The event for a webhook. Its id is deterministic so consumers can drop Twilio's retries:
     the MessageSid for an inbound message, MessageSid and status for a delivery report.
 
@@ -40,9 +53,12 @@ def build_record(
         "organization_id": integration.organization_id,
         "trace": trace,
     }
+    dropped: tuple[DropReason, ...] = ()
     try:
         if kind is WebhookKind.INBOUND:
-            payload = fields["payload"] = inbound_fields(params, origin)
+            payload, media = inbound_parts(params, origin)
+            fields["payload"] = payload
+            dropped = media.dropped
             fields["id"] = event_id = payload["message_sid"]
             event: Envelope = InboundMessageReceived.model_validate(fields)
             topic, key = INBOUND_MESSAGES, conversation_key(payload["to"], payload["from"])
@@ -58,7 +74,7 @@ def build_record(
         raise FormError("invalid_parameter", f"{where} is not valid") from None
     except PydanticSerializationError:  # e.g. a lone surrogate the parsers let through
         raise FormError("invalid_parameter", "a parameter cannot be encoded as UTF-8") from None
-    return SpoolRecord(
+    record = SpoolRecord(
         event_id=event_id,
         topic=topic.name,
         key=key,
@@ -67,6 +83,7 @@ def build_record(
         traceparent=trace.traceparent if trace is not None else None,
         tracestate=trace.tracestate if trace is not None else None,
     )
+    return Built(record, dropped, other_channel(payload["from"], payload["to"]))
 
 
 _TYPES = {

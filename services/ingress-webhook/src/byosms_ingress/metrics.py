@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -18,7 +19,8 @@ class IngressMetrics:
             "byosms_ingress_requests_total",
             "Webhook requests by endpoint called (mo, status), webhook kind (inbound, status; empty when the"
             " request was rejected before it was classified), outcome (accepted, spooled, rejected,"
-            " unavailable) and reason.",
+            " unavailable) and reason (why refused; unsupported_channel for an accepted webhook of a"
+            " whatsapp:/rcs: address, which routing discards).",
             ["endpoint", "kind", "outcome", "reason"],
             registry=self.registry,
         )
@@ -53,9 +55,21 @@ class IngressMetrics:
             "1 when the last readiness probe reached Kafka, else 0 (webhooks then go to the spool).",
             registry=self.registry,
         )
+        self.media_dropped = Counter(
+            "byosms_ingress_media_dropped_total",
+            "Media items of inbound MMS left off the event, by reason: foreign_host, foreign_account,"
+            " foreign_message, malformed (not Twilio's media resource of this message), over_limit (past the"
+            " tenth), missing (announced by NumMedia, not posted).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.integrations = Gauge(
             "byosms_ingress_integrations", "Integrations of this region known to the ingress.", registry=self.registry
         )
+
+    def count_media_dropped(self, reasons: Iterable[str]) -> None:
+        for reason in reasons:
+            self.media_dropped.labels(reason).inc()
 
     def count_request(self, endpoint: str, kind: str, outcome: str, reason: str) -> None:
         """Count one webhook request in ``byosms_ingress_requests_total``."""

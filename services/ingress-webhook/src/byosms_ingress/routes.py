@@ -1,8 +1,11 @@
 """HTTP routes Twilio calls. Thin: read, look up, validate, map, publish, answer.
 
-Order of checks: method (405), region key (404), content type (415), size (413), readiness (503),
-body (400), AccountSid → integration (403), signature (403), Twilio parameters (400), durable
-acceptance (200, or 503 when the spool is full).
+Order of checks: method (405), region key (404), content type (415), size (413), a body that can be
+read (400: a Content-Encoding it does not match, cut short, the client gone), readiness (503), body
+(400), AccountSid → integration (403), signature (403), what the webhook is (400
+``webhook_not_recognized`` when neither an inbound message nor a status callback), Twilio parameters
+(400), durable acceptance (200, or 503 when the spool is full). Refusals a client can cause at will are logged at
+WARNING, once per kind and then rate limited, never with the body (refusals.py).
 
 Each webhook request gets a server span (``RouteDeps.tracer``), continuing the caller's W3C trace
 context if it sent one; the events it publishes carry the span's context (envelope ``trace`` and
@@ -15,13 +18,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
+from byosms_common.channels import UNSUPPORTED_CHANNEL
 from byosms_common.errors import localized
 from byosms_common.regions import Region
 from byosms_ingress import signature
@@ -35,6 +40,7 @@ from byosms_ingress.integrations_cache import (
 )
 from byosms_ingress.metrics import IngressMetrics
 from byosms_ingress.publishing import EventPublisher
+from byosms_ingress.refusals import RefusalLog
 from byosms_ingress.signature_failures import SignatureFailureReporter
 from byosms_ingress.spool import SpoolFullError, SpoolWriteError
 from byosms_ingress.twilio_form import (
@@ -43,6 +49,7 @@ from byosms_ingress.twilio_form import (
     Params,
     account_sid,
     classify,
+    kind_of,
     parse_form,
     parse_json_object,
 )
@@ -65,6 +72,7 @@ class RouteDeps:
     ready: Callable[[], bool]
     signature_failures: SignatureFailureReporter | None = None
     tracer: trace.Tracer | None = None  # None: no spans (tracing is off)
+    refusals: RefusalLog = field(default_factory=RefusalLog)
 
 
 class Rejected(Exception):
@@ -118,8 +126,10 @@ async def _answer(request: web.Request, deps: RouteDeps, endpoint: Endpoint) -> 
     except Rejected as rejected:
         outcome_label = "unavailable" if rejected.status == 503 else "rejected"
         deps.metrics.count_request(endpoint.value, seen.kind, outcome_label, rejected.reason)
+        if rejected.status in _CLIENT_ERRORS:
+            deps.refusals.refused(rejected.status, rejected.reason, endpoint.value)
         return _error(rejected)
-    deps.metrics.count_request(endpoint.value, seen.kind, outcome, "")
+    deps.metrics.count_request(endpoint.value, seen.kind, outcome, seen.reason)
     return web.Response(body=_EMPTY_TWIML_BYTES, content_type="text/xml", charset="utf-8")
 
 
@@ -128,6 +138,13 @@ class _Seen:
     """What a request turned out to be, for the metric labels (empty until classified)."""
 
     kind: str = ""
+    reason: str = ""
+    """Why an accepted webhook is special (``unsupported_channel``); empty for the usual ones."""
+
+
+# What any client can trigger at will: logged once per kind and then rate limited (refusals.py).
+# Signature failures (403) are also reported per integration to provisioning (signature_failures.py).
+_CLIENT_ERRORS = frozenset({400, 403, 404, 405, 413, 415})
 
 
 async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint, seen: _Seen) -> str:
@@ -138,10 +155,7 @@ async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint, see
     content_type = request.content_type
     if content_type not in (FORM, JSON):
         raise Rejected(415, "unsupported_media_type", "content_type")
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise Rejected(413, "payload_too_large", "body_too_large") from None
+    body = await _read_body(request)
     received_at = datetime.now(UTC)
     if not deps.ready():
         raise Rejected(503, "ingress_unavailable", "not_ready")
@@ -153,8 +167,8 @@ async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint, see
     try:
         json_body = None if content_type == FORM else body.decode("utf-8")
         params = parse_form(body) if json_body is None else parse_json_object(json_body)
-        kind = classify(params, endpoint)
-        seen.kind = kind.value
+        guess = kind_of(params, endpoint)  # for the metric's label, also when refused below
+        seen.kind = guess.value if guess is not None else ""
         integration = _integration(deps.cache, account_sid(params))
         try:
             _check_signature(request, deps.cache, integration, url, params, json_body)
@@ -164,11 +178,16 @@ async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint, see
             raise
         if deps.signature_failures is not None:
             deps.signature_failures.accepted(integration)
-        record = build_record(kind, params, integration, deps.region.id, received_at)
-    except (FormError, UnicodeDecodeError) as exc:
-        reason = exc.reason if isinstance(exc, FormError) else "malformed_json"
-        detail = exc.detail if isinstance(exc, FormError) else "body is not UTF-8"
-        raise Rejected(400, "invalid_request", reason, detail=detail) from None
+        kind = classify(params, endpoint)  # after the signature: unsigned callers learn nothing of it
+        built = build_record(kind, params, integration, deps.region.id, received_at)
+    except FormError as exc:
+        raise Rejected(400, exc.code, exc.reason, detail=exc.detail) from None
+    except UnicodeDecodeError:
+        raise Rejected(400, "invalid_request", "malformed_json", detail="body is not UTF-8") from None
+    record = built.record
+    if built.media_dropped:
+        deps.metrics.count_media_dropped(built.media_dropped)
+        deps.refusals.media_dropped(integration.integration_id, record.event_id, built.media_dropped)
     try:
         outcome = await deps.publisher.publish(record)
     except SpoolFullError:
@@ -176,7 +195,33 @@ async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint, see
         raise Rejected(503, "ingress_unavailable", "spool_full") from None
     except SpoolWriteError:
         raise Rejected(503, "ingress_unavailable", "spool_write_failed") from None
+    if built.channel is not None:
+        # Published all the same: routing records the inbound ones as discarded (unsupported_channel),
+        # and a status callback changes only a send of byosms with that MessageSid (RCS fallback).
+        seen.reason = UNSUPPORTED_CHANNEL
     return outcome.value
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The body (decompressed as its Content-Encoding says), or Rejected with a 4xx: too large, a
+    Content-Encoding it does not match, a body shorter than announced, or a client gone mid-body
+    (then no one reads the answer, but the request is counted and logged like the others)."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise Rejected(413, "payload_too_large", "body_too_large") from None
+    except web.RequestPayloadError as exc:  # aiohttp's wrapper of the body parser's error
+        # What is left of the body is of no use: mark it read, so the server does not linger reading
+        # on after the answer (and log the same error again, at ERROR, with a traceback).
+        request.content.feed_eof()
+        if isinstance(exc.__cause__, ContentEncodingError):
+            raise Rejected(400, "invalid_request", "malformed_encoding", detail=_NOT_ITS_ENCODING) from None
+        raise Rejected(400, "invalid_request", "truncated_body", detail="the body is incomplete") from None
+    except ConnectionError:
+        raise Rejected(400, "invalid_request", "connection_lost", detail="the connection closed mid-body") from None
+
+
+_NOT_ITS_ENCODING = "the body does not match its Content-Encoding"
 
 
 def public_url(region: Region, endpoint: Endpoint, raw_path: str) -> str:
@@ -227,7 +272,6 @@ def _check_signature(
     else:
         verdict = signature.check_json(secret, url, json_body, header, settings.algorithm)
     if verdict is not signature.Verdict.VALID:
-        log.info("webhook for integration %s rejected: %s", integration.integration_id, verdict.value)
         raise Rejected(403, "webhook_rejected", verdict.value)
 
 

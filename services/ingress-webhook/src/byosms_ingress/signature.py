@@ -6,7 +6,9 @@ is the account's Auth Token (HMAC-SHA1) or, when the request names one in
 ``X-Twilio-Webhooks-Signature-Settings``, the integration's SharedKey with the algorithm named
 there. JSON bodies are signed over the URL only; the URL carries ``bodySHA256``, the hex SHA-256 of
 the raw body. Twilio signs inconsistently with and without the default port, so both URL forms
-are accepted (as twilio-python's ``RequestValidator`` does, which the tests use as the reference).
+are accepted (as twilio-python's ``RequestValidator`` does, which the tests use as the reference),
+and where that validator mangles a URL with credentials or an IPv6 host and a port, the form with
+just the port removed too (see :func:`url_variants`).
 """
 
 from __future__ import annotations
@@ -112,23 +114,44 @@ def body_hash(body: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def url_variants(url: str) -> tuple[str, str]:
-    """The URL without any port, and with the scheme's default port added when none is given.
+def url_variants(url: str) -> tuple[str, ...]:
+    """The forms of ``url`` a valid signature may have been computed over, most likely first.
+
+    Twilio signs inconsistently with and without the port, so, as twilio-python's ``RequestValidator``
+    does: the URL without any port, and the URL with the scheme's default port added when none is
+    given (``urlparse``'s ``geturl``: the scheme lower-cased, the rest as written). Where that
+    validator cuts the network location at its first ``:`` (so ``user:pass@host:8443`` becomes
+    ``user`` and ``[2001:db8::1]:8443`` becomes ``[2001``), the form Twilio can really have signed,
+    with the credentials and the bracketed IPv6 host kept and only the port removed (as twilio-node
+    removes it), is tried as well; the validator's own form stays, so every request it accepts is
+    accepted here too.
 
     Raises ValueError for a URL whose port is not a number. Cached: almost every webhook comes to one
     of a few URLs (exceptions are not cached, and the cache is bounded).
     """
     parsed = urlparse(url)
-    return _without_port(parsed), _with_port(parsed)
+    forms = (_without_port(parsed), _with_port(parsed), _port_removed(parsed))
+    return tuple(dict.fromkeys(forms))  # distinct, in that order
 
 
 def _without_port(parsed: ParseResult) -> str:
+    """twilio-python's ``remove_port``: the network location cut at its first ``:`` when there is a port."""
     if not parsed.port:
         return parsed.geturl()
     return parsed._replace(netloc=parsed.netloc.split(":")[0]).geturl()
 
 
+def _port_removed(parsed: ParseResult) -> str:
+    """Only the port removed: credentials (``user:pass@``) and an IPv6 literal host (``[…]``) kept."""
+    if not parsed.port:
+        return parsed.geturl()
+    userinfo, at, host_port = parsed.netloc.rpartition("@")
+    host = host_port.rsplit(":", 1)[0]  # there is a port, so the last ':' starts it (also after ']')
+    return parsed._replace(netloc=userinfo + at + host).geturl()
+
+
 def _with_port(parsed: ParseResult) -> str:
+    """twilio-python's ``add_port``: the scheme's default port appended when none is given."""
     if parsed.port:
         return parsed.geturl()
     port = 443 if parsed.scheme == "https" else 80
@@ -155,10 +178,10 @@ def check_form(secret: str, url: str, params: Params, signature: str | None, alg
     except ValueError:
         return Verdict.WRONG
     key, hash_name, received = secret.encode(), _HASHES[algorithm.upper()], signature.encode("ascii")
-    params_part = params_string(params).encode()  # the same for both URL forms: built once
-    # Compared in constant time. The second form is computed only when the first does not match: a
-    # wrong signature always costs both, and which form a valid one used is no secret (the sender
-    # chose it). The first form is the URL without a port, which is what Twilio usually signs.
+    params_part = params_string(params).encode()  # the same for every URL form: built once
+    # Compared in constant time. A later form is computed only when the earlier ones do not match: a
+    # wrong signature always costs all of them, and which form a valid one used is no secret (the
+    # sender chose it). The first form is the URL without a port, which is what Twilio usually signs.
     for variant in variants:
         if hmac.compare_digest(_sign(key, variant.encode() + params_part, hash_name), received):
             return Verdict.VALID

@@ -15,23 +15,42 @@ from urllib.parse import unquote
 
 from byosms_common.conversation import conversation_key as conversation_key  # the key of the inbound topic
 from byosms_common.messages import DeliveryReportPayload, InboundMessagePayload
+from byosms_ingress.inbound_media import MediaItems, media_items
 
 Params = tuple[tuple[str, str], ...]
 
 MAX_FIELDS = 1000
-MAX_MEDIA = 100
 MAX_SID_LENGTH = 64
-# Statuses an inbound message carries in SmsStatus; anything else on /mo is a status callback.
+# What a message's status says about the webhook (Twilio's ``message_enum_status``). An inbound message
+# carries SmsStatus ``received`` (``receiving`` while an MMS is still arriving); every other value is a
+# status callback of an outbound message.
 INBOUND_STATUSES = frozenset({"received", "receiving"})
+CALLBACK_STATUSES = frozenset(
+    {
+        "queued",
+        "sending",
+        "sent",
+        "failed",
+        "delivered",
+        "undelivered",
+        "accepted",
+        "scheduled",
+        "read",
+        "partially_delivered",
+        "canceled",
+    }
+)
 
 
 class FormError(ValueError):
-    """The body is not a usable Twilio webhook (answered with 400). ``reason`` is a stable label."""
+    """The body is not a usable Twilio webhook (answered with 400). ``reason`` is a stable label (the
+    metric's), ``code`` the problem code of the answer."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, code: str = "invalid_request") -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.code = code
 
 
 class WebhookKind(StrEnum):
@@ -131,21 +150,63 @@ def account_sid(params: Params) -> str:
 
 
 def classify(params: Params, endpoint: Endpoint) -> WebhookKind:
-    """Inbound message or status callback.
+    """:func:`kind_of`, raising :class:`FormError` (``webhook_not_recognized``, answered 400) for a
+    webhook that is neither: it is counted, never published where no consumer would handle it."""
+    kind = kind_of(params, endpoint)
+    if kind is None:
+        raise FormError(
+            "webhook_not_recognized",
+            "not an inbound message nor a status callback (a MessageSid and a status or a message are needed)",
+            code="webhook_not_recognized",
+        )
+    return kind
 
-    Our status URL only receives status callbacks. Tenants may also point their Messaging Service's
-    status callback at the inbound URL, so there a request counts as a status callback when it
-    carries a status but no Body, or a status other than the inbound ones.
+
+def kind_of(params: Params, endpoint: Endpoint) -> WebhookKind | None:
+    """Inbound message or status callback (None: neither), from the endpoint called and Twilio's fields.
+
+    - A status of an inbound message (``received``, ``receiving``) with a message in it (a ``Body``
+      field, blank or not, or media) is an inbound message on either URL: an MMS may come without
+      ``Body``. Routing drops a MessageSid it has seen, so a copy posted to both URLs is routed once.
+      Without ``Body`` and without media it is a notice about an inbound message (a status callback):
+      routed, such a copy could win the race against the real webhook and route an empty message.
+    - Any other known status is a status callback on either URL (tenants may point a Messaging
+      Service's status callback at the inbound URL).
+    - A status Twilio may add later is a status callback on the status URL; on the inbound URL it is
+      an inbound message when the webhook carries one, else a status callback.
+    - Without a status, the inbound URL takes a message, the status URL nothing.
+    - A webhook without a MessageSid is neither.
     """
+    has_sid, carries_message = False, False
+    message_status: str | None = None
+    sms_status: str | None = None
+    for name, value in params:  # one pass, no lookup table: this runs for every webhook
+        if name in _SID_NAMES:
+            has_sid = has_sid or bool(value)
+        elif name == "MessageStatus":
+            message_status = value if message_status is None else message_status
+        elif name == "SmsStatus":
+            sms_status = value if sms_status is None else sms_status
+        elif name == "Body" or name.startswith("MediaUrl") or (name == "NumMedia" and _positive(value)):
+            carries_message = True
+    if not has_sid:
+        return None
+    status = (message_status or sms_status or "").strip().lower()
+    if status in INBOUND_STATUSES:
+        return WebhookKind.INBOUND if carries_message else WebhookKind.STATUS
+    if status in CALLBACK_STATUSES:
+        return WebhookKind.STATUS
     if endpoint is Endpoint.STATUS:
-        return WebhookKind.STATUS
-    message_status = first(params, "MessageStatus")
-    sms_status = first(params, "SmsStatus")
-    if first(params, "Body") is None and (message_status or sms_status):
-        return WebhookKind.STATUS
-    if message_status and message_status not in INBOUND_STATUSES:
-        return WebhookKind.STATUS
-    return WebhookKind.INBOUND
+        return WebhookKind.STATUS if status else None
+    if carries_message:
+        return WebhookKind.INBOUND
+    return WebhookKind.STATUS if status else None
+
+
+def _positive(value: str) -> bool:
+    """An ASCII decimal count above zero (``"0"``, ``"00"``, ``"-1"``, ``"²"`` are not)."""
+    digits = value.strip()
+    return digits.isascii() and digits.isdigit() and digits.strip("0") != ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,21 +226,31 @@ def inbound_payload(params: Params, origin: Origin) -> InboundMessagePayload:
 def inbound_fields(params: Params, origin: Origin) -> dict[str, Any]:
     """The fields of :class:`InboundMessagePayload` (by alias), not validated yet: the ingress puts
     them into the event's envelope and validates that once (FormError when unusable)."""
+    return inbound_parts(params, origin)[0]
+
+
+def inbound_parts(params: Params, origin: Origin) -> tuple[dict[str, Any], MediaItems]:
+    """:func:`inbound_fields` and the media check they came from (its drop reasons feed the metric)."""
     raw = raw_params(params)  # one lookup table for the dozen fields read below
-    return {
-        "message_sid": _message_sid(raw),
-        "account_sid": _required(raw, "AccountSid"),
+    message_sid = _message_sid(raw)
+    account = _required(raw, "AccountSid")
+    media = media_items(raw, account, message_sid, _count(raw, "NumMedia", default=0))
+    fields = {
+        "message_sid": message_sid,
+        "account_sid": account,
         "messaging_service_sid": _first(raw, "MessagingServiceSid") or None,
         "from": _required(raw, "From"),
         "to": _required(raw, "To"),
-        "body": _present(raw, "Body"),
+        "body": _first(raw, "Body") or "",  # an MMS may come without a Body
         "num_segments": _count(raw, "NumSegments", default=1),
-        "media": _media(raw),
+        "media": media.kept,
+        "media_dropped": len(media.dropped),
         "region": origin.region,
         "integration_id": origin.integration_id,
         "received_at": origin.received_at,
         "raw": raw,
     }
+    return fields, media
 
 
 def delivery_report_payload(params: Params, origin: Origin) -> DeliveryReportPayload:
@@ -222,8 +293,11 @@ def _first(raw: Raw, name: str) -> str | None:
     return values[0] if values else None
 
 
+_SID_NAMES = ("MessageSid", "SmsMessageSid", "SmsSid")
+
+
 def _message_sid(raw: Raw) -> str:
-    for name in ("MessageSid", "SmsMessageSid", "SmsSid"):
+    for name in _SID_NAMES:
         value = _first(raw, name)
         if value:
             if len(value) > MAX_SID_LENGTH:
@@ -248,14 +322,6 @@ def _required(raw: Raw, name: str) -> str:
     return value
 
 
-def _present(raw: Raw, name: str) -> str:
-    """A parameter that must be sent but may be blank (an MMS without text has ``Body=``)."""
-    value = _first(raw, name)
-    if value is None:
-        raise FormError("missing_parameter", f"{name} is missing")
-    return value
-
-
 def _count(raw: Raw, name: str, *, default: int) -> int:
     value = _int(raw, name, default=None)
     return default if value is None else value
@@ -272,18 +338,3 @@ def _int(raw: Raw, name: str, *, default: int | None) -> int | None:
     if number < 0:
         raise FormError("invalid_parameter", f"{name} is negative")
     return number
-
-
-def _media(raw: Raw) -> list[dict[str, str | None]]:
-    """MediaUrl{N}/MediaContentType{N} pairs (fields of :class:`Media`), N = 0, 1, ... as long as
-    they are present."""
-    declared = _count(raw, "NumMedia", default=0)
-    media: list[dict[str, str | None]] = []
-    for index in range(min(declared, MAX_MEDIA) if declared else MAX_MEDIA):
-        url = _first(raw, f"MediaUrl{index}")
-        if url is None:
-            if declared:
-                continue  # tolerate a gap; NumMedia is the authority on how many to look for
-            break
-        media.append({"url": url, "content_type": _first(raw, f"MediaContentType{index}") or None})
-    return media

@@ -70,7 +70,8 @@ async def run(
     numbers = service.follow(topics.NUMBER_STATE, NumberStateRecord)
     decisions = Counter(
         "byosms_routing_inbound_decisions_total",
-        "Inbound messages routed or discarded, by reason (no_route: active number, no routing target anywhere).",
+        "Inbound messages routed or discarded, by reason (no_route: active number, no routing target anywhere;"
+        " unsupported_channel: a whatsapp:/rcs: address).",
         ["decision", "reason"],
         registry=service.registry,
     )

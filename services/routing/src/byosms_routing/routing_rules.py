@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from byosms_common.channels import UNSUPPORTED_CHANNEL, other_channel
 from byosms_common.messages import IntegrationStatePayload, IntegrationStatus, NumberState, NumberStatePayload
 
 NO_ROUTE = "no_route"
@@ -29,10 +30,16 @@ def routing_target(integration: IntegrationStatePayload, number: NumberStatePayl
 
 
 def decide_inbound(
-    integration: IntegrationStatePayload | None, number: NumberStatePayload | None, integration_id: str
+    integration: IntegrationStatePayload | None,
+    number: NumberStatePayload | None,
+    integration_id: str,
+    addresses: tuple[str, str] = ("", ""),
 ) -> Verdict:
-    """Route only when the integration exists and is active, the number is active in the inventory and a
+    """Route only an SMS/MMS (``addresses``, From and To, of no other channel such as ``whatsapp:`` or
+    ``rcs:``), when the integration exists and is active, the number is active in the inventory and a
     routing target resolves (number → integration → organization); otherwise discard, saying why."""
+    if other_channel(*addresses) is not None:
+        return Verdict(Decision.DISCARDED, UNSUPPORTED_CHANNEL)
     if integration is None:
         return Verdict(Decision.DISCARDED, "integration_deleted")
     if integration.status is not IntegrationStatus.ACTIVE:

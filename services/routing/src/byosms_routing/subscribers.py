@@ -51,7 +51,10 @@ def plan_decisions(deps: Collaborators, records: Sequence[Record[InboundMessageR
         integration = deps.integrations.get(payload.integration_id)
         number = deps.numbers.get(payload.to)
         verdict = decide_inbound(
-            integration.payload if integration else None, number.payload if number else None, payload.integration_id
+            integration.payload if integration else None,
+            number.payload if number else None,
+            payload.integration_id,
+            (payload.from_, payload.to),
         )
         planned[payload.message_sid] = NewDecision(
             message_sid=payload.message_sid,
@@ -100,6 +103,7 @@ def decision_event(
                     "to": payload.to,
                     "body": payload.body,
                     "media": payload.media,
+                    "media_dropped": payload.media_dropped,
                     "queue": recorded.target,
                     **_ingress(record),
                 }

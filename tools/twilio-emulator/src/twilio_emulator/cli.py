@@ -76,7 +76,7 @@ def inbound(
 
     async def run() -> None:
         async with EmulatorControl(url) as control:
-            media = [(m, "image/jpeg") for m in media_url or []]
+            media: list[tuple[str | None, str]] = [(m, "image/jpeg") for m in media_url or []]
             result = await control.inbound(from_, to, body, media=media)
             typer.echo(result.model_dump_json(indent=2))
 

@@ -180,15 +180,19 @@ class SeedDocument(_Model):
 
 
 class MediaItem(_Model):
-    url: str
+    # Without a URL the webhook names Twilio's own media URL of the message (api.twilio.com/…/Media/ME…).
+    url: str | None = None
     content_type: str = "image/jpeg"
 
 
 class InboundRequest(_Model):
+    # ``whatsapp:+1…`` / ``rcs:+1…`` addresses are posted with their prefix (the number after it receives).
     from_: str = Field(alias="from")
     to: str
     body: str = ""
-    media: list[MediaItem] = []
+    # Leave the Body field out of the webhook (an MMS as some senders' webhooks come), not just blank.
+    omit_body: bool = False
+    media: list[MediaItem] = Field(default=[], max_length=10)
     # Added to (or overriding) the webhook fields, e.g. {"FromCity": "BERLIN"}.
     extra_params: dict[str, str] = {}
 
@@ -479,6 +483,7 @@ async def inbound(request: web.Request) -> web.Response:
             req.body,
             [(m.url, m.content_type) for m in req.media],
             list(req.extra_params.items()),
+            omit_body=req.omit_body,
         )
     except UnknownReceiver as exc:
         raise ControlError(404, f"no phone number or short code {exc.args[0]} in the emulator") from exc

@@ -34,11 +34,20 @@ def plan_inbound(
     from_: str,
     to: str,
     body: str,
-    media: list[tuple[str, str]],
+    media: list[tuple[str | None, str]],
     extra: list[tuple[str, str]],
+    *,
+    omit_body: bool = False,
 ) -> InboundPlan:
-    """Store the inbound message, apply Twilio's default keyword handling and decide where it goes."""
-    receiver: PhoneNumber | ShortCode | None = store.number_by_phone(to) or store.short_code_by_code(to)
+    """Store the inbound message, apply Twilio's default keyword handling and decide where it goes.
+
+    ``to`` may carry a channel prefix (``whatsapp:+1…``, ``rcs:+1…``): the receiver is the number after
+    it, and the webhook's To/From keep the prefixes, as Twilio posts a Messaging Service's other senders.
+    A media item without a URL gets Twilio's own media URL of this message (``/Media/ME…`` under the
+    account); ``omit_body`` leaves the Body field out, as some MMS webhooks come.
+    """
+    address = _without_channel(to)
+    receiver: PhoneNumber | ShortCode | None = store.number_by_phone(address) or store.short_code_by_code(address)
     if receiver is None:
         raise UnknownReceiver(to)
     account = store.accounts[receiver.account_sid]
@@ -57,8 +66,10 @@ def plan_inbound(
     elif scope is not None and keyword == "START":
         store.opt_outs.discard((scope, from_))
 
+    sid = new_sid("MM" if media else "SM")
+    items = [(url or twilio_media_url(account.sid, sid), content_type) for url, content_type in media]
     message = Message(
-        sid=new_sid("MM" if media else "SM"),
+        sid=sid,
         account_sid=account.sid,
         to=to,
         from_=from_,
@@ -66,12 +77,12 @@ def plan_inbound(
         direction="inbound",
         status="received",
         messaging_service_sid=service.sid if service is not None else None,
-        media_urls=[url for url, _ in media],
+        media_urls=[url for url, _ in items],
         num_segments=count_segments(body),
     )
     store.messages[message.sid] = message
 
-    params = webhook_params(message, media)
+    params = webhook_params(message, items, omit_body=omit_body)
     if service is not None and service.advanced_opt_out and keyword is not None:
         params.append(("OptOutType", keyword))
     params = _merge(params, extra)
@@ -90,12 +101,24 @@ def plan_inbound(
         fallback_method=fallback_method,
         keyword=keyword,
         dropped_reason=dropped,
-        media=media,
+        media=items,
     )
 
 
-def webhook_params(message: Message, media: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Every field Twilio sends for an SMS/MMS, blanks included, in a capture-like (unsorted) order."""
+def twilio_media_url(account_sid: str, message_sid: str) -> str:
+    """A media item's URL as Twilio posts it: its API host, the account, the message, a fresh ME SID."""
+    return f"https://api.twilio.com/{API_VERSION}/Accounts/{account_sid}/Messages/{message_sid}/Media/{new_sid('ME')}"
+
+
+def _without_channel(address: str) -> str:
+    """``+1…`` of ``whatsapp:+1…`` or ``rcs:+1…``; other addresses unchanged."""
+    prefix, separator, rest = address.partition(":")
+    return rest if separator and prefix.isalpha() else address
+
+
+def webhook_params(message: Message, media: list[tuple[str, str]], *, omit_body: bool = False) -> list[tuple[str, str]]:
+    """Every field Twilio sends for an SMS/MMS, blanks included, in a capture-like (unsorted) order
+    (without Body when ``omit_body``)."""
     to_country = country_of(message.to)
     from_country = country_of(message.from_ or "")
     params = [
@@ -109,7 +132,7 @@ def webhook_params(message: Message, media: list[tuple[str, str]]) -> list[tuple
         ("FromState", ""),
         ("SmsStatus", "received"),
         ("FromCity", ""),
-        ("Body", message.body),
+        *([] if omit_body else [("Body", message.body)]),
         ("FromCountry", from_country),
         ("To", message.to),
     ]

@@ -294,15 +294,18 @@ class EmulatorControl:
         to: str,
         body: str = "",
         *,
-        media: list[tuple[str, str]] | None = None,
+        media: list[tuple[str | None, str]] | None = None,
         extra_params: dict[str, str] | None = None,
+        omit_body: bool = False,
     ) -> InboundResult:
-        """Simulate a customer SMS/MMS to ``to``; media items are (url, content_type)."""
+        """Simulate a customer SMS/MMS to ``to``; media items are (url, content_type), a None url meaning
+        Twilio's own media URL of the message; ``omit_body`` posts no Body field at all."""
         req = InboundRequest.model_validate(
             {
                 "from": from_,
                 "to": to,
                 "body": body,
+                "omit_body": omit_body,
                 "media": [MediaItem(url=u, content_type=c) for u, c in media or []],
                 "extra_params": extra_params or {},
             }
