@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from twilio_emulator import control, routes_api, routes_messaging
+from twilio_emulator import auth_tokens, control, routes_api, routes_holds, routes_messaging
 from twilio_emulator.context import CALLER, CTX, FORM, Context
 from twilio_emulator.errors import TwilioApiError, error_body
+from twilio_emulator.held_webhooks import HoldingPoster
 from twilio_emulator.lifecycle import StatusWalker
 from twilio_emulator.settings import EmulatorSettings
 from twilio_emulator.state import ApiRequestRecord, Store, utcnow
-from twilio_emulator.webhooks import WebhookPoster
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +122,15 @@ def create_app(settings: EmulatorSettings | None = None) -> web.Application:
     """Build the emulator app. The webhook ClientSession is created on startup and closed on cleanup."""
     settings = settings or EmulatorSettings()
     store = Store(log_limit=settings.log_limit)
-    poster = WebhookPoster(store, max_timeout_s=settings.webhook_timeout_s)
+    poster = HoldingPoster(store, max_timeout_s=settings.webhook_timeout_s)
     walker = StatusWalker(store, poster, settings.status_step_delay_s)
     app = web.Application(middlewares=[twilio_api, control.control_errors])
     app[CTX] = Context(settings=settings, store=store, poster=poster, walker=walker)
     app.add_routes(routes_api.routes)
     app.add_routes(routes_messaging.routes)
     app.add_routes(control.routes)
+    app.add_routes(routes_holds.routes)
+    app.add_routes(auth_tokens.routes)
     app.cleanup_ctx.append(_lifetime)
     return app
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from twilio_emulator.control import (
     SharedKeySeed,
     ShortCodeSeed,
 )
+from twilio_emulator.routes_holds import HoldRequest, ReleaseRequest
 from twilio_emulator.settings import EmulatorSettings
 from twilio_emulator.state import AccountStatus, FinalStatus
 
@@ -306,6 +308,51 @@ class EmulatorControl:
     async def message(self, sid: str) -> dict[str, Any]:
         """A message's Twilio JSON, without credentials."""
         return await self._call("GET", f"/messages/{sid}")  # type: ignore[no-any-return]
+
+    # --- held webhooks and token rotation ---------------------------------------------------------
+
+    async def hold_webhooks(
+        self, kind: str, *, to: str | None = None, message_sid: str | None = None, count: int | None = None
+    ) -> None:
+        """Hold back the next webhooks of ``kind`` (``inbound``/``status``): stored at Twilio, not posted."""
+        await self._call(
+            "POST",
+            "/holds",
+            HoldRequest.model_validate({"kind": kind, "to": to, "message_sid": message_sid, "count": count}),
+        )
+
+    async def held_webhooks(self) -> list[dict[str, Any]]:
+        """The webhooks held back so far (not yet released)."""
+        return list((await self._call("GET", "/holds"))["held"])
+
+    async def release_webhooks(
+        self, *, message_sid: str | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Post held webhooks now; what their targets answered."""
+        body = ReleaseRequest.model_validate({"message_sid": message_sid, "kind": kind})
+        return list((await self._call("POST", "/holds/release", body))["released"])
+
+    async def clear_holds(self) -> None:
+        await self._call("DELETE", "/holds")
+
+    async def _auth_tokens(self, method: str, path: str, account_sid: str, token: str) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        basic = base64.b64encode(f"{account_sid}:{token}".encode()).decode("ascii")
+        headers = {"Authorization": f"Basic {basic}"}
+        async with self._session.request(method, f"{self.base_url}/v1/AuthTokens{path}", headers=headers) as response:
+            text = await response.text()
+            if response.status >= 400:
+                raise ControlApiError(response.status, text)
+            return await response.json() if text else None
+
+    async def create_secondary_auth_token(self, account_sid: str, auth_token: str) -> str:
+        """Twilio's ``POST /v1/AuthTokens/Secondary`` with the account's credentials: the new secondary token."""
+        return str((await self._auth_tokens("POST", "/Secondary", account_sid, auth_token))["secondary_auth_token"])
+
+    async def promote_auth_token(self, account_sid: str, auth_token: str) -> str:
+        """Twilio's ``POST /v1/AuthTokens/Promote``: the secondary token becomes primary, the old one is gone."""
+        return str((await self._auth_tokens("POST", "/Promote", account_sid, auth_token))["auth_token"])
 
     async def wait_for_webhooks(
         self,
