@@ -617,6 +617,10 @@ class InboundMessagePayload(Model):
     integration_id: str
     received_at: AwareDatetime
     raw: dict[str, list[str]] = Field(description="every form parameter exactly as received")
+    recovered: bool = Field(
+        default=False,
+        description="not posted by Twilio's webhook: found in Twilio's Messages list by routing's recovery job",
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
@@ -639,6 +643,10 @@ class DeliveryReportPayload(Model):
     integration_id: str
     received_at: AwareDatetime
     raw: dict[str, list[str]]
+    recovered: bool = Field(
+        default=False,
+        description="no status callback came: the status was fetched from Twilio by routing's recovery job",
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
@@ -676,6 +684,9 @@ class RoutedMessagePayload(Model):
     region: str | None = Field(default=None, description="the region whose ingress accepted the message")
     received_at: AwareDatetime | None = Field(default=None, description="when the ingress accepted it")
     spooled: bool | None = Field(default=None, description="whether it reached Kafka from the ingress's spool")
+    recovered: bool | None = Field(
+        default=None, description="the webhook never came: recovered from Twilio's Messages list"
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
@@ -692,6 +703,9 @@ class DiscardedPayload(Model):
     region: str | None = Field(default=None, description="the region whose ingress accepted the message")
     received_at: AwareDatetime | None = Field(default=None, description="when the ingress accepted it")
     spooled: bool | None = Field(default=None, description="whether it reached Kafka from the ingress's spool")
+    recovered: bool | None = Field(
+        default=None, description="the webhook never came: recovered from Twilio's Messages list"
+    )
 
 
 class InboundMessageDiscarded(Envelope):
@@ -718,6 +732,10 @@ class MessageStatusPayload(Model):
         description="the recipient's address keeps failing (30003/30005/30006) in this conversation: "
         "it is flagged until a message to it is delivered",
     )
+    recovered: bool | None = Field(
+        default=None,
+        description="the status callback never came: the status was fetched from Twilio by the recovery job",
+    )
 
 
 class OutboundMessageAccepted(Envelope):
@@ -735,6 +753,25 @@ class OutboundMessageFailed(Envelope):
 class MessageStatusChanged(Envelope):
     type: Literal["sms.status_changed"] = "sms.status_changed"
     payload: MessageStatusPayload
+
+
+class MissedMessagesRecoveredPayload(Model):
+    """What one recovery run found for one number: messages Twilio has that never came as webhooks."""
+
+    address: str = Field(description="the number (E.164) or short code address")
+    integration_id: str
+    window_start: AwareDatetime = Field(description="Twilio's messages sent from this time on were compared")
+    window_end: AwareDatetime
+    inbound_recovered: int = Field(ge=0, description="inbound messages replayed, marked recovered")
+    reports_recovered: int = Field(ge=0, description="final statuses of outbound messages fetched and applied")
+    message_sids: tuple[str, ...] = Field(default=(), max_length=1000, description="the messages recovered")
+
+
+class MissedMessagesRecovered(Envelope):
+    """Routing's recovery job found and replayed messages (or final statuses) whose webhooks never came."""
+
+    type: Literal["number.missed_messages_recovered"] = "number.missed_messages_recovered"
+    payload: MissedMessagesRecoveredPayload
 
 
 class OptOutPayload(Model):
@@ -784,6 +821,7 @@ EVENTS: tuple[type[Envelope], ...] = (
     NumberCommandApplied,
     NumberCommandRejected,
     NumberRouteMissing,
+    MissedMessagesRecovered,
     InboundMessageReceived,
     DeliveryReportReceived,
     InboundMessageRouted,
@@ -825,6 +863,7 @@ AnyMessage = Annotated[
     | NumberCommandApplied
     | NumberCommandRejected
     | NumberRouteMissing
+    | MissedMessagesRecovered
     | InboundMessageReceived
     | DeliveryReportReceived
     | InboundMessageRouted
