@@ -56,6 +56,7 @@ TOPIC_MESSAGES: Mapping[str, tuple[type[Envelope], ...]] = {
         messages.NumberCommandApplied,
         messages.NumberCommandRejected,
         messages.NumberRouteMissing,
+        messages.MissedMessagesRecovered,
     ),
     topics.NUMBER_STATE.name: (messages.NumberStateRecord,),
     topics.OUTBOUND_COMMANDS.name: (messages.SendMessage,),

@@ -143,6 +143,10 @@ class LocalizedText(Model):
 # --------------------------------------------------------------------------------------------------
 
 
+SignatureMode = Literal["enforce", "observe"]
+"""How the ingress treats a webhook whose signature fails: refuse it (enforce) or count, report and accept it."""
+
+
 class IntegrationSnapshot(Model):
     """An integration as others may see it: no secrets, only whether credentials are set."""
 
@@ -166,6 +170,10 @@ class IntegrationSnapshot(Model):
     default_routing_target: str | None = Field(
         default=None, description="where messages to its numbers without a routing target of their own go"
     )
+    auth_token_rotation_expires_at: AwareDatetime | None = Field(
+        default=None, description="an Auth Token rotation window is open until then (both tokens validate webhooks)"
+    )
+    signature_mode: SignatureMode = "enforce"
 
 
 class IntegrationStatePayload(Model):
@@ -195,6 +203,18 @@ class IntegrationStatePayload(Model):
     )
     organization_routing_target: str | None = Field(
         default=None, description="the organization's default routing target (integrations without their own)"
+    )
+    next_auth_token: SealedSecret | None = Field(
+        default=None,
+        description="the next Auth Token of a rotation window (sealed): webhooks signed with it are accepted too",
+    )
+    next_auth_token_expires_at: AwareDatetime | None = Field(
+        default=None, description="the rotation window closes then: next_auth_token no longer validates after it"
+    )
+    signature_mode: SignatureMode = Field(
+        default="enforce",
+        description="enforce: a webhook with a bad signature is refused; observe: it is counted, reported and "
+        "accepted (signature_failure on its event)",
     )
 
 
@@ -617,6 +637,18 @@ class InboundMessagePayload(Model):
     integration_id: str
     received_at: AwareDatetime
     raw: dict[str, list[str]] = Field(description="every form parameter exactly as received")
+    signed_with: str | None = Field(
+        default=None,
+        max_length=32,
+        description="which secret validated the webhook's signature: auth_token, auth_token_next (the next "
+        "token of a rotation window), shared_key or shared_key_previous; None when not checked (recovered) "
+        "or failed in observe mode",
+    )
+    signature_failure: str | None = Field(
+        default=None,
+        max_length=64,
+        description="observe mode: why the signature failed (signature_wrong, ...); the message was accepted",
+    )
     recovered: bool = Field(
         default=False,
         description="not posted by Twilio's webhook: found in Twilio's Messages list by routing's recovery job",
@@ -643,6 +675,18 @@ class DeliveryReportPayload(Model):
     integration_id: str
     received_at: AwareDatetime
     raw: dict[str, list[str]]
+    signed_with: str | None = Field(
+        default=None,
+        max_length=32,
+        description="which secret validated the webhook's signature: auth_token, auth_token_next (the next "
+        "token of a rotation window), shared_key or shared_key_previous; None when not checked (recovered) "
+        "or failed in observe mode",
+    )
+    signature_failure: str | None = Field(
+        default=None,
+        max_length=64,
+        description="observe mode: why the signature failed (signature_wrong, ...); the message was accepted",
+    )
     recovered: bool = Field(
         default=False,
         description="no status callback came: the status was fetched from Twilio by routing's recovery job",

@@ -19,6 +19,7 @@ from byosms_common.regions import DEFAULT_REGIONS
 from byosms_provisioning.context import ServiceContext
 from byosms_provisioning.imports import openapi as imports_openapi
 from byosms_provisioning.integrations import openapi as integrations_openapi
+from byosms_provisioning.integrations import token_rotation_openapi
 from byosms_provisioning.numbers import openapi as numbers_openapi
 from byosms_provisioning.openapi_common import JSON, NO_NUL_PATTERN, REQUEST_SCHEMAS, Part
 from byosms_provisioning.regions import openapi as regions_openapi
@@ -32,6 +33,7 @@ PARTS: list[Part] = [
     numbers_openapi.numbers_part,
     traces_openapi.traces_part,
     integrations_openapi.sealing_part,
+    token_rotation_openapi.token_rotation_part,
     regions_openapi.regions_part,
 ]
 

@@ -87,6 +87,8 @@ REQUEST_SCHEMAS = (
     "CreateIntegrationBody",
     "UpdateIntegrationBody",
     "CredentialsBody",
+    "AuthTokenRotationBody",
+    "SignatureModeBody",
     "ImportBody",
     "NumberPatchBody",
     "RoutingDefaultsBody",
