@@ -56,7 +56,7 @@ async def state_at(prov_records: Callable[..., Any], iid: str, version: int) -> 
 async def test_a_rotation_holds_the_next_token_sealed_until_it_is_confirmed(
     prov: Harness, prov_records: Callable[..., Any]
 ) -> None:
-    iid, acct, secondary = await connected(prov)
+    iid, _, secondary = await connected(prov)
     rotation = f"{BASE}/{iid}/auth-token-rotation"
 
     started = await call(prov, "POST", rotation, 200, json={"auth_token": secondary})
