@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
+from aiokafka import AIOKafkaProducer
 from twilio.request_validator import RequestValidator
 
 from byosms_common import messages as m
@@ -96,6 +97,35 @@ async def _tenant_with_number(
     return tenant, token, number
 
 
+REPLY_ID = secrets.token_hex(16)
+
+
+async def _send_reply(
+    endpoints: Endpoints, watch: TopicWatcher, tenant: Tenant, number: str, customer: str
+) -> m.OutboundMessageAccepted | m.OutboundMessageFailed:
+    command = m.SendMessage(
+        organization_id=tenant.organization_id,
+        payload=m.SendMessagePayload(message_id=REPLY_ID, from_=number, to=customer, body="Antwort"),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.OUTBOUND_COMMANDS.name, m.encode(command), key=number.encode())
+    finally:
+        await producer.stop()
+
+    def outcome() -> m.OutboundMessageAccepted | m.OutboundMessageFailed | None:
+        for record in watch.on(topics.MESSAGE_EVENTS.name):
+            event = m.decode(record.value or b"")
+            if isinstance(event, m.OutboundMessageAccepted | m.OutboundMessageFailed) and (
+                event.payload.message_id == REPLY_ID
+            ):
+                return event
+        return None
+
+    return await eventually(outcome, within=60, what="the reply sent")
+
+
 async def _call(http: aiohttp.ClientSession, method: str, url: str, tenant: Tenant, **kwargs: Any) -> dict[str, Any]:
     async with http.request(method, url, headers=tenant.headers, **kwargs) as r:
         body: dict[str, Any] = await r.json()
@@ -112,7 +142,7 @@ async def test_during_a_rotation_window_both_tokens_validate_and_after_confirmat
         hooks = Webhooks(http, endpoints, tenant, number)
         rotation = f"{api_of(endpoints)}/integrations/{tenant.integration_id}/auth-token-rotation"
         watched = [topics.INBOUND_MESSAGES.name, topics.MESSAGE_EVENTS.name]
-        keys = {f"{number}|{hooks.customer}"}
+        keys = {f"{number}|{hooks.customer}", REPLY_ID}
         async with TopicWatcher(endpoints.kafka_bootstrap, watched, keys, from_end=True) as watch:
             # The tenant creates a secondary token in Twilio and gives it to byosms first.
             basic = {"Authorization": "Basic " + base64.b64encode(f"{tenant.account_sid}:{old}".encode()).decode()}
@@ -145,6 +175,9 @@ async def test_during_a_rotation_window_both_tokens_validate_and_after_confirmat
                 (sid_promoted, "auth_token_next"),
                 (in_flight, "auth_token"),
             )
+            # Replies go on too: routing sends with the next token while the window is open.
+            reply = await _send_reply(endpoints, watch, tenant, number, hooks.customer)
+            assert isinstance(reply, m.OutboundMessageAccepted)
             for sid, secret in expected:
                 event = await eventually(lambda s=sid: _published(watch, s), within=30, what=f"{sid} published")
                 assert event.payload.signed_with == secret

@@ -46,6 +46,7 @@ from byosms_common.messages import (
 )
 from byosms_common.twilio_client import TwilioFailure
 from byosms_routing import recovery_plan, repo_recovery
+from byosms_routing.api_token import rest_token
 from byosms_routing.context import Collaborators
 from byosms_routing.recovery_plan import Tenant, TwilioMessage, Window
 from byosms_routing.repo_recovery import ActiveNumber, DueCheck
@@ -250,10 +251,11 @@ class Recovery:
         if integration is None or integration.organization_id != check.organization_id:
             raise _NotChecked("its integration is not known")
         state = integration.payload
-        if state.account_sid is None or state.auth_token is None:
+        sealed = rest_token(state, check.now)
+        if state.account_sid is None or sealed is None:
             raise _NotChecked("its integration has no credentials")
         try:
-            token = self.deps.tokens.open(check.organization_id, check.integration_id, "auth_token", state.auth_token)
+            token = self.deps.tokens.open(check.organization_id, check.integration_id, *sealed)
         except CryptoError:
             raise _NotChecked("its integration's credentials cannot be read") from None
         tenant = Tenant(check.organization_id, check.integration_id, state.region)
