@@ -3,10 +3,12 @@ for received messages, and Auth Token rotation (secondary token, promote)."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
@@ -109,3 +111,18 @@ async def test_promoting_the_secondary_token_signs_with_it_and_deletes_the_old_p
     assert refused.value.status == 401
     with pytest.raises(ControlApiError):  # nothing left to promote
         await twemu.control.promote_auth_token(twemu_account.sid, secondary)
+
+
+async def test_a_429_fault_carries_its_retry_after(twemu: RunningEmulator, twemu_account: AccountInfo) -> None:
+    await twemu.control.add_fault(status=429, retry_after_s=7, path_contains="/Messages.json", count=1)
+    auth = base64.b64encode(f"{twemu_account.sid}:{twemu_account.auth_token}".encode()).decode()
+    url = f"{twemu.base_url}/2010-04-01/Accounts/{twemu_account.sid}/Messages.json"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url, headers={"Authorization": f"Basic {auth}"}) as throttled:
+            assert throttled.status == 429
+            assert throttled.headers["Retry-After"] == "7"
+            assert (await throttled.json())["code"] == 20429
+        async with http.get(url, headers={"Authorization": f"Basic {auth}"}) as again:
+            assert again.status == 200  # count=1: used up
+    with pytest.raises(ValueError, match="429"):
+        await twemu.control.add_fault(status=404)

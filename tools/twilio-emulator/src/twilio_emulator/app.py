@@ -84,6 +84,12 @@ async def _handle_api(
     if fault is not None:
         if fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
+        if fault.status == 429:
+            record.error_code = 20429
+            throttled = _twilio_error(20429, "Too Many Requests", 429)
+            if fault.retry_after_s is not None:
+                throttled.headers["Retry-After"] = str(fault.retry_after_s)
+            return throttled
         if fault.status is not None:
             code = 20503 if fault.status == 503 else 20500
             record.error_code = code

@@ -150,6 +150,8 @@ class FaultRule:
     remaining: int | None = None
     lose_answer: bool = False
     """The request is handled, then the connection is dropped: the caller never learns the outcome."""
+    retry_after_s: int | None = None
+    """For a 429: the ``Retry-After`` header sent with it."""
 
 
 @dataclass

@@ -232,10 +232,11 @@ class EmulatorControl:
         path_contains: str | None = None,
         count: int | None = None,
         lose_answer: bool = False,
+        retry_after_s: int | None = None,
     ) -> None:
-        """Inject latency and/or a 5xx into matching Twilio API requests (``count`` times, or forever);
-        ``lose_answer``: the request is handled (a create creates its message) but its answer is lost
-        (the connection is dropped)."""
+        """Inject latency and/or a 429 (``retry_after_s``: its Retry-After) or a 5xx into matching Twilio API
+        requests (``count`` times, or forever); ``lose_answer``: the request is handled (a create creates its
+        message) but its answer is lost (the connection is dropped)."""
         seed = FaultSeed(
             status=status,
             latency_ms=latency_ms,
@@ -243,6 +244,7 @@ class EmulatorControl:
             path_contains=path_contains,
             count=count,
             lose_answer=lose_answer,
+            retry_after_s=retry_after_s,
         )
         await self._call("POST", "/faults", seed)
 
