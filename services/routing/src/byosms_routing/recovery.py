@@ -6,7 +6,7 @@ per number, a new one due at a random moment within ``interval_seconds``) and th
 claim holds a number for a while, so two routing processes never check it at once). For each, with the
 tenant's own credentials:
 
-1. Twilio's Messages list ``To=<number>``, ``DateSent>``/``DateSent<`` the window, page by page: each
+1. Twilio's Messages list ``To=<number>``, ``DateSent>`` the window's start, page by page: each
    inbound message routing never decided is published to ``byosms.sms.inbound.v1`` as the event its
    webhook would have made, marked ``recovered``; routing's consumer routes it like any other, exactly
    once even if the webhook arrives late too (the decision row is keyed by MessageSid).
@@ -44,7 +44,7 @@ from byosms_common.messages import (
     MissedMessagesRecoveredPayload,
     NumberState,
 )
-from byosms_common.twilio_client import TwilioFailure
+from byosms_common.twilio_client import FailureKind, TwilioFailure
 from byosms_routing import recovery_plan, repo_recovery
 from byosms_routing.api_token import rest_token
 from byosms_routing.context import Collaborators
@@ -139,12 +139,16 @@ class Recovery:
 
     async def round(self) -> int:
         """One round; returns how many numbers were checked."""
+        active = {n.address: n for n in self.active_numbers()}
         async with self.deps.pool.acquire() as conn:
-            await repo_recovery.enroll(conn, self.active_numbers(), spread_seconds=self.settings.interval_seconds)
+            await repo_recovery.enroll(conn, list(active.values()), spread_seconds=self.settings.interval_seconds)
             due = await repo_recovery.claim_due(conn, limit=CLAIM_LIMIT, hold_seconds=CLAIM_HOLD_SECONDS)
-        for check in due:
+            for gone in [c for c in due if c.address not in active]:
+                await repo_recovery.forget(conn, gone.address)
+        checked = [c for c in due if c.address in active]
+        for check in checked:
             await self.check(check)
-        return len(due)
+        return len(checked)
 
     def active_numbers(self) -> list[ActiveNumber]:
         numbers = []
@@ -271,9 +275,9 @@ class Recovery:
     async def _list_inbound(self, client: Any, to: str, within: Window) -> list[TwilioMessage]:
         page = await self._twilio(
             "list messages",
-            lambda: client.messages.page_async(
-                to=to, date_sent_after=within.start, date_sent_before=within.end, page_size=PAGE_SIZE
-            ),
+            # Twilio documents DateSent filters by day (twilio-python sends seconds): the window's end is
+            # applied to what is listed (``missing_inbound``), the start narrows the list.
+            lambda: client.messages.page_async(to=to, date_sent_after=within.start, page_size=PAGE_SIZE),
         )
         listed: list[TwilioMessage] = []
         for _ in range(MAX_PAGES):
@@ -286,7 +290,17 @@ class Recovery:
         return listed
 
     async def _media(self, client: Any, message: TwilioMessage) -> list[Media]:
-        items = await self._twilio("list media", lambda: client.messages(message.sid).media.list_async(limit=10))
+        """The message's media URLs; none when Twilio refuses to list them (the message is replayed without)."""
+        await self.pacer.turn()
+        try:
+            items = await self.deps.twilio.run(
+                "list media", lambda: client.messages(message.sid).media.list_async(limit=10)
+            )
+        except TwilioFailure as failure:
+            if failure.kind is FailureKind.ANSWERED and failure.status != 429:
+                log.warning("media of recovered %s not listed (%s); replayed without", message.sid, failure)
+                return []
+            raise _NotChecked(str(failure), failure.retry_after) from None
         media = []
         for item in items:
             uri = str(getattr(item, "uri", "") or "").removesuffix(".json")

@@ -37,7 +37,8 @@ class UnreportedSend:
 
 async def enroll(conn: asyncpg.Connection, numbers: Sequence[ActiveNumber], *, spread_seconds: float) -> None:
     """Keep one row per active number (new ones due at a random time within ``spread_seconds``, so a
-    tenant's many numbers do not all ask Twilio at once); rows of numbers no longer active go."""
+    tenant's many numbers do not all ask Twilio at once). Rows of numbers no longer active are dropped
+    when they come due (:func:`forget`): a replica whose caches lag must not drop another's new rows."""
     await conn.execute(
         """INSERT INTO recovery_checks (address, organization_id, integration_id, next_at)
            SELECT a, o, i, now() + make_interval(secs => random() * $4)
@@ -50,9 +51,6 @@ async def enroll(conn: asyncpg.Connection, numbers: Sequence[ActiveNumber], *, s
         [n.organization_id for n in numbers],
         [n.integration_id for n in numbers],
         spread_seconds,
-    )
-    await conn.execute(
-        "DELETE FROM recovery_checks WHERE NOT (address = ANY($1::text[]))", [n.address for n in numbers]
     )
 
 
@@ -69,6 +67,11 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, hold_seconds: float
         hold_seconds,
     )
     return [DueCheck(**dict(r)) for r in rows]
+
+
+async def forget(conn: asyncpg.Connection, address: str) -> None:
+    """Drop the row of a number that is no longer active."""
+    await conn.execute("DELETE FROM recovery_checks WHERE address = $1", address)
 
 
 async def checked(
