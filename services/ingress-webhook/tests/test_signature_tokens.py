@@ -1,11 +1,16 @@
-"""Signatures checked against several Auth Tokens (a rotation window): which one matched, in order."""
+"""Signatures checked against several Auth Tokens (a rotation window): which one matched, in order; the
+next token counts only while the window is open."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from twilio.request_validator import RequestValidator
 
+from byosms_common.messages import IntegrationStatus, SealedSecret
 from byosms_ingress import signature
+from byosms_ingress.integrations_cache import Integration
 from byosms_ingress.signature import Verdict
 
 pytestmark = pytest.mark.unit
@@ -44,3 +49,24 @@ def test_json_bodies_with_several_tokens() -> None:
 
 def test_missing_signature() -> None:
     assert signature.check_form_any((CURRENT, NEXT), URL, PARAMS, None) == (Verdict.MISSING, None)
+
+
+def test_the_next_token_counts_only_until_the_window_closes() -> None:
+    sealed = SealedSecret(kek_id="k1", wrapped_key="dw==", nonce="bg==", ciphertext="Yw==")
+    closes = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    rotating = Integration(
+        integration_id="i-1",
+        organization_id="org-1",
+        account_sid="AC" + "1" * 32,
+        status=IntegrationStatus.ACTIVE,
+        version=2,
+        auth_token=sealed,
+        shared_key=None,
+        next_auth_token=sealed,
+        next_auth_token_expires_at=closes,
+    )
+    assert rotating.next_token_valid(closes - timedelta(seconds=1))
+    assert not rotating.next_token_valid(closes)
+    assert rotating.sealed("auth_token_next") is sealed
+    without = Integration("i-2", "org-1", "AC" + "2" * 32, IntegrationStatus.ACTIVE, 1, sealed, None)
+    assert not without.next_token_valid(closes)
