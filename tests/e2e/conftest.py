@@ -42,7 +42,15 @@ def _ready(url: str) -> bool:
 # a group of its own, so left running it would also route what later tests (the fault drills)
 # publish, behind their backs.
 @pytest.fixture(scope="module")
-def system(servers: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Endpoints, bytes]]:
+def system_env() -> dict[str, str]:
+    """Settings of one module's system only (a module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def system(
+    servers: object, tmp_path_factory: pytest.TempPathFactory, system_env: dict[str, str]
+) -> Iterator[tuple[Endpoints, bytes]]:
     root = tmp_path_factory.mktemp("e2e")
     private_key, public_key = ensure_keypair(root / "jwt")
     run_id = uuid.uuid4().hex[:8]
@@ -66,6 +74,7 @@ def system(servers: object, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "BYOSMS_INVENTORY_CONSUMER_GROUP": f"e2e-inventory-{run_id}",
         "BYOSMS_ROUTING_PORT": str(ports["routing"]),
         "BYOSMS_ROUTING_CONSUMER_GROUP": f"e2e-routing-{run_id}",
+        **system_env,
     }
     commands = {
         "emulator": (

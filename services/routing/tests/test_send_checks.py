@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from byosms_common.errors import CATALOG, localized
@@ -191,3 +193,20 @@ def test_only_rate_limits_are_tried_again_never_server_errors() -> None:
     assert not may_retry(504, None)
     assert not may_retry(400, 21211)
     assert not may_retry(401, 20003)
+
+
+def test_during_an_auth_token_rotation_window_sends_use_the_next_token() -> None:
+    nxt = SealedSecret(kek_id="k1", wrapped_key="w", nonce="n", ciphertext="next")
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    state = _integration()
+    rotating = state.model_copy(
+        update={"payload": state.payload.model_copy(update={"next_auth_token": nxt, "next_auth_token_expires_at": now})}
+    )
+
+    during = check_send(_command(), _number(), rotating, opted_out=False, now=now - timedelta(seconds=1))
+    after = check_send(_command(), _number(), rotating, opted_out=False, now=now)
+
+    assert isinstance(during, SendPlan)
+    assert (during.token_field, during.auth_token) == ("auth_token_next", nxt)
+    assert isinstance(after, SendPlan)
+    assert (after.token_field, after.auth_token) == ("auth_token", TOKEN)  # the window closed

@@ -58,6 +58,7 @@ TOPIC_MESSAGES: Mapping[str, tuple[type[Envelope], ...]] = {
         messages.NumberRouteMissing,
         messages.NumberWebhookChanged,
         messages.NumberWebhookRepaired,
+        messages.MissedMessagesRecovered,
     ),
     topics.NUMBER_STATE.name: (messages.NumberStateRecord,),
     topics.OUTBOUND_COMMANDS.name: (messages.SendMessage,),

@@ -191,6 +191,18 @@ CATALOG: dict[str, ErrorText] = {
         "Hinterlegen Sie die Twilio-Anmeldedaten der Integration, bevor Sie sie aktivieren.",
         409,
     ),
+    "auth_token_rotation_not_started": ErrorText(
+        "The integration has no Auth Token rotation in progress; start one with the new token first.",
+        "Für die Integration läuft kein Wechsel des Auth Tokens; starten Sie ihn zuerst mit dem neuen Token.",
+        409,
+    ),
+    "auth_token_rotation_same_token": ErrorText(
+        "The new Auth Token is the integration's current token; give the token that is to replace it "
+        "(Twilio's secondary token).",
+        "Der neue Auth Token ist der aktuelle Token der Integration; geben Sie den Token an, der ihn ersetzen "
+        "soll (den sekundären Token bei Twilio).",
+        409,
+    ),
     "shared_key_not_found": ErrorText(
         "The integration has no webhook SharedKey with the id {key_id}.",
         "Die Integration hat keinen Webhook-SharedKey mit der ID {key_id}.",

@@ -145,6 +145,10 @@ class LocalizedText(Model):
 # --------------------------------------------------------------------------------------------------
 
 
+SignatureMode = Literal["enforce", "observe"]
+"""How the ingress treats a webhook whose signature fails: refuse it (enforce) or count, report and accept it."""
+
+
 class IntegrationSnapshot(Model):
     """An integration as others may see it: no secrets, only whether credentials are set."""
 
@@ -168,6 +172,10 @@ class IntegrationSnapshot(Model):
     default_routing_target: str | None = Field(
         default=None, description="where messages to its numbers without a routing target of their own go"
     )
+    auth_token_rotation_expires_at: AwareDatetime | None = Field(
+        default=None, description="an Auth Token rotation window is open until then (both tokens validate webhooks)"
+    )
+    signature_mode: SignatureMode = "enforce"
 
 
 class IntegrationStatePayload(Model):
@@ -197,6 +205,18 @@ class IntegrationStatePayload(Model):
     )
     organization_routing_target: str | None = Field(
         default=None, description="the organization's default routing target (integrations without their own)"
+    )
+    next_auth_token: SealedSecret | None = Field(
+        default=None,
+        description="the next Auth Token of a rotation window (sealed): webhooks signed with it are accepted too",
+    )
+    next_auth_token_expires_at: AwareDatetime | None = Field(
+        default=None, description="the rotation window closes then: next_auth_token no longer validates after it"
+    )
+    signature_mode: SignatureMode = Field(
+        default="enforce",
+        description="enforce: a webhook with a bad signature is refused; observe: it is counted, reported and "
+        "accepted (signature_failure on its event)",
     )
 
 
@@ -688,6 +708,22 @@ class InboundMessagePayload(Model):
     integration_id: str
     received_at: AwareDatetime
     raw: dict[str, list[str]] = Field(description="every form parameter exactly as received")
+    signed_with: str | None = Field(
+        default=None,
+        max_length=32,
+        description="which secret validated the webhook's signature: auth_token, auth_token_next (the next "
+        "token of a rotation window), shared_key or shared_key_previous; None when not checked (recovered) "
+        "or failed in observe mode",
+    )
+    signature_failure: str | None = Field(
+        default=None,
+        max_length=64,
+        description="observe mode: why the signature failed (signature_wrong, ...); the message was accepted",
+    )
+    recovered: bool = Field(
+        default=False,
+        description="not posted by Twilio's webhook: found in Twilio's Messages list by routing's recovery job",
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
@@ -710,6 +746,22 @@ class DeliveryReportPayload(Model):
     integration_id: str
     received_at: AwareDatetime
     raw: dict[str, list[str]]
+    signed_with: str | None = Field(
+        default=None,
+        max_length=32,
+        description="which secret validated the webhook's signature: auth_token, auth_token_next (the next "
+        "token of a rotation window), shared_key or shared_key_previous; None when not checked (recovered) "
+        "or failed in observe mode",
+    )
+    signature_failure: str | None = Field(
+        default=None,
+        max_length=64,
+        description="observe mode: why the signature failed (signature_wrong, ...); the message was accepted",
+    )
+    recovered: bool = Field(
+        default=False,
+        description="no status callback came: the status was fetched from Twilio by routing's recovery job",
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
@@ -779,6 +831,9 @@ class RoutedMessagePayload(Model):
     region: str | None = Field(default=None, description="the region whose ingress accepted the message")
     received_at: AwareDatetime | None = Field(default=None, description="when the ingress accepted it")
     spooled: bool | None = Field(default=None, description="whether it reached Kafka from the ingress's spool")
+    recovered: bool | None = Field(
+        default=None, description="the webhook never came: recovered from Twilio's Messages list"
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
@@ -795,6 +850,9 @@ class DiscardedPayload(Model):
     region: str | None = Field(default=None, description="the region whose ingress accepted the message")
     received_at: AwareDatetime | None = Field(default=None, description="when the ingress accepted it")
     spooled: bool | None = Field(default=None, description="whether it reached Kafka from the ingress's spool")
+    recovered: bool | None = Field(
+        default=None, description="the webhook never came: recovered from Twilio's Messages list"
+    )
 
 
 class InboundMessageDiscarded(Envelope):
@@ -821,6 +879,10 @@ class MessageStatusPayload(Model):
         description="the recipient's address keeps failing (30003/30005/30006) in this conversation: "
         "it is flagged until a message to it is delivered",
     )
+    recovered: bool | None = Field(
+        default=None,
+        description="the status callback never came: the status was fetched from Twilio by the recovery job",
+    )
 
 
 class OutboundMessageAccepted(Envelope):
@@ -838,6 +900,25 @@ class OutboundMessageFailed(Envelope):
 class MessageStatusChanged(Envelope):
     type: Literal["sms.status_changed"] = "sms.status_changed"
     payload: MessageStatusPayload
+
+
+class MissedMessagesRecoveredPayload(Model):
+    """What one recovery run found for one number: messages Twilio has that never came as webhooks."""
+
+    address: str = Field(description="the number (E.164) or short code address")
+    integration_id: str
+    window_start: AwareDatetime = Field(description="Twilio's messages sent from this time on were compared")
+    window_end: AwareDatetime
+    inbound_recovered: int = Field(ge=0, description="inbound messages replayed, marked recovered")
+    reports_recovered: int = Field(ge=0, description="final statuses of outbound messages fetched and applied")
+    message_sids: tuple[str, ...] = Field(default=(), max_length=1000, description="the messages recovered")
+
+
+class MissedMessagesRecovered(Envelope):
+    """Routing's recovery job found and replayed messages (or final statuses) whose webhooks never came."""
+
+    type: Literal["number.missed_messages_recovered"] = "number.missed_messages_recovered"
+    payload: MissedMessagesRecoveredPayload
 
 
 class OptOutPayload(Model):
@@ -889,6 +970,7 @@ EVENTS: tuple[type[Envelope], ...] = (
     NumberRouteMissing,
     NumberWebhookChanged,
     NumberWebhookRepaired,
+    MissedMessagesRecovered,
     InboundMessageReceived,
     DeliveryReportReceived,
     InboundMessageRouted,
@@ -932,6 +1014,7 @@ AnyMessage = Annotated[
     | NumberRouteMissing
     | NumberWebhookChanged
     | NumberWebhookRepaired
+    | MissedMessagesRecovered
     | InboundMessageReceived
     | DeliveryReportReceived
     | InboundMessageRouted

@@ -35,18 +35,20 @@ INBOUND_MESSAGES = TopicSpec(
     key="conversation key '<to>|<from>' so one conversation stays in order",
     partitions=6,
     compacted=False,
-    producer="ingress-webhook",
+    producer="ingress-webhook, routing (recovered messages)",
     consumers=("routing",),
-    description="Inbound SMS/MMS (MO) accepted from Twilio webhooks, signature already validated.",
+    description="Inbound SMS/MMS (MO) accepted from Twilio webhooks, signature already validated; and messages "
+    "whose webhook never came, found in Twilio's Messages list by routing's recovery job (marked recovered).",
 )
 DELIVERY_REPORTS = TopicSpec(
     name="byosms.sms.delivery-reports.v1",
     key="Twilio MessageSid",
     partitions=6,
     compacted=False,
-    producer="ingress-webhook",
+    producer="ingress-webhook, routing (recovered reports)",
     consumers=("routing",),
-    description="Twilio status callbacks (delivery reports) accepted by the ingress.",
+    description="Twilio status callbacks (delivery reports) accepted by the ingress; and final statuses whose "
+    "callback never came, fetched from Twilio by routing's recovery job (marked recovered).",
 )
 INTEGRATION_COMMANDS = TopicSpec(
     name="byosms.integrations.commands.v1",
@@ -109,8 +111,9 @@ NUMBER_EVENTS = TopicSpec(
     consumers=("inventory", "provisioning", "platform services"),
     description=(
         "Import outcomes (imported, rejected), inventory changes (activated, deactivated, removed), results of "
-        "number commands, routing's no_route warnings, and provisioning's webhook health: a number's effective "
-        "SMS webhook drifted or is back (number.webhook_changed), a repair made on request (number.webhook_repaired)."
+        "number commands, routing's no_route warnings and its counts of recovered messages, and provisioning's"
+        " webhook health: a number's effective SMS webhook drifted or is back (number.webhook_changed), a repair"
+        " made on request (number.webhook_repaired)."
     ),
 )
 NUMBER_STATE = TopicSpec(

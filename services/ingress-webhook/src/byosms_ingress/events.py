@@ -38,13 +38,22 @@ class Built:
 
 
 def build_record(
-    kind: WebhookKind, params: Params, integration: Integration, region: str, received_at: datetime
+    kind: WebhookKind,
+    params: Params,
+    integration: Integration,
+    region: str,
+    received_at: datetime,
+    *,
+    signed_with: str | None = None,
+    signature_failure: str | None = None,
 ) -> Built:
     """The event for a webhook. Its id is deterministic so consumers can drop Twilio's retries:
     the MessageSid for an inbound message, MessageSid and status for a delivery report.
 
     The envelope and its payload are validated in one pass (one dict through the event's pydantic
-    model, not a payload model first and the envelope around it), then serialised.
+    model, not a payload model first and the envelope around it), then serialised. ``signed_with``: the
+    secret whose signature matched; ``signature_failure``: why it failed, for a webhook accepted in
+    signature mode observe.
     """
     origin = Origin(region=region, integration_id=integration.integration_id, received_at=received_at)
     trace = request_trace()  # in the envelope and, as headers, on the record
@@ -56,14 +65,16 @@ def build_record(
     dropped: tuple[DropReason, ...] = ()
     try:
         if kind is WebhookKind.INBOUND:
-            payload, media = inbound_parts(params, origin)
-            fields["payload"] = payload
+            parts, media = inbound_parts(params, origin)
+            payload = fields["payload"] = _signed(parts, signed_with, signature_failure)
             dropped = media.dropped
             fields["id"] = event_id = payload["message_sid"]
             event: Envelope = InboundMessageReceived.model_validate(fields)
             topic, key = INBOUND_MESSAGES, conversation_key(payload["to"], payload["from"])
         else:
-            payload = fields["payload"] = delivery_report_fields(params, origin)
+            payload = fields["payload"] = _signed(
+                delivery_report_fields(params, origin), signed_with, signature_failure
+            )
             fields["id"] = event_id = f"{payload['message_sid']}:{payload['status']}"
             event = DeliveryReportReceived.model_validate(fields)
             topic, key = DELIVERY_REPORTS, payload["message_sid"]
@@ -84,6 +95,14 @@ def build_record(
         tracestate=trace.tracestate if trace is not None else None,
     )
     return Built(record, dropped, other_channel(payload["from"], payload["to"]))
+
+
+def _signed(payload: dict[str, Any], signed_with: str | None, failure: str | None) -> dict[str, Any]:
+    if signed_with is not None:
+        payload["signed_with"] = signed_with
+    if failure is not None:
+        payload["signature_failure"] = failure
+    return payload
 
 
 _TYPES = {

@@ -8,6 +8,9 @@ the record changes (rotation, deactivation, deletion).
 
 SharedKeys carry their id: a webhook naming ``key=<id>`` is checked with the integration's key of
 that id, the current one or, during a rotation window, the previous one (:func:`select_shared_key`).
+During an Auth Token rotation window the record carries the next token too, valid until the window's
+end (:meth:`Integration.next_token_valid`); the signature mode says whether a failing signature is
+refused or only observed.
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from byosms_common.crypto import CryptoError, Keyring, SecretOpener
-from byosms_common.messages import IntegrationState, IntegrationStatus, SealedSecret
+from byosms_common.messages import IntegrationState, IntegrationStatus, SealedSecret, SignatureMode
 
 log = logging.getLogger(__name__)
 
-SecretField = Literal["auth_token", "shared_key", "shared_key_previous"]
+SecretField = Literal["auth_token", "auth_token_next", "shared_key", "shared_key_previous"]
 _DELETED_MEMORY = 10_000
 
 
@@ -44,11 +48,21 @@ class Integration:
     shared_key_id: str | None = None
     previous_shared_key: SealedSecret | None = None
     previous_shared_key_id: str | None = None
+    next_auth_token: SealedSecret | None = None
+    next_auth_token_expires_at: datetime | None = None
+    signature_mode: SignatureMode = "enforce"
 
     def sealed(self, name: SecretField) -> SealedSecret | None:
         if name == "auth_token":
             return self.auth_token
+        if name == "auth_token_next":
+            return self.next_auth_token
         return self.shared_key if name == "shared_key" else self.previous_shared_key
+
+    def next_token_valid(self, now: datetime) -> bool:
+        """Whether a rotation window is open: webhooks signed with the next Auth Token are accepted."""
+        expires = self.next_auth_token_expires_at
+        return self.next_auth_token is not None and expires is not None and now < expires
 
 
 def select_shared_key(integration: Integration, key_id: str) -> SecretField | Literal["none", "unknown"]:
@@ -103,6 +117,9 @@ class IntegrationsCache:
             shared_key_id=payload.shared_key_id,
             previous_shared_key=payload.previous_shared_key,
             previous_shared_key_id=payload.previous_shared_key_id,
+            next_auth_token=payload.next_auth_token,
+            next_auth_token_expires_at=payload.next_auth_token_expires_at,
+            signature_mode=payload.signature_mode,
         )
         self._by_id[key] = integration
         self._account_of[key] = integration.account_sid
@@ -140,7 +157,8 @@ class IntegrationsCache:
         return account_sid in self._deleted_accounts
 
     def secret(self, integration: Integration, name: SecretField) -> str | None:
-        """The plaintext auth token or (current or previous) shared key; None when the integration has none."""
+        """The plaintext (current or next) auth token or (current or previous) shared key; None when the
+        integration has none."""
         sealed = integration.sealed(name)
         if sealed is None:
             return None

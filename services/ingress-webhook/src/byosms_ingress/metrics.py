@@ -13,6 +13,7 @@ class IngressMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     # Children of ``requests`` by label values: ``labels()`` takes a lock and validates on every call.
     _request_children: dict[tuple[str, str, str, str], Counter] = field(default_factory=dict, init=False, repr=False)
+    _match_children: dict[str, Counter] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.requests = Counter(
@@ -63,6 +64,20 @@ class IngressMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.signature_matches = Counter(
+            "byosms_ingress_signature_matches_total",
+            "Valid webhook signatures by the secret that matched: auth_token, auth_token_next (the next token of "
+            "an Auth Token rotation window), shared_key, shared_key_previous.",
+            ["secret"],
+            registry=self.registry,
+        )
+        self.signature_rejections = Counter(
+            "byosms_ingress_signature_rejections_total",
+            "Failed signature checks per integration, by reason and signature mode (enforce: refused with 403;"
+            " observe: accepted).",
+            ["integration_id", "reason", "mode"],
+            registry=self.registry,
+        )
         self.integrations = Gauge(
             "byosms_ingress_integrations", "Integrations of this region known to the ingress.", registry=self.registry
         )
@@ -70,6 +85,17 @@ class IngressMetrics:
     def count_media_dropped(self, reasons: Iterable[str]) -> None:
         for reason in reasons:
             self.media_dropped.labels(reason).inc()
+
+    def count_match(self, secret: str) -> None:
+        """Count a valid signature by the secret that matched (``byosms_ingress_signature_matches_total``)."""
+        child = self._match_children.get(secret)
+        if child is None:
+            child = self._match_children[secret] = self.signature_matches.labels(secret)
+        child.inc()
+
+    def count_rejection(self, integration_id: str, reason: str, mode: str) -> None:
+        """Count a failed signature check of a known integration (``byosms_ingress_signature_rejections_total``)."""
+        self.signature_rejections.labels(integration_id, reason, mode).inc()
 
     def count_request(self, endpoint: str, kind: str, outcome: str, reason: str) -> None:
         """Count one webhook request in ``byosms_ingress_requests_total``."""

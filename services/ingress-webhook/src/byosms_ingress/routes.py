@@ -7,6 +7,11 @@ read (400: a Content-Encoding it does not match, cut short, the client gone), re
 (400), durable acceptance (200, or 503 when the spool is full). Refusals a client can cause at will are logged at
 WARNING, once per kind and then rate limited, never with the body (refusals.py).
 
+Signatures: the Auth Token, or during an Auth Token rotation window the current or the next token
+(``signed_with`` on the event says which matched); the SharedKey a webhook names. An integration in
+signature mode ``observe`` has a failing signature counted, reported and logged (without secrets),
+and the message accepted with ``signature_failure`` on its event; ``enforce`` refuses it (403).
+
 Each webhook request gets a server span (``RouteDeps.tracer``), continuing the caller's W3C trace
 context if it sent one; the events it publishes carry the span's context (envelope ``trace`` and
 record headers). Without a tracer (tracing off: no OTLP endpoint) no span is made, and a caller's
@@ -170,16 +175,33 @@ async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint, see
         guess = kind_of(params, endpoint)  # for the metric's label, also when refused below
         seen.kind = guess.value if guess is not None else ""
         integration = _integration(deps.cache, account_sid(params))
+        signed_with: SecretField | None = None
+        failure: str | None = None
         try:
-            _check_signature(request, deps.cache, integration, url, params, json_body)
+            signed_with = _check_signature(request, deps.cache, integration, url, params, json_body, received_at)
         except Rejected as rejected:
-            if deps.signature_failures is not None and rejected.status == 403:
+            if rejected.status != 403:
+                raise
+            if deps.signature_failures is not None:
                 deps.signature_failures.failure(integration, rejected.reason)
-            raise
-        if deps.signature_failures is not None:
-            deps.signature_failures.accepted(integration)
+            observed = integration.signature_mode == "observe" and rejected.reason in OBSERVABLE
+            deps.metrics.count_rejection(integration.integration_id, rejected.reason, integration.signature_mode)
+            if not observed:
+                raise
+            log.warning(
+                "webhook for integration %s failed signature validation (%s); accepted: signature mode observe",
+                integration.integration_id,
+                rejected.reason,
+            )
+            failure = rejected.reason
+        if signed_with is not None:
+            deps.metrics.count_match(signed_with)
+            if deps.signature_failures is not None:
+                deps.signature_failures.accepted(integration)
         kind = classify(params, endpoint)  # after the signature: unsigned callers learn nothing of it
-        built = build_record(kind, params, integration, deps.region.id, received_at)
+        built = build_record(
+            kind, params, integration, deps.region.id, received_at, signed_with=signed_with, signature_failure=failure
+        )
     except FormError as exc:
         raise Rejected(400, exc.code, exc.reason, detail=exc.detail) from None
     except UnicodeDecodeError:
@@ -248,6 +270,13 @@ def _integration(cache: IntegrationsCache, account: str) -> Integration:
     return integration
 
 
+# Rejections an integration in signature mode ``observe`` accepts: a signature that is missing, wrong or in
+# a scheme it cannot check, once the integration is known and has its credentials.
+OBSERVABLE = frozenset(
+    {*(v.value for v in signature.Verdict if v is not signature.Verdict.VALID), "unknown_shared_key"}
+)
+
+
 def _check_signature(
     request: web.Request,
     cache: IntegrationsCache,
@@ -255,24 +284,32 @@ def _check_signature(
     url: str,
     params: Params,
     json_body: str | None,
-) -> None:
+    now: datetime,
+) -> SecretField:
+    """Which of the integration's secrets signed the webhook; Rejected (403) when none did."""
     settings = signature.parse_signature_settings(request.headers.get(signature.SIGNATURE_SETTINGS_HEADER))
     field = _secret_field(integration, settings.key_id)
+    fields: list[SecretField] = [field]
+    if field == "auth_token" and integration.next_token_valid(now):
+        fields.append("auth_token_next")  # a rotation window: the next token signs too
     try:
-        secret = cache.secret(integration, field)
+        secrets = [cache.secret(integration, name) for name in fields]
     except SecretUnavailableError:
         raise Rejected(503, "ingress_unavailable", "secret_unavailable") from None
-    if secret is None:
+    if secrets[0] is None:
         raise Rejected(403, "webhook_rejected", "no_auth_token" if field == "auth_token" else "no_shared_key")
+    candidates = [(name, secret) for name, secret in zip(fields, secrets, strict=True) if secret is not None]
+    keys = [secret for _, secret in candidates]
     header = request.headers.get(signature.SIGNATURE_HEADER)
     if json_body is None:
-        verdict = signature.check_form(secret, url, params, header, settings.algorithm)
+        verdict, index = signature.check_form_any(keys, url, params, header, settings.algorithm)
     elif signature.json_body_hash_param(url) is None:
         raise FormError("missing_parameter", "bodySHA256 is missing from the URL of a JSON webhook")
     else:
-        verdict = signature.check_json(secret, url, json_body, header, settings.algorithm)
-    if verdict is not signature.Verdict.VALID:
+        verdict, index = signature.check_json_any(keys, url, json_body, header, settings.algorithm)
+    if verdict is not signature.Verdict.VALID or index is None:
         raise Rejected(403, "webhook_rejected", verdict.value)
+    return candidates[index][0]
 
 
 def _secret_field(integration: Integration, key_id: str | None) -> SecretField:

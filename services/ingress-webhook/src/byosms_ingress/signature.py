@@ -167,25 +167,37 @@ def _same(expected: str, received: str) -> bool:
 
 def check_form(secret: str, url: str, params: Params, signature: str | None, algorithm: str = HMAC_SHA1) -> Verdict:
     """Check the signature of a form-encoded (or parameterless) request."""
+    return check_form_any((secret,), url, params, signature, algorithm)[0]
+
+
+def check_form_any(
+    secrets: Sequence[str], url: str, params: Params, signature: str | None, algorithm: str = HMAC_SHA1
+) -> tuple[Verdict, int | None]:
+    """:func:`check_form` with several candidate keys (an Auth Token rotation window: the current and the
+    next token), tried in order; the verdict and the index of the key that matched (None when none did)."""
     if not signature:
-        return Verdict.MISSING
+        return Verdict.MISSING, None
     if algorithm.upper() not in _HASHES:
-        return Verdict.UNSUPPORTED_ALGORITHM
+        return Verdict.UNSUPPORTED_ALGORITHM, None
     if not signature.isascii():  # an undecodable header byte arrives as a surrogate: never valid
-        return Verdict.WRONG
+        return Verdict.WRONG, None
     try:
         variants = url_variants(url)
     except ValueError:
-        return Verdict.WRONG
-    key, hash_name, received = secret.encode(), _HASHES[algorithm.upper()], signature.encode("ascii")
-    params_part = params_string(params).encode()  # the same for every URL form: built once
+        return Verdict.WRONG, None
+    hash_name, received = _HASHES[algorithm.upper()], signature.encode("ascii")
+    params_part = params_string(params).encode()  # the same for every URL form and key: built once
     # Compared in constant time. A later form is computed only when the earlier ones do not match: a
     # wrong signature always costs all of them, and which form a valid one used is no secret (the
-    # sender chose it). The first form is the URL without a port, which is what Twilio usually signs.
-    for variant in variants:
-        if hmac.compare_digest(_sign(key, variant.encode() + params_part, hash_name), received):
-            return Verdict.VALID
-    return Verdict.WRONG
+    # sender chose it). The first form is the URL without a port, which is what Twilio usually signs. A later
+    # key is tried only when an earlier one did not match; which key matched is no secret either (it is
+    # reported).
+    for index, secret in enumerate(secrets):
+        key = secret.encode()
+        for variant in variants:
+            if hmac.compare_digest(_sign(key, variant.encode() + params_part, hash_name), received):
+                return Verdict.VALID, index
+    return Verdict.WRONG, None
 
 
 def json_body_hash_param(url: str) -> str | None:
@@ -199,11 +211,18 @@ def check_json(secret: str, url: str, body: str, signature: str | None, algorith
 
     The caller makes sure the URL carries ``bodySHA256`` (see :func:`json_body_hash_param`).
     """
+    return check_json_any((secret,), url, body, signature, algorithm)[0]
+
+
+def check_json_any(
+    secrets: Sequence[str], url: str, body: str, signature: str | None, algorithm: str = HMAC_SHA1
+) -> tuple[Verdict, int | None]:
+    """:func:`check_json` with several candidate keys (see :func:`check_form_any`)."""
     if not signature:
-        return Verdict.MISSING
+        return Verdict.MISSING, None
     expected_hash = json_body_hash_param(url)
-    url_verdict = check_form(secret, url, (), signature, algorithm)
+    url_verdict, index = check_form_any(secrets, url, (), signature, algorithm)
     hash_ok = expected_hash is not None and _same(body_hash(body), expected_hash)
     if url_verdict is not Verdict.VALID:
-        return url_verdict
-    return Verdict.VALID if hash_ok else Verdict.BODY_HASH_MISMATCH
+        return url_verdict, None
+    return (Verdict.VALID, index) if hash_ok else (Verdict.BODY_HASH_MISMATCH, None)

@@ -1,8 +1,9 @@
 """Reports of failing webhook signatures per integration, so the tenant sees why its webhooks are refused.
 
 When an integration's webhooks keep failing signature validation (typically: the tenant promoted
-a new Auth Token in Twilio, or uses a secondary token, which is not supported), provisioning shows
-it on the integration. The ingress reports on ``byosms.integrations.webhook-signatures.v1``,
+a new Auth Token in Twilio without a rotation window, or set a secondary token as its credentials),
+provisioning shows it on the integration. Failures accepted in signature mode ``observe`` are
+reported too. The ingress reports on ``byosms.integrations.webhook-signatures.v1``,
 keyed by integration id:
 
 - ``WebhookSignatureFailing``: only for signatures that are present and wrong (see

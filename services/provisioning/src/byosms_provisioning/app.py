@@ -45,7 +45,7 @@ from byosms_provisioning.auth import JwtVerifier
 from byosms_provisioning.context import CONTEXT, ServiceContext
 from byosms_provisioning.imports import routes as routes_imports
 from byosms_provisioning.imports import subscribers as subscribers_imports
-from byosms_provisioning.integrations import routes, subscribers
+from byosms_provisioning.integrations import routes, subscribers, token_rotation_routes, token_rotation_service
 from byosms_provisioning.media import routes as routes_media
 from byosms_provisioning.numbers import routes as routes_numbers
 from byosms_provisioning.numbers import service as numbers_service
@@ -80,6 +80,7 @@ async def run_outbox_relay(ctx: ServiceContext, stop: asyncio.Event) -> None:
 
 ROUTE_REGISTRARS: list[RouteRegistrar] = [
     routes.register,
+    token_rotation_routes.register,
     openapi.register,
     routes_imports.register,
     routes_numbers.register,
@@ -100,6 +101,7 @@ BACKGROUND_TASKS: list[BackgroundTask] = [
     numbers_service.forget_removed_periodically,
     traces_service.forget_old_traces_periodically,
     webhook_schedule.run_scheduled_checks,
+    token_rotation_service.end_expired_periodically,
 ]
 
 

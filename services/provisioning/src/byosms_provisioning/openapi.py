@@ -19,6 +19,7 @@ from byosms_common.regions import DEFAULT_REGIONS
 from byosms_provisioning.context import ServiceContext
 from byosms_provisioning.imports import openapi as imports_openapi
 from byosms_provisioning.integrations import openapi as integrations_openapi
+from byosms_provisioning.integrations import token_rotation_openapi
 from byosms_provisioning.media import openapi as media_openapi
 from byosms_provisioning.numbers import openapi as numbers_openapi
 from byosms_provisioning.openapi_common import JSON, NO_NUL_PATTERN, REQUEST_SCHEMAS, Part
@@ -35,6 +36,7 @@ PARTS: list[Part] = [
     traces_openapi.traces_part,
     media_openapi.media_part,
     integrations_openapi.sealing_part,
+    token_rotation_openapi.token_rotation_part,
     regions_openapi.regions_part,
     webhook_openapi.webhook_part,
 ]

@@ -88,6 +88,8 @@ REQUEST_SCHEMAS = (
     "CreateIntegrationBody",
     "UpdateIntegrationBody",
     "CredentialsBody",
+    "AuthTokenRotationBody",
+    "SignatureModeBody",
     "ImportBody",
     "NumberPatchBody",
     "RoutingDefaultsBody",

@@ -125,6 +125,13 @@ class ProvisioningSettings(BaseSettings):
         le=3650,
         description="How long the steps of a message's trace are kept (GET /api/v2/sms/messages/{id}).",
     )
+    auth_token_rotation_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 30,
+        description="How long an Auth Token rotation window stays open without confirmation: both tokens "
+        "validate webhooks until then, after it the next token is dropped.",
+    )
     removed_number_days: float = Field(
         default=7.0,
         gt=0,

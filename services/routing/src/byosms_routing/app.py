@@ -36,6 +36,7 @@ from byosms_common.twilio_client import TwilioClients
 from byosms_routing import delivery, outbound, subscribers, unknown_sends
 from byosms_routing.context import Collaborators
 from byosms_routing.pacing import SenderPacer
+from byosms_routing.recovery import Pacer, Recovery, RecoveryMetrics, RecoverySettings
 from byosms_routing.settings import RoutingSettings
 
 SERVICE = "routing"
@@ -124,6 +125,22 @@ async def run(
             check_seconds=settings.unknown_send_check_seconds,
         ),
     )
+    if settings.recovery_enabled:
+        recovery_settings = RecoverySettings(
+            window_seconds=settings.recovery_window_seconds,
+            grace_seconds=settings.recovery_grace_seconds,
+            interval_seconds=settings.recovery_interval_seconds,
+            check_seconds=settings.recovery_check_seconds,
+            requests_per_second=settings.recovery_requests_per_second,
+        )
+        recovery_metrics = RecoveryMetrics(service.registry)
+        pacer = Pacer(settings.recovery_requests_per_second, time.monotonic, asyncio.sleep)
+        service.job(
+            "missed message recovery",
+            lambda stop_jobs: Recovery(collaborators(), publisher, recovery_settings, recovery_metrics, pacer).run(
+                stop_jobs
+            ),
+        )
     await service.run(stop)
 
 

@@ -144,6 +144,7 @@ async def on_delivery_reports(
             report.moved_to,
             report.moved_error_code,
             occurred_at=record.message.payload.received_at,
+            recovered=record.message.payload.recovered,
         )
         out.publish(topics.MESSAGE_EVENTS, event, target.message_id, cause=record)
     for index, move in enumerate(moves):
@@ -156,6 +157,7 @@ async def on_delivery_reports(
             move.error_code,
             occurred_at=move.record.message.payload.received_at,
             address_flagged=index in flagged,
+            recovered=move.record.message.payload.recovered,
         )
         out.publish(topics.MESSAGE_EVENTS, event, t.message_id, cause=move.record)
 

@@ -76,7 +76,7 @@ async def on_send(
             return
         number = deps.numbers.get(payload.from_)
         integration = deps.integrations.get(number.payload.number.integration_id) if number is not None else None
-        verdict = check_send(command, number, integration, opted_out=opted_out)
+        verdict = check_send(command, number, integration, opted_out=opted_out, now=utc_now())
         if isinstance(verdict, Refusal):
             log.info("send %s refused: %s", payload.message_id, verdict.code)
         elif verdict.region not in deps.regions:
@@ -142,7 +142,7 @@ async def _send(
     deps: Collaborators, command: SendMessage, plan: SendPlan, on_throttled: Callable[[], None]
 ) -> Created | Refusal:
     try:
-        token = deps.tokens.open(command.organization_id, plan.integration_id, "auth_token", plan.auth_token)
+        token = deps.tokens.open(command.organization_id, plan.integration_id, plan.token_field, plan.auth_token)
     except CryptoError:
         return Refusal("sender_credentials_unreadable")
     return await create_message(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import phonenumbers
 
@@ -23,6 +24,7 @@ from byosms_common.messages import (
     SendMessage,
     are_sendable_media_urls,
 )
+from byosms_routing.api_token import CURRENT_FIELD, rest_token
 
 MAX_BODY_CHARS = 1600
 MAX_MEDIA = MAX_MEDIA_URLS
@@ -50,6 +52,8 @@ class SendPlan:
     to: str
     body: str
     media_urls: tuple[str, ...]
+    token_field: str = CURRENT_FIELD
+    """Which sealed field ``auth_token`` is: the current token, or the next one of a rotation window."""
 
 
 def is_e164(number: str) -> bool:
@@ -74,8 +78,10 @@ def check_send(
     integration: IntegrationState | None,
     *,
     opted_out: bool,
+    now: datetime | None = None,
 ) -> SendPlan | Refusal:
-    """The plan to send ``command``, or why it is refused (first failing check wins)."""
+    """The plan to send ``command``, or why it is refused (first failing check wins). ``now`` picks the
+    token during an Auth Token rotation window (``api_token``); without it the current token is used."""
     payload = command.payload
     org = command.organization_id
     sender = payload.from_
@@ -90,7 +96,10 @@ def check_send(
     if number.payload.state is not NumberState.ACTIVE or integration.payload.status is not IntegrationStatus.ACTIVE:
         return Refusal("sender_inactive", {"sender": sender})
     state = integration.payload
-    if not state.account_sid or state.auth_token is None:
+    token = rest_token(state, now) if now is not None else None
+    if token is None and state.auth_token is not None:
+        token = (CURRENT_FIELD, state.auth_token)
+    if not state.account_sid or token is None:
         return Refusal("sender_no_credentials", {"sender": sender})
     if not is_e164(payload.to):
         return Refusal("recipient_invalid", {"recipient": payload.to})
@@ -105,7 +114,8 @@ def check_send(
     return SendPlan(
         integration_id=state.integration_id,
         account_sid=state.account_sid,
-        auth_token=state.auth_token,
+        auth_token=token[1],
+        token_field=token[0],
         region=state.region,
         twilio_from=twilio_sender(sender),
         to=payload.to,

@@ -60,6 +60,45 @@ class RoutingSettings(BaseSettings):
         description="How often sends whose outcome is unknown are looked up in Twilio's Messages list "
         "(BYOSMS_ROUTING_UNKNOWN_SEND_CHECK_SECONDS).",
     )
+    recovery_enabled: bool = Field(
+        default=True,
+        description="Whether the recovery job runs: messages Twilio has for an active number whose webhook never "
+        "came are replayed, final statuses never reported are fetched (BYOSMS_ROUTING_RECOVERY_ENABLED).",
+    )
+    recovery_window_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86400,
+        description="How far back Twilio's Messages list is compared with what arrived "
+        "(BYOSMS_ROUTING_RECOVERY_WINDOW_SECONDS).",
+    )
+    recovery_grace_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        le=86400,
+        description="How old a message (or an unchanged outbound status) must be before it counts as missed: "
+        "time for a late webhook (BYOSMS_ROUTING_RECOVERY_GRACE_SECONDS).",
+    )
+    recovery_interval_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        le=86400,
+        description="How often each active number is checked; new numbers are spread over one interval "
+        "(BYOSMS_ROUTING_RECOVERY_INTERVAL_SECONDS).",
+    )
+    recovery_check_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How often the job looks for due numbers (BYOSMS_ROUTING_RECOVERY_CHECK_SECONDS).",
+    )
+    recovery_requests_per_second: float = Field(
+        default=5.0,
+        gt=0,
+        le=100,
+        description="Requests to Twilio per second of one routing process's recovery job; a 429 also pauses it "
+        "for its Retry-After (BYOSMS_ROUTING_RECOVERY_REQUESTS_PER_SECOND).",
+    )
     sender_rates: dict[str, float] = Field(
         default_factory=dict,
         description='Messages per second per sender address, JSON {"<sender address>": <rate>}; other senders get '

@@ -19,13 +19,15 @@ def status_changed(
     *,
     occurred_at: datetime | None = None,
     address_flagged: bool = False,
+    recovered: bool = False,
 ) -> MessageStatusChanged:
     """The event (id per message and status, so a repeat is dropped by id). ``undelivered`` and
     ``failed`` carry Twilio's error code, if any, ``code=message_not_delivered`` and the code's reason
     (``delivery_errors``) with its text, ``retryable`` when the cause is temporary; ``canceled`` and
     ``partially_delivered`` carry their reason too. ``occurred_at``: when Twilio reported it (so the
     event published again for the same report is the same). ``address_flagged``: the recipient's address
-    is flagged as failing (``address_health``)."""
+    is flagged as failing (``address_health``). ``recovered``: the report was fetched from Twilio by the
+    recovery job, its callback never came."""
     failed = status in FAILED_STATUSES
     reason: DeliveryReason | None = None
     text: LocalizedText | None = None
@@ -54,5 +56,6 @@ def status_changed(
             retryable=reason.retryable if reason is not None else False,
             reason=reason.reason if reason is not None else None,
             address_flagged=address_flagged,
+            recovered=True if recovered else None,
         ),
     )

@@ -75,12 +75,14 @@ def decides(record: Record[InboundMessageReceived], recorded: RecordedDecision |
 
 
 def _ingress(record: Record[InboundMessageReceived]) -> dict[str, Any]:
-    """Where and when the ingress accepted the message, and whether it came through its spool (for the trace)."""
+    """Where and when the ingress accepted the message, whether it came through its spool and whether routing's
+    recovery job found it at Twilio (for the trace)."""
     payload = record.message.payload
     return {
         "region": payload.region,
         "received_at": payload.received_at,
         "spooled": record.headers.get(HEADER_SPOOLED) == "1",
+        "recovered": True if payload.recovered else None,
     }
 
 

@@ -38,6 +38,7 @@ from byosms_common.messages import MessageStatusPayload, OutboundMessageFailed, 
 from byosms_common.twilio_client import TwilioFailure
 from byosms_common.twilio_status import TwilioMessageStatus
 from byosms_routing import repo_outbound, send_resolution
+from byosms_routing.api_token import rest_token
 from byosms_routing.context import Collaborators
 from byosms_routing.outbound import record_acceptance
 from byosms_routing.repo_outbound import Report, UnknownSendRow
@@ -134,10 +135,11 @@ async def _listed(deps: Collaborators, row: UnknownSendRow, send: UnknownSend) -
     if integration is None or integration.organization_id != row.organization_id:
         raise _NotLookedUp("its integration is not known")
     state = integration.payload
-    if state.account_sid is None or state.auth_token is None:
+    sealed = rest_token(state, utc_now())
+    if state.account_sid is None or sealed is None:
         raise _NotLookedUp("its integration has no credentials")
     try:
-        token = deps.tokens.open(row.organization_id, row.integration_id, "auth_token", state.auth_token)
+        token = deps.tokens.open(row.organization_id, row.integration_id, *sealed)
     except CryptoError:
         raise _NotLookedUp("its integration's credentials cannot be read") from None
     client = deps.twilio.client(state.account_sid, token)

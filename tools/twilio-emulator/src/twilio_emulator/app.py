@@ -11,20 +11,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from twilio_emulator import (
+    auth_tokens,
     console,
     control,
     control_media,
     routes_api,
+    routes_holds,
     routes_media,
     routes_messaging,
     routes_overrides,
 )
 from twilio_emulator.context import CALLER, CTX, FORM, Context
 from twilio_emulator.errors import TwilioApiError, error_body
+from twilio_emulator.held_webhooks import HoldingPoster
 from twilio_emulator.lifecycle import StatusWalker
 from twilio_emulator.settings import EmulatorSettings
 from twilio_emulator.state import ApiRequestRecord, Store, utcnow
-from twilio_emulator.webhooks import WebhookPoster
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,12 @@ async def _handle_api(
     if fault is not None:
         if fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
+        if fault.status == 429:
+            record.error_code = 20429
+            throttled = _twilio_error(20429, "Too Many Requests", 429)
+            if fault.retry_after_s is not None:
+                throttled.headers["Retry-After"] = str(fault.retry_after_s)
+            return throttled
         if fault.status is not None:
             code = 20503 if fault.status == 503 else 20500
             record.error_code = code
@@ -130,7 +138,7 @@ def create_app(settings: EmulatorSettings | None = None) -> web.Application:
     """Build the emulator app. The webhook ClientSession is created on startup and closed on cleanup."""
     settings = settings or EmulatorSettings()
     store = Store(log_limit=settings.log_limit)
-    poster = WebhookPoster(store, max_timeout_s=settings.webhook_timeout_s)
+    poster = HoldingPoster(store, max_timeout_s=settings.webhook_timeout_s)
     walker = StatusWalker(store, poster, settings.status_step_delay_s)
     app = web.Application(middlewares=[twilio_api, control.control_errors])
     app[CTX] = Context(settings=settings, store=store, poster=poster, walker=walker)
@@ -141,6 +149,8 @@ def create_app(settings: EmulatorSettings | None = None) -> web.Application:
     app.add_routes(routes_overrides.routes)
     app.add_routes(console.routes)
     app.add_routes(control_media.routes)
+    app.add_routes(routes_holds.routes)
+    app.add_routes(auth_tokens.routes)
     app.cleanup_ctx.append(_lifetime)
     return app
 

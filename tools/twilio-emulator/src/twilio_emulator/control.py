@@ -156,10 +156,18 @@ class FaultSeed(_Model):
     method: str | None = None
     path_contains: str | None = None
     latency_ms: int = Field(default=0, ge=0, le=120_000)
-    status: int | None = Field(default=None, ge=500, le=599)
+    status: int | None = Field(default=None, ge=429, le=599, description="429 (Too Many Requests) or a 5xx")
+    retry_after_s: int | None = Field(default=None, ge=0, le=3600, description="Retry-After of a 429")
     count: int | None = Field(default=None, ge=1)
     lose_answer: bool = False
     """Handle the request (a create creates its message), then drop the connection without an answer."""
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: int | None) -> int | None:
+        if value is not None and value != 429 and not 500 <= value <= 599:
+            raise ValueError("must be 429 or a 5xx")
+        return value
 
 
 class RateSeed(_Model):
@@ -305,6 +313,7 @@ def apply_behaviour(ctx: Context, doc: SeedDocument) -> None:
                 status=f.status,
                 remaining=f.count,
                 lose_answer=f.lose_answer,
+                retry_after_s=f.retry_after_s,
             )
         )
     store.rates.extend(RateRule(**r.model_dump()) for r in doc.rates)

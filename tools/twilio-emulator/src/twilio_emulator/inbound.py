@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from twilio_emulator.ids import new_sid
 from twilio_emulator.overrides import inbound_route
 from twilio_emulator.render import API_VERSION
-from twilio_emulator.state import Account, Message, PhoneNumber, ShortCode, Store
+from twilio_emulator.state import Account, Message, PhoneNumber, ShortCode, Store, utcnow
 from twilio_emulator.text import KeywordType, classify_keyword, count_segments, country_of
 
 
@@ -79,6 +79,7 @@ def plan_inbound(
         messaging_service_sid=service.sid if service is not None else None,
         media_urls=[url for url, _ in items],
         num_segments=count_segments(body),
+        date_sent=utcnow(),  # Twilio dates a received message (the Messages list's DateSent filters see it)
     )
     store.messages[message.sid] = message
 

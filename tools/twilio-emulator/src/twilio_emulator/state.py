@@ -42,6 +42,8 @@ class Account:
     shared_key: SharedKey | None = None
     date_created: datetime = field(default_factory=utcnow)
     date_updated: datetime = field(default_factory=utcnow)
+    # Twilio's secondary Auth Token (``auth_tokens``): valid for the API, never signs webhooks.
+    secondary_auth_token: str | None = None
 
 
 @dataclass
@@ -186,6 +188,8 @@ class FaultRule:
     remaining: int | None = None
     lose_answer: bool = False
     """The request is handled, then the connection is dropped: the caller never learns the outcome."""
+    retry_after_s: int | None = None
+    """For a 429: the ``Retry-After`` header sent with it."""
 
 
 @dataclass
@@ -286,11 +290,15 @@ class Store:
     # --- accounts -------------------------------------------------------------------------------
 
     def authenticate(self, username: str, password: str) -> Account | None:
-        """The account for Basic credentials (SID + primary token), or None. Status is checked by caller."""
+        """The account for Basic credentials (SID + primary or secondary token), or None. Status is checked by
+        caller."""
         account = self.accounts.get(username)
-        if account is None or not _const_eq(account.auth_token, password):
+        if account is None:
             return None
-        return account
+        secondary = account.secondary_auth_token
+        if _const_eq(account.auth_token, password) or (secondary is not None and _const_eq(secondary, password)):
+            return account
+        return None
 
     def may_access(self, caller: Account, target_sid: str) -> Account | None:
         """Target account if ``caller`` is it or its parent (subaccount credentials can't reach the parent)."""

@@ -39,6 +39,7 @@ from twilio_emulator.control import (
     ShortCodeSeed,
 )
 from twilio_emulator.control_media import MediaSeed
+from twilio_emulator.routes_holds import HoldRequest, ReleaseRequest
 from twilio_emulator.settings import EmulatorSettings
 from twilio_emulator.state import AccountStatus, FinalStatus
 
@@ -264,10 +265,11 @@ class EmulatorControl:
         path_contains: str | None = None,
         count: int | None = None,
         lose_answer: bool = False,
+        retry_after_s: int | None = None,
     ) -> None:
-        """Inject latency and/or a 5xx into matching Twilio API requests (``count`` times, or forever);
-        ``lose_answer``: the request is handled (a create creates its message) but its answer is lost
-        (the connection is dropped)."""
+        """Inject latency and/or a 429 (``retry_after_s``: its Retry-After) or a 5xx into matching Twilio API
+        requests (``count`` times, or forever); ``lose_answer``: the request is handled (a create creates its
+        message) but its answer is lost (the connection is dropped)."""
         seed = FaultSeed(
             status=status,
             latency_ms=latency_ms,
@@ -275,6 +277,7 @@ class EmulatorControl:
             path_contains=path_contains,
             count=count,
             lose_answer=lose_answer,
+            retry_after_s=retry_after_s,
         )
         await self._call("POST", "/faults", seed)
 
@@ -374,6 +377,51 @@ class EmulatorControl:
         """Requests the media CDN received, oldest first, each with whether it carried Authorization."""
         data = await self._call("GET", "/cdn-requests")
         return [CdnRequest.model_validate(r) for r in data["requests"]]
+
+    # --- held webhooks and token rotation ---------------------------------------------------------
+
+    async def hold_webhooks(
+        self, kind: str, *, to: str | None = None, message_sid: str | None = None, count: int | None = None
+    ) -> None:
+        """Hold back the next webhooks of ``kind`` (``inbound``/``status``): stored at Twilio, not posted."""
+        await self._call(
+            "POST",
+            "/holds",
+            HoldRequest.model_validate({"kind": kind, "to": to, "message_sid": message_sid, "count": count}),
+        )
+
+    async def held_webhooks(self) -> list[dict[str, Any]]:
+        """The webhooks held back so far (not yet released)."""
+        return list((await self._call("GET", "/holds"))["held"])
+
+    async def release_webhooks(
+        self, *, message_sid: str | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Post held webhooks now; what their targets answered."""
+        body = ReleaseRequest.model_validate({"message_sid": message_sid, "kind": kind})
+        return list((await self._call("POST", "/holds/release", body))["released"])
+
+    async def clear_holds(self) -> None:
+        await self._call("DELETE", "/holds")
+
+    async def _auth_tokens(self, method: str, path: str, account_sid: str, token: str) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        basic = base64.b64encode(f"{account_sid}:{token}".encode()).decode("ascii")
+        headers = {"Authorization": f"Basic {basic}"}
+        async with self._session.request(method, f"{self.base_url}/v1/AuthTokens{path}", headers=headers) as response:
+            text = await response.text()
+            if response.status >= 400:
+                raise ControlApiError(response.status, text)
+            return await response.json() if text else None
+
+    async def create_secondary_auth_token(self, account_sid: str, auth_token: str) -> str:
+        """Twilio's ``POST /v1/AuthTokens/Secondary`` with the account's credentials: the new secondary token."""
+        return str((await self._auth_tokens("POST", "/Secondary", account_sid, auth_token))["secondary_auth_token"])
+
+    async def promote_auth_token(self, account_sid: str, auth_token: str) -> str:
+        """Twilio's ``POST /v1/AuthTokens/Promote``: the secondary token becomes primary, the old one is gone."""
+        return str((await self._auth_tokens("POST", "/Promote", account_sid, auth_token))["auth_token"])
 
     async def wait_for_webhooks(
         self,

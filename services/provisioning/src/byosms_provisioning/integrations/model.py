@@ -33,7 +33,13 @@ from enum import StrEnum
 from typing import Any
 
 from byosms_common.errors import Conflict, InvalidField, NotFound
-from byosms_common.messages import IntegrationSnapshot, IntegrationStatePayload, IntegrationStatus, SealedSecret
+from byosms_common.messages import (
+    IntegrationSnapshot,
+    IntegrationStatePayload,
+    IntegrationStatus,
+    SealedSecret,
+    SignatureMode,
+)
 
 ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 # Twilio auth tokens are 32 hex characters; accept a little more so the check stays Twilio's job.
@@ -48,6 +54,8 @@ AUTH_TOKEN_FIELD = "auth_token"  # noqa: S105 - a field name, not a secret
 SHARED_KEY_FIELD = "shared_key"
 # The previous SharedKey is sealed bound to its own field, so it cannot be swapped with the current one.
 PREVIOUS_SHARED_KEY_FIELD = "shared_key_previous"
+# The next Auth Token of a rotation window, likewise bound to its own field.
+NEXT_AUTH_TOKEN_FIELD = "auth_token_next"  # noqa: S105 - a field name, not a secret
 
 
 class Action(StrEnum):
@@ -57,6 +65,10 @@ class Action(StrEnum):
     EDITED = "edited"
     CREDENTIALS_SET = "credentials_set"
     SHARED_KEY_RETIRED = "shared_key_retired"
+    AUTH_TOKEN_ROTATION_STARTED = "auth_token_rotation_started"  # noqa: S105 - an action's name
+    AUTH_TOKEN_ROTATION_CONFIRMED = "auth_token_rotation_confirmed"  # noqa: S105 - an action's name
+    AUTH_TOKEN_ROTATION_ENDED = "auth_token_rotation_ended"  # noqa: S105 - an action's name
+    SIGNATURE_MODE_SET = "signature_mode_set"
     ACTIVATED = "activated"
     DEACTIVATED = "deactivated"
     DELETED = "deleted"
@@ -86,6 +98,12 @@ class Integration:
     """Where messages to its numbers without a routing target of their own go."""
     organization_routing_target: str | None = None
     """Its organization's default routing target (read with it, not stored on it)."""
+    next_auth_token: SealedSecret | None = None
+    """The next Auth Token of a rotation window (``token_rotation``), valid for webhooks beside the current one."""
+    next_auth_token_started_at: datetime | None = None
+    next_auth_token_expires_at: datetime | None = None
+    signature_mode: SignatureMode = "enforce"
+    """``enforce``: a bad webhook signature is refused; ``observe``: counted, reported and accepted."""
 
     @property
     def has_credentials(self) -> bool:
@@ -270,7 +288,8 @@ def set_credentials(
     only when the change rotates to a shared key with a different id (see :func:`rotates_shared_key`).
     It returns None for a current key that can no longer be opened: no window then (that key could
     not validate a webhook anyway).
-    Any other credentials change ends a rotation window: the previous key is dropped."""
+    Any other credentials change ends a rotation window: the previous key is dropped. New credentials
+    also end an Auth Token rotation window (the token given is the one that counts)."""
     if shared_key_id is not None and shared_key is None:
         raise InvalidField("shared_key_id", "needs shared_key", "braucht shared_key")
     previous: SealedSecret | None = None
@@ -290,6 +309,9 @@ def set_credentials(
         shared_key_id=shared_key_id if shared_key is not None else None,
         previous_shared_key=previous,
         previous_shared_key_id=previous_id,
+        next_auth_token=None,
+        next_auth_token_started_at=None,
+        next_auth_token_expires_at=None,
     )
     return Change(Action.CREDENTIALS_SET, current, updated)
 
@@ -348,6 +370,8 @@ def snapshot(integration: Integration) -> IntegrationSnapshot:
         created_at=integration.created_at,
         updated_at=integration.updated_at,
         default_routing_target=integration.default_routing_target,
+        auth_token_rotation_expires_at=integration.next_auth_token_expires_at if integration.next_auth_token else None,
+        signature_mode=integration.signature_mode,
     )
 
 
@@ -366,6 +390,9 @@ def state_payload(integration: Integration) -> IntegrationStatePayload:
         version=integration.version,
         default_routing_target=integration.default_routing_target,
         organization_routing_target=integration.organization_routing_target,
+        next_auth_token=integration.next_auth_token,
+        next_auth_token_expires_at=integration.next_auth_token_expires_at if integration.next_auth_token else None,
+        signature_mode=integration.signature_mode,
     )
 
 

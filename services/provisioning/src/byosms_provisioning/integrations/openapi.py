@@ -25,7 +25,9 @@ CREDENTIALS_TEXT = (
     "suspended/closed account are refused (422) and nothing is stored. The token is stored encrypted and "
     "never returned: responses only say that one is set. Use the account's **primary** Auth Token: "
     "Twilio signs inbound webhooks with the primary token, so **secondary auth tokens are not supported** "
-    "(signature validation would fail). After promoting a new token in Twilio, set it here at once. "
+    "here (signature validation would fail). To change tokens without losing webhooks, give the secondary "
+    "token to `POST .../auth-token-rotation` before promoting it; setting credentials here replaces the "
+    "token at once and ends a rotation window. "
     "A Twilio subaccount per integration is recommended. `shared_key` optionally stores a Twilio "
     "SharedKey secret for webhook signatures, `shared_key_id` its id (what Twilio names in "
     "`X-Twilio-Webhooks-Signature-Settings: key=<id>`).\n\n"
@@ -49,8 +51,8 @@ WEBHOOK_HEALTH_TEXT = (
     "Whether Twilio's webhooks for this integration pass signature validation at the ingresses. `failing` "
     "while they keep failing (reported at most once a minute per ingress, with a count); back to `ok` when a "
     "webhook is accepted again or the credentials are set again. Twilio signs webhooks with the account's "
-    "**primary** Auth Token; **secondary auth tokens are not supported**: after promoting a new token in "
-    "Twilio, set it on the integration."
+    "**primary** Auth Token: rotate tokens with `POST .../auth-token-rotation` (both tokens validate until "
+    "you confirm), or set the promoted token on the integration at once."
 )
 
 
@@ -197,6 +199,15 @@ def integration_part() -> tuple[JSON, JSON]:
                 "type": ["string", "null"],
                 "description": "where messages to its numbers without a routing target of their own go",
             },
+            "auth_token_rotation": {
+                "type": ["object", "null"],
+                "description": "an open Auth Token rotation window: both tokens validate webhooks until expires_at",
+                "properties": {
+                    "started_at": {"type": "string", "format": "date-time"},
+                    "expires_at": {"type": "string", "format": "date-time"},
+                },
+            },
+            "signature_mode": {"enum": ["enforce", "observe"]},
             "version": {"type": "integer"},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},

@@ -14,7 +14,8 @@ from byosms_provisioning.integrations.model import Integration
 
 _COLUMNS = (
     "id, organization_id, name, notes, region, account_sid, auth_token, shared_key, status, version, "
-    "created_at, updated_at, request_id, shared_key_id, previous_shared_key, previous_shared_key_id"
+    "created_at, updated_at, request_id, shared_key_id, previous_shared_key, previous_shared_key_id, "
+    "next_auth_token, next_auth_token_started_at, next_auth_token_expires_at, signature_mode"
 )
 # What reads return besides the written columns: the integration's default routing target and its
 # organization's (both carried in the state record).
@@ -57,6 +58,10 @@ def _row(row: asyncpg.Record) -> Integration:
         previous_shared_key_id=row["previous_shared_key_id"],
         default_routing_target=row["default_routing_target"],
         organization_routing_target=row["organization_routing_target"],
+        next_auth_token=_sealed(row["next_auth_token"]),
+        next_auth_token_started_at=row["next_auth_token_started_at"],
+        next_auth_token_expires_at=row["next_auth_token_expires_at"],
+        signature_mode="observe" if row["signature_mode"] == "observe" else "enforce",
     )
 
 
@@ -64,7 +69,8 @@ async def insert(conn: asyncpg.Connection, i: Integration) -> bool:
     """Insert a new integration; False when the id or the organization's request id is taken."""
     status = await conn.execute(
         f"INSERT INTO integrations ({_COLUMNS}) "  # noqa: S608
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT DO NOTHING",
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) "
+        "ON CONFLICT DO NOTHING",
         i.id,
         i.organization_id,
         i.name,
@@ -81,6 +87,10 @@ async def insert(conn: asyncpg.Connection, i: Integration) -> bool:
         i.shared_key_id,
         _json(i.previous_shared_key),
         i.previous_shared_key_id,
+        _json(i.next_auth_token),
+        i.next_auth_token_started_at,
+        i.next_auth_token_expires_at,
+        i.signature_mode,
     )
     return bool(status == "INSERT 0 1")
 
@@ -117,7 +127,8 @@ async def update(conn: asyncpg.Connection, i: Integration, previous_version: int
     status = await conn.execute(
         "UPDATE integrations SET name = $3, notes = $4, account_sid = $5, auth_token = $6, shared_key = $7, "
         "status = $8, version = $9, updated_at = $10, shared_key_id = $12, previous_shared_key = $13, "
-        "previous_shared_key_id = $14, default_routing_target = $15 "
+        "previous_shared_key_id = $14, default_routing_target = $15, next_auth_token = $16, "
+        "next_auth_token_started_at = $17, next_auth_token_expires_at = $18, signature_mode = $19 "
         "WHERE organization_id = $1 AND id = $2 AND version = $11",
         i.organization_id,
         i.id,
@@ -134,6 +145,10 @@ async def update(conn: asyncpg.Connection, i: Integration, previous_version: int
         _json(i.previous_shared_key),
         i.previous_shared_key_id,
         i.default_routing_target,
+        _json(i.next_auth_token),
+        i.next_auth_token_started_at,
+        i.next_auth_token_expires_at,
+        i.signature_mode,
     )
     return bool(status == "UPDATE 1")
 
@@ -253,7 +268,7 @@ async def claim_command(conn: asyncpg.Connection, command_id: str, command_type:
 
 
 # Every sealed column (KEK rotation must cover them all; a test checks the list against the schema).
-SEALED_COLUMNS = ("auth_token", "shared_key", "previous_shared_key")
+SEALED_COLUMNS = ("auth_token", "shared_key", "previous_shared_key", "next_auth_token")
 # Rows with a secret not wrapped by the KEK in $1.
 UNDER_OLD_KEK = "(" + " OR ".join(f"({c} IS NOT NULL AND {c}->>'kek_id' <> $1)" for c in SEALED_COLUMNS) + ")"
 
@@ -273,11 +288,13 @@ async def sealed_batch(conn: asyncpg.Connection, active_kek: str, limit: int) ->
 async def update_sealed(conn: asyncpg.Connection, i: Integration) -> None:
     """Replace the sealed secrets only (KEK rotation: the version and the secrets' meaning stay)."""
     await conn.execute(
-        "UPDATE integrations SET auth_token = $2, shared_key = $3, previous_shared_key = $4 WHERE id = $1",
+        "UPDATE integrations SET auth_token = $2, shared_key = $3, previous_shared_key = $4, next_auth_token = $5 "
+        "WHERE id = $1",
         i.id,
         _json(i.auth_token),
         _json(i.shared_key),
         _json(i.previous_shared_key),
+        _json(i.next_auth_token),
     )
 
 
@@ -285,6 +302,16 @@ async def count_by_kek(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int
     parts = [f"SELECT {c}->>'kek_id' AS kek FROM integrations WHERE {c} IS NOT NULL" for c in SEALED_COLUMNS]  # noqa: S608
     rows = await conn.fetch(f"SELECT kek, count(*) AS n FROM ({' UNION ALL '.join(parts)}) s GROUP BY kek")  # noqa: S608
     return {r["kek"]: r["n"] for r in rows}
+
+
+async def expired_rotations(conn: asyncpg.Connection | asyncpg.Pool, limit: int) -> list[tuple[str, str]]:
+    """(organization, integration) of Auth Token rotation windows whose time is up."""
+    rows = await conn.fetch(
+        "SELECT organization_id, id FROM integrations WHERE next_auth_token IS NOT NULL "
+        "AND next_auth_token_expires_at <= now() ORDER BY next_auth_token_expires_at LIMIT $1",
+        limit,
+    )
+    return [(r["organization_id"], r["id"]) for r in rows]
 
 
 async def organization_routing_target(conn: asyncpg.Connection | asyncpg.Pool, organization_id: str) -> str | None:

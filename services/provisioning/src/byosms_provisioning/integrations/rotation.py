@@ -21,6 +21,7 @@ from byosms_provisioning import outbox
 from byosms_provisioning.integrations import repo
 from byosms_provisioning.integrations.model import (
     AUTH_TOKEN_FIELD,
+    NEXT_AUTH_TOKEN_FIELD,
     PREVIOUS_SHARED_KEY_FIELD,
     SHARED_KEY_FIELD,
     Integration,
@@ -36,12 +37,16 @@ def rewrapped(keyring: Keyring, integration: Integration) -> Integration:
     token = integration.auth_token
     key = integration.shared_key
     previous = integration.previous_shared_key
+    upcoming = integration.next_auth_token
     return replace(
         integration,
         auth_token=rewrap(keyring, token, associated_data(org, iid, AUTH_TOKEN_FIELD)) if token else None,
         shared_key=rewrap(keyring, key, associated_data(org, iid, SHARED_KEY_FIELD)) if key else None,
         previous_shared_key=(
             rewrap(keyring, previous, associated_data(org, iid, PREVIOUS_SHARED_KEY_FIELD)) if previous else None
+        ),
+        next_auth_token=(
+            rewrap(keyring, upcoming, associated_data(org, iid, NEXT_AUTH_TOKEN_FIELD)) if upcoming else None
         ),
     )
 

@@ -131,6 +131,17 @@ def integration_view(
             "shared_key_ids": integration.shared_key_ids,
         },
         "default_routing_target": integration.default_routing_target,
+        "auth_token_rotation": (
+            {
+                "started_at": integration.next_auth_token_started_at.isoformat(),
+                "expires_at": integration.next_auth_token_expires_at.isoformat(),
+            }
+            if integration.next_auth_token is not None
+            and integration.next_auth_token_started_at is not None
+            and integration.next_auth_token_expires_at is not None
+            else None
+        ),
+        "signature_mode": integration.signature_mode,
         "version": integration.version,
         "created_at": integration.created_at.isoformat(),
         "updated_at": integration.updated_at.isoformat(),

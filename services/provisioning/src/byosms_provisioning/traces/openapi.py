@@ -10,11 +10,13 @@ STEPS = ("received", "routed", "discarded", "checks", "accepted", "failed", "sta
 TRACE_TEXT = (
     "What happened to one message of your organization, step by step. Inbound (by MessageSid): `received` "
     "(when and in which region the ingress accepted it, `spooled` when it reached Kafka through the "
-    "ingress's local spool), then `routed` (with the routing `target`) or `discarded` (with the `reason`, "
+    "ingress's local spool, `recovered` when its webhook never came and routing's recovery job found it in "
+    "Twilio's Messages list), then `routed` (with the routing `target`) or `discarded` (with the `reason`, "
     "e.g. `no_route`, `integration_inactive`). Outbound (by MessageSid, or by your message id when Twilio "
     "never had it): `checks` (`passed`, or `refused` with the code and its meaning), `accepted` (Twilio's "
     "MessageSid) or `failed` (Twilio's refusal and error code), then each delivery `status` with Twilio's "
-    "error code and its meaning. No message body is kept. Steps are kept for "
+    "error code and its meaning (`recovered` when its callback never came and the status was fetched from "
+    "Twilio). No message body is kept. Steps are kept for "
     "`BYOSMS_PROVISIONING_MESSAGE_TRACE_DAYS` (30) days; another organization's message answers 404."
 )
 
@@ -53,6 +55,10 @@ def traces_part() -> tuple[JSON, JSON]:
                             "at": {"type": ["string", "null"], "format": "date-time"},
                             "region": nullable,
                             "spooled": {"type": ["boolean", "null"]},
+                            "recovered": {
+                                "type": "boolean",
+                                "description": "the webhook never came: found at Twilio by the recovery job",
+                            },
                             "target": nullable,
                             "reason": nullable,
                             "outcome": {"enum": ["passed", "refused"]},

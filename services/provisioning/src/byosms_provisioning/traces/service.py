@@ -45,6 +45,7 @@ def _view_steps(rows: list[dict[str, Any]], language: Language) -> list[dict[str
                         "at": details.get("received_at"),
                         "region": details.get("region"),
                         "spooled": details.get("spooled"),
+                        **({"recovered": True} if details.get("recovered") else {}),
                     }
                 )
                 decision: dict[str, Any] = {"step": row["step"], "at": at}
@@ -79,6 +80,7 @@ def _view_steps(rows: list[dict[str, Any]], language: Language) -> list[dict[str
                         "status": details.get("status"),
                         "error_code": details.get("error_code"),
                         "message": _text(details.get("message"), language),
+                        **({"recovered": True} if details.get("recovered") else {}),
                     }
                 )
     return steps

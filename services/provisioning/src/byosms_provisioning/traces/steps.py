@@ -31,12 +31,17 @@ class Step:
     details: dict[str, Any]
 
 
-def _ingress(region: str | None, received_at: datetime | None, spooled: bool | None) -> dict[str, Any]:
-    return {
+def _ingress(
+    region: str | None, received_at: datetime | None, spooled: bool | None, recovered: bool | None
+) -> dict[str, Any]:
+    ingress: dict[str, Any] = {
         "region": region,
         "received_at": received_at.isoformat() if received_at else None,
         "spooled": spooled,
     }
+    if recovered:
+        ingress["recovered"] = True
+    return ingress
 
 
 def step_of(event: AnyMessage) -> Step | None:
@@ -44,11 +49,11 @@ def step_of(event: AnyMessage) -> Step | None:
     org, at = event.organization_id, event.occurred_at
     match event:
         case InboundMessageRouted(payload=p):
-            ingress = _ingress(p.region, p.received_at, p.spooled)
+            ingress = _ingress(p.region, p.received_at, p.spooled, p.recovered)
             details = {"target": p.queue, "integration_id": p.integration_id, **ingress}
             return Step(event.id, org, p.message_sid, p.message_sid, "inbound", "routed", at, details)
         case InboundMessageDiscarded(payload=p):
-            ingress = _ingress(p.region, p.received_at, p.spooled)
+            ingress = _ingress(p.region, p.received_at, p.spooled, p.recovered)
             details = {"reason": p.reason, "integration_id": p.integration_id, **ingress}
             return Step(event.id, org, p.message_sid, p.message_sid, "inbound", "discarded", at, details)
         case OutboundMessageAccepted(payload=p):
@@ -61,6 +66,8 @@ def step_of(event: AnyMessage) -> Step | None:
                 "error_code": p.error_code,
                 "retryable": p.retryable,
             }
+            if p.recovered:
+                details["recovered"] = True
             step = "failed" if isinstance(event, OutboundMessageFailed) else "status"
             return Step(event.id, org, p.message_id, p.message_sid, "outbound", step, at, details)
         case _:
