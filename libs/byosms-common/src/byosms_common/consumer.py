@@ -69,6 +69,7 @@ from byosms_common.kafka import (
     consumer_metrics,
     is_transient,
 )
+from byosms_common.kafka_security import aiokafka_options
 from byosms_common.messages import Envelope, TraceContext, encode
 from byosms_common.settings import ConsumerSettings, KafkaSettings
 from byosms_common.topics import TopicSpec
@@ -403,6 +404,7 @@ class _Engine:
             session_timeout_ms=self.settings.consumer_session_timeout_ms,
             heartbeat_interval_ms=max(1000, self.settings.consumer_session_timeout_ms // 5),
             max_poll_interval_ms=self.settings.consumer_max_poll_interval_ms,
+            **aiokafka_options(self.kafka),
         )
         self.consumer = consumer  # before start: the rebalance listener seeks with it
         try:
@@ -426,6 +428,7 @@ class _Engine:
             "linger_ms": 5,
             "max_batch_size": 256 * 1024,
             "request_timeout_ms": 15_000,
+            **aiokafka_options(self.kafka),
         }
 
     async def _start_producer(self) -> None:

@@ -32,6 +32,7 @@ from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from byosms_common.backoff import Backoff
+from byosms_common.kafka_security import faststream_security
 from byosms_common.messages import Envelope, encode
 from byosms_common.messages import current_trace as current_trace  # re-exported for older imports
 from byosms_common.settings import KafkaSettings
@@ -80,6 +81,7 @@ def build_broker(
         "middlewares": (KafkaTelemetryMiddleware(tracer_provider=tracer_provider),),
         "logger": logging.getLogger(f"byosms.{service}.kafka"),
         "log_level": logging.DEBUG,
+        "security": faststream_security(settings),
     }
     options.update(overrides)
     broker = KafkaBroker(settings.kafka_bootstrap, **options)
