@@ -9,6 +9,9 @@ from collections.abc import Callable, Sequence
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import _scram as scram  # the public names are not re-exported for mypy
 
 from byosms_devstack import pg_config as pc
 from byosms_devstack import procs
@@ -87,6 +90,21 @@ async def ensure_topics(bootstrap: str, planned: Sequence[PlannedTopic], deadlin
             await asyncio.sleep(POLL_S)
     finally:
         await admin.close()
+
+
+async def ensure_scram_user(bootstrap: str, user: str, password: str) -> None:
+    """SCRAM-SHA-256 and -512 credentials of ``user`` (KRaft keeps them in the metadata log), set
+    over the PLAINTEXT listener; idempotent. The PLAIN user is in the listener's JAAS config."""
+    # Quiet: failures come back through the futures; librdkafka would print to stderr besides.
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    # One mechanism per request: the broker refuses to alter one user twice in a request.
+    for mechanism in (scram.ScramMechanism.SCRAM_SHA_256, scram.ScramMechanism.SCRAM_SHA_512):
+        upsert = scram.UserScramCredentialUpsertion(user, scram.ScramCredentialInfo(mechanism, 4096), password.encode())
+        for future in admin.alter_user_scram_credentials([upsert]).values():
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(future), 30)
+            except (KafkaException, TimeoutError) as exc:
+                raise NotReadyError(f"cannot create the SCRAM user: {exc} / SCRAM-Benutzer nicht angelegt") from None
 
 
 async def wait_postgres(host: str, port: int, deadline: float, alive: Callable[[], bool]) -> None:
