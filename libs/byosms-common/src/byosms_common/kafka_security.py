@@ -10,6 +10,7 @@ authentication failure without any setting's value.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Any
 
@@ -117,10 +118,41 @@ def librdkafka_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
-def describe_client_error(exc: BaseException, settings: KafkaSettings) -> str:
-    """A client failure in one line: its type and text, with any configured secret blanked out (an
-    authentication error never quotes the password, but nothing here relies on that)."""
+class ClientRefusals(logging.Handler):
+    """What aiokafka logs while it connects about a refused login or TLS handshake. aiokafka raises
+    only "Unable to bootstrap" when every broker refused the client; the reason (``SaslAuthenticationFailed:
+    ... invalid credentials``, a certificate error) is in its log. Use as a context manager around
+    a client's ``start``; :func:`describe_client_error` adds the last reason."""
+
+    _MARKERS = ("authentication", "sasl", "ssl", "certificate", "handshake")
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a log record that cannot be formatted says nothing useful
+            return
+        if any(marker in message.lower() for marker in self._MARKERS):
+            self.last = message
+
+    def __enter__(self) -> ClientRefusals:
+        logging.getLogger("aiokafka").addHandler(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        logging.getLogger("aiokafka").removeHandler(self)
+
+
+def describe_client_error(exc: BaseException, settings: KafkaSettings, refusals: ClientRefusals | None = None) -> str:
+    """A client failure in one line: its type and text (and why the broker refused the client, when
+    ``refusals`` saw it), with any configured secret blanked out (an authentication error never
+    quotes the password, but nothing here relies on that)."""
     text = f"{type(exc).__name__}: {exc}"
+    if refusals is not None and refusals.last:
+        text += f" ({refusals.last})"
     for secret in (settings.kafka_sasl_password, settings.kafka_ssl_key_password):
         if secret is not None and secret.get_secret_value():
             text = text.replace(secret.get_secret_value(), "**********")

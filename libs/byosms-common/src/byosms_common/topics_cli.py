@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from byosms_common.kafka_security import KafkaSecurityError, aiokafka_options, describe_client_error
+from byosms_common.kafka_security import ClientRefusals, KafkaSecurityError, aiokafka_options, describe_client_error
 from byosms_common.settings import KafkaSettings, load_or_exit
 from byosms_common.topic_check import ExistingTopic, Finding, TopicPlan, WantedTopic, check, plan, wanted_from_code
 
@@ -65,10 +65,11 @@ async def ensure_topics(kafka: KafkaSettings, settings: TopicSettings) -> tuple[
         **aiokafka_options(kafka),
     )
     try:
-        await asyncio.wait_for(admin.start(), settings.timeout_s)
+        with ClientRefusals() as refusals:
+            await asyncio.wait_for(admin.start(), settings.timeout_s)
     except (KafkaError, OSError, TimeoutError) as exc:
         await admin.close()
-        raise KafkaUnavailableError(describe_client_error(exc, kafka)) from None
+        raise KafkaUnavailableError(describe_client_error(exc, kafka, refusals)) from None
     try:
         existing_names = set(await admin.list_topics())
         missing = [p for p in plans if p.name not in existing_names]
@@ -151,3 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         raise SystemExit(1)
     print(f"byosms-topics: every byosms topic exists ({len(findings)} warning(s))")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,8 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin import _scram as scram  # the public names are not re-exported for mypy
 
+from byosms_common.kafka_security import aiokafka_options
+from byosms_common.settings import KafkaSettings
 from byosms_devstack import pg_config as pc
 from byosms_devstack import procs
 from byosms_devstack.topic_plan import LOCAL_REPLICATION_FACTOR, PlannedTopic
@@ -105,6 +107,29 @@ async def ensure_scram_user(bootstrap: str, user: str, password: str) -> None:
                 await asyncio.wait_for(asyncio.wrap_future(future), 30)
             except (KafkaException, TimeoutError) as exc:
                 raise NotReadyError(f"cannot create the SCRAM user: {exc} / SCRAM-Benutzer nicht angelegt") from None
+
+
+async def wait_sasl_login(env: dict[str, str], deadline: float) -> None:
+    """Until a client logs in through the SASL_SSL listener with these ``BYOSMS_KAFKA_*`` settings: a
+    SCRAM credential just created reaches the broker's metadata a moment after the controller's."""
+    settings = KafkaSettings.model_validate({k.removeprefix("BYOSMS_").lower(): v for k, v in env.items()})
+    while True:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000, **aiokafka_options(settings)
+        )
+        try:
+            await admin.start()
+            await admin.describe_cluster()
+            return
+        except (KafkaError, OSError):
+            pass
+        finally:
+            await admin.close()
+        if time.monotonic() >= deadline:
+            raise NotReadyError(
+                f"no {settings.kafka_sasl_mechanism} login through SASL_SSL in time / kein SASL_SSL-Login rechtzeitig"
+            )
+        await asyncio.sleep(POLL_S)
 
 
 async def wait_postgres(host: str, port: int, deadline: float, alive: Callable[[], bool]) -> None:

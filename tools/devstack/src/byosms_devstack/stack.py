@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from byosms_devstack import kafka_config as kc
 from byosms_devstack import kafka_server, kafka_tls, postgres_server, procs, readiness
 from byosms_devstack import pg_config as pc
 from byosms_devstack.settings import DEFAULT_DATABASES, LOOPBACK, StackSettings
@@ -125,6 +126,8 @@ async def _provision_kafka(settings: StackSettings, kafka_pid: int, deadline: fl
         if settings.sasl_ssl_port is not None:
             tls = kafka_server.tls_files(settings)
             await readiness.ensure_scram_user(k_lay.bootstrap, kafka_tls.SASL_USER, tls.sasl_password())
+            for mechanism in kc.SASL_MECHANISMS:
+                await readiness.wait_sasl_login(sasl_ssl_env(settings, mechanism), deadline)
     except readiness.NotReadyError as exc:
         raise StackError(
             f"{exc}\n--- {kafka_server.server_log(k_lay)} (tail) ---\n{procs.tail(kafka_server.server_log(k_lay))}"
