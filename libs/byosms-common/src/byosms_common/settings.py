@@ -125,6 +125,15 @@ class ConsumerSettings(BaseSettings):
     consumer_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
     consumer_max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     consumer_stop_grace_s: float = Field(default=10.0, ge=0, le=300)
+    consumer_lag_interval_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description=(
+            "How often byosms_consumer_lag is updated (s); from offsets the client already has, so it costs no"
+            " broker round trip once a partition has been fetched."
+        ),
+    )
     lanes_max_in_flight: int = Field(
         default=2_000, ge=1, le=100_000, description="Records taken into lanes before fetching pauses."
     )
