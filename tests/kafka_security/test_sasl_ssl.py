@@ -283,3 +283,48 @@ def test_settings_refuse_sasl_without_password_naming_no_value(tmp_path: Path) -
             kafka_sasl_username="byosms",
         )
     assert "BYOSMS_KAFKA_SASL_PASSWORD" in describe_settings_error(refused.value)
+
+
+async def test_a_whole_service_runs_through_sasl_ssl(
+    secured: StackSettings, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inventory (consumers with transactional producers, state publishing) on the SASL_SSL listener:
+    ready, its consumers in their group, their lag on /metrics."""
+    import aiohttp
+
+    from byosms_common.settings import DatabaseSettings
+    from byosms_inventory.app import run as run_inventory
+    from byosms_inventory.settings import InventorySettings
+
+    monkeypatch.setenv("BYOSMS_CONSUMER_LAG_INTERVAL_S", "0.5")
+    port, group = free_port(), f"g-sec-{uuid.uuid4().hex[:8]}"
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_inventory(
+            InventorySettings(port=port, consumer_group=group),
+            _kafka(secured, "SCRAM-SHA-256"),
+            DatabaseSettings(database_url=database_url),
+            stop=stop,
+        )
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def ready() -> bool:
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                        return response.status == 200
+                except aiohttp.ClientConnectionError:
+                    return False
+
+            await eventually(ready, within=60, what="inventory ready through SASL_SSL")
+
+            async def lag_reported() -> bool:
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                    return f'byosms_consumer_lag{{group="{group}"' in await response.text()
+
+            await eventually(lag_reported, within=30, what="its consumers' lag on /metrics")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert not task.exception()
