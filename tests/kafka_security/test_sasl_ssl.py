@@ -328,3 +328,22 @@ async def test_a_whole_service_runs_through_sasl_ssl(
         stop.set()
         await asyncio.wait_for(task, 30)
     assert not task.exception()
+
+
+async def test_the_ingress_app_connects_through_sasl_ssl(secured: StackSettings, tmp_path: Path) -> None:
+    """The ingress as it runs (its settings, its producer and state follower built by the app): the
+    integrations are loaded and Kafka is reachable for its producer, through SASL_SSL."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from byosms_common.crypto import Keyring
+    from byosms_ingress.app import Ingress
+    from byosms_ingress.settings import IngressSettings
+
+    keyring = Keyring.from_config(f'{{"k1": "{Keyring.generate_key()}"}}', "k1")
+    settings = IngressSettings(region="us-east-1", spool_dir=tmp_path / "spool")
+    ingress = Ingress(settings, _kafka(secured, "SCRAM-SHA-512"), keyring)
+    async with TestClient(TestServer(ingress.web_app())) as client:
+        await eventually(ingress.follower.loaded.is_set, within=30, what="integrations loaded through SASL_SSL")
+        await eventually(lambda: ingress.connectivity.reachable is True, within=30, what="Kafka reachable")
+        response = await client.get("/readyz")
+        assert response.status == 200, await response.text()
