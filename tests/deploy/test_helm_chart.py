@@ -5,6 +5,7 @@ Kafka consumer services as StatefulSets whose pod name is their static group mem
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ import pytest
 import yaml
 
 from byosms_common.settings import ConsumerSettings
+from byosms_common.topic_check import plan
 from byosms_common.topics import ALL_TOPICS, all_topic_names
-from byosms_ingress.settings import IngressSettings
+from byosms_common.topics_cli import TopicSettings
 from byosms_console.settings import ConsoleSettings
+from byosms_ingress.settings import IngressSettings
 from byosms_inventory.settings import InventorySettings
 from byosms_provisioning.settings import ProvisioningSettings
 from byosms_routing.settings import RoutingSettings
@@ -266,19 +269,25 @@ def test_topic_job_creates_every_topic(scenario: tuple[Path, list[dict[str, Any]
     (job,) = _kind(docs, "Job")
     assert "pre-install" in job["metadata"]["annotations"]["helm.sh/hook"]
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    script = container["args"][0]
-    created = {}
-    for line in script.splitlines():
-        parts = line.split()
-        if parts and parts[0] == "create":
-            created[parts[1]] = (int(parts[2]), "cleanup.policy=compact" in parts)
-    assert sorted(created) == sorted(all_topic_names())
+    assert [*container["command"], *container["args"]] == ["byosms-topics", "ensure"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    wanted = TopicSettings.model_validate(
+        {"plan": json.loads(env["BYOSMS_TOPICS_PLAN"]), "replication_factor": env["BYOSMS_TOPICS_REPLICATION_FACTOR"]}
+    )
+    assert wanted.plan is not None
+    planned = {
+        p.name: (p.partitions, p.compacted)
+        for p in plan(wanted.plan, min_insync_replicas=1, dead_letter_retention_ms=1)
+    }
+    assert sorted(planned) == sorted(all_topic_names())
     for spec in ALL_TOPICS:
-        assert created[spec.name] == (spec.partitions, spec.compacted)
+        assert planned[spec.name] == (spec.partitions, spec.compacted)
         if spec.has_dead_letter:
-            assert created[spec.dead_letter] == (spec.partitions, False)
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["REPLICATION_FACTOR"] == str(_values(path)["kafka"]["topics"]["replicationFactor"])
+            assert planned[spec.dead_letter] == (spec.partitions, False)
+    topics = _values(path)["kafka"]["topics"]
+    assert wanted.replication_factor == topics["replicationFactor"]
+    assert env["BYOSMS_TOPICS_MIN_INSYNC_REPLICAS"] == str(topics["minInsyncReplicas"])
+    assert env["BYOSMS_TOPICS_DEAD_LETTER_RETENTION_MS"] == str(topics["deadLetterRetentionMs"])
 
 
 def test_helm_test_pod_checks_readiness_of_every_service(scenario: tuple[Path, list[dict[str, Any]]]) -> None:

@@ -117,3 +117,31 @@ def test_log4j_config_writes_server_log_in_the_logs_dir() -> None:
     text = kc.render_log4j2_properties()
     assert "${sys:kafka.logs.dir}/server.log" in text
     assert "rootLogger.level = info" in text
+
+
+def test_without_a_sasl_ssl_port_the_broker_is_plaintext_only() -> None:
+    props = _props(kc.render_server_properties(_layout()))
+    assert "SASL_SSL" not in props["listeners"]
+    assert not [k for k in props if k.startswith("listener.name.sasl_ssl.")]
+
+
+def test_the_opt_in_sasl_ssl_listener_offers_plain_and_scram_over_pem_tls() -> None:
+    listener = kc.SaslSslListener(
+        port=19254,
+        keystore=Path("/state/kafka/tls/broker-keystore.pem"),
+        truststore=Path("/state/kafka/tls/ca.pem"),
+        user="byosms",
+        password='pa"ss',
+    )
+    props = _props(kc.render_server_properties(_layout(29092, 29093), listener))
+    assert props["listeners"].endswith(",SASL_SSL://127.0.0.1:19254")
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:29092,SASL_SSL://127.0.0.1:19254"
+    assert props["listener.security.protocol.map"].endswith(",SASL_SSL:SASL_SSL")
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"
+    prefix = "listener.name.sasl_ssl."
+    assert props[prefix + "sasl.enabled.mechanisms"] == "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+    assert props[prefix + "ssl.keystore.type"] == "PEM"
+    assert props[prefix + "ssl.keystore.location"] == "/state/kafka/tls/broker-keystore.pem"
+    assert props[prefix + "ssl.truststore.location"] == "/state/kafka/tls/ca.pem"
+    assert props[prefix + "ssl.client.auth"] == "requested"
+    assert 'user_byosms="pa\\"ss";' in props[prefix + "plain.sasl.jaas.config"]

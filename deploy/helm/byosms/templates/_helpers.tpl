@@ -80,6 +80,87 @@ BYOSMS_LOG_FORMAT: {{ .Values.telemetry.logFormat | quote }}
 {{- with .Values.telemetry.otlpEndpoint }}
 BYOSMS_OTLP_ENDPOINT: {{ . | quote }}
 {{- end }}
+{{ include "byosms.kafkaSecurityConfig" . }}
+{{- end -}}
+
+{{/* Kafka client security without secrets (docs/kafka-security.md): protocol, SASL mechanism, where
+the TLS files are mounted. Rendered as ConfigMap data for the services and as env for the topic Job
+(a pre-install hook runs before the release's ConfigMaps exist). */}}
+{{- define "byosms.kafkaSecurityConfig" -}}
+{{- $s := .Values.kafka.security -}}
+BYOSMS_KAFKA_SECURITY_PROTOCOL: {{ $s.protocol | quote }}
+{{- if hasPrefix "SASL_" $s.protocol }}
+BYOSMS_KAFKA_SASL_MECHANISM: {{ $s.sasl.mechanism | quote }}
+{{- end }}
+{{- if $s.tls.existingSecret }}
+{{- if $s.tls.caKey }}
+BYOSMS_KAFKA_SSL_CAFILE: "/etc/byosms/kafka-tls/ca.pem"
+{{- end }}
+{{- if $s.tls.certKey }}
+BYOSMS_KAFKA_SSL_CERTFILE: "/etc/byosms/kafka-tls/client.pem"
+BYOSMS_KAFKA_SSL_KEYFILE: "/etc/byosms/kafka-tls/client-key.pem"
+{{- end }}
+{{- end }}
+{{- if has $s.protocol (list "SSL" "SASL_SSL") }}
+BYOSMS_KAFKA_SSL_CHECK_HOSTNAME: {{ $s.tls.checkHostname | toString | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Kafka secrets as env of every Kafka client container: the SASL user and password and the client
+key's password, each from its existing Secret. Empty for PLAINTEXT/SSL without a key password. */}}
+{{- define "byosms.kafkaSecretEnv" -}}
+{{- $s := .Values.kafka.security -}}
+{{- if hasPrefix "SASL_" $s.protocol }}
+- name: BYOSMS_KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ $s.sasl.existingSecret | quote }}
+      key: {{ $s.sasl.usernameKey | quote }}
+- name: BYOSMS_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $s.sasl.existingSecret | quote }}
+      key: {{ $s.sasl.passwordKey | quote }}
+{{- end }}
+{{- if and $s.tls.existingSecret $s.tls.keyPasswordKey }}
+- name: BYOSMS_KAFKA_SSL_KEY_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $s.tls.existingSecret | quote }}
+      key: {{ $s.tls.keyPasswordKey | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* The volume mount of the Kafka TLS Secret (CA, client certificate and key), when one is named. */}}
+{{- define "byosms.kafkaTlsVolumeMount" -}}
+{{- if .Values.kafka.security.tls.existingSecret }}
+- name: kafka-tls
+  mountPath: /etc/byosms/kafka-tls
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* The Kafka TLS Secret as a volume, its keys under the file names the settings point at. */}}
+{{- define "byosms.kafkaTlsVolume" -}}
+{{- $tls := .Values.kafka.security.tls -}}
+{{- if $tls.existingSecret }}
+- name: kafka-tls
+  secret:
+    secretName: {{ $tls.existingSecret | quote }}
+    # Readable by the pod's group (fsGroup) only.
+    defaultMode: 0440
+    items:
+      {{- if $tls.caKey }}
+      - key: {{ $tls.caKey | quote }}
+        path: ca.pem
+      {{- end }}
+      {{- if $tls.certKey }}
+      - key: {{ $tls.certKey | quote }}
+        path: client.pem
+      - key: {{ $tls.keyKey | quote }}
+        path: client-key.pem
+      {{- end }}
+{{- end }}
 {{- end -}}
 
 {{/* BYOSMS_REGIONS_OVERRIDES JSON from the regions' publicBaseUrl/host/key; empty when none is set.
@@ -292,6 +373,26 @@ spec:
 {{- end -}}
 {{- if gt (int $topics.minInsyncReplicas) (int $topics.replicationFactor) -}}
 {{- fail "kafka.topics.minInsyncReplicas must not exceed kafka.topics.replicationFactor (no write could ever succeed)" -}}
+{{- end -}}
+{{- $sec := .Values.kafka.security -}}
+{{- if hasPrefix "SASL_" $sec.protocol -}}
+{{- if not $sec.sasl.mechanism -}}
+{{- fail (printf "kafka.security.protocol %s needs kafka.security.sasl.mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)" $sec.protocol) -}}
+{{- end -}}
+{{- if not $sec.sasl.existingSecret -}}
+{{- fail (printf "kafka.security.protocol %s needs kafka.security.sasl.existingSecret (a Secret with the SASL user and password)" $sec.protocol) -}}
+{{- end -}}
+{{- else if or $sec.sasl.mechanism $sec.sasl.existingSecret -}}
+{{- fail "kafka.security.sasl is set but kafka.security.protocol is not SASL_PLAINTEXT or SASL_SSL" -}}
+{{- end -}}
+{{- if and $sec.tls.existingSecret (not (has $sec.protocol (list "SSL" "SASL_SSL"))) -}}
+{{- fail "kafka.security.tls.existingSecret is set but kafka.security.protocol is not SSL or SASL_SSL" -}}
+{{- end -}}
+{{- if ne (empty $sec.tls.certKey) (empty $sec.tls.keyKey) -}}
+{{- fail "kafka.security.tls.certKey and kafka.security.tls.keyKey go together (a client certificate and its key)" -}}
+{{- end -}}
+{{- if and (or $sec.tls.certKey $sec.tls.keyPasswordKey) (not $sec.tls.existingSecret) -}}
+{{- fail "kafka.security.tls.certKey/keyPasswordKey need kafka.security.tls.existingSecret (the Secret holding them)" -}}
 {{- end -}}
 {{- $jwt := .Values.provisioning.jwt -}}
 {{- if eq (len (compact (list $jwt.jwksUrl $jwt.publicKeyConfigMap.name))) 1 | not -}}

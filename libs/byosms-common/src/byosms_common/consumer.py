@@ -69,6 +69,7 @@ from byosms_common.kafka import (
     consumer_metrics,
     is_transient,
 )
+from byosms_common.kafka_security import aiokafka_options
 from byosms_common.messages import Envelope, TraceContext, encode
 from byosms_common.settings import ConsumerSettings, KafkaSettings
 from byosms_common.topics import TopicSpec
@@ -381,6 +382,9 @@ class _Engine:
         self.stopping = False
         self.running = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._lag_task: asyncio.Task[None] | None = None
+        self._lagging: set[TopicPartition] = set()
+        self._group_offsets: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
         """Offsets this consumer committed. Offsets committed in a transaction become visible to the
         group a moment after the commit returns (aiokafka cannot ask for stable offsets, KIP-447),
@@ -403,6 +407,7 @@ class _Engine:
             session_timeout_ms=self.settings.consumer_session_timeout_ms,
             heartbeat_interval_ms=max(1000, self.settings.consumer_session_timeout_ms // 5),
             max_poll_interval_ms=self.settings.consumer_max_poll_interval_ms,
+            **aiokafka_options(self.kafka),
         )
         self.consumer = consumer  # before start: the rebalance listener seeks with it
         try:
@@ -415,6 +420,78 @@ class _Engine:
             await self._stop_producer()
             raise
         self._task = asyncio.create_task(self._run(), name=f"consume {self.name}")
+        self._lag_task = asyncio.create_task(self._report_lag(), name=f"lag {self.name}")
+
+    # -- lag ---------------------------------------------------------------------------------------
+
+    async def _report_lag(self) -> None:
+        """Every ``consumer_lag_interval_s``: ``byosms_consumer_lag`` of each assigned partition."""
+        while True:
+            await asyncio.sleep(self.settings.consumer_lag_interval_s)
+            try:
+                await self.update_lag()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the broker is away: the fetch loop says so; try next time
+                log.debug("%s: lag not updated (%s)", self.name, type(exc).__name__)
+
+    async def update_lag(self) -> None:
+        """Lag = the partition's end minus what the group committed. The end comes from the last fetch
+        response (no request); only a partition not fetched yet costs one ListOffsets request. A
+        partition this consumer has taken everything of and finished (nothing in hand) counts from its
+        position instead, which is past the transaction markers that follow the last record."""
+        consumer = self.consumer
+        if consumer is None:
+            return
+        assigned = set(consumer.assignment())
+        ends: dict[TopicPartition, int] = {}
+        unknown = []
+        for tp in assigned:
+            end = consumer.last_stable_offset(tp)
+            if end is None:
+                end = consumer.highwater(tp)
+            if end is None:
+                unknown.append(tp)
+            else:
+                ends[tp] = end
+        if unknown:
+            ends.update(await consumer.end_offsets(unknown))
+        for tp, end in ends.items():
+            done = self.committed.get(tp)
+            if done is None:
+                done = await self._group_committed(consumer, tp)
+            position = await consumer.position(tp)
+            lag = end - done
+            if self.partition_idle(tp):
+                lag = end - max(done, position)
+            else:
+                fetched = self.fetched_upto(tp)
+                if fetched is not None and position > fetched:
+                    lag -= position - fetched  # transaction markers after the last record taken
+            self.metrics.lag.labels(tp.topic, str(tp.partition), self.group_id).set(max(0, lag))
+        for tp in self._lagging - assigned:
+            with contextlib.suppress(KeyError):
+                self.metrics.lag.remove(tp.topic, str(tp.partition), self.group_id)
+        self._lagging = assigned
+
+    async def _group_committed(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
+        """The group's committed offset of a partition this consumer has not committed yet (asked once
+        per assignment); a group that never committed there counts from the partition's beginning."""
+        known = self._group_offsets.get(tp)
+        if known is None:
+            committed = await consumer.committed(tp)
+            if committed is None:
+                committed = (await consumer.beginning_offsets([tp]))[tp]
+            known = self._group_offsets[tp] = int(committed)
+        return known
+
+    def partition_idle(self, tp: TopicPartition) -> bool:
+        """Whether every record fetched from ``tp`` is done (handled and committed)."""
+        return False
+
+    def fetched_upto(self, tp: TopicPartition) -> int | None:
+        """The offset after the last record taken from ``tp`` (None: none taken since assignment)."""
+        return None
 
     def producer_options(self) -> dict[str, Any]:
         return {
@@ -426,6 +503,7 @@ class _Engine:
             "linger_ms": 5,
             "max_batch_size": 256 * 1024,
             "request_timeout_ms": 15_000,
+            **aiokafka_options(self.kafka),
         }
 
     async def _start_producer(self) -> None:
@@ -445,6 +523,15 @@ class _Engine:
 
     async def stop(self) -> None:
         self.stopping = True
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._lag_task
+            self._lag_task = None
+        for tp in self._lagging:  # another replica reports these partitions now
+            with contextlib.suppress(KeyError):
+                self.metrics.lag.remove(tp.topic, str(tp.partition), self.group_id)
+        self._lagging = set()
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), self.settings.consumer_stop_grace_s)
@@ -470,6 +557,7 @@ class _Engine:
 
     def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("%s assigned %d partition(s)", self.name, len(assigned))
+        self._group_offsets.clear()  # another member may have committed meanwhile
         consumer = self.consumer
         for tp in assigned:
             offset = self.committed.get(tp)
@@ -656,6 +744,16 @@ class _Pipeline:
         except BaseException as exc:  # noqa: BLE001 - reported by the poll loop, which then fails
             self.failure = exc
 
+    @property
+    def next_offset(self) -> int | None:
+        """The offset after the last record taken (None before the first)."""
+        return self._next
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no batch in flight: everything taken is committed (or failed for now)."""
+        return not self._queue and self._idle.is_set() and self.failure is None
+
     async def close(self, grace: float) -> None:
         """Finish the batch in flight (up to ``grace`` seconds), drop what is queued, stop."""
         self._queue.clear()
@@ -680,6 +778,14 @@ class BatchConsumer(_Engine):
         super().__init__(*args, **kwargs)
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
         self._pipelines: dict[TopicPartition, _Pipeline] = {}
+
+    def partition_idle(self, tp: TopicPartition) -> bool:
+        pipeline = self._pipelines.get(tp)
+        return pipeline is None or pipeline.idle
+
+    def fetched_upto(self, tp: TopicPartition) -> int | None:
+        pipeline = self._pipelines.get(tp)
+        return pipeline.next_offset if pipeline is not None else None
 
     async def _start_producer(self) -> None:
         """Producers are per partition (:meth:`_producer_for`); there is no shared one."""
@@ -941,6 +1047,14 @@ class LaneConsumer(_Engine):
         self._paused = False
         self._commit_wanted = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
+
+    def partition_idle(self, tp: TopicPartition) -> bool:
+        progress = self._progress.get(tp)
+        return progress is None or (not progress.pending and not progress.done)
+
+    def fetched_upto(self, tp: TopicPartition) -> int | None:
+        progress = self._progress.get(tp)
+        return progress.pending[-1] + 1 if progress is not None and progress.pending else None
 
     async def _run(self) -> None:
         assert self.consumer is not None

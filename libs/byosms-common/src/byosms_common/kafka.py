@@ -29,9 +29,10 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry.trace import TracerProvider
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from byosms_common.backoff import Backoff
+from byosms_common.kafka_security import faststream_security
 from byosms_common.messages import Envelope, encode
 from byosms_common.messages import current_trace as current_trace  # re-exported for older imports
 from byosms_common.settings import KafkaSettings
@@ -80,6 +81,7 @@ def build_broker(
         "middlewares": (KafkaTelemetryMiddleware(tracer_provider=tracer_provider),),
         "logger": logging.getLogger(f"byosms.{service}.kafka"),
         "log_level": logging.DEBUG,
+        "security": faststream_security(settings),
     }
     options.update(overrides)
     broker = KafkaBroker(settings.kafka_bootstrap, **options)
@@ -252,6 +254,13 @@ class ConsumerMetrics:
             labels,
             registry=registry,
             buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500),
+        )
+        self.lag = Gauge(
+            "byosms_consumer_lag",
+            "Records of a partition the group has not committed yet: the partition's end (last stable offset,"
+            " as read_committed sees it) minus the group's committed offset; 0 once the consumer has caught up.",
+            ("topic", "partition", "group"),
+            registry=registry,
         )
         self.latency = Histogram(
             "byosms_consumer_handling_seconds",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from byosms_common.crypto import Keyring
@@ -49,6 +50,29 @@ class KafkaSettings(BaseSettings):
         description="Comma-separated Kafka bootstrap servers (BYOSMS_KAFKA_BOOTSTRAP).",
     )
     kafka_client_id_prefix: str = Field(default="byosms", description="Prefix of Kafka client ids.")
+    # Client security (docs/kafka-security.md): every producer, consumer and admin client of every
+    # service and the topic tool take these from here (byosms_common.kafka_security).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How clients talk to the brokers: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="SASL mechanism (required with SASL_PLAINTEXT and SASL_SSL)."
+    )
+    kafka_sasl_username: str | None = Field(default=None, min_length=1, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password (from a Secret; never logged)."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="PEM file of the CA(s) that signed the brokers' certificates (default: system CAs)."
+    )
+    kafka_ssl_certfile: Path | None = Field(default=None, description="PEM client certificate (mutual TLS).")
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="PEM private key of the client certificate.")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of an encrypted client key (never logged)."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, description="Check that a broker's certificate names the host connected to."
+    )
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -56,6 +80,24 @@ class KafkaSettings(BaseSettings):
         if not value.strip():
             raise ValueError("BYOSMS_KAFKA_BOOTSTRAP must name at least one broker")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _security_consistent(self) -> KafkaSettings:
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        tls = self.kafka_security_protocol in ("SSL", "SASL_SSL")
+        if sasl and (self.kafka_sasl_mechanism is None or not self.kafka_sasl_username or not self.kafka_sasl_password):
+            raise ValueError(
+                f"BYOSMS_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs BYOSMS_KAFKA_SASL_MECHANISM,"
+                " BYOSMS_KAFKA_SASL_USERNAME and BYOSMS_KAFKA_SASL_PASSWORD"
+            )
+        if not sasl and (self.kafka_sasl_mechanism or self.kafka_sasl_username or self.kafka_sasl_password):
+            raise ValueError("BYOSMS_KAFKA_SASL_* are set but BYOSMS_KAFKA_SECURITY_PROTOCOL is not SASL_*")
+        files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+        if not tls and any(f is not None for f in files):
+            raise ValueError("BYOSMS_KAFKA_SSL_* files are set but BYOSMS_KAFKA_SECURITY_PROTOCOL is not SSL/SASL_SSL")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("BYOSMS_KAFKA_SSL_CERTFILE and BYOSMS_KAFKA_SSL_KEYFILE go together")
+        return self
 
 
 class ConsumerSettings(BaseSettings):
@@ -83,6 +125,15 @@ class ConsumerSettings(BaseSettings):
     consumer_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
     consumer_max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     consumer_stop_grace_s: float = Field(default=10.0, ge=0, le=300)
+    consumer_lag_interval_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description=(
+            "How often byosms_consumer_lag is updated (s); from offsets the client already has, so it costs no"
+            " broker round trip once a partition has been fetched."
+        ),
+    )
     lanes_max_in_flight: int = Field(
         default=2_000, ge=1, le=100_000, description="Records taken into lanes before fetching pauses."
     )

@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel, ValidationError
 
 from byosms_common.backoff import Backoff
+from byosms_common.kafka_security import aiokafka_options
 from byosms_common.settings import KafkaSettings
 from byosms_common.topics import TopicSpec
 
@@ -76,6 +77,7 @@ class StateTopicFollower(Generic[V]):
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            **aiokafka_options(self._settings),
         )
         try:
             await consumer.start()

@@ -45,6 +45,7 @@ from opentelemetry import trace
 
 from byosms_common.crypto import Keyring
 from byosms_common.health import add_health_routes
+from byosms_common.kafka_security import librdkafka_options
 from byosms_common.messages import IntegrationState
 from byosms_common.runtime import retry_forever
 from byosms_common.settings import KafkaSettings
@@ -200,7 +201,9 @@ class Ingress:
         while not self._stop.is_set():
             client_id = f"{self.kafka.kafka_client_id_prefix}-{SERVICE}-{self.region.id}"
             try:
-                producer = self._producer_factory(producer_config(self.kafka.kafka_bootstrap, client_id), self)
+                producer = self._producer_factory(
+                    producer_config(self.kafka.kafka_bootstrap, client_id, librdkafka_options(self.kafka)), self
+                )
                 await producer.start()
             except Exception:
                 # Needs no broker, so only a setting librdkafka refuses gets here: say so, loudly.

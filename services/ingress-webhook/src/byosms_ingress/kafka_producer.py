@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -65,9 +65,11 @@ _REFUSED_FOR_GOOD = frozenset(
 )
 
 
-def producer_config(bootstrap: str, client_id: str) -> dict[str, Any]:
-    """librdkafka settings of the ingress's producer (callbacks are added by :class:`RdKafkaProducer`)."""
+def producer_config(bootstrap: str, client_id: str, security: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """librdkafka settings of the ingress's producer (callbacks are added by :class:`RdKafkaProducer`);
+    ``security``: TLS and SASL properties (``byosms_common.kafka_security.librdkafka_options``)."""
     return {
+        **(security or {}),
         "bootstrap.servers": bootstrap,
         "client.id": client_id,
         # Every in-sync replica has the record before it counts as accepted, and librdkafka's own
@@ -144,6 +146,7 @@ class RdKafkaProducer:
     def __init__(self, config: dict[str, Any], signals: KafkaSignals | None = None) -> None:
         self.config = dict(config)
         self.failure: str | None = None  # the name of a fatal error; the producer is unusable then
+        self.auth_failure: str | None = None  # the last authentication error librdkafka reported
         self._signals = signals or _Quiet()
         self._producer: Producer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -276,6 +279,16 @@ class RdKafkaProducer:
         if error.fatal():
             if self.failure is None:
                 self.failure = str(error.name())  # the owner logs it and replaces the producer
+            self._signals.trouble()
+        elif error.code() == KafkaError._AUTHENTICATION:
+            # Wrong SASL credentials or a refused TLS handshake: the brokers answer, so say what is
+            # wrong, once a minute (librdkafka's text names the mechanism, never the password).
+            self.auth_failure = str(error.str())
+            if self._log_limit.allow("authentication") is not None:
+                log.error(
+                    "Kafka refused the client's credentials (%s); check BYOSMS_KAFKA_SASL_* and BYOSMS_KAFKA_SSL_*",
+                    self.auth_failure,
+                )
             self._signals.trouble()
         elif error.code() == KafkaError._ALL_BROKERS_DOWN:
             self._signals.trouble()

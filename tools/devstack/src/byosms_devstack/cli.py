@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import sys
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from byosms_devstack.settings import (
     stack_settings,
     test_stack_settings,
 )
-from byosms_devstack.stack import ensure_stack, stack_status, stop_stack
+from byosms_devstack.stack import ensure_stack, load_running_settings, sasl_ssl_env, stack_status, stop_stack
 
 app = typer.Typer(
     help="Local byosms stack (Kafka + PostgreSQL on 127.0.0.1) without Docker.",
@@ -76,10 +77,21 @@ def up(
     pg_port: Annotated[int | None, typer.Option(help="PostgreSQL port (env BYOSMS_STACK_PG_PORT).")] = None,
     kafka_version: Annotated[str | None, typer.Option(help="Apache Kafka version from Maven Central.")] = None,
     db: Annotated[list[str] | None, typer.Option("--db", help="Extra database to create (repeatable).")] = None,
+    sasl_ssl_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also a SASL_SSL listener on this port (env BYOSMS_STACK_SASL_SSL_PORT); see `env --sasl-ssl`."
+        ),
+    ] = None,
     test: TestStack = False,
 ) -> None:
     """Start Kafka and PostgreSQL if needed, create topics and databases, print shell exports."""
-    ports = {"kafka_port": kafka_port, "controller_port": controller_port, "pg_port": pg_port}
+    ports = {
+        "kafka_port": kafka_port,
+        "controller_port": controller_port,
+        "pg_port": pg_port,
+        "sasl_ssl_port": sasl_ssl_port,
+    }
     settings = _settings(state_dir, test, kafka_version=kafka_version, **ports)
     databases = list(DEFAULT_DATABASES) + [d for d in db or [] if d not in DEFAULT_DATABASES]
     began = time.monotonic()
@@ -116,11 +128,23 @@ def status(state_dir: StateDir = None, test: TestStack = False) -> None:
 
 
 @app.command()
-def env(state_dir: StateDir = None, test: TestStack = False) -> None:
+def env(
+    state_dir: StateDir = None,
+    test: TestStack = False,
+    sasl_ssl: Annotated[
+        str | None,
+        typer.Option(help="Settings for the SASL_SSL listener with this mechanism (PLAIN, SCRAM-SHA-256/512)."),
+    ] = None,
+) -> None:
     """Print the connection settings as shell exports: eval "$(byosms-stack env)"."""
     settings = _settings(state_dir, test)
     with _one_line_errors():
         info = stack_status(settings)
+        if sasl_ssl is not None:
+            recorded = load_running_settings(settings)
+            exports = info.env() | sasl_ssl_env(recorded, sasl_ssl)
+            typer.echo("".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items()), nl=False)
+            return
     typer.echo(info.exports(), nl=False)
 
 

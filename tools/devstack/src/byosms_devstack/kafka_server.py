@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from byosms_devstack import kafka_config as kc
-from byosms_devstack import procs
+from byosms_devstack import kafka_tls, procs
 from byosms_devstack.settings import LOOPBACK, StackSettings
 from byosms_devstack.system import Say, require_java
 
@@ -84,10 +84,28 @@ def running_pid(lay: kc.BrokerLayout) -> int | None:
     return pid if procs.is_ours(pid, kc.broker_markers(lay)) else None
 
 
-def _write_config(lay: kc.BrokerLayout) -> None:
+def tls_files(settings: StackSettings) -> kafka_tls.TlsFiles:
+    """The SASL_SSL listener's CA, keystore, client certificate and password (made on first use)."""
+    return kafka_tls.ensure_tls_files(settings.state_dir() / "kafka" / "tls")
+
+
+def sasl_ssl_listener(settings: StackSettings) -> kc.SaslSslListener | None:
+    if settings.sasl_ssl_port is None:
+        return None
+    tls = tls_files(settings)
+    return kc.SaslSslListener(
+        port=settings.sasl_ssl_port,
+        keystore=tls.broker_keystore,
+        truststore=tls.ca_cert,
+        user=kafka_tls.SASL_USER,
+        password=tls.sasl_password(),
+    )
+
+
+def _write_config(lay: kc.BrokerLayout, sasl_ssl: kc.SaslSslListener | None) -> None:
     lay.data_dir.mkdir(parents=True, exist_ok=True)
     lay.logs_dir.mkdir(parents=True, exist_ok=True)
-    lay.properties_file.write_text(kc.render_server_properties(lay), encoding="utf-8")
+    lay.properties_file.write_text(kc.render_server_properties(lay, sasl_ssl), encoding="utf-8")
     lay.log4j_file.write_text(kc.render_log4j2_properties(), encoding="utf-8")
 
 
@@ -109,14 +127,16 @@ def start(settings: StackSettings, say: Say) -> tuple[int, bool]:
     pid = running_pid(lay)
     if pid is not None:
         return pid, False
-    for port in (lay.port, lay.controller_port):
+    ports = (lay.port, lay.controller_port, *([settings.sasl_ssl_port] if settings.sasl_ssl_port else []))
+    for port in ports:
         if procs.port_open(lay.host, port):
             raise KafkaError(f"port {lay.host}:{port} is taken by another process / Port {lay.host}:{port} ist belegt")
     ensure_jars(settings, say)
     java, _ = require_java(say, need_maven=False)
-    _write_config(lay)
+    _write_config(lay, sasl_ssl_listener(settings))
     _format_storage(java, lay, say)
-    say(f"starting Kafka {settings.kafka_version} on {lay.bootstrap}")
+    extra = f" and SASL_SSL on {lay.host}:{settings.sasl_ssl_port}" if settings.sasl_ssl_port else ""
+    say(f"starting Kafka {settings.kafka_version} on {lay.bootstrap}{extra}")
     pid = procs.spawn_detached(kc.broker_command(java, lay), stdout_log(lay))
     pid_file(lay).write_text(f"{pid}\n", encoding="utf-8")
     return pid, True

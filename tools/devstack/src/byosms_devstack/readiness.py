@@ -9,7 +9,12 @@ from collections.abc import Callable, Sequence
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import _scram as scram  # the public names are not re-exported for mypy
 
+from byosms_common.kafka_security import aiokafka_options
+from byosms_common.settings import KafkaSettings
 from byosms_devstack import pg_config as pc
 from byosms_devstack import procs
 from byosms_devstack.topic_plan import LOCAL_REPLICATION_FACTOR, PlannedTopic
@@ -87,6 +92,44 @@ async def ensure_topics(bootstrap: str, planned: Sequence[PlannedTopic], deadlin
             await asyncio.sleep(POLL_S)
     finally:
         await admin.close()
+
+
+async def ensure_scram_user(bootstrap: str, user: str, password: str) -> None:
+    """SCRAM-SHA-256 and -512 credentials of ``user`` (KRaft keeps them in the metadata log), set
+    over the PLAINTEXT listener; idempotent. The PLAIN user is in the listener's JAAS config."""
+    # Quiet: failures come back through the futures; librdkafka would print to stderr besides.
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    # One mechanism per request: the broker refuses to alter one user twice in a request.
+    for mechanism in (scram.ScramMechanism.SCRAM_SHA_256, scram.ScramMechanism.SCRAM_SHA_512):
+        upsert = scram.UserScramCredentialUpsertion(user, scram.ScramCredentialInfo(mechanism, 4096), password.encode())
+        for future in admin.alter_user_scram_credentials([upsert]).values():
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(future), 30)
+            except (KafkaException, TimeoutError) as exc:
+                raise NotReadyError(f"cannot create the SCRAM user: {exc} / SCRAM-Benutzer nicht angelegt") from None
+
+
+async def wait_sasl_login(env: dict[str, str], deadline: float) -> None:
+    """Until a client logs in through the SASL_SSL listener with these ``BYOSMS_KAFKA_*`` settings: a
+    SCRAM credential just created reaches the broker's metadata a moment after the controller's."""
+    settings = KafkaSettings.model_validate({k.removeprefix("BYOSMS_").lower(): v for k, v in env.items()})
+    while True:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000, **aiokafka_options(settings)
+        )
+        try:
+            await admin.start()
+            await admin.describe_cluster()
+            return
+        except (KafkaError, OSError):
+            pass
+        finally:
+            await admin.close()
+        if time.monotonic() >= deadline:
+            raise NotReadyError(
+                f"no {settings.kafka_sasl_mechanism} login through SASL_SSL in time / kein SASL_SSL-Login rechtzeitig"
+            )
+        await asyncio.sleep(POLL_S)
 
 
 async def wait_postgres(host: str, port: int, deadline: float, alive: Callable[[], bool]) -> None:

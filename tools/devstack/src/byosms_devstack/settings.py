@@ -32,6 +32,12 @@ class StackSettings(BaseSettings):
     kafka_port: int = Field(default=9092, ge=1, le=65535)
     controller_port: int = Field(default=9093, ge=1, le=65535)
     pg_port: int = Field(default=55432, ge=1, le=65535)
+    sasl_ssl_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Opt-in SASL_SSL listener (PLAIN, SCRAM-SHA-256/512, self-signed CA) on this port",
+    )
     pg_bin: Path | None = Field(default=None, description="Directory with initdb/pg_ctl/postgres")
     db_user: str = "byosms"
     ready_timeout_s: float = Field(default=90.0, gt=0)

@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from byosms_devstack import kafka_server, postgres_server, procs, readiness
+from byosms_devstack import kafka_config as kc
+from byosms_devstack import kafka_server, kafka_tls, postgres_server, procs, readiness
 from byosms_devstack import pg_config as pc
 from byosms_devstack.settings import DEFAULT_DATABASES, LOOPBACK, StackSettings
 from byosms_devstack.system import Say
@@ -69,7 +70,7 @@ def _load_running_settings(settings: StackSettings) -> StackSettings:
         return settings
     if not isinstance(recorded, dict):
         return settings
-    keys = ("kafka_port", "controller_port", "pg_port", "kafka_version", "db_user")
+    keys = ("kafka_port", "controller_port", "pg_port", "kafka_version", "db_user", "sasl_ssl_port")
     try:  # validated like any other settings: a damaged stack.json is ignored, not trusted
         return StackSettings(**{**settings.model_dump(), **{k: recorded[k] for k in keys if k in recorded}})
     except ValidationError:
@@ -78,9 +79,14 @@ def _load_running_settings(settings: StackSettings) -> StackSettings:
 
 def _record_settings(settings: StackSettings) -> None:
     data = settings.model_dump(
-        mode="json", include={"kafka_port", "controller_port", "pg_port", "kafka_version", "db_user"}
+        mode="json", include={"kafka_port", "controller_port", "pg_port", "kafka_version", "db_user", "sasl_ssl_port"}
     )
     _settings_file(settings.state_dir()).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def load_running_settings(settings: StackSettings) -> StackSettings:
+    """The settings of the stack that runs from this state dir (ports recorded by `up`)."""
+    return _load_running_settings(settings)
 
 
 def _effective(settings: StackSettings, say: Say) -> StackSettings:
@@ -109,21 +115,82 @@ def info_for(settings: StackSettings, databases: Sequence[str] = DEFAULT_DATABAS
     )
 
 
+async def _provision_kafka(settings: StackSettings, kafka_pid: int, deadline: float) -> None:
+    """Wait for the broker, create the topics and, with a SASL_SSL listener, its SCRAM user."""
+    k_lay = kafka_server.layout(settings)
+    try:
+        await readiness.wait_kafka(
+            LOOPBACK, settings.kafka_port, deadline, lambda: kafka_server.is_alive(k_lay, kafka_pid)
+        )
+        await readiness.ensure_topics(k_lay.bootstrap, plan_topics(), deadline)
+        if settings.sasl_ssl_port is not None:
+            tls = kafka_server.tls_files(settings)
+            await readiness.ensure_scram_user(k_lay.bootstrap, kafka_tls.SASL_USER, tls.sasl_password())
+            for mechanism in kc.SASL_MECHANISMS:
+                await readiness.wait_sasl_login(sasl_ssl_env(settings, mechanism), deadline)
+    except readiness.NotReadyError as exc:
+        raise StackError(
+            f"{exc}\n--- {kafka_server.server_log(k_lay)} (tail) ---\n{procs.tail(kafka_server.server_log(k_lay))}"
+            f"\n--- {kafka_server.stdout_log(k_lay)} (tail) ---\n{procs.tail(kafka_server.stdout_log(k_lay), 20)}"
+        ) from exc
+
+
+def sasl_ssl_env(
+    settings: StackSettings, mechanism: str = "SCRAM-SHA-512", *, client_cert: bool = False
+) -> dict[str, str]:
+    """The ``BYOSMS_KAFKA_*`` settings that reach the broker through its SASL_SSL listener."""
+    if settings.sasl_ssl_port is None:
+        raise StackError("the stack has no SASL_SSL listener (set BYOSMS_STACK_SASL_SSL_PORT) / kein SASL_SSL-Listener")
+    tls = kafka_server.tls_files(settings)
+    env = {
+        "BYOSMS_KAFKA_BOOTSTRAP": f"{LOOPBACK}:{settings.sasl_ssl_port}",
+        "BYOSMS_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "BYOSMS_KAFKA_SASL_MECHANISM": mechanism,
+        "BYOSMS_KAFKA_SASL_USERNAME": kafka_tls.SASL_USER,
+        "BYOSMS_KAFKA_SASL_PASSWORD": tls.sasl_password(),
+        "BYOSMS_KAFKA_SSL_CAFILE": str(tls.ca_cert),
+    }
+    if client_cert:
+        env["BYOSMS_KAFKA_SSL_CERTFILE"] = str(tls.client_cert)
+        env["BYOSMS_KAFKA_SSL_KEYFILE"] = str(tls.client_key)
+    return env
+
+
+def ensure_kafka(settings: StackSettings, *, say: Say = _stderr) -> str:
+    """Only the broker (no PostgreSQL), e.g. a second one with a SASL_SSL listener for the security
+    tests; returns its PLAINTEXT bootstrap. Stop it with :func:`stop_kafka`."""
+    state_dir = settings.state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with procs.exclusive_lock(state_dir / "stack.lock"):
+        started = False
+        try:
+            pid, started = kafka_server.start(settings, say)
+            _record_settings(settings)
+            deadline = time.monotonic() + settings.ready_timeout_s
+            _run_async(lambda: _provision_kafka(settings, pid, deadline))
+        except BaseException as exc:
+            _stop_started(settings, kafka=started, postgres=False, say=say)
+            if isinstance(exc, kafka_server.KafkaError):
+                raise StackError(str(exc)) from exc
+            raise
+    return kafka_server.layout(settings).bootstrap
+
+
+def stop_kafka(settings: StackSettings, *, say: Say = _stderr) -> bool:
+    """Stop the broker :func:`ensure_kafka` started from this state dir."""
+    with procs.exclusive_lock(settings.state_dir() / "stack.lock"):
+        try:
+            return kafka_server.stop(settings, say)
+        except kafka_server.KafkaError as exc:
+            raise StackError(str(exc)) from exc
+
+
 async def _wait_and_provision(settings: StackSettings, kafka_pid: int, pg_pid: int, databases: Sequence[str]) -> None:
     deadline = time.monotonic() + settings.ready_timeout_s
-    k_lay, p_lay = kafka_server.layout(settings), postgres_server.layout(settings)
+    p_lay = postgres_server.layout(settings)
 
     async def kafka_part() -> None:
-        try:
-            await readiness.wait_kafka(
-                LOOPBACK, settings.kafka_port, deadline, lambda: kafka_server.is_alive(k_lay, kafka_pid)
-            )
-            await readiness.ensure_topics(k_lay.bootstrap, plan_topics(), deadline)
-        except readiness.NotReadyError as exc:
-            raise StackError(
-                f"{exc}\n--- {kafka_server.server_log(k_lay)} (tail) ---\n{procs.tail(kafka_server.server_log(k_lay))}"
-                f"\n--- {kafka_server.stdout_log(k_lay)} (tail) ---\n{procs.tail(kafka_server.stdout_log(k_lay), 20)}"
-            ) from exc
+        await _provision_kafka(settings, kafka_pid, deadline)
 
     async def pg_part() -> None:
         try:
