@@ -86,7 +86,12 @@ async def test_ready_during_a_kafka_outage_while_the_spool_has_room(outage: Any,
     response = await client.get("/readyz")
     body = json.loads(await response.text())
     assert response.status == 200, body
-    assert body["checks"] == {"not_stopping": True, "integrations_loaded": True, "kafka": False, "spool_accepting": True}
+    assert body["checks"] == {
+        "not_stopping": True,
+        "integrations_loaded": True,
+        "kafka": False,
+        "spool_accepting": True,
+    }
     metrics = await (await client.get("/metrics")).text()
     assert "byosms_ingress_kafka_reachable 0.0" in metrics
 
@@ -106,7 +111,12 @@ async def test_not_ready_when_neither_kafka_nor_the_spool_can_take_events(outage
     response = await client.get("/readyz")
     body = json.loads(await response.text())
     assert response.status == 503, body
-    assert body["checks"] == {"not_stopping": True, "integrations_loaded": True, "kafka": False, "spool_accepting": False}
+    assert body["checks"] == {
+        "not_stopping": True,
+        "integrations_loaded": True,
+        "kafka": False,
+        "spool_accepting": False,
+    }
 
 
 async def test_not_ready_before_the_integrations_are_loaded(kit: Any, tmp_path: Path) -> None:
