@@ -18,7 +18,6 @@ import yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
-from byosms_console.settings import ConsoleSettings
 from byosms_common.settings import (
     ConsumerSettings,
     DatabaseSettings,
@@ -26,6 +25,7 @@ from byosms_common.settings import (
     KeyringSettings,
     TelemetrySettings,
 )
+from byosms_console.settings import ConsoleSettings
 from byosms_ingress.settings import IngressSettings
 from byosms_inventory.settings import InventorySettings
 from byosms_provisioning.settings import ProvisioningSettings

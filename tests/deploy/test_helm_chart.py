@@ -14,8 +14,8 @@ import yaml
 
 from byosms_common.settings import ConsumerSettings
 from byosms_common.topics import ALL_TOPICS, all_topic_names
-from byosms_ingress.settings import IngressSettings
 from byosms_console.settings import ConsoleSettings
+from byosms_ingress.settings import IngressSettings
 from byosms_inventory.settings import InventorySettings
 from byosms_provisioning.settings import ProvisioningSettings
 from byosms_routing.settings import RoutingSettings
