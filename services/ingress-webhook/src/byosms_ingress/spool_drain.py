@@ -17,6 +17,7 @@ them) are served while it runs and for ``linger_s`` after, so a scrape sees the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,10 @@ async def drain_spool(plan: DrainPlan, kafka: KafkaSettings, *, retry_every_s: f
     deadline = loop.time() + plan.timeout_s
     try:
         while not spool.empty and loop.time() < deadline:
-            await publisher.drain_remaining()
+            # Bounded: with Kafka away a round waits for librdkafka's message timeout. Cancelled
+            # mid-round, the records stay in the spool (only acknowledged ones are marked).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(publisher.drain_remaining(), max(0.1, deadline - loop.time()))
             if not spool.empty:
                 await asyncio.sleep(min(retry_every_s, max(0.0, deadline - loop.time())))
     finally:
