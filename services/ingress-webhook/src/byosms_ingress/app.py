@@ -192,7 +192,10 @@ class Ingress:
 
     async def _close_when_stopping(self, _: web.Request, response: web.StreamResponse) -> None:
         if self.stopping:
+            # Both: force_close() alone closes the connection after the response without saying so,
+            # and a client that reuses it then finds it closed under its next request.
             response.force_close()
+            response.headers["Connection"] = "close"
 
     async def readiness(self) -> dict[str, bool]:
         """The readiness conditions (see the module docstring)."""
