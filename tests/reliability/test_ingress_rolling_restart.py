@@ -49,6 +49,8 @@ RATE_PER_S = 40
 # cloud load balancers take seconds; the pre-stop delay below must outlast it).
 POLL_EVERY_S = 1.0
 PRESTOP_DELAY_S = 3.0
+# Between the old process's exit and the new one's start (a pod replaced under the same name).
+REPLACEMENT_S = 1.0
 
 
 @dataclass
@@ -75,6 +77,7 @@ class LoadBalancer:
         self._session = session
         self._next = 0
         self._poller: asyncio.Task[None] | None = None
+        self.rounds = 0  # readiness poll rounds done
 
     async def start(self) -> None:
         self._poller = asyncio.create_task(self._poll())
@@ -87,6 +90,7 @@ class LoadBalancer:
         while True:
             for backend in self.backends:
                 backend.ready = await self._ready(backend)
+            self.rounds += 1
             await asyncio.sleep(POLL_EVERY_S)
 
     async def _ready(self, backend: Backend) -> bool:
@@ -220,7 +224,12 @@ async def _drill(tmp_path: Path, bootstrap: str, prestop_delay_s: float) -> tupl
             streamer = asyncio.create_task(stream())
             await asyncio.sleep(2)
             for backend in backends:  # one at a time, as a StatefulSet rollout does
+                # SIGTERM right after a poll: the balancer learns of it only a poll interval later,
+                # as an endpoint removal reaches a load balancer only after a while.
+                polled = balancer.rounds
+                await eventually(lambda polled=polled: balancer.rounds > polled, within=10, what="a poll")
                 await _stop(backend)
+                await asyncio.sleep(REPLACEMENT_S)
                 _start(backend, env)
                 await eventually(lambda b=backend: b.ready, within=60, what=f"{backend.name} ready again")
                 await asyncio.sleep(2)
