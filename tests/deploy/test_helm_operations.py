@@ -438,3 +438,20 @@ def test_without_the_migration_job_the_services_migrate_at_start(render_chart: A
     assert not [j for j in _kind(docs, "Job") if _component(j).startswith("migrate-")]
     for component in CONSUMERS:
         assert "BYOSMS_DATABASE_MIGRATE_ON_START" not in _config(docs, f"byosms-{component}")
+
+
+def test_a_public_ingress_service_does_not_publish_the_metrics_port(render_chart: Any) -> None:
+    docs = _render(render_chart, PRODUCTION, "ingressWebhook.service.type=LoadBalancer")
+    services = _by_name(docs, "Service")
+    for sts in _ingress_sets(docs):
+        name = sts["metadata"]["name"]
+        public, private = services[name], services[f"{name}-metrics"]
+        assert public["spec"]["type"] == "LoadBalancer"
+        assert [p["name"] for p in public["spec"]["ports"]] == ["http"]
+        assert "byosms.io/metrics" not in public["metadata"]["labels"]
+        assert private["spec"]["type"] == "ClusterIP"
+        assert private["spec"]["ports"] == [
+            {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}
+        ]
+        assert private["metadata"]["labels"]["byosms.io/metrics"] == "true"
+        assert _selects(private["spec"]["selector"], sts["spec"]["template"]["metadata"]["labels"])

@@ -329,13 +329,17 @@ spec:
 
 {{/* A ClusterIP-style Service in front of a component's http port. */}}
 {{- define "byosms.service" -}}
+{{- /* "publicOnly": only the http port, not scraped (an ingress Service of type LoadBalancer or
+     NodePort must not publish the metrics port; a separate ClusterIP Service carries it). */ -}}
 apiVersion: v1
 kind: Service
 metadata:
   name: {{ .name }}
   labels:
     {{- include "byosms.componentLabels" . | nindent 4 }}
+    {{- if not .publicOnly }}
     byosms.io/metrics: "true"
+    {{- end }}
 spec:
   type: {{ .service.type }}
   selector:
@@ -345,12 +349,14 @@ spec:
       port: {{ .service.port }}
       targetPort: http
       protocol: TCP
+    {{- if not .publicOnly }}
     # Scraped by the ServiceMonitor: the ingress's own metrics port, the http port of the others
     # (which serve nothing public). ("metricsPort": the container's metrics port, if any)
     - name: metrics
       port: {{ .metricsPort | default 9090 }}
       targetPort: {{ ternary "metrics" "http" (not (empty .metricsPort)) }}
       protocol: TCP
+    {{- end }}
 {{- end -}}
 
 {{/* Fails rendering on settings that would lose data or cannot work. */}}
