@@ -425,7 +425,8 @@ def test_migrations_run_as_hook_jobs_before_the_services(production: list[dict[s
         assert account["metadata"]["name"] != release_account  # its own account
         assert int(account["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(annotations["helm.sh/hook-weight"])
         (container,) = spec["containers"]
-        assert container["args"] == ["migrate"]
+        # The program itself: provisioning's image ENTRYPOINT is "byosms-provisioning serve".
+        assert (container["command"], container["args"]) == ([f"byosms-{component}"], ["migrate"])
         assert container["image"].endswith(f"/{component}:0.1.0")
         (url,) = [e for e in container["env"] if e["name"] == "BYOSMS_DATABASE_URL"]
         assert url["valueFrom"]["secretKeyRef"] == {"name": "byosms-database-owner", "key": "url"}
@@ -455,3 +456,13 @@ def test_a_public_ingress_service_does_not_publish_the_metrics_port(render_chart
         ]
         assert private["metadata"]["labels"]["byosms.io/metrics"] == "true"
         assert _selects(private["spec"]["selector"], sts["spec"]["template"]["metadata"]["labels"])
+
+
+def test_provisioning_runs_serve_once(production: list[dict[str, Any]]) -> None:
+    """Its image's ENTRYPOINT is ``byosms-provisioning serve``; args alone would append a second
+    ``serve``, which the command line refuses."""
+    (sts,) = [w for w in _workloads(production) if _component(w) == "provisioning"]
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    assert (container["command"], container["args"]) == (["byosms-provisioning"], ["serve"])
+    dockerfile = (ROOT / "services" / "provisioning" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["byosms-provisioning"' in dockerfile
