@@ -138,9 +138,10 @@ for values in "${scenarios[@]}"; do
         failed=1
         continue
     fi
-    # The optional ServiceMonitor is a Prometheus Operator CRD, which has no schema there; other
+    # The optional ServiceMonitor, PodMonitor and PrometheusRule (Prometheus Operator) and HTTPRoute
+    # (Gateway API) are CRDs, which have no schema there (tests/deploy checks their shape); other
     # warnings (a deprecated API, say) are shown.
-    grep -v "Couldn't find schema for kind ServiceMonitor with api version monitoring.coreos.com/v1" \
+    grep -vE "Couldn't find schema for kind (ServiceMonitor|PodMonitor|PrometheusRule) with api version monitoring.coreos.com/v1|Couldn't find schema for kind HTTPRoute with api version gateway.networking.k8s.io/v1" \
         <<<"${report}" | sed '/^$/d' >&2 || true
     log "ok   ${name}"
 done

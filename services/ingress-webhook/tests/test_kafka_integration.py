@@ -133,12 +133,13 @@ async def test_health_ready_and_metrics(running: Running) -> None:
     ready = await running.client.get("/readyz")
     assert ready.status == 200, await ready.text()
     assert json.loads(await ready.text())["checks"] == {
+        "not_stopping": True,
         "integrations_loaded": True,
         "kafka": True,
         "spool_accepting": True,
     }
     metrics = await (await running.client.get("/metrics")).text()
-    assert "byosms_ingress_spool_records 0.0" in metrics
+    assert 'byosms_ingress_spool_records{spool="' in metrics
     assert "byosms_ingress_kafka_reachable 1.0" in metrics
 
 

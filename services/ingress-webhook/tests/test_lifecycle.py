@@ -86,7 +86,12 @@ async def test_ready_during_a_kafka_outage_while_the_spool_has_room(outage: Any,
     response = await client.get("/readyz")
     body = json.loads(await response.text())
     assert response.status == 200, body
-    assert body["checks"] == {"integrations_loaded": True, "kafka": False, "spool_accepting": True}
+    assert body["checks"] == {
+        "not_stopping": True,
+        "integrations_loaded": True,
+        "kafka": False,
+        "spool_accepting": True,
+    }
     metrics = await (await client.get("/metrics")).text()
     assert "byosms_ingress_kafka_reachable 0.0" in metrics
 
@@ -106,7 +111,12 @@ async def test_not_ready_when_neither_kafka_nor_the_spool_can_take_events(outage
     response = await client.get("/readyz")
     body = json.loads(await response.text())
     assert response.status == 503, body
-    assert body["checks"] == {"integrations_loaded": True, "kafka": False, "spool_accepting": False}
+    assert body["checks"] == {
+        "not_stopping": True,
+        "integrations_loaded": True,
+        "kafka": False,
+        "spool_accepting": False,
+    }
 
 
 async def test_not_ready_before_the_integrations_are_loaded(kit: Any, tmp_path: Path) -> None:
@@ -261,3 +271,34 @@ async def test_a_producer_that_failed_for_good_is_replaced(kit: Any, tmp_path: P
         await kit.wait_until(lambda: len(made) == 2 and ingress.publisher.producer is made[1], 10, "replaced")
         assert made[0].stopped
         assert ingress.connectivity.reachable is True
+
+
+async def test_after_sigterm_it_reports_not_ready_but_still_answers_webhooks(outage: Any, kit: Any) -> None:
+    """The pre-stop delay: not ready (load balancers take the pod out), every answer asks the client
+    to close its connection, and a webhook that still arrives is answered as before."""
+    ingress, client, tenant = outage
+    await ingress.begin_stopping(0)
+    response = await client.get("/readyz")
+    body = json.loads(await response.text())
+    assert response.status == 503, body
+    assert body["checks"]["not_stopping"] is False
+    params = kit.sms_params(tenant.account_sid, kit.new_message_sid())
+    headers = {**FORM, "X-Twilio-Signature": kit.sign(tenant.token, kit.MO_URL, params)}
+    posted = await client.post(kit.MO_URL.removeprefix(kit.REGION.base_url), data=kit.form(params), headers=headers)
+    assert posted.status == 200
+    assert posted.headers["Connection"] == "close"
+    assert "byosms_ingress_stopping 1.0" in await (await client.get("/metrics")).text()
+
+
+async def test_with_a_metrics_port_the_webhook_port_serves_no_metrics(kit: Any, tmp_path: Path) -> None:
+    ingress = _ingress(tmp_path, kit, metrics_port=9999)
+    async with (
+        TestClient(TestServer(ingress.web_app())) as public,
+        TestClient(TestServer(ingress.metrics_app())) as private,
+    ):
+        assert (await public.get("/metrics")).status == 404
+        assert (await public.get("/healthz")).status == 200
+        metrics = await (await private.get("/metrics")).text()
+        assert 'byosms_ingress_spool_records{spool="spool"} 0.0' in metrics
+        assert 'byosms_ingress_spool_limit_bytes{spool="spool"}' in metrics
+        assert (await private.get("/readyz")).status == 503  # integrations not loaded yet

@@ -23,6 +23,14 @@
 {{- printf "%s-%s" (include "byosms.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* Pods of one region's ingress workload without an HPA: the wanted ready pods, plus the rollout
+spare with a StatefulSet (no surge). (dict "root" $ "region" $region) */}}
+{{- define "byosms.ingressPods" -}}
+{{- $v := .root.Values.ingressWebhook -}}
+{{- $wanted := int (.region.replicas | default $v.replicas) -}}
+{{- if eq $v.spool.type "persistent" }}{{ add $wanted $v.rolloutSpareReplicas }}{{ else }}{{ $wanted }}{{ end -}}
+{{- end -}}
+
 {{/* Name of one region's ingress objects: (dict "root" $ "region" $region). */}}
 {{- define "byosms.ingressName" -}}
 {{- printf "%s-ingress-%s" (include "byosms.fullname" .root) .region.id | trunc 63 | trimSuffix "-" -}}
@@ -168,12 +176,12 @@ Every service gets the same table, so the URLs provisioning writes into Twilio a
 ingress of that region checks signatures against. */}}
 {{- define "byosms.regionsOverrides" -}}
 {{- $overrides := dict -}}
-{{- range .Values.ingressWebhook.regions -}}
+{{- range (concat .Values.regionTable .Values.ingressWebhook.regions) -}}
 {{- $o := dict -}}
 {{- with .publicBaseUrl }}{{ $_ := set $o "public_base_url" . }}{{ end -}}
 {{- with .host }}{{ $_ := set $o "host" . }}{{ end -}}
 {{- with .key }}{{ $_ := set $o "key" . }}{{ end -}}
-{{- if $o }}{{ $_ := set $overrides .id $o }}{{ end -}}
+{{- if $o }}{{ $_ := set $overrides .id (merge $o (get $overrides .id | default dict)) }}{{ end -}}
 {{- end -}}
 {{- if $overrides }}{{ toJson $overrides }}{{ end -}}
 {{- end -}}
@@ -248,6 +256,10 @@ Rendered as ConfigMap data, so a change rolls the pods. */}}
 {{- define "byosms.consumerConfig" -}}
 BYOSMS_CONSUMER_SESSION_TIMEOUT_MS: {{ .Values.consumers.sessionTimeoutMs | int64 | quote }}
 BYOSMS_CONSUMER_STOP_GRACE_S: {{ .Values.consumers.stopGraceSeconds | quote }}
+{{- if .Values.migrations.job.enabled }}
+# The migration Job (pre-install/pre-upgrade hook) migrated; the services only check the version.
+BYOSMS_DATABASE_MIGRATE_ON_START: "false"
+{{- end }}
 {{- end -}}
 
 {{/* Static group membership: the pod name is the replica's Kafka instance id (every consumer of the
@@ -280,12 +292,56 @@ updateStrategy:
     partition: {{ .values.updatePartition }}
 {{- end -}}
 
-{{/* Pod-level fields shared by every byosms workload: (dict "root" $ "values" .Values.routing). */}}
+{{/* The region label of a pod: the region it serves (ingress) or the cluster's region. It is only
+on pods (not in selectors, which are immutable); the ServiceMonitor turns it into `region` on every
+series. (dict "root" $ ["region" id]) */}}
+{{- define "byosms.podRegionLabel" -}}
+{{- $first := "" -}}
+{{- with .root.Values.ingressWebhook.regions }}{{ $first = (first .).id }}{{ end -}}
+byosms.io/region: {{ .region | default .root.Values.clusterRegion | default $first | quote }}
+{{- end -}}
+
+{{/* Labels of a workload's pod template: the component's and the region label. */}}
+{{- define "byosms.podLabels" -}}
+{{ include "byosms.componentLabels" . }}
+{{- if not .region }}
+{{ include "byosms.podRegionLabel" . }}
+{{- end }}
+{{- end -}}
+
+{{/* Topology spread of a component's pods (per region for the ingress): the component's own
+constraints, else the default zone-then-host spread. (dict "root" $ "values" $v "ctx" $ctx) */}}
+{{- define "byosms.topologySpread" -}}
+{{- $spread := .root.Values.topologySpread -}}
+{{- if .values.topologySpreadConstraints -}}
+topologySpreadConstraints:
+  {{- toYaml .values.topologySpreadConstraints | nindent 2 }}
+{{- else if $spread.enabled -}}
+topologySpreadConstraints:
+  {{- range $level := list $spread.zone $spread.host }}
+  - topologyKey: {{ $level.topologyKey }}
+    maxSkew: {{ $level.maxSkew }}
+    whenUnsatisfiable: {{ $level.whenUnsatisfiable }}
+    labelSelector:
+      matchLabels:
+        {{- include "byosms.selectorLabels" $.ctx | nindent 8 }}
+  {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod-level fields shared by every byosms workload:
+(dict "root" $ "values" .Values.routing "ctx" (dict "root" $ "component" "routing" ["region" id])). */}}
 {{- define "byosms.podCommon" -}}
 serviceAccountName: {{ include "byosms.serviceAccountName" .root }}
 automountServiceAccountToken: false
 enableServiceLinks: false
 terminationGracePeriodSeconds: {{ .values.terminationGracePeriodSeconds }}
+{{- with (.values.priorityClassName | default .root.Values.priorityClassName) }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with (include "byosms.topologySpread" .) }}
+{{ . }}
+{{- end }}
 securityContext:
   {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
 {{- with .root.Values.imagePullSecrets }}
@@ -334,8 +390,15 @@ spec:
     apiVersion: apps/v1
     kind: {{ .kind | default "Deployment" }}
     name: {{ .name }}
-  minReplicas: {{ .autoscaling.minReplicas }}
-  maxReplicas: {{ .autoscaling.maxReplicas }}
+  minReplicas: {{ add .autoscaling.minReplicas (.spare | default 0) }}
+  maxReplicas: {{ add .autoscaling.maxReplicas (.spare | default 0) }}
+  {{- if .noScaleDown }}
+  # A persistent spool: removing a pod would leave its claim undrained, so the HPA only scales up.
+  # Scale down by lowering maxReplicas in the values (the upgrade renders drain Jobs for the claims).
+  behavior:
+    scaleDown:
+      selectPolicy: Disabled
+  {{- end }}
   metrics:
     - type: Resource
       resource:
@@ -347,13 +410,17 @@ spec:
 
 {{/* A ClusterIP-style Service in front of a component's http port. */}}
 {{- define "byosms.service" -}}
+{{- /* "publicOnly": only the http port, not scraped (an ingress Service of type LoadBalancer or
+     NodePort must not publish the metrics port; a separate ClusterIP Service carries it). */ -}}
 apiVersion: v1
 kind: Service
 metadata:
   name: {{ .name }}
   labels:
     {{- include "byosms.componentLabels" . | nindent 4 }}
+    {{- if not .publicOnly }}
     byosms.io/metrics: "true"
+    {{- end }}
 spec:
   type: {{ .service.type }}
   selector:
@@ -363,6 +430,14 @@ spec:
       port: {{ .service.port }}
       targetPort: http
       protocol: TCP
+    {{- if not .publicOnly }}
+    # Scraped by the ServiceMonitor: the ingress's own metrics port, the http port of the others
+    # (which serve nothing public). ("metricsPort": the container's metrics port, if any)
+    - name: metrics
+      port: {{ .metricsPort | default 9090 }}
+      targetPort: {{ ternary "metrics" "http" (not (empty .metricsPort)) }}
+      protocol: TCP
+    {{- end }}
 {{- end -}}
 
 {{/* Fails rendering on settings that would lose data or cannot work. */}}
@@ -395,7 +470,7 @@ spec:
 {{- fail "kafka.security.tls.certKey/keyPasswordKey need kafka.security.tls.existingSecret (the Secret holding them)" -}}
 {{- end -}}
 {{- $jwt := .Values.provisioning.jwt -}}
-{{- if eq (len (compact (list $jwt.jwksUrl $jwt.publicKeyConfigMap.name))) 1 | not -}}
+{{- if and .Values.provisioning.enabled (eq (len (compact (list $jwt.jwksUrl $jwt.publicKeyConfigMap.name))) 1 | not) -}}
 {{- fail "set exactly one of provisioning.jwt.jwksUrl or provisioning.jwt.publicKeyConfigMap.name" -}}
 {{- end -}}
 {{- $consumers := .Values.consumers -}}
@@ -404,6 +479,7 @@ spec:
      close. The kubelet kills the pod after terminationGracePeriodSeconds. */ -}}
 {{- $needed := add (int $consumers.stopGraceSeconds) 20 -}}
 {{- range $component := list "provisioning" "inventory" "routing" -}}
+{{- if (index $.Values $component "enabled") -}}
 {{- $grace := int (index $.Values $component "terminationGracePeriodSeconds") -}}
 {{- if lt $grace (int $needed) -}}
 {{- fail (printf "%s.terminationGracePeriodSeconds (%d) must cover consumers.stopGraceSeconds + 20 s of shutdown (%d)" $component $grace (int $needed)) -}}
@@ -415,6 +491,40 @@ spec:
 {{- fail (printf "StatefulSet name %s is longer than 52 characters; shorten the release name or fullnameOverride" $name) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+{{- $iw := .Values.ingressWebhook -}}
+{{- if $iw.enabled -}}
+{{- /* SIGTERM -> the pre-stop delay (still serving) -> the listener closes and the requests in flight
+     finish (a webhook waits at most publishDeadlineSeconds for Kafka, then is spooled: + 3 s) -> the
+     spool drains for up to shutdownGraceSeconds -> the Kafka client closes (up to 6 s). */ -}}
+{{- $inflight := add (int (ceil $iw.publishDeadlineSeconds)) 3 -}}
+{{- $needed := add (int $iw.preStopDelaySeconds) $inflight (int (ceil $iw.shutdownGraceSeconds)) 6 -}}
+{{- if lt (int $iw.terminationGracePeriodSeconds) (int $needed) -}}
+{{- fail (printf "ingressWebhook.terminationGracePeriodSeconds (%d) must cover preStopDelaySeconds (%d) + requests in flight (publishDeadlineSeconds + 3 = %d) + shutdownGraceSeconds (%v, the spool drain) + 6 s to close Kafka = %d" (int $iw.terminationGracePeriodSeconds) (int $iw.preStopDelaySeconds) (int $inflight) $iw.shutdownGraceSeconds (int $needed)) -}}
+{{- end -}}
+{{- if eq $iw.metricsPort $iw.port -}}
+{{- fail "ingressWebhook.metricsPort must differ from ingressWebhook.port (metrics are not served on the public webhook port)" -}}
+{{- end -}}
+{{- range $region := $iw.regions -}}
+{{- $name := include "byosms.ingressName" (dict "root" $ "region" $region) -}}
+{{- if and (eq $iw.spool.type "persistent") (gt (len $name) 52) -}}
+{{- fail (printf "StatefulSet name %s is longer than 52 characters (its pods' controller-revision-hash label would exceed 63); shorten the release name, fullnameOverride or the region id" $name) -}}
+{{- end -}}
+{{- if and (eq $iw.spool.type "persistent") (not $iw.spool.drainJob.enabled) -}}
+{{- $orphans := include "byosms.ingressOrphanOrdinals" (dict "root" $ "region" $region) | fromJsonArray -}}
+{{- if $orphans -}}
+{{- fail (printf "scaling %s down would strand the spool claims of ordinals %v (undrained webhooks already answered 200): enable ingressWebhook.spool.drainJob or drain them first (docs/runbooks/ingress-spool-orphaned.md)" $name $orphans) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and (ne $iw.exposure.type "none") (not (include "byosms.exposureHosts" $ | fromJsonArray)) -}}
+{{- fail "ingressWebhook.exposure needs a publicBaseUrl for at least one deployed region (regionTable or ingressWebhook.regions)" -}}
+{{- end -}}
+{{- end -}}
+{{- $pr := .Values.metrics.prometheusRule -}}
+{{- if and $pr.enabled (not $pr.runbookBaseUrl) -}}
+{{- fail "metrics.prometheusRule.runbookBaseUrl is required: the URL where docs/runbooks of this repository is served (each alert links <runbookBaseUrl>/<alert>.md)" -}}
+{{- end -}}
 {{- $ids := list -}}
 {{- range .Values.ingressWebhook.regions -}}
 {{- if has .id $ids -}}
@@ -422,4 +532,54 @@ spec:
 {{- end -}}
 {{- $ids = append $ids .id -}}
 {{- end -}}
+{{- end -}}
+
+{{/* JSON list of the spool claim ordinals of one region's ingress StatefulSet that no pod will open:
+ordinals from the pod count up to the region's spoolClaims, and every claim "spool-<name>-<n>" the
+live cluster holds with n at or above the pod count (helm lookup; empty under `helm template`).
+The pod count is replicas + rolloutSpareReplicas, with an HPA maxReplicas + rolloutSpareReplicas (the
+HPA never scales down on its own, but does down to a lowered maxReplicas). A drain Job that starts
+while the pod still holds the claim finds the spool locked, fails and is retried until the pod is gone. (dict "root" $ "region" $region) */}}
+{{- define "byosms.ingressOrphanOrdinals" -}}
+{{- $root := .root -}}
+{{- $v := $root.Values.ingressWebhook -}}
+{{- $name := include "byosms.ingressName" (dict "root" $root "region" .region) -}}
+{{- $pods := int (include "byosms.ingressPods" (dict "root" $root "region" .region)) -}}
+{{- if $v.autoscaling.enabled -}}
+{{- $pods = int (add $v.autoscaling.maxReplicas $v.rolloutSpareReplicas) -}}
+{{- end -}}
+{{- $ordinals := list -}}
+{{- range $n := untilStep (int $pods) (int (.region.spoolClaims | default 0)) 1 -}}
+{{- $ordinals = append $ordinals $n -}}
+{{- end -}}
+{{- $claims := lookup "v1" "PersistentVolumeClaim" $root.Release.Namespace "" -}}
+{{- $prefix := printf "spool-%s-" $name -}}
+{{- range $claim := ($claims.items | default list) -}}
+{{- $suffix := trimPrefix $prefix $claim.metadata.name -}}
+{{- if and (hasPrefix $prefix $claim.metadata.name) (regexMatch "^[0-9]+$" $suffix) -}}
+{{- $n := atoi $suffix -}}
+{{- if and (ge $n (int $pods)) (not (has $n $ordinals)) }}{{ $ordinals = append $ordinals $n }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $ordinals -}}
+{{- end -}}
+
+{{/* JSON list of {region, host} for the deployed regions with a public URL (regionTable or the region
+entry, the latter winning): the hosts the Ingress/HTTPRoute expose. */}}
+{{- define "byosms.exposureHosts" -}}
+{{- $table := dict -}}
+{{- range $t := .Values.regionTable }}{{ with $t.publicBaseUrl }}{{ $_ := set $table $t.id . }}{{ end }}{{ end -}}
+{{- $hosts := list -}}
+{{- range $region := .Values.ingressWebhook.regions -}}
+{{- $url := $region.publicBaseUrl | default (get $table $region.id) -}}
+{{- if $url }}{{ $hosts = append $hosts (dict "region" $region "host" (urlParse $url).hostname) }}{{ end -}}
+{{- end -}}
+{{- toJson $hosts -}}
+{{- end -}}
+
+{{/* Prometheus relabeling: the pod label byosms.io/region becomes the `region` label of every series. */}}
+{{- define "byosms.regionRelabeling" -}}
+- sourceLabels: [__meta_kubernetes_pod_label_byosms_io_region]
+  targetLabel: region
+  action: replace
 {{- end -}}

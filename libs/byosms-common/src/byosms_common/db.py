@@ -121,8 +121,40 @@ async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int
     return pool
 
 
+class NotMigratedError(MigrationError):
+    """The schema lacks migrations of this release (the migration Job has not run yet)."""
+
+
+async def require_migrated(pool: asyncpg.Pool, schema: str, migrations: list[Migration]) -> None:
+    """Raise :class:`NotMigratedError` unless every migration of ``migrations`` is applied to ``schema``
+    (with the same checksum); newer ones applied by a later release are fine (expand-only)."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", schema):
+        raise MigrationError(f"invalid schema name {schema!r}")
+    async with pool.acquire() as conn:
+        exists = await conn.fetchval("SELECT to_regclass($1)", f"{schema}.schema_migrations")
+        query = f"SELECT version, checksum FROM {schema}.schema_migrations"  # noqa: S608 - checked name
+        rows = await conn.fetch(query) if exists else []
+    applied = {r["version"]: r["checksum"] for r in rows}
+    missing = [m.name for m in migrations if m.version not in applied]
+    if missing:
+        raise NotMigratedError(f"schema {schema} lacks migrations {', '.join(missing)}: run the service's migrate")
+    changed = [m.name for m in migrations if applied[m.version] != m.checksum]
+    if changed:
+        raise MigrationError(f"migrations {', '.join(changed)} differ from the ones applied to {schema}")
+
+
+async def migrate(settings: DatabaseSettings, schema: str, package: str) -> list[int]:
+    """Apply ``package``'s migrations to ``schema`` (the ``migrate`` command); the versions applied."""
+    pool = await create_pool(settings.database_url.get_secret_value(), schema, min_size=1, max_size=1)
+    try:
+        return await apply_migrations(pool, schema, load_migrations(package))
+    finally:
+        await pool.close()
+
+
 async def open_migrated_pool(settings: DatabaseSettings, schema: str, package: str) -> asyncpg.Pool:
-    """A pool for ``schema`` with ``package``'s migrations applied; nothing left open on failure."""
+    """A pool for ``schema`` with ``package``'s migrations applied (or, with
+    ``database_migrate_on_start`` false, checked to be applied); nothing left open on failure."""
     pool = await create_pool(
         settings.database_url.get_secret_value(),
         schema,
@@ -130,7 +162,10 @@ async def open_migrated_pool(settings: DatabaseSettings, schema: str, package: s
         max_size=settings.database_pool_max,
     )
     try:
-        await apply_migrations(pool, schema, load_migrations(package))
+        if settings.database_migrate_on_start:
+            await apply_migrations(pool, schema, load_migrations(package))
+        else:
+            await require_migrated(pool, schema, load_migrations(package))
     except BaseException:
         await pool.close()
         raise

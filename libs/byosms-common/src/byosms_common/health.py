@@ -58,8 +58,9 @@ def add_health_routes(
     *,
     rule: Rule = all_pass,
     rule_text: str | None = None,
+    metrics: bool = True,
 ) -> None:
-    """Mount /healthz, /readyz and /metrics on ``app``.
+    """Mount /healthz, /readyz and /metrics (unless ``metrics`` is false: served elsewhere) on ``app``.
 
     ``readiness`` names the conditions (a :class:`Readiness`, or a coroutine function returning
     them); ``rule`` decides from them (``rule_text`` explains it in the /readyz body).
@@ -77,9 +78,12 @@ def add_health_routes(
             body["rule"] = rule_text
         return web.json_response(body, status=200 if ready else 503)
 
-    async def metrics(_: web.Request) -> web.Response:
+    serve_metrics = metrics
+
+    async def metrics_view(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    if serve_metrics:
+        app.router.add_get("/metrics", metrics_view)

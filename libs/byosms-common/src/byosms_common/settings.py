@@ -155,6 +155,12 @@ class DatabaseSettings(BaseSettings):
     )
     database_pool_min: int = Field(default=1, ge=0, le=100)
     database_pool_max: int = Field(default=10, ge=1, le=500)
+    database_migrate_on_start: bool = Field(
+        default=True,
+        description="Apply the service's migrations at start; false: only check that the schema is at the"
+        " release's version (the chart's migration Job applied them) and wait until it is"
+        " (BYOSMS_DATABASE_MIGRATE_ON_START).",
+    )
 
     @field_validator("database_url")
     @classmethod

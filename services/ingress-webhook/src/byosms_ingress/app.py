@@ -25,6 +25,13 @@ for the publish deadline first. The producer (librdkafka, kafka_producer.py) nee
 start; the integrations follower starts once Kafka was reached. A producer that fails for good
 (fatal error) is replaced; its pending records fail and their spooled copies are drained.
 
+Stopping (SIGTERM) starts with the pre-stop delay (``prestop_delay_s``, :meth:`Ingress.begin_stopping`):
+``/readyz`` answers 503 (``not_stopping`` false) and every response says ``Connection: close``,
+while the listener still accepts and answers webhooks, so the endpoint removal reaches every load
+balancer before anything is refused (Twilio does not retry a refused webhook). Then the listener
+closes. With ``metrics_port`` set, ``/metrics`` is served only on that second port (with its own
+``/healthz``/``/readyz``), never on the public one.
+
 Shutdown runs on aiohttp's ``on_cleanup``, i.e. after the server stopped accepting connections and
 the in-flight handlers finished (``on_shutdown`` runs before that wait). Then the drain gets up to
 ``shutdown_grace_s`` to move what the spool holds into Kafka; what is left stays on disk for the next
@@ -65,7 +72,7 @@ from byosms_ingress.spool import Spool
 log = logging.getLogger(__name__)
 
 SERVICE = "ingress"
-READY_RULE = "integrations_loaded and (kafka or spool_accepting)"
+READY_RULE = "not_stopping and integrations_loaded and (kafka or spool_accepting)"
 _KAFKA_PROBE_TIMEOUT_S = 1.5
 # How often reachability is checked with a metadata request while Kafka is reachable and while not
 # (acknowledgements and librdkafka's error events update it in between).
@@ -103,7 +110,7 @@ class Ingress:
         self._tracer = trace.get_tracer("byosms.ingress", tracer_provider=tracer_provider)
         self.kafka = kafka
         self.region = settings.region_config()
-        self.metrics = IngressMetrics()
+        self.metrics = IngressMetrics(spool=settings.spool_dir.name, spool_limit=settings.spool_max_bytes)
         self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
         self.cache = IntegrationsCache(keyring=keyring, region=self.region.id)
         self.connectivity = KafkaConnectivity(self.metrics.kafka_reachable, still_down_every_s=still_down_every_s)
@@ -125,7 +132,8 @@ class Ingress:
         self._probe_every = (probe_every_s, probe_every_down_s)
         self._producer: ManagedProducer | None = None
         self.signature_failures = SignatureFailureReporter(
-            FailureTracker(self.region.id), lambda: self.publisher.producer
+            FailureTracker(self.region.id),
+            lambda: self.publisher.producer,
         )
         self._quiet_client_logs = QuietKafkaClientLogs(self.connectivity)
         self._quiet_http_errors = QuietHttpErrors()
@@ -133,6 +141,7 @@ class Ingress:
         self._following: asyncio.Task[bool] | None = None
         self._check_now = asyncio.Event()
         self._stop = asyncio.Event()
+        self.stopping = False
         self._tasks: list[asyncio.Task[Any]] = []
 
     def web_app(self) -> web.Application:
@@ -151,16 +160,49 @@ class Ingress:
                 tracer=None if isinstance(self._tracer, trace.NoOpTracer) else self._tracer,
             ),
         )
-        add_health_routes(app, self.readiness, self.metrics.registry, rule=_ready, rule_text=READY_RULE)
+        add_health_routes(
+            app,
+            self.readiness,
+            self.metrics.registry,
+            rule=_ready,
+            rule_text=READY_RULE,
+            metrics=self.settings.metrics_port is None,
+        )
+        app.on_response_prepare.append(self._close_when_stopping)
         app.on_startup.append(lambda _: self.start())
         # on_cleanup, not on_shutdown: aiohttp calls on_shutdown before it waits for in-flight
         # handlers, which would find the spool and the producer closed under them.
         app.on_cleanup.append(lambda _: self.stop())
         return app
 
+    def metrics_app(self) -> web.Application:
+        """The app of ``metrics_port``: ``/metrics`` plus the same ``/healthz`` and ``/readyz``."""
+        app = web.Application()
+        add_health_routes(app, self.readiness, self.metrics.registry, rule=_ready, rule_text=READY_RULE)
+        return app
+
+    async def begin_stopping(self, delay_s: float) -> None:
+        """SIGTERM: report not ready and ask clients to close their connections, keep serving for
+        ``delay_s`` seconds (load balancers take the pod out meanwhile); the caller then closes the
+        listener."""
+        if not self.stopping:
+            self.stopping = True
+            self.metrics.stopping.set(1)
+            log.info("stopping: not ready now, serving %.1fs more before the listener closes", delay_s)
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+
+    async def _close_when_stopping(self, _: web.Request, response: web.StreamResponse) -> None:
+        if self.stopping:
+            # Both: force_close() alone closes the connection after the response without saying so,
+            # and a client that reuses it then finds it closed under its next request.
+            response.force_close()
+            response.headers["Connection"] = "close"
+
     async def readiness(self) -> dict[str, bool]:
         """The readiness conditions (see the module docstring)."""
         return {
+            "not_stopping": not self.stopping,
             "integrations_loaded": self.follower.loaded.is_set(),
             "kafka": self.connectivity.reachable is True,
             "spool_accepting": self.spool.accepting(self.settings.body_limit_bytes * _SPOOL_HEADROOM_FACTOR),
@@ -298,4 +340,4 @@ async def _wait_any(event: asyncio.Event, other: asyncio.Event | None, timeout: 
 
 
 def _ready(checks: Mapping[str, bool]) -> bool:
-    return checks["integrations_loaded"] and (checks["kafka"] or checks["spool_accepting"])
+    return checks["not_stopping"] and checks["integrations_loaded"] and (checks["kafka"] or checks["spool_accepting"])

@@ -10,7 +10,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 @dataclass
 class IngressMetrics:
+    """``spool`` labels the spool gauges with the spool directory's name (the pod name in the chart,
+    which names the pod's volume claim too), so a claim's depth stays attributable to the claim when
+    the drain Job, not its pod, reports it."""
+
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    spool: str = ""
+    spool_limit: int = 0
     # Children of ``requests`` by label values: ``labels()`` takes a lock and validates on every call.
     _request_children: dict[tuple[str, str, str, str], Counter] = field(default_factory=dict, init=False, repr=False)
     _match_children: dict[str, Counter] = field(default_factory=dict, init=False, repr=False)
@@ -32,11 +38,17 @@ class IngressMetrics:
             registry=self.registry,
         )
         self.spool_records = Gauge(
-            "byosms_ingress_spool_records", "Events in the spool not yet in Kafka.", registry=self.registry
-        )
+            "byosms_ingress_spool_records", "Events in the spool not yet in Kafka.", ["spool"], registry=self.registry
+        ).labels(self.spool)
         self.spool_bytes = Gauge(
-            "byosms_ingress_spool_bytes", "Bytes in the spool not yet in Kafka.", registry=self.registry
-        )
+            "byosms_ingress_spool_bytes", "Bytes in the spool not yet in Kafka.", ["spool"], registry=self.registry
+        ).labels(self.spool)
+        Gauge(
+            "byosms_ingress_spool_limit_bytes",
+            "Spool size limit (BYOSMS_INGRESS_SPOOL_MAX_BYTES); when full, webhooks get 503.",
+            ["spool"],
+            registry=self.registry,
+        ).labels(self.spool).set(self.spool_limit)
         self.drained = Counter(
             "byosms_ingress_spool_drained_total", "Spooled events delivered to Kafka.", registry=self.registry
         )
@@ -76,6 +88,11 @@ class IngressMetrics:
             "Failed signature checks per integration, by reason and signature mode (enforce: refused with 403;"
             " observe: accepted).",
             ["integration_id", "reason", "mode"],
+            registry=self.registry,
+        )
+        self.stopping = Gauge(
+            "byosms_ingress_stopping",
+            "1 from SIGTERM on: /readyz answers 503 while the listener still serves (the pre-stop delay).",
             registry=self.registry,
         )
         self.integrations = Gauge(

@@ -28,6 +28,20 @@ class IngressSettings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Listen address (BYOSMS_INGRESS_HOST).")
     port: int = Field(default=8080, ge=0, le=65535, description="Listen port (BYOSMS_INGRESS_PORT).")
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of /metrics (and a second /healthz, /readyz), apart from the public webhook port;"
+        " unset: /metrics is served on the webhook port (BYOSMS_INGRESS_METRICS_PORT).",
+    )
+    prestop_delay_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=300,
+        description="Seconds the ingress keeps serving after SIGTERM while /readyz answers 503, so load"
+        " balancers stop sending before the listener closes (BYOSMS_INGRESS_PRESTOP_DELAY_S).",
+    )
     body_limit_bytes: int = Field(
         default=256 * 1024,
         ge=1024,

@@ -190,13 +190,18 @@ class SignatureFailureReporter:
         tracker: FailureTracker,
         producer: Callable[[], Producer | None],
         clock: Callable[[], datetime] = utc_now,
+        *,
+        counted: Callable[[str, str], None] | None = None,
     ) -> None:
         self.tracker = tracker
+        self._counted = counted
         self._producer = producer
         self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
 
     def failure(self, subject: HasIntegration, reason: str) -> None:
+        if self._counted is not None:
+            self._counted(subject.integration_id, reason)
         self._spawn(self.tracker.failure(subject, reason, self._clock()))
 
     def accepted(self, subject: HasIntegration) -> None:

@@ -12,6 +12,7 @@ from byosms_common import topics
 from byosms_common.consumer import EmitPublisher, Record, Subscription, one_by_one
 from byosms_common.logs import configure_logging
 from byosms_common.messages import ANY_MESSAGE
+from byosms_common.migrate_cli import migrate_main, wants_migrate
 from byosms_common.service import ServiceRuntime
 from byosms_common.settings import ConsumerSettings, DatabaseSettings, KafkaSettings, TelemetrySettings, load_or_exit
 from byosms_inventory import commands, subscribers
@@ -70,7 +71,10 @@ def subscriptions(pool: asyncpg.Pool) -> list[Subscription[Any]]:
 
 
 def main() -> None:
-    """Entry point of ``byosms-inventory``."""
+    """Entry point of ``byosms-inventory`` (``byosms-inventory migrate``: apply the migrations and exit)."""
+    if wants_migrate():
+        migrate_main(SERVICE, SCHEMA, "byosms_inventory")
+        return
     configure_logging(TelemetrySettings(), SERVICE)
     settings, kafka, database = load_or_exit(
         SERVICE, lambda: (InventorySettings(), KafkaSettings(), DatabaseSettings())

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from byosms_common.crypto import CryptoError
 from byosms_common.db import apply_migrations, create_pool, load_migrations
 from byosms_common.logs import configure_logging
+from byosms_common.migrate_cli import migrate_main
 from byosms_common.settings import DatabaseSettings, KeyringSettings, TelemetrySettings, describe_settings_error
 from byosms_provisioning import openapi
 from byosms_provisioning.app import SCHEMA, SERVICE, load_settings, serve
@@ -51,20 +52,7 @@ def serve_command() -> None:
 def migrate_command() -> None:
     """Apply the database migrations and exit."""
 
-    async def run() -> list[int]:
-        database = DatabaseSettings()
-        pool = await create_pool(database.database_url.get_secret_value(), SCHEMA)
-        try:
-            return await apply_migrations(pool, SCHEMA, load_migrations("byosms_provisioning"))
-        finally:
-            await pool.close()
-
-    try:
-        applied = asyncio.run(run())
-    except ValidationError as exc:
-        _fail(f"invalid settings: {describe_settings_error(exc)}")
-        return
-    typer.echo(f"applied migrations: {applied or 'none'}")
+    migrate_main(SERVICE, SCHEMA, "byosms_provisioning")
 
 
 @cli.command("rotate-keks")

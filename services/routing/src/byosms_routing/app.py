@@ -23,6 +23,7 @@ from byosms_common.messages import (
     NumberStateRecord,
     SendMessage,
 )
+from byosms_common.migrate_cli import migrate_main, wants_migrate
 from byosms_common.service import ServiceRuntime
 from byosms_common.settings import (
     ConsumerSettings,
@@ -145,7 +146,10 @@ async def run(
 
 
 def main() -> None:
-    """Entry point of ``byosms-routing``."""
+    """Entry point of ``byosms-routing`` (``byosms-routing migrate``: apply the migrations and exit)."""
+    if wants_migrate():
+        migrate_main(SERVICE, SCHEMA, "byosms_routing")
+        return
     configure_logging(TelemetrySettings(), SERVICE)
     settings, kafka, database, keys = load_or_exit(
         SERVICE, lambda: (RoutingSettings(), KafkaSettings(), DatabaseSettings(), KeyringSettings())

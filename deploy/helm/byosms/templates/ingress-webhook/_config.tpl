@@ -12,4 +12,6 @@ BYOSMS_INGRESS_SPOOL_MAX_BYTES: {{ $v.spool.maxBytes | int64 | quote }}
 BYOSMS_INGRESS_BODY_LIMIT_BYTES: {{ $v.bodyLimitBytes | int64 | quote }}
 BYOSMS_INGRESS_PUBLISH_DEADLINE_S: {{ $v.publishDeadlineSeconds | quote }}
 BYOSMS_INGRESS_SHUTDOWN_GRACE_S: {{ $v.shutdownGraceSeconds | quote }}
+BYOSMS_INGRESS_PRESTOP_DELAY_S: {{ $v.preStopDelaySeconds | quote }}
+BYOSMS_INGRESS_METRICS_PORT: {{ $v.metricsPort | quote }}
 {{- end -}}
