@@ -1,6 +1,7 @@
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,10 @@ def test_spawned_process_is_detached_and_terminated(tmp_path: Path) -> None:
     argv = [sys.executable, "-c", "import time\nwhile True: time.sleep(0.05)", marker]
     pid = procs.spawn_detached(argv, tmp_path / "out.log")
     try:
+        # Right after the fork the child may not have exec'd yet (its command line is still ours).
+        deadline = time.monotonic() + 10
+        while not procs.is_ours(pid, (marker,)) and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert procs.is_ours(pid, (marker,))
         assert os.getsid(pid) == pid
         assert procs.terminate(pid, (marker,), grace_s=10)
