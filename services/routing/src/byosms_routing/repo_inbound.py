@@ -18,6 +18,8 @@ class NewDecision:
     reason: str
     source: str
     target: str | None = None
+    keyword: str | None = None
+    """The ``KeywordKind`` value when the message was a compliance keyword."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,7 @@ class RecordedDecision:
     source: str | None
     decided_at: datetime
     target: str | None = None
+    keyword: str | None = None
 
 
 async def record_decisions(conn: asyncpg.Connection, decisions: Sequence[NewDecision]) -> dict[str, RecordedDecision]:
@@ -38,8 +41,9 @@ async def record_decisions(conn: asyncpg.Connection, decisions: Sequence[NewDeci
         return {}
     await conn.execute(
         """INSERT INTO inbound_decisions
-               (message_sid, organization_id, integration_id, decision, reason, source, target)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+               (message_sid, organization_id, integration_id, decision, reason, source, target, keyword)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                $8::text[])
            ON CONFLICT (message_sid) DO NOTHING""",
         [d.message_sid for d in decisions],
         [d.organization_id for d in decisions],
@@ -48,9 +52,11 @@ async def record_decisions(conn: asyncpg.Connection, decisions: Sequence[NewDeci
         [d.reason for d in decisions],
         [d.source for d in decisions],
         [d.target for d in decisions],
+        [d.keyword for d in decisions],
     )
     rows = await conn.fetch(
-        """SELECT message_sid, organization_id, decision, reason, source, decided_at, target FROM inbound_decisions
+        """SELECT message_sid, organization_id, decision, reason, source, decided_at, target, keyword
+           FROM inbound_decisions
            WHERE message_sid = ANY($1::text[])""",
         list({d.message_sid for d in decisions}),
     )
