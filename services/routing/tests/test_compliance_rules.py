@@ -237,3 +237,11 @@ def test_a_send_refused_by_the_services_opt_out_names_the_service() -> None:
     assert getattr(refusal, "params", None) == {"service": MG}
     refusal = check_send(command, _number(), integration, opted_out=True)
     assert getattr(refusal, "code", None) == "recipient_opted_out"
+
+
+def test_a_long_message_is_never_a_keyword_but_long_padding_around_one_is_ignored() -> None:
+    assert classify("STOP" + " " * 500 + "!" * 300, {}, SC, BLOCKS) == KeywordMatch(
+        KeywordKind.OPT_OUT, "STOP", "Stop text"
+    )
+    assert classify("STOP " + "bitte " * 100, {}, SC, BLOCKS) is None
+    assert classify("\u200b" * 300 + "help", {}, NumberType.LOCAL, None) == KeywordMatch(KeywordKind.HELP, "HELP")

@@ -36,16 +36,27 @@ class Consent(StrEnum):
     OPT_IN = "opt_in"
 
 
+MAX_KEYWORD_SPAN = 200
+"""Longer text between the surrounding characters is never a keyword (configured ones have at most
+50 characters), and is not looked at further: a long message costs almost nothing."""
+
+
 def _bare_word(body: str) -> str:
     """``body`` without format characters (category Cf), then without surrounding white space,
-    punctuation and symbols, upper case, inner white space as one space."""
-    visible = "".join(ch for ch in body if unicodedata.category(ch) != "Cf")
-    start, end = 0, len(visible)
-    while start < end and _surrounding(visible[start]):
+    punctuation and symbols, upper case, inner white space as one space; "" when too long to be one."""
+    start, end = 0, len(body)
+    while start < end and _ignored(body[start]):
         start += 1
-    while end > start and _surrounding(visible[end - 1]):
+    while end > start and _ignored(body[end - 1]):
         end -= 1
-    return " ".join(visible[start:end].upper().split())
+    if end - start > MAX_KEYWORD_SPAN:
+        return ""
+    core = "".join(ch for ch in body[start:end] if unicodedata.category(ch) != "Cf")
+    return " ".join(core.upper().split())
+
+
+def _ignored(ch: str) -> bool:
+    return _surrounding(ch) or unicodedata.category(ch) == "Cf"
 
 
 def _surrounding(ch: str) -> bool:
