@@ -13,6 +13,7 @@ otherwise one tenant could post a signed START "to" another tenant's number and 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import asyncpg
 
@@ -101,11 +102,18 @@ async def record_keyword(
     sender, service = scopes[0], next((s for s in scopes[1:] if consent.is_service(s)), None)
     if opting_out:
         return opted_out_event(
-            event.organization_id, payload.message_sid, sender, payload.from_, match.keyword, service
+            event.organization_id,
+            payload.message_sid,
+            sender,
+            payload.from_,
+            match.keyword,
+            service,
+            occurred_at=payload.received_at,
         )
     return RecipientOptedIn(
         id=f"{payload.message_sid}:opted_in",
         organization_id=event.organization_id,
+        occurred_at=payload.received_at,
         payload=OptOutPayload(
             sender=sender, recipient=payload.from_, keyword=match.keyword, messaging_service_sid=service
         ),
@@ -151,11 +159,20 @@ async def recorded_twilio_opt_out(conn: asyncpg.Connection, command: SendMessage
 
 
 def opted_out_event(
-    organization_id: str, source: str, sender: str, recipient: str, keyword: str, service: str | None = None
+    organization_id: str,
+    source: str,
+    sender: str,
+    recipient: str,
+    keyword: str,
+    service: str | None = None,
+    *,
+    occurred_at: datetime | None = None,
 ) -> RecipientOptedOut:
-    """``RecipientOptedOut`` (id per signal, so a repeat is dropped by consumers)."""
+    """``RecipientOptedOut`` (id per signal, so a repeat is dropped by consumers); ``occurred_at``:
+    when the keyword arrived (a redelivery publishes the same event), else now."""
     return RecipientOptedOut(
         id=f"{source}:opted_out",
         organization_id=organization_id,
+        occurred_at=occurred_at or utc_now(),
         payload=OptOutPayload(sender=sender, recipient=recipient, keyword=keyword, messaging_service_sid=service),
     )
