@@ -468,3 +468,25 @@ async def test_a_stop_to_one_sender_of_a_messaging_service_blocks_all_its_sender
         await _first(watch, m.RecipientOptedOut, "opted out at the short code", recipient=customer, sender=digits)
         assert await harness.replies(tenant.org) == []
         assert len(await harness.texts_to(customer)) == 2
+
+
+async def test_a_number_put_in_a_messaging_service_after_its_import_is_covered_once_it_received_a_message(
+    harness: Harness,
+) -> None:
+    tenant = await harness.tenant()
+    emulator = harness.emulator.control
+    service = await emulator.add_service(tenant.account_sid, use_inbound_webhook_on_number=True)
+    known = await harness.long_code(tenant, service=service)
+    later = await harness.long_code(tenant)  # imported before it joined the service
+    joined = await emulator.add_phone_number(tenant.account_sid, later, sms_url=harness.mo_url, service_sid=service)
+    assert joined["phone_number"] == later
+    customer, other = _customer(), _customer()
+    async with TopicWatcher(harness.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch:
+        hello = await emulator.inbound(from_=other, to=later, body="Hallo")  # comes through the service
+        await _first(watch, m.InboundMessageRouted, "hello routed", message_sid=hello.message_sid)
+        stop_in = await emulator.inbound(from_=customer, to=known, body="STOP")
+        await _first(watch, m.InboundMessageRouted, "STOP routed", message_sid=stop_in.message_sid)
+        refused = await harness.send(tenant, later, customer)
+        failed = await _first(watch, m.OutboundMessageFailed, "joined sender refused", message_id=refused)
+        assert failed.payload.code == "recipient_opted_out_of_service"
+        assert await harness.texts_to(customer) == []

@@ -118,3 +118,8 @@ async def test_a_redelivered_stop_publishes_the_same_reply_and_a_repeated_webhoo
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT kind, sender FROM compliance_replies WHERE organization_id = $1", org)
     assert [tuple(r) for r in rows] == [("opt_out", f"US:{digits}")]
+    async with pool.acquire() as conn:
+        services = await conn.fetch(
+            "SELECT sender, messaging_service_sid FROM sender_services WHERE organization_id = $1", org
+        )
+    assert [tuple(r) for r in services] == [(digits, None)]  # it came through no Messaging Service

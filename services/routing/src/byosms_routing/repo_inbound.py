@@ -61,3 +61,38 @@ async def record_decisions(conn: asyncpg.Connection, decisions: Sequence[NewDeci
         list({d.message_sid for d in decisions}),
     )
     return {r["message_sid"]: RecordedDecision(**dict(r)) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class SenderService:
+    """The Messaging Service an inbound message to ``sender`` came through (None: none)."""
+
+    organization_id: str
+    sender: str
+    messaging_service_sid: str | None
+    seen_at: datetime
+
+
+async def record_sender_services(conn: asyncpg.Connection, seen: Sequence[SenderService]) -> None:
+    """Keep, per organization and sender, the service of its newest inbound message (one statement;
+    a row is written only when the service changed)."""
+    newest: dict[tuple[str, str], SenderService] = {}
+    for item in seen:
+        key = (item.organization_id, item.sender)
+        if key not in newest or newest[key].seen_at <= item.seen_at:
+            newest[key] = item
+    if not newest:
+        return
+    rows = sorted(newest.values(), key=lambda r: (r.organization_id, r.sender))  # one lock order
+    await conn.execute(
+        """INSERT INTO sender_services (organization_id, sender, messaging_service_sid, seen_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+           ON CONFLICT (organization_id, sender) DO UPDATE
+               SET messaging_service_sid = EXCLUDED.messaging_service_sid, seen_at = EXCLUDED.seen_at
+               WHERE sender_services.seen_at <= EXCLUDED.seen_at
+                 AND sender_services.messaging_service_sid IS DISTINCT FROM EXCLUDED.messaging_service_sid""",
+        [r.organization_id for r in rows],
+        [r.sender for r in rows],
+        [r.messaging_service_sid for r in rows],
+        [r.seen_at for r in rows],
+    )

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from byosms_routing.consent import ConsentRecord
+from byosms_routing.send_checks import twilio_sender
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +89,9 @@ async def send_state(
     sender: str,
 ) -> SendState:
     """What a send must know first, in one round trip: the message as recorded, the recipient's consent
-    records for ``scopes`` in this organization, and whether it is a compliance reply routing recorded
-    (``sender`` is the inventory address)."""
+    records in this organization for ``scopes`` and for the Messaging Service the sender's inbound
+    messages last came through (``sender_services``), and whether it is a compliance reply routing
+    recorded (``sender`` is the inventory address)."""
     row = await conn.fetchrow(
         f"""SELECT {_OUTBOUND_COLUMNS}, c.scopes, c.opted, c.changed,
                   (SELECT content_digest FROM compliance_replies r
@@ -99,12 +101,17 @@ async def send_state(
            LEFT JOIN outbound_messages ON organization_id = $1 AND message_id = $2
            CROSS JOIN LATERAL (
                SELECT array_agg(o.sender) AS scopes, array_agg(o.opted_out) AS opted, array_agg(o.changed_at) AS changed
-               FROM opt_outs o WHERE o.organization_id = $1 AND o.sender = ANY($3::text[]) AND o.recipient = $4) c""",  # noqa: S608 - fixed column list
+               FROM opt_outs o
+               WHERE o.organization_id = $1 AND o.recipient = $4
+                 AND (o.sender = ANY($3::text[])
+                      OR o.sender = (SELECT s.messaging_service_sid FROM sender_services s
+                                     WHERE s.organization_id = $1 AND s.sender = $6))) c""",  # noqa: S608 - fixed column list
         organization_id,
         message_id,
         list(scopes),
         recipient,
         sender,
+        twilio_sender(sender),
     )
     assert row is not None  # one row always: (SELECT 1) LEFT JOIN ...
     values = dict(row)

@@ -43,6 +43,7 @@ from byosms_routing.inbound_numbers import inventory_number
 from byosms_routing.keywords import KeywordMatch, classify
 from byosms_routing.repo_inbound import NewDecision, RecordedDecision
 from byosms_routing.routing_rules import NO_ROUTE, Decision, decide_inbound
+from byosms_routing.send_checks import twilio_sender
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ async def on_inbound_batch(deps: Collaborators, records: Sequence[Record[Inbound
     planned = plan_decisions(records, plans)
     async with deps.pool.acquire() as conn, conn.transaction():
         recorded = await repo_inbound.record_decisions(conn, planned)
+        await repo_inbound.record_sender_services(conn, sender_services(records, plans, recorded))
         consent: list[RecipientOptedOut | RecipientOptedIn | None] = []
         replies: list[SendMessage | None] = []
         for r, plan in zip(records, plans, strict=True):
@@ -205,6 +207,30 @@ async def on_inbound_batch(deps: Collaborators, records: Sequence[Record[Inbound
             out.publish(topics.MESSAGE_EVENTS, opt, key, cause=record)
         if reply is not None:
             out.publish(topics.OUTBOUND_COMMANDS, reply, reply.payload.from_, cause=record)
+
+
+def sender_services(
+    records: Sequence[Record[InboundMessageReceived]],
+    plans: Sequence[Planned],
+    recorded: dict[str, RecordedDecision],
+) -> list[repo_inbound.SenderService]:
+    """Which Messaging Service each deciding record's number was reached through, for numbers of the
+    record's own organization and signing integration (``optouts.keyword_applies``). Pure."""
+    seen = []
+    for record, plan in zip(records, plans, strict=True):
+        event = record.message
+        if decides(record, recorded.get(event.payload.message_sid)) and optouts.keyword_applies(
+            event, plan.number, plan.integration
+        ):
+            seen.append(
+                repo_inbound.SenderService(
+                    organization_id=event.organization_id,
+                    sender=twilio_sender(event.payload.to),
+                    messaging_service_sid=event.payload.messaging_service_sid,
+                    seen_at=event.payload.received_at,
+                )
+            )
+    return seen
 
 
 async def _reply(conn: asyncpg.Connection, event: InboundMessageReceived, plan: Planned) -> SendMessage | None:

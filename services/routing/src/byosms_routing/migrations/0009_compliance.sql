@@ -17,3 +17,13 @@ CREATE TABLE compliance_replies (
     created_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (organization_id, message_id)
 );
+-- The Messaging Service each sender's inbound messages last came through (the webhook's
+-- MessagingServiceSid; NULL: none), per organization: a number put in a service after its import is
+-- still covered by the service's opt-outs. sender as Twilio writes it.
+CREATE TABLE sender_services (
+    organization_id        text NOT NULL,
+    sender                 text NOT NULL,
+    messaging_service_sid  text,
+    seen_at                timestamptz NOT NULL,
+    PRIMARY KEY (organization_id, sender)
+);
