@@ -10,11 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from byosms_common import messages as m
+from byosms_common.consumer import Record
 from byosms_common.messages import KeywordKind, NumberType
+from byosms_routing import subscribers
 from byosms_routing.compliance_replies import is_recorded_reply, reply_command, reply_due, reply_message_id
 from byosms_routing.consent import ConsentRecord, blocking_record, keyword_scopes, newest, send_scopes
 from byosms_routing.inbound_numbers import inventory_number
 from byosms_routing.keywords import KeywordMatch, classify
+from byosms_routing.repo_inbound import RecordedDecision
 from byosms_routing.send_checks import check_send
 from byosms_routing.send_resolution import content_digest
 
@@ -245,3 +248,20 @@ def test_a_long_message_is_never_a_keyword_but_long_padding_around_one_is_ignore
     )
     assert classify("STOP " + "bitte " * 100, {}, SC, BLOCKS) is None
     assert classify("\u200b" * 300 + "help", {}, NumberType.LOCAL, None) == KeywordMatch(KeywordKind.HELP, "HELP")
+
+
+def test_a_senders_service_is_recorded_only_when_it_changed_and_only_for_its_own_tenant() -> None:
+    event = _inbound("+4930123456", body="Hallo")
+    event = event.model_copy(update={"payload": event.payload.model_copy(update={"messaging_service_sid": MG})})
+    record = Record(message=event, topic="t", partition=0, offset=1, key=None)
+    plan = subscribers.Planned(_number(), _integration(), None)
+    recorded = {
+        event.payload.message_sid: RecordedDecision(event.payload.message_sid, "org-a", "routed", "ok", "t:0:1", T0)
+    }
+    [seen] = subscribers.sender_services([record], [plan], recorded, {})
+    assert (seen.organization_id, seen.sender, seen.messaging_service_sid) == ("org-a", "+4930123456", MG)
+    assert subscribers.sender_services([record], [plan], recorded, {("org-a", "+4930123456"): MG}) == []
+    assert subscribers.sender_services([record], [plan], recorded, {("org-a", "+4930123456"): None}) != []
+    foreign = subscribers.Planned(_number(integration_id="int-b"), _integration(), None)
+    assert subscribers.sender_services([record], [foreign], recorded, {}) == []
+    assert subscribers.sender_services([record], [plan], {}, {}) == []  # not the deciding record

@@ -41,9 +41,16 @@ MAX_KEYWORD_SPAN = 200
 50 characters), and is not looked at further: a long message costs almost nothing."""
 
 
+_ASCII_SURROUNDING = "".join(chr(c) for c in range(128) if not chr(c).isalnum())
+"""ASCII white space, punctuation, symbols and controls (ASCII has no format characters)."""
+
+
 def _bare_word(body: str) -> str:
     """``body`` without format characters (category Cf), then without surrounding white space,
     punctuation and symbols, upper case, inner white space as one space; "" when too long to be one."""
+    if body.isascii():  # the common case, without a look at each character's category
+        core = body.strip(_ASCII_SURROUNDING)
+        return " ".join(core.upper().split()) if len(core) <= MAX_KEYWORD_SPAN else ""
     start, end = 0, len(body)
     while start < end and _ignored(body[start]):
         start += 1

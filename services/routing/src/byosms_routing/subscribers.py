@@ -13,7 +13,7 @@ the same event ids. The events and the offsets are committed in one Kafka transa
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,7 +176,8 @@ async def on_inbound_batch(deps: Collaborators, records: Sequence[Record[Inbound
     planned = plan_decisions(records, plans)
     async with deps.pool.acquire() as conn, conn.transaction():
         recorded = await repo_inbound.record_decisions(conn, planned)
-        await repo_inbound.record_sender_services(conn, sender_services(records, plans, recorded))
+        seen = sender_services(records, plans, recorded, deps.sender_services)
+        await repo_inbound.record_sender_services(conn, seen)
         consent: list[RecipientOptedOut | RecipientOptedIn | None] = []
         replies: list[SendMessage | None] = []
         for r, plan in zip(records, plans, strict=True):
@@ -186,6 +187,7 @@ async def on_inbound_batch(deps: Collaborators, records: Sequence[Record[Inbound
                 continue
             consent.append(await optouts.record_keyword(conn, r.message, plan.number, plan.integration, plan.keyword))
             replies.append(await _reply(conn, r.message, plan))
+    _remember(deps, seen)
     for record, opt, reply in zip(records, consent, replies, strict=True):
         payload = record.message.payload
         decision = recorded.get(payload.message_sid)
@@ -209,25 +211,42 @@ async def on_inbound_batch(deps: Collaborators, records: Sequence[Record[Inbound
             out.publish(topics.OUTBOUND_COMMANDS, reply, reply.payload.from_, cause=record)
 
 
+_MAX_REMEMBERED_SENDERS = 100_000
+
+
+def _remember(deps: Collaborators, seen: Sequence[repo_inbound.SenderService]) -> None:
+    """After the commit: these senders' services are recorded."""
+    if len(deps.sender_services) + len(seen) > _MAX_REMEMBERED_SENDERS:
+        deps.sender_services.clear()
+    for item in sorted(seen, key=lambda i: i.seen_at):
+        deps.sender_services[(item.organization_id, item.sender)] = item.messaging_service_sid
+
+
 def sender_services(
     records: Sequence[Record[InboundMessageReceived]],
     plans: Sequence[Planned],
     recorded: dict[str, RecordedDecision],
+    known: Mapping[tuple[str, str], str | None],
 ) -> list[repo_inbound.SenderService]:
-    """Which Messaging Service each deciding record's number was reached through, for numbers of the
-    record's own organization and signing integration (``optouts.keyword_applies``). Pure."""
+    """Which Messaging Service each deciding record's number was reached through, where it is not the
+    one ``known`` (recorded before) for numbers of the record's own organization and signing
+    integration (``optouts.keyword_applies``). Pure."""
     seen = []
     for record, plan in zip(records, plans, strict=True):
         event = record.message
-        if decides(record, recorded.get(event.payload.message_sid)) and optouts.keyword_applies(
+        payload = event.payload
+        sender = twilio_sender(payload.to)
+        if known.get((event.organization_id, sender), "") == payload.messaging_service_sid:
+            continue
+        if decides(record, recorded.get(payload.message_sid)) and optouts.keyword_applies(
             event, plan.number, plan.integration
         ):
             seen.append(
                 repo_inbound.SenderService(
                     organization_id=event.organization_id,
-                    sender=twilio_sender(event.payload.to),
-                    messaging_service_sid=event.payload.messaging_service_sid,
-                    seen_at=event.payload.received_at,
+                    sender=sender,
+                    messaging_service_sid=payload.messaging_service_sid,
+                    seen_at=payload.received_at,
                 )
             )
     return seen
