@@ -51,7 +51,7 @@ def test_every_code_renders_in_both_languages(code: str) -> None:
     params = {"detail": "x", "permission": "p", "status": "s", "region": "r", "expected_url": "u"}
     params |= {"twilio_code": "1", "since": "t"}
     params |= {"sender": "+4930123456", "recipient": "+4915112345678", "limit": "10"}
-    params |= {"key_id": "SK" + "0" * 32, "address": "+4930123456"}
+    params |= {"key_id": "SK" + "0" * 32, "address": "+4930123456", "service": "MG" + "0" * 32}
     params |= {"seconds": "60", "message_sid": "SM" + "0" * 32, "content_type": "text/html"}
     error = ByosmsError(code, **params)
     en, de = body_of(problem(error, "en")), body_of(problem(error, "de"))

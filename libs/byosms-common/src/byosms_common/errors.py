@@ -319,6 +319,14 @@ CATALOG: dict[str, ErrorText] = {
         "sie wieder erhalten.",
         409,
     ),
+    "recipient_opted_out_of_service": ErrorText(
+        "The recipient has opted out of messages from the Messaging Service {service} (replied STOP to one of its "
+        "senders), which covers this sender. They can opt in again by replying START to any of its senders.",
+        "Der Empfänger hat Nachrichten des Messaging Service {service} abbestellt (Antwort STOP an einen seiner "
+        "Absender); das gilt auch für diesen Absender. Mit der Antwort START an einen seiner Absender kann er sie "
+        "wieder erhalten.",
+        409,
+    ),
     "message_empty": ErrorText(
         "The message has neither text nor media.",
         "Die Nachricht hat weder Text noch Medien.",

@@ -133,6 +133,16 @@ class Compliance(Model):
     re_opt_in: ComplianceBlock
 
 
+class KeywordKind(StrEnum):
+    """Which compliance interaction an inbound message was: its text is exactly one keyword of the
+    number (a short code's Help, Opt-out or Re-opt-in block, or Twilio's standard keywords), or
+    Twilio's Advanced Opt-Out said so (``OptOutType``)."""
+
+    HELP = "help"
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+
+
 class LocalizedText(Model):
     """A user-facing message in the languages byosms serves."""
 
@@ -462,6 +472,11 @@ class ImportedNumber(Model):
     twilio_sid: str
     integration_id: str
     compliance: Compliance | None = None
+    messaging_service_sid: str | None = Field(
+        default=None,
+        description="the Twilio Messaging Service (MG...) the number belonged to when it was imported: "
+        "Twilio's opt-outs cover the whole service, so byosms's do too",
+    )
 
 
 class NumberImportedPayload(Model):
@@ -834,6 +849,11 @@ class RoutedMessagePayload(Model):
     recovered: bool | None = Field(
         default=None, description="the webhook never came: recovered from Twilio's Messages list"
     )
+    keyword: KeywordKind | None = Field(
+        default=None,
+        description="the message was a compliance keyword: help, opt_out (the customer opted out: sends to them "
+        "are refused until they opt in again) or opt_in; None for any other message",
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
@@ -925,6 +945,10 @@ class OptOutPayload(Model):
     sender: str
     recipient: str
     keyword: str
+    messaging_service_sid: str | None = Field(
+        default=None,
+        description="the Messaging Service the sender is in: the consent change covers all of its senders",
+    )
 
 
 class RecipientOptedOut(Envelope):

@@ -134,11 +134,12 @@ OUTBOUND_COMMANDS = TopicSpec(
     key="sender '<from>': one routing process holds each sender to its pace",
     partitions=6,
     compacted=False,
-    producer="platform services",
+    producer="platform services; routing (a short code's compliance replies)",
     consumers=("routing",),
     description=(
         "SendMessage commands: messages to send through the tenant's Twilio account. Keyed by sender, so"
-        " all of a sender's commands reach the one routing process that paces it."
+        " all of a sender's commands reach the one routing process that paces it. Routing publishes the"
+        " answers to a short code's HELP/STOP/re-opt-in keywords here too."
     ),
 )
 MESSAGE_EVENTS = TopicSpec(

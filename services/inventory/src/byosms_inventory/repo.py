@@ -37,6 +37,7 @@ def _row(record: asyncpg.Record) -> NumberRow:
             twilio_sid=record["twilio_sid"],
             integration_id=record["integration_id"],
             compliance=Compliance.model_validate_json(compliance) if compliance else None,
+            messaging_service_sid=record["messaging_service_sid"],
         ),
         organization_id=record["organization_id"],
         state=NumberState(record["state"]),
@@ -79,8 +80,8 @@ async def upsert_number(
     compliance = number.compliance.model_dump_json() if number.compliance else None
     record = await conn.fetchrow(
         """INSERT INTO numbers (address, organization_id, integration_id, number_type, country, twilio_sid,
-                                compliance, state, previous_state, last_event_id, import_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, NULL, $9, $10)
+                                compliance, state, previous_state, last_event_id, import_id, messaging_service_sid)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, NULL, $9, $10, $11)
            ON CONFLICT (address) DO UPDATE SET
                organization_id = EXCLUDED.organization_id,
                integration_id = EXCLUDED.integration_id,
@@ -88,6 +89,7 @@ async def upsert_number(
                country = EXCLUDED.country,
                twilio_sid = EXCLUDED.twilio_sid,
                compliance = EXCLUDED.compliance,
+               messaging_service_sid = EXCLUDED.messaging_service_sid,
                previous_state = CASE WHEN numbers.last_event_id = EXCLUDED.last_event_id
                                      THEN numbers.previous_state ELSE numbers.state END,
                state = EXCLUDED.state,
@@ -113,6 +115,7 @@ async def upsert_number(
         state.value,
         event_id,
         import_id,
+        number.messaging_service_sid,
     )
     return _row(record) if record else None
 

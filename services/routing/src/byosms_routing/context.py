@@ -28,3 +28,6 @@ class Collaborators:
     """How long a send recorded ``sending`` may still be waiting for Twilio (see ``outbound``)."""
     decisions: Counter | None = None
     """Inbound decisions published, by decision and reason (``byosms_routing_inbound_decisions_total``)."""
+    sender_services: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    """(organization, sender) -> the Messaging Service this process last recorded for it
+    (``routing.sender_services``), so an unchanged one is not written again for every batch."""

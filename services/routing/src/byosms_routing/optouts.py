@@ -1,8 +1,9 @@
 """Opt-outs: a customer's STOP (and START) to a sender, and Twilio's 21610 refusals.
 
-Recorded per (organization, sender as Twilio writes it: E.164 number or short code digits, customer
-number); the latest signal wins, so redelivered or late keyword messages never undo a newer one.
-Sends to an opted-out recipient fail fast without asking Twilio.
+Recorded per (organization, scope, customer number), a scope being the sender as Twilio writes it
+(E.164 number or short code digits) or its Messaging Service (``consent``); the latest signal wins,
+so redelivered or late keyword messages never undo a newer one. Sends to an opted-out recipient
+fail fast without asking Twilio.
 
 A keyword counts only when the number it was sent to is in the inventory of the message's
 organization under the integration whose token signed the webhook (:func:`keyword_applies`):
@@ -12,12 +13,14 @@ otherwise one tenant could post a signed START "to" another tenant's number and 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import asyncpg
 
 from byosms_common.messages import (
     InboundMessageReceived,
     IntegrationState,
+    KeywordKind,
     NumberState,
     NumberStateRecord,
     OptOutPayload,
@@ -26,8 +29,8 @@ from byosms_common.messages import (
     SendMessage,
     utc_now,
 )
-from byosms_routing import repo, repo_outbound
-from byosms_routing.keywords import Consent, consent_keyword
+from byosms_routing import consent, repo, repo_outbound
+from byosms_routing.keywords import KeywordMatch
 from byosms_routing.send_checks import twilio_sender
 
 log = logging.getLogger(__name__)
@@ -58,14 +61,15 @@ async def record_keyword(
     event: InboundMessageReceived,
     number: NumberStateRecord | None,
     integration: IntegrationState | None,
+    match: KeywordMatch | None,
 ) -> RecipientOptedOut | RecipientOptedIn | None:
     """Record an opt-out or opt-in on ``conn`` (in the caller's transaction) when the inbound message
-    is exactly a keyword (or Twilio's ``OptOutType`` says so) and its number belongs to the signing
-    integration of its organization — also when the message is discarded because that integration or
-    number is inactive: Twilio blocks the sender either way. The event to publish, or None."""
+    is one (``match``, see ``keywords.classify``) and its number belongs to the signing integration of
+    its organization — also when the message is discarded because that integration or number is
+    inactive: Twilio blocks the sender either way. Recorded for the sender and, when it is in a
+    Messaging Service, for the service (``consent.keyword_scopes``). The event to publish, or None."""
     payload = event.payload
-    found = consent_keyword(payload.body, payload.raw)
-    if found is None:
+    if match is None or match.kind is KeywordKind.HELP:
         return None
     if not keyword_applies(event, number, integration):
         log.warning(
@@ -75,27 +79,44 @@ async def record_keyword(
             payload.integration_id,
         )
         return None
-    consent, keyword = found
-    sender, recipient = payload.to, payload.from_
-    current = await repo.set_consent(
-        conn,
-        sender=sender,
-        recipient=recipient,
-        organization_id=event.organization_id,
-        opted_out=consent is Consent.OPT_OUT,
-        keyword=keyword,
-        source_id=payload.message_sid,
-        changed_at=payload.received_at,
-    )
+    opting_out = match.kind is KeywordKind.OPT_OUT
+    scopes = consent.keyword_scopes(payload.to, payload.messaging_service_sid, number)
+    current = False
+    for scope in scopes:
+        current = (
+            await repo.set_consent(
+                conn,
+                sender=scope,
+                recipient=payload.from_,
+                organization_id=event.organization_id,
+                opted_out=opting_out,
+                keyword=match.keyword,
+                source_id=payload.message_sid,
+                changed_at=payload.received_at,
+            )
+            or current
+        )
     if not current:
         log.info("keyword of inbound %s is older than the recorded consent; ignored", payload.message_sid)
         return None
-    if consent is Consent.OPT_OUT:
-        return opted_out_event(event.organization_id, payload.message_sid, sender, recipient, keyword)
+    sender, service = scopes[0], next((s for s in scopes[1:] if consent.is_service(s)), None)
+    if opting_out:
+        return opted_out_event(
+            event.organization_id,
+            payload.message_sid,
+            sender,
+            payload.from_,
+            match.keyword,
+            service,
+            occurred_at=payload.received_at,
+        )
     return RecipientOptedIn(
         id=f"{payload.message_sid}:opted_in",
         organization_id=event.organization_id,
-        payload=OptOutPayload(sender=sender, recipient=recipient, keyword=keyword),
+        occurred_at=payload.received_at,
+        payload=OptOutPayload(
+            sender=sender, recipient=payload.from_, keyword=match.keyword, messaging_service_sid=service
+        ),
     )
 
 
@@ -137,10 +158,21 @@ async def recorded_twilio_opt_out(conn: asyncpg.Connection, command: SendMessage
     return opted_out_event(command.organization_id, source, sender, payload.to, TWILIO_OPTED_OUT)
 
 
-def opted_out_event(organization_id: str, source: str, sender: str, recipient: str, keyword: str) -> RecipientOptedOut:
-    """``RecipientOptedOut`` (id per signal, so a repeat is dropped by consumers)."""
+def opted_out_event(
+    organization_id: str,
+    source: str,
+    sender: str,
+    recipient: str,
+    keyword: str,
+    service: str | None = None,
+    *,
+    occurred_at: datetime | None = None,
+) -> RecipientOptedOut:
+    """``RecipientOptedOut`` (id per signal, so a repeat is dropped by consumers); ``occurred_at``:
+    when the keyword arrived (a redelivery publishes the same event), else now."""
     return RecipientOptedOut(
         id=f"{source}:opted_out",
         organization_id=organization_id,
-        payload=OptOutPayload(sender=sender, recipient=recipient, keyword=keyword),
+        occurred_at=occurred_at or utc_now(),
+        payload=OptOutPayload(sender=sender, recipient=recipient, keyword=keyword, messaging_service_sid=service),
     )

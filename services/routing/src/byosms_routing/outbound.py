@@ -40,7 +40,7 @@ from byosms_common.messages import (
     utc_now,
 )
 from byosms_common.twilio_status import TwilioMessageStatus
-from byosms_routing import optouts, repo_outbound, send_lease
+from byosms_routing import compliance_replies, consent, optouts, repo_outbound, send_lease
 from byosms_routing.context import Collaborators
 from byosms_routing.pacing import SenderPacer
 from byosms_routing.send_checks import Refusal, SendPlan, check_send, twilio_sender
@@ -68,15 +68,27 @@ async def on_send(
     org = command.organization_id
     conn: asyncpg.Connection | None = await deps.pool.acquire()
     try:
-        existing, opted_out = await repo_outbound.send_state(
-            conn, org, payload.message_id, twilio_sender(payload.from_), payload.to
-        )
-        if existing is not None:
-            _emit_all(out, record, await _recorded(deps, conn, record, existing))
-            return
         number = deps.numbers.get(payload.from_)
+        state = await repo_outbound.send_state(
+            conn, org, payload.message_id, consent.send_scopes(payload.from_, number), payload.to, payload.from_
+        )
+        if state.recorded is not None:
+            _emit_all(out, record, await _recorded(deps, conn, record, state.recorded))
+            return
         integration = deps.integrations.get(number.payload.number.integration_id) if number is not None else None
-        verdict = check_send(command, number, integration, opted_out=opted_out, now=utc_now())
+        blocking = consent.blocking_record(
+            state.consent, compliance_reply=compliance_replies.is_recorded_reply(command, state.reply_digest)
+        )
+        verdict = check_send(
+            command,
+            number,
+            integration,
+            opted_out=blocking is not None,
+            opted_out_of_service=blocking.scope
+            if blocking is not None and consent.is_service(blocking.scope)
+            else None,
+            now=utc_now(),
+        )
         if isinstance(verdict, Refusal):
             log.info("send %s refused: %s", payload.message_id, verdict.code)
         elif verdict.region not in deps.regions:

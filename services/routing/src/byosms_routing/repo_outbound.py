@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+from byosms_routing.consent import ConsentRecord
+from byosms_routing.send_checks import twilio_sender
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,27 +68,62 @@ async def get_outbound(conn: asyncpg.Connection, organization_id: str, message_i
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SendState:
+    """What a send must know first (see :func:`send_state`)."""
+
+    recorded: OutboundRow | None
+    """The message as recorded; None when new."""
+    consent: list[ConsentRecord]
+    """The customer's consent records of the send's scopes (``consent.send_scopes``)."""
+    reply_digest: str | None
+    """The content digest of the compliance reply recorded under this id, sender and recipient, if any."""
+
+
 async def send_state(
-    conn: asyncpg.Connection, organization_id: str, message_id: str, sender: str, recipient: str
-) -> tuple[OutboundRow | None, bool]:
-    """What a send must know first, in one round trip: the message as recorded (None when new) and
-    whether the recipient opted out of ``sender`` in this organization."""
+    conn: asyncpg.Connection,
+    organization_id: str,
+    message_id: str,
+    scopes: Sequence[str],
+    recipient: str,
+    sender: str,
+) -> SendState:
+    """What a send must know first, in one round trip: the message as recorded, the recipient's consent
+    records in this organization for ``scopes`` and for the Messaging Service the sender's inbound
+    messages last came through (``sender_services``), and whether it is a compliance reply routing
+    recorded (``sender`` is the inventory address)."""
     row = await conn.fetchrow(
-        f"""SELECT {_OUTBOUND_COLUMNS},
-                  (SELECT opted_out FROM opt_outs
-                   WHERE organization_id = $1 AND sender = $3 AND recipient = $4) AS opted_out_now
+        f"""SELECT {_OUTBOUND_COLUMNS}, c.scopes, c.opted, c.changed,
+                  (SELECT content_digest FROM compliance_replies r
+                   WHERE r.organization_id = $1 AND r.message_id = $2 AND r.sender = $5 AND r.recipient = $4)
+                      AS reply_digest
            FROM (SELECT 1) AS one
-           LEFT JOIN outbound_messages ON organization_id = $1 AND message_id = $2""",  # noqa: S608 - fixed column list
+           LEFT JOIN outbound_messages ON organization_id = $1 AND message_id = $2
+           CROSS JOIN LATERAL (
+               SELECT array_agg(o.sender) AS scopes, array_agg(o.opted_out) AS opted, array_agg(o.changed_at) AS changed
+               FROM opt_outs o
+               WHERE o.organization_id = $1 AND o.recipient = $4
+                 AND (o.sender = ANY($3::text[])
+                      OR o.sender = (SELECT s.messaging_service_sid FROM sender_services s
+                                     WHERE s.organization_id = $1 AND s.sender = $6))) c""",  # noqa: S608 - fixed column list
         organization_id,
         message_id,
-        sender,
+        list(scopes),
         recipient,
+        sender,
+        twilio_sender(sender),
     )
     assert row is not None  # one row always: (SELECT 1) LEFT JOIN ...
     values = dict(row)
-    opted_out = bool(values.pop("opted_out_now"))
+    consent = [
+        ConsentRecord(scope, bool(opted), changed)
+        for scope, opted, changed in zip(
+            values.pop("scopes") or (), values.pop("opted") or (), values.pop("changed") or (), strict=True
+        )
+    ]
+    reply_digest = values.pop("reply_digest")
     recorded = _outbound(values) if values["organization_id"] is not None else None
-    return recorded, opted_out
+    return SendState(recorded, consent, reply_digest)
 
 
 async def insert_outbound(

@@ -3,7 +3,8 @@
 A ``SendMessage`` passes when its From is an active number of the command's organization in the
 inventory, that number's integration (same organization) is active and has credentials, To is a
 valid E.164 number, text and media are within Twilio's limits (twilio-facts 5.5) and the recipient
-has not opted out from this sender. Refusals carry a stable code from ``byosms_common.errors``.
+has not opted out from this sender or its Messaging Service (``consent``). Refusals carry a stable
+code from ``byosms_common.errors``.
 """
 
 from __future__ import annotations
@@ -78,10 +79,13 @@ def check_send(
     integration: IntegrationState | None,
     *,
     opted_out: bool,
+    opted_out_of_service: str | None = None,
     now: datetime | None = None,
 ) -> SendPlan | Refusal:
-    """The plan to send ``command``, or why it is refused (first failing check wins). ``now`` picks the
-    token during an Auth Token rotation window (``api_token``); without it the current token is used."""
+    """The plan to send ``command``, or why it is refused (first failing check wins). ``opted_out``:
+    the recipient's consent refuses it (``consent.blocking_record``), through the Messaging Service
+    ``opted_out_of_service`` when that record is the service's. ``now`` picks the token during an Auth
+    Token rotation window (``api_token``); without it the current token is used."""
     payload = command.payload
     org = command.organization_id
     sender = payload.from_
@@ -110,6 +114,8 @@ def check_send(
     if not are_sendable_media_urls(payload.media_urls):
         return Refusal("message_media_invalid", {"limit": str(MAX_MEDIA)})
     if opted_out:
+        if opted_out_of_service:
+            return Refusal("recipient_opted_out_of_service", {"service": opted_out_of_service})
         return Refusal("recipient_opted_out")
     return SendPlan(
         integration_id=state.integration_id,

@@ -13,8 +13,11 @@ the same event ids. The events and the offsets are committed in one Kafka transa
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import asyncpg
 
 from byosms_common import topics
 from byosms_common.consumer import Emit, Record
@@ -25,14 +28,22 @@ from byosms_common.messages import (
     InboundMessageDiscarded,
     InboundMessageReceived,
     InboundMessageRouted,
+    IntegrationState,
     NumberRouteMissing,
     NumberRouteMissingPayload,
+    NumberStateRecord,
+    RecipientOptedIn,
+    RecipientOptedOut,
     RoutedMessagePayload,
+    SendMessage,
 )
-from byosms_routing import optouts, repo_inbound
+from byosms_routing import compliance_replies, optouts, repo_inbound
 from byosms_routing.context import Collaborators
+from byosms_routing.inbound_numbers import inventory_number
+from byosms_routing.keywords import KeywordMatch, classify
 from byosms_routing.repo_inbound import NewDecision, RecordedDecision
 from byosms_routing.routing_rules import NO_ROUTE, Decision, decide_inbound
+from byosms_routing.send_checks import twilio_sender
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +51,40 @@ log = logging.getLogger(__name__)
 __all__ = ["Collaborators", "on_inbound_batch"]
 
 
-def plan_decisions(deps: Collaborators, records: Sequence[Record[InboundMessageReceived]]) -> list[NewDecision]:
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """What the caches say about one inbound message: its number, integration and keyword."""
+
+    number: NumberStateRecord | None
+    integration: IntegrationState | None
+    keyword: KeywordMatch | None
+
+
+def plan_inbound(deps: Collaborators, event: InboundMessageReceived) -> Planned:
+    """The number (short codes too, ``inbound_numbers``), integration and keyword of ``event``."""
+    payload = event.payload
+    number = inventory_number(deps.numbers.values, payload)
+    imported = number.payload.number if number is not None else None
+    match = classify(
+        payload.body,
+        payload.raw,
+        imported.number_type if imported is not None else None,
+        imported.compliance if imported is not None else None,
+    )
+    return Planned(number, deps.integrations.get(payload.integration_id), match)
+
+
+def plan_decisions(records: Sequence[Record[InboundMessageReceived]], plans: Sequence[Planned]) -> list[NewDecision]:
     """The decision for each MessageSid of the batch (its first record), from the state caches."""
     planned: dict[str, NewDecision] = {}
-    for record in records:
+    for record, plan in zip(records, plans, strict=True):
         event = record.message
         payload = event.payload
         if payload.message_sid in planned:
             continue
-        integration = deps.integrations.get(payload.integration_id)
-        number = deps.numbers.get(payload.to)
         verdict = decide_inbound(
-            integration.payload if integration else None,
-            number.payload if number else None,
+            plan.integration.payload if plan.integration else None,
+            plan.number.payload if plan.number else None,
             payload.integration_id,
             (payload.from_, payload.to),
         )
@@ -64,6 +96,7 @@ def plan_decisions(deps: Collaborators, records: Sequence[Record[InboundMessageR
             reason=verdict.reason,
             source=record.source,
             target=verdict.target,
+            keyword=plan.keyword.kind.value if plan.keyword is not None else None,
         )
     return list(planned.values())
 
@@ -107,6 +140,7 @@ def decision_event(
                     "media": payload.media,
                     "media_dropped": payload.media_dropped,
                     "queue": recorded.target,
+                    "keyword": recorded.keyword,
                     **_ingress(record),
                 }
             ),
@@ -140,22 +174,25 @@ def no_route_event(record: Record[InboundMessageReceived]) -> NumberRouteMissing
 
 
 async def on_inbound_batch(deps: Collaborators, records: Sequence[Record[InboundMessageReceived]], out: Emit) -> None:
-    """Route or discard each inbound message of one partition's batch (see the module docstring)."""
-    planned = plan_decisions(deps, records)
+    """Route or discard each inbound message of one partition's batch (see the module docstring); a
+    keyword also changes consent (``optouts``) and a short code's is answered (``compliance_replies``)."""
+    plans = [plan_inbound(deps, r.message) for r in records]
+    planned = plan_decisions(records, plans)
     async with deps.pool.acquire() as conn, conn.transaction():
         recorded = await repo_inbound.record_decisions(conn, planned)
-        consent = [
-            await optouts.record_keyword(
-                conn,
-                r.message,
-                deps.numbers.get(r.message.payload.to),
-                deps.integrations.get(r.message.payload.integration_id),
-            )
-            if decides(r, recorded.get(r.message.payload.message_sid))
-            else None
-            for r in records
-        ]
-    for record, opt in zip(records, consent, strict=True):
+        seen = sender_services(records, plans, recorded, deps.sender_services)
+        await repo_inbound.record_sender_services(conn, seen)
+        consent: list[RecipientOptedOut | RecipientOptedIn | None] = []
+        replies: list[SendMessage | None] = []
+        for r, plan in zip(records, plans, strict=True):
+            if not decides(r, recorded.get(r.message.payload.message_sid)) or plan.keyword is None:
+                consent.append(None)
+                replies.append(None)
+                continue
+            consent.append(await optouts.record_keyword(conn, r.message, plan.number, plan.integration, plan.keyword))
+            replies.append(await _reply(conn, r.message, plan))
+    _remember(deps, seen)
+    for record, opt, reply in zip(records, consent, replies, strict=True):
         payload = record.message.payload
         decision = recorded.get(payload.message_sid)
         if not decides(record, decision):
@@ -174,3 +211,64 @@ async def on_inbound_batch(deps: Collaborators, records: Sequence[Record[Inbound
             out.publish(topics.NUMBER_EVENTS, no_route_event(record), payload.to, cause=record)
         if opt is not None:
             out.publish(topics.MESSAGE_EVENTS, opt, key, cause=record)
+        if reply is not None:
+            out.publish(topics.OUTBOUND_COMMANDS, reply, reply.payload.from_, cause=record)
+
+
+_MAX_REMEMBERED_SENDERS = 100_000
+
+
+def _remember(deps: Collaborators, seen: Sequence[repo_inbound.SenderService]) -> None:
+    """After the commit: these senders' services are recorded."""
+    if len(deps.sender_services) + len(seen) > _MAX_REMEMBERED_SENDERS:
+        deps.sender_services.clear()
+    for item in sorted(seen, key=lambda i: i.seen_at):
+        deps.sender_services[(item.organization_id, item.sender)] = item.messaging_service_sid
+
+
+def sender_services(
+    records: Sequence[Record[InboundMessageReceived]],
+    plans: Sequence[Planned],
+    recorded: dict[str, RecordedDecision],
+    known: Mapping[tuple[str, str], str | None],
+) -> list[repo_inbound.SenderService]:
+    """Which Messaging Service each deciding record's number was reached through, where it is not the
+    one ``known`` (recorded before) for numbers of the record's own organization and signing
+    integration (``optouts.keyword_applies``). Pure."""
+    seen = []
+    for record, plan in zip(records, plans, strict=True):
+        event = record.message
+        payload = event.payload
+        sender = twilio_sender(payload.to)
+        if known.get((event.organization_id, sender), "") == payload.messaging_service_sid:
+            continue
+        if decides(record, recorded.get(payload.message_sid)) and optouts.keyword_applies(
+            event, plan.number, plan.integration
+        ):
+            seen.append(
+                repo_inbound.SenderService(
+                    organization_id=event.organization_id,
+                    sender=sender,
+                    messaging_service_sid=payload.messaging_service_sid,
+                    seen_at=payload.received_at,
+                )
+            )
+    return seen
+
+
+async def _reply(conn: asyncpg.Connection, event: InboundMessageReceived, plan: Planned) -> SendMessage | None:
+    """Record and return the short code's answer to the keyword, when one is due."""
+    match = plan.keyword
+    if not compliance_replies.reply_due(match, plan.number, plan.integration):
+        return None
+    assert match is not None
+    assert match.reply is not None
+    assert plan.number is not None
+    if not optouts.keyword_applies(event, plan.number, plan.integration):
+        return None
+    command = compliance_replies.reply_command(event, plan.number, match.reply)
+    await compliance_replies.record_reply(conn, command, event.payload.message_sid, match.kind.value)
+    log.info(
+        "inbound %s is a %s keyword: answered as %s", event.payload.message_sid, match.kind, command.payload.message_id
+    )
+    return command

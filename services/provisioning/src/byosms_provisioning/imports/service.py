@@ -375,6 +375,7 @@ async def _run_checks(deps: ImportDeps, command: ImportNumber, deadline: float) 
         twilio_sid=number.sid,
         integration_id=facts.integration_id,
         compliance=compliance,
+        messaging_service_sid=service.sid if service is not None else None,
     )
     return imported, resolution
 
