@@ -138,7 +138,9 @@ async def test_a_delivery_report_that_never_came_is_fetched_and_applied(system: 
             organization_id=tenant.organization_id,
             payload=m.SendMessagePayload(message_id=message_id, from_=number, to=customer, body="Ihre Antwort"),
         )
-        async with TopicWatcher(endpoints.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], {message_id}) as watch:
+        async with TopicWatcher(
+            endpoints.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], {message_id}, from_end=True
+        ) as watch:
             producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all")
             await producer.start()
             try:

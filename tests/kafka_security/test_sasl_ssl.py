@@ -330,6 +330,82 @@ async def test_a_whole_service_runs_through_sasl_ssl(
     assert not task.exception()
 
 
+async def _ready_through_sasl_ssl(port: int, task: asyncio.Task[None], what: str) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+
+        async def ready() -> bool:
+            assert not task.done(), f"{what} stopped: {task.exception() if not task.cancelled() else 'cancelled'}"
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                    return response.status == 200
+            except aiohttp.ClientConnectionError:
+                return False
+
+        await eventually(ready, within=90, what=f"{what} ready through SASL_SSL")
+
+
+async def test_routing_runs_through_sasl_ssl(secured: StackSettings, database_url: str) -> None:
+    """Routing as it runs (its consumers in lane and batch mode, their transactional producers, the
+    state followers) on the SASL_SSL listener: ready means every consumer joined and every state topic
+    loaded through it."""
+    from byosms_common.settings import DatabaseSettings
+    from byosms_routing.app import run as run_routing
+    from byosms_routing.settings import RoutingSettings
+
+    port, stop = free_port(), asyncio.Event()
+    task = asyncio.create_task(
+        run_routing(
+            RoutingSettings(port=port, consumer_group=f"g-sec-{uuid.uuid4().hex[:8]}"),
+            _kafka(secured, "SCRAM-SHA-512"),
+            DatabaseSettings(database_url=database_url),
+            stop=stop,
+        )
+    )
+    try:
+        await _ready_through_sasl_ssl(port, task, "routing")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_provisioning_runs_through_sasl_ssl(secured: StackSettings, database_url: str) -> None:
+    """Provisioning as it serves (its consumers, the outbox relay's FastStream publisher) on the
+    SASL_SSL listener with PLAIN and a client certificate."""
+    import base64
+    import os
+
+    from pydantic import SecretStr
+
+    from byosms_common.settings import DatabaseSettings, KeyringSettings
+    from byosms_provisioning import app as prov_app
+    from byosms_provisioning.settings import ProvisioningSettings, SealingKeySettings
+
+    port, stop = free_port(), asyncio.Event()
+    key = base64.b64encode(os.urandom(32)).decode()
+    settings = prov_app.AllSettings(
+        service=ProvisioningSettings.model_validate(
+            {
+                "port": port,
+                "jwt_jwks_url": "http://unused.invalid/jwks.json",
+                "command_group_id": f"g-sec-{uuid.uuid4().hex[:8]}",
+            }
+        ),
+        kafka=_kafka(secured, "PLAIN"),
+        database=DatabaseSettings(database_url=database_url),  # type: ignore[arg-type]
+        keyring=KeyringSettings(keks=SecretStr(f'{{"k1": "{key}"}}'), active_kek="k1"),
+        telemetry=TelemetrySettings(),
+        sealing=SealingKeySettings(),
+    )
+    task = asyncio.create_task(prov_app.serve(settings, stop=stop))
+    try:
+        await _ready_through_sasl_ssl(port, task, "provisioning")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
 async def test_the_ingress_app_connects_through_sasl_ssl(secured: StackSettings, tmp_path: Path) -> None:
     """The ingress as it runs (its settings, its producer and state follower built by the app): the
     integrations are loaded and Kafka is reachable for its producer, through SASL_SSL."""

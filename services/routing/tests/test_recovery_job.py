@@ -25,7 +25,7 @@ from byosms_common.testing import TopicWatcher, eventually
 from byosms_common.twilio_client import TwilioClients
 from byosms_routing import recovery
 from byosms_routing.context import Collaborators
-from byosms_routing.recovery import Pacer, Recovery, RecoveryMetrics, RecoverySettings
+from byosms_routing.recovery import AccountPacers, Recovery, RecoveryMetrics, RecoverySettings
 from twilio_emulator.settings import EmulatorSettings
 from twilio_emulator.testing import RunningEmulator, running_emulator
 
@@ -99,6 +99,9 @@ class World:
 
 @pytest.fixture
 async def world(pool: asyncpg.Pool, kafka_bootstrap: str) -> AsyncIterator[World]:
+    # The schedule is shared with every routing that ran on this database (numbers of other tests, due
+    # long ago): this job knows only its own numbers, so it starts from an empty schedule.
+    await pool.execute("DELETE FROM recovery_checks")
     kafka = KafkaSettings(kafka_bootstrap="127.0.0.1:1")  # the caches are filled by hand, never started
     integrations = StateTopicFollower(kafka, topics.INTEGRATION_STATE, m.IntegrationState, client_id="test")
     numbers = StateTopicFollower(kafka, topics.NUMBER_STATE, m.NumberStateRecord, client_id="test")
@@ -111,8 +114,8 @@ async def world(pool: asyncpg.Pool, kafka_bootstrap: str) -> AsyncIterator[World
             pool=pool, integrations=integrations, numbers=numbers, twilio=twilio, tokens=SecretOpener(KEYRING)
         )
         registry = CollectorRegistry()
-        pacer = Pacer(SETTINGS.requests_per_second, time.monotonic, asyncio.sleep)
-        job = Recovery(deps, Publisher(broker), SETTINGS, RecoveryMetrics(registry), pacer)
+        pacers = AccountPacers(SETTINGS.requests_per_second, time.monotonic, asyncio.sleep)
+        job = Recovery(deps, Publisher(broker), SETTINGS, RecoveryMetrics(registry), pacers)
         try:
             yield World(job, emulator, pool, registry, kafka_bootstrap, integrations, numbers)
         finally:
@@ -177,7 +180,7 @@ async def test_undecided_messages_are_found_page_by_page_and_replayed_marked_rec
 
 
 async def test_a_429_pauses_the_job_for_its_retry_after_and_leaves_the_number_due_after_it(world: World) -> None:
-    _, _, number = await world.tenant_number()
+    _, integration, number = await world.tenant_number()
     await world.due_now(number)
     await world.emulator.control.add_fault(status=429, retry_after_s=45, path_contains="/Messages.json", count=1)
     started = time.monotonic()
@@ -188,7 +191,9 @@ async def test_a_429_pauses_the_job_for_its_retry_after_and_leaves_the_number_du
     assert row["failures"] == 1
     assert (row["next_at"] - row["db_now"]).total_seconds() > 40
     assert world.registry.get_sample_value("byosms_routing_recovery_runs_total", {"outcome": "throttled"}) == 1
-    assert world.job.pacer._next - started > 40  # the next request waits for the Retry-After
+    # The account's next request waits for the Retry-After; another account's does not.
+    assert world.job.pacers.of(integration)._next - started > 40
+    assert world.job.pacers.of("another-integration")._next - started < 1
 
 
 async def test_a_number_no_longer_active_is_dropped_when_due(world: World) -> None:

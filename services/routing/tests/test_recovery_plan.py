@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from byosms_common.messages import Media, decode, encode
-from byosms_routing.recovery import Pacer
+from byosms_routing.recovery import AccountPacers, Pacer
 from byosms_routing.recovery_plan import (
     Tenant,
     TwilioMessage,
@@ -120,3 +120,24 @@ async def test_requests_are_spaced_and_a_retry_after_pauses_them() -> None:
     pacer.pause(10.0)
     await pacer.turn()
     assert slept[-1] == pytest.approx(10.0)
+
+
+async def test_each_account_has_its_own_pace_and_its_own_retry_after() -> None:
+    clock = [100.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    pacers = AccountPacers(4.0, lambda: clock[0], sleep)
+    busy, other = pacers.of("int-busy"), pacers.of("int-other")
+    assert pacers.of("int-busy") is busy
+    await busy.turn()
+    busy.pause(30.0)
+    await other.turn()  # another tenant's account: neither its pace nor its 429 holds this one up
+    await other.turn()
+    assert slept == [0.25]
+    pacers.forget({"int-other"})
+    assert pacers.of("int-busy") is not busy
+    assert pacers.of("int-other") is other

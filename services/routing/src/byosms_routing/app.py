@@ -37,7 +37,7 @@ from byosms_common.twilio_client import TwilioClients
 from byosms_routing import delivery, outbound, subscribers, unknown_sends
 from byosms_routing.context import Collaborators
 from byosms_routing.pacing import SenderPacer
-from byosms_routing.recovery import Pacer, Recovery, RecoveryMetrics, RecoverySettings
+from byosms_routing.recovery import AccountPacers, Recovery, RecoveryMetrics, RecoverySettings
 from byosms_routing.settings import RoutingSettings
 
 SERVICE = "routing"
@@ -135,10 +135,10 @@ async def run(
             requests_per_second=settings.recovery_requests_per_second,
         )
         recovery_metrics = RecoveryMetrics(service.registry)
-        pacer = Pacer(settings.recovery_requests_per_second, time.monotonic, asyncio.sleep)
+        pacers = AccountPacers(settings.recovery_requests_per_second, time.monotonic, asyncio.sleep)
         service.job(
             "missed message recovery",
-            lambda stop_jobs: Recovery(collaborators(), publisher, recovery_settings, recovery_metrics, pacer).run(
+            lambda stop_jobs: Recovery(collaborators(), publisher, recovery_settings, recovery_metrics, pacers).run(
                 stop_jobs
             ),
         )

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CLAIM_LIMIT = 50
+CONCURRENT_ACCOUNTS = 16
+"""Accounts checked at once by one process (each within its own request rate)."""
 CLAIM_HOLD_SECONDS = 300.0
 PAGE_SIZE = 200
 MAX_PAGES = 25
@@ -113,6 +115,26 @@ class Pacer:
         self._next = max(self._next, self._clock() + seconds)
 
 
+class AccountPacers:
+    """One :class:`Pacer` per Twilio account (integration): Twilio limits each account on its own, so
+    one tenant's numbers, or a 429 from its account, never hold up another's."""
+
+    def __init__(self, rate: float, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]]) -> None:
+        self._rate, self._clock, self._sleep = rate, clock, sleep
+        self._pacers: dict[str, Pacer] = {}
+
+    def of(self, account: str) -> Pacer:
+        pacer = self._pacers.get(account)
+        if pacer is None:
+            pacer = self._pacers[account] = Pacer(self._rate, self._clock, self._sleep)
+        return pacer
+
+    def forget(self, keep: set[str]) -> None:
+        """Drop the pacers of accounts not in ``keep`` (no longer active)."""
+        for account in [a for a in self._pacers if a not in keep]:
+            del self._pacers[account]
+
+
 class _NotChecked(Exception):
     def __init__(self, why: str, retry_after: float | None = None) -> None:
         super().__init__(why)
@@ -125,15 +147,21 @@ class Recovery:
     publisher: Publisher
     settings: RecoverySettings
     metrics: RecoveryMetrics
-    pacer: Pacer
+    pacers: AccountPacers
+    _backlog: bool = field(default=False, init=False)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop``: every ``check_seconds`` enroll the active numbers and check the due ones."""
+        """Until ``stop``: every ``check_seconds`` enroll the active numbers and check the due ones (at
+        once again while a round finds a full claim's worth due: a backlog does not wait)."""
         while not stop.is_set():
             try:
                 await self.round()
             except Exception as exc:  # noqa: BLE001 - the next round tries again
                 log.warning("recovery round failed (%s); trying again", type(exc).__name__)
+                self._backlog = False
+            if self._backlog:
+                await asyncio.sleep(0)
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.check_seconds)
 
@@ -143,11 +171,23 @@ class Recovery:
         async with self.deps.pool.acquire() as conn:
             await repo_recovery.enroll(conn, list(active.values()), spread_seconds=self.settings.interval_seconds)
             due = await repo_recovery.claim_due(conn, limit=CLAIM_LIMIT, hold_seconds=CLAIM_HOLD_SECONDS)
+            self._backlog = len(due) >= CLAIM_LIMIT
             for gone in [c for c in due if c.address not in active]:
                 await repo_recovery.forget(conn, gone.address)
         checked = [c for c in due if c.address in active]
+        # Accounts side by side (each paced on its own), one account's numbers one after another.
+        by_account: dict[str, list[DueCheck]] = {}
         for check in checked:
-            await self.check(check)
+            by_account.setdefault(check.integration_id, []).append(check)
+        gate = asyncio.Semaphore(CONCURRENT_ACCOUNTS)
+
+        async def account(checks: list[DueCheck]) -> None:
+            async with gate:
+                for check in checks:
+                    await self.check(check)
+
+        await asyncio.gather(*(account(checks) for checks in by_account.values()))
+        self.pacers.forget({n.integration_id for n in active.values()})
         return len(checked)
 
     def active_numbers(self) -> list[ActiveNumber]:
@@ -165,7 +205,7 @@ class Recovery:
         except _NotChecked as exc:
             wait = min(MAX_BACKOFF_SECONDS, max(exc.retry_after or 0.0, 30.0 * 2 ** min(check.failures, 7)))
             if exc.retry_after is not None:
-                self.pacer.pause(exc.retry_after)
+                self.pacers.of(check.integration_id).pause(exc.retry_after)
             self.metrics.runs.labels("throttled" if exc.retry_after is not None else "failed").inc()
             log.warning("recovery of %s not done: %s; again in %.0fs", check.address, exc, wait)
             async with self.deps.pool.acquire() as conn:
@@ -218,7 +258,8 @@ class Recovery:
             check.now, window_seconds=self.settings.window_seconds, grace_seconds=self.settings.grace_seconds
         )
         sender = twilio_sender(check.address)
-        listed = await self._list_inbound(client, sender, within)
+        pacer = self.pacers.of(check.integration_id)
+        listed = await self._list_inbound(client, sender, within, pacer)
         async with self.deps.pool.acquire() as conn:
             decided = await repo_recovery.decided_sids(conn, [m.sid for m in listed])
             unreported = await repo_recovery.unreported_sends(
@@ -232,7 +273,7 @@ class Recovery:
             )
         inbound: list[str] = []
         for message in recovery_plan.missing_inbound(listed, decided, within):
-            media = await self._media(client, message) if message.num_media else []
+            media = await self._media(client, message, pacer) if message.num_media else []
             event = recovery_plan.recovered_inbound(message, media, tenant, check.now)
             await self.publisher.publish(
                 topics.INBOUND_MESSAGES, event, conversation_key(event.payload.to, event.payload.from_)
@@ -240,7 +281,7 @@ class Recovery:
             inbound.append(message.sid)
         reports: list[str] = []
         for send in unreported:
-            fetched: Any = await self._twilio("fetch message", client.messages(send.message_sid).fetch_async)
+            fetched: Any = await self._twilio("fetch message", client.messages(send.message_sid).fetch_async, pacer)
             message = _as_message(fetched)
             status = recovery_plan.missed_final_status(send.twilio_status, message)
             if status is None:
@@ -265,33 +306,34 @@ class Recovery:
         tenant = Tenant(check.organization_id, check.integration_id, state.region)
         return self.deps.twilio.client(state.account_sid, token), tenant
 
-    async def _twilio(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
-        await self.pacer.turn()
+    async def _twilio(self, what: str, operation: Callable[[], Awaitable[T]], pacer: Pacer) -> T:
+        await pacer.turn()
         try:
             return await self.deps.twilio.run(what, operation)
         except TwilioFailure as failure:
             raise _NotChecked(str(failure), failure.retry_after) from None
 
-    async def _list_inbound(self, client: Any, to: str, within: Window) -> list[TwilioMessage]:
+    async def _list_inbound(self, client: Any, to: str, within: Window, pacer: Pacer) -> list[TwilioMessage]:
         page = await self._twilio(
             "list messages",
             # Twilio documents DateSent filters by day (twilio-python sends seconds): the window's end is
             # applied to what is listed (``missing_inbound``), the start narrows the list.
             lambda: client.messages.page_async(to=to, date_sent_after=within.start, page_size=PAGE_SIZE),
+            pacer,
         )
         listed: list[TwilioMessage] = []
         for _ in range(MAX_PAGES):
             listed.extend(_as_message(m) for m in page)
             if page.next_page_url is None:
                 break
-            page = await self._twilio("list messages", page.next_page_async)
+            page = await self._twilio("list messages", page.next_page_async, pacer)
             if page is None:
                 break
         return listed
 
-    async def _media(self, client: Any, message: TwilioMessage) -> list[Media]:
+    async def _media(self, client: Any, message: TwilioMessage, pacer: Pacer) -> list[Media]:
         """The message's media URLs; none when Twilio refuses to list them (the message is replayed without)."""
-        await self.pacer.turn()
+        await pacer.turn()
         try:
             items = await self.deps.twilio.run(
                 "list media", lambda: client.messages(message.sid).media.list_async(limit=10)

@@ -96,8 +96,9 @@ class RoutingSettings(BaseSettings):
         default=5.0,
         gt=0,
         le=100,
-        description="Requests to Twilio per second of one routing process's recovery job; a 429 also pauses it "
-        "for its Retry-After (BYOSMS_ROUTING_RECOVERY_REQUESTS_PER_SECOND).",
+        description="Requests to Twilio per second and account of one routing process's recovery job (accounts "
+        "are checked side by side); a 429 pauses that account for its Retry-After "
+        "(BYOSMS_ROUTING_RECOVERY_REQUESTS_PER_SECOND).",
     )
     sender_rates: dict[str, float] = Field(
         default_factory=dict,
