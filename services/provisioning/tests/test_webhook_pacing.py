@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+from byosms_common.request_pacing import Pacer
 from byosms_provisioning.twilio_gateway import TwilioCallError
-from byosms_provisioning.webhook_checks.twilio_config import ConfigReader, Pacer
+from byosms_provisioning.webhook_checks.twilio_config import ConfigReader
 
 pytestmark = pytest.mark.unit
 

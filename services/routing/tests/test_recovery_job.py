@@ -19,13 +19,14 @@ from byosms_common import messages as m
 from byosms_common import topics
 from byosms_common.crypto import Keyring, SecretOpener, associated_data, seal
 from byosms_common.kafka import Publisher, build_broker, start_broker
+from byosms_common.request_pacing import AccountPacers
 from byosms_common.settings import KafkaSettings
 from byosms_common.state_cache import StateTopicFollower
 from byosms_common.testing import TopicWatcher, eventually
 from byosms_common.twilio_client import TwilioClients
 from byosms_routing import recovery
 from byosms_routing.context import Collaborators
-from byosms_routing.recovery import AccountPacers, Recovery, RecoveryMetrics, RecoverySettings
+from byosms_routing.recovery import Recovery, RecoveryMetrics, RecoverySettings
 from twilio_emulator.settings import EmulatorSettings
 from twilio_emulator.testing import RunningEmulator, running_emulator
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from byosms_common.messages import Media, decode, encode
-from byosms_routing.recovery import AccountPacers, Pacer
+from byosms_common.request_pacing import AccountPacers, Pacer
 from byosms_routing.recovery_plan import (
     Tenant,
     TwilioMessage,

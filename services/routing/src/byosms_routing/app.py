@@ -24,6 +24,7 @@ from byosms_common.messages import (
     SendMessage,
 )
 from byosms_common.migrate_cli import migrate_main, wants_migrate
+from byosms_common.request_pacing import AccountPacers
 from byosms_common.service import ServiceRuntime
 from byosms_common.settings import (
     ConsumerSettings,
@@ -37,7 +38,7 @@ from byosms_common.twilio_client import TwilioClients
 from byosms_routing import delivery, outbound, subscribers, unknown_sends
 from byosms_routing.context import Collaborators
 from byosms_routing.pacing import SenderPacer
-from byosms_routing.recovery import AccountPacers, Recovery, RecoveryMetrics, RecoverySettings
+from byosms_routing.recovery import Recovery, RecoveryMetrics, RecoverySettings
 from byosms_routing.settings import RoutingSettings
 
 SERVICE = "routing"

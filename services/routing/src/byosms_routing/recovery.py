@@ -44,6 +44,7 @@ from byosms_common.messages import (
     MissedMessagesRecoveredPayload,
     NumberState,
 )
+from byosms_common.request_pacing import AccountPacers, Pacer
 from byosms_common.twilio_client import FailureKind, TwilioFailure
 from byosms_routing import recovery_plan, repo_recovery
 from byosms_routing.api_token import rest_token
@@ -92,47 +93,6 @@ class RecoveryMetrics:
             ["outcome"],
             registry=registry,
         )
-
-
-class Pacer:
-    """Spaces this process's requests to Twilio ``1 / rate`` seconds apart; ``pause`` honours a Retry-After."""
-
-    def __init__(self, rate: float, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]]) -> None:
-        self._gap = 1.0 / rate
-        self._clock = clock
-        self._sleep = sleep
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def turn(self) -> None:
-        async with self._lock:
-            wait = self._next - self._clock()
-            if wait > 0:
-                await self._sleep(wait)
-            self._next = max(self._clock(), self._next) + self._gap
-
-    def pause(self, seconds: float) -> None:
-        self._next = max(self._next, self._clock() + seconds)
-
-
-class AccountPacers:
-    """One :class:`Pacer` per Twilio account (integration): Twilio limits each account on its own, so
-    one tenant's numbers, or a 429 from its account, never hold up another's."""
-
-    def __init__(self, rate: float, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]]) -> None:
-        self._rate, self._clock, self._sleep = rate, clock, sleep
-        self._pacers: dict[str, Pacer] = {}
-
-    def of(self, account: str) -> Pacer:
-        pacer = self._pacers.get(account)
-        if pacer is None:
-            pacer = self._pacers[account] = Pacer(self._rate, self._clock, self._sleep)
-        return pacer
-
-    def forget(self, keep: set[str]) -> None:
-        """Drop the pacers of accounts not in ``keep`` (no longer active)."""
-        for account in [a for a in self._pacers if a not in keep]:
-            del self._pacers[account]
 
 
 class _NotChecked(Exception):

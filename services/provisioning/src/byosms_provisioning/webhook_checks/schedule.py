@@ -17,10 +17,11 @@ import logging
 from collections import defaultdict
 
 from byosms_common.errors import ByosmsError
+from byosms_common.request_pacing import AccountPacers, Pacer
 from byosms_provisioning.context import ServiceContext
 from byosms_provisioning.webhook_checks import repo, service
 from byosms_provisioning.webhook_checks.repo import DueNumber
-from byosms_provisioning.webhook_checks.twilio_config import ConfigReader, Pacer
+from byosms_provisioning.webhook_checks.twilio_config import ConfigReader
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class Schedule:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
-        self.pacers: dict[str, Pacer] = {}
+        self.pacers = AccountPacers(ctx.settings.webhook_check_requests_per_second)
 
     @property
     def tick_seconds(self) -> float:
@@ -42,9 +43,7 @@ class Schedule:
         return 120.0 + count * 4 / self.ctx.settings.webhook_check_requests_per_second
 
     def pacer(self, account_sid: str) -> Pacer:
-        if account_sid not in self.pacers:
-            self.pacers[account_sid] = Pacer(self.ctx.settings.webhook_check_requests_per_second)
-        return self.pacers[account_sid]
+        return self.pacers.of(account_sid)
 
     async def round(self) -> int:
         """One round: how many numbers it checked (or tried to)."""

@@ -36,7 +36,7 @@ from byosms_provisioning.numbers.repo import NumberView
 from byosms_provisioning.webhook_checks import repo
 from byosms_provisioning.webhook_checks.repo import DueNumber
 from byosms_provisioning.webhook_checks.resolver import DriftKind, Fix, Resolution, resolve
-from byosms_provisioning.webhook_checks.twilio_config import ConfigReader, Pacer
+from byosms_provisioning.webhook_checks.twilio_config import ConfigReader
 
 log = logging.getLogger(__name__)
 
@@ -276,4 +276,4 @@ async def _audit(
     ctx.outbox_wakeup.set()
 
 
-__all__ = ["Account", "Pacer", "check", "check_now", "open_account", "repair", "store"]
+__all__ = ["Account", "check", "check_now", "open_account", "repair", "store"]

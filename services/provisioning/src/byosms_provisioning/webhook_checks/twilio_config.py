@@ -10,13 +10,13 @@ a 429 is retried after Twilio's ``Retry-After``, which also holds back the accou
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from byosms_common.backoff import Backoff, retry
 from byosms_common.errors import ByosmsError
+from byosms_common.request_pacing import Pacer
 from byosms_provisioning.imports.checks import VendorNumber, VendorService
 from byosms_provisioning.twilio_gateway import TwilioCallError, TwilioGateway, map_exception, retry_after_of
 from byosms_provisioning.webhook_checks.resolver import AddressConfig, Fix, NumberConfiguration, VendorApplication
@@ -26,32 +26,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PAGE_SIZE = 1000
-
-
-class Pacer:
-    """At most ``rate`` requests per second; :meth:`hold` pauses all of them (a 429's ``Retry-After``)."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] | None = None) -> None:
-        self._interval = 1.0 / rate
-        self._clock = clock
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    def _now(self) -> float:
-        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
-
-    async def slot(self) -> None:
-        """Wait for the next free slot."""
-        async with self._lock:
-            now = self._now()
-            wait = self._next - now
-            self._next = max(now, self._next) + self._interval
-            if wait > 0:
-                await asyncio.sleep(wait)
-
-    def hold(self, seconds: float) -> None:
-        """No request before ``seconds`` from now."""
-        self._next = max(self._next, self._now() + seconds)
 
 
 def _text(value: object) -> str | None:
@@ -101,13 +75,13 @@ class ConfigReader:
 
         async def once() -> T:
             if self._pacer is not None:
-                await self._pacer.slot()
+                await self._pacer.turn()
             return await self._gateway.call(what, operation)
 
         def wait(exc: Exception) -> float | None:
             seconds = retry_after_of(exc)
             if seconds is not None and self._pacer is not None:
-                self._pacer.hold(seconds)
+                self._pacer.pause(seconds)
             return seconds
 
         return await retry(
@@ -240,7 +214,7 @@ class ConfigReader:
         """Create one message (the probe's code); its MessageSid. Never retried: a retry could send twice."""
         try:
             if self._pacer is not None:
-                await self._pacer.slot()
+                await self._pacer.turn()
             message = await self._gateway.run(
                 "send probe message",
                 lambda: self.account.messages.create_async(from_=from_, to=to, body=body),
@@ -258,4 +232,4 @@ class ConfigReader:
         return [(str(r.sid), str(r.body or "")) for r in rows if str(r.direction) == "inbound"]
 
 
-__all__ = ["ConfigReader", "Pacer", "TwilioCallError"]
+__all__ = ["ConfigReader", "TwilioCallError"]
