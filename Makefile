@@ -56,7 +56,7 @@ down: ## Stop the services, then the stack
 	$(UV) run byosms-stack down
 
 bench: install ## Run the benchmarks on the test stack, not make up's (results in bench/results/)
-	@eval "$$($(UV) run byosms-stack up --test)" && for b in bench/*/run.py; do echo "== $$b"; $(UV) run python $$b || exit 1; done
+	@eval "$$($(UV) run byosms-stack up --test)" && for b in bench/*/run.py bench/routing/transactions.py; do echo "== $$b"; $(UV) run python $$b || exit 1; done
 
 console-screenshots: install ## Regenerate docs/console/*.png: the console's browser tests save its main screens (Debian's chromium)
 	@eval "$$($(UV) run byosms-stack up --test)" && BYOSMS_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(UV) run pytest -q tests/e2e/test_console.py
