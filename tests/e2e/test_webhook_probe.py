@@ -110,3 +110,57 @@ async def test_the_probe_proves_the_whole_inbound_path_of_a_number(system: tuple
         ("returned_to_twilio", "passed"),
         ("arrived", "passed"),
     ]
+
+
+async def test_the_probe_with_another_number_of_the_integration_needs_nobody_to_answer(
+    system: tuple[Endpoints, bytes],
+) -> None:
+    """The integration's other number texts the code to the number: Twilio (the emulator) delivers it to
+    the number's webhook, the ingress, and routing routes it, with no test phone and no person."""
+    endpoints, private_key = system
+    number = "+49301" + f"{secrets.randbelow(10**7):07d}"
+    other = "+49302" + f"{secrets.randbelow(10**7):07d}"
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90)) as http,
+        TopicWatcher(endpoints.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch,
+    ):
+        tenant = await connect_tenant(http, endpoints, private_key, f"e2e-org-{uuid.uuid4().hex[:8]}")
+        async with http.put(
+            f"{api_of(endpoints)}/sms/routing-defaults",
+            json={"default_routing_target": "queue-probe"},
+            headers=tenant.headers,
+        ) as r:
+            await _ok(r, 200)
+        ids = {}
+        for address in (number, other):
+            seed = {"account_sid": tenant.account_sid, "phone_number": address, "sms_url": endpoints.inbound_url}
+            async with http.post(f"{emulator_of(endpoints)}/phone-numbers", json=seed) as r:
+                await _ok(r, 201)
+            ids[address] = await _import(
+                http,
+                endpoints,
+                tenant.headers,
+                {"integration_id": tenant.integration_id, "type": "local", "sender_id": address},
+            )
+        await Texting(http, endpoints, watch, number, "+49152" + f"{secrets.randbelow(10**8):08d}").until(
+            m.InboundMessageRouted, "Hallo"
+        )
+
+        probe = {"number_id": ids[number], "send_test_message": True, "from_number_id": ids[other], "wait_seconds": 60}
+        async with http.post(
+            f"{api_of(endpoints)}/integrations/{tenant.integration_id}/webhook:probe",
+            json=probe,
+            headers=tenant.headers,
+        ) as r:
+            result = await _ok(r, 200)
+    assert result["outcome"] == "passed", result
+    steps = {s["step"]: s for s in result["steps"]}
+    assert [(s["step"], s["outcome"]) for s in result["steps"]] == [
+        ("credentials", "passed"),
+        ("configuration", "passed"),
+        ("sent", "passed"),
+        ("returned_to_twilio", "passed"),
+        ("arrived", "passed"),
+    ]
+    assert (steps["sent"]["from"], steps["sent"]["to"]) == (other, number)
+    assert steps["arrived"]["routing"] == "routed"

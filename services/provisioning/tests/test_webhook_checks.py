@@ -400,6 +400,71 @@ async def test_probe_passes_for_a_healthy_number_and_names_the_failing_step_of_a
     assert await tenant.emulator.control.messages(from_=drifted) == []
 
 
+async def test_probe_with_another_number_of_the_integration_needs_no_test_phone(tenant: Tenant) -> None:
+    """The integration's other number texts the code to the number (Twilio delivers it like any inbound
+    message); nobody has to answer and only that one message is sent."""
+    number, other = mobile(), mobile()
+    number_id, _ = await tenant.import_number(number)
+    other_id, _ = await tenant.import_number(other)
+    control = tenant.emulator.control
+    path = f"/api/v2/integrations/{tenant.integration_id}/webhook:probe"
+
+    async def route_the_code() -> None:
+        """Routing's decision on the message Twilio delivered to the number, as routing publishes it."""
+        for _ in range(400):
+            held = [msg for msg in await control.messages(to=number, from_=other) if msg["direction"] == "inbound"]
+            if held:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the other number's text never reached the number")
+        routed = InboundMessageRouted(
+            organization_id=tenant.prov.org,
+            payload=RoutedMessagePayload(
+                message_sid=held[0]["sid"],
+                integration_id=tenant.integration_id,
+                from_=other,
+                to=number,
+                body=held[0]["body"],
+                queue="q-1",
+                region=REGION.id,
+                received_at=datetime.now(UTC),
+                spooled=False,
+            ),
+        )
+        assert tenant.prov.ctx.publisher is not None
+        await tenant.prov.ctx.publisher.publish(topics.MESSAGE_EVENTS, routed, f"{number}|{other}")
+
+    router = asyncio.create_task(route_the_code())
+    response = await tenant.post(
+        path, {"number_id": number_id, "send_test_message": True, "from_number_id": other_id, "wait_seconds": 20}
+    )
+    await router
+    result = await response.json()
+    assert result["outcome"] == "passed", result
+    assert [(s["step"], s["outcome"]) for s in result["steps"]] == [
+        ("credentials", "passed"),
+        ("configuration", "passed"),
+        ("sent", "passed"),
+        ("returned_to_twilio", "passed"),
+        ("arrived", "passed"),
+    ]
+    assert (result["steps"][2]["from"], result["steps"][2]["to"]) == (other, number)
+    assert await control.messages(from_=number) == []  # the number itself sent nothing
+
+    refused = [
+        ({"from_number_id": other_id, "test_phone": TEST_PHONE}, "webhook_probe_one_sender"),
+        ({"from_number_id": number_id}, "webhook_probe_sender_invalid"),
+        ({"from_number_id": "no-such-number"}, "webhook_probe_sender_invalid"),
+    ]
+    for body, code in refused:
+        response = await tenant.post(path, {"number_id": number_id, "send_test_message": True, **body}, language="de")
+        assert response.status == 422, await response.text()
+        problem = await response.json()
+        assert problem["code"] == code
+        assert "Integration" in problem["detail"] or "entweder" in problem["detail"]
+
+
 async def test_probe_reports_a_reply_that_never_arrived_through_the_ingress(tenant: Tenant) -> None:
     address = mobile()
     number_id, _ = await tenant.import_number(address)

@@ -284,3 +284,36 @@ async def test_inbound_of_another_channel_keeps_the_prefixes(
     (received,) = twemu_receiver.received
     assert_signed(received, twemu_account.auth_token)
     assert (received.form["From"], received.form["To"]) == (f"{channel}:{customer}", f"{channel}:{number}")
+
+
+async def test_a_message_to_another_emulated_number_arrives_there_as_an_inbound_message(
+    twemu: RunningEmulator,
+    twemu_account: AccountInfo,
+    twemu_client: Client,
+    twemu_receiver: Any,
+    twemu_numbers: Callable[[], str],
+) -> None:
+    sender, receiver = twemu_numbers(), twemu_numbers()
+    await twemu.control.add_phone_number(twemu_account.sid, sender)
+    await twemu.control.add_phone_number(twemu_account.sid, receiver, sms_url=twemu_receiver.url("/mo"))
+    sent = await twemu_client.messages.create_async(to=receiver, from_=sender, body="code 123456")
+
+    (call,) = await twemu.control.wait_for_webhooks(lambda c: len(c) >= 1, kind="inbound")
+    assert call.param("From") == sender
+    assert call.param("To") == receiver
+    assert call.param("Body") == "code 123456"
+    assert call.param("MessageSid") != sent.sid  # the receiving side's own message
+    (received,) = twemu_receiver.received
+    assert_signed(received, twemu_account.auth_token)
+    held = await twemu_client.messages.list_async(to=receiver, from_=sender)
+    assert {(m.direction, m.body) for m in held} == {("inbound", "code 123456"), ("outbound-api", "code 123456")}
+
+
+async def test_a_number_cannot_send_to_itself(
+    twemu: RunningEmulator, twemu_account: AccountInfo, twemu_client: Client, twemu_numbers: Callable[[], str]
+) -> None:
+    number = twemu_numbers()
+    await twemu.control.add_phone_number(twemu_account.sid, number)
+    with pytest.raises(TwilioRestException) as refused:
+        await twemu_client.messages.create_async(to=number, from_=number, body="hi")
+    assert refused.value.code == 21266

@@ -132,6 +132,16 @@ CATALOG: dict[str, ErrorText] = {
         "einer Nummer an sich selbst.",
         422,
     ),
+    "webhook_probe_one_sender": ErrorText(
+        "Give either test_phone or from_number_id: the code comes back from one of them.",
+        "Geben Sie entweder test_phone oder from_number_id an: der Code kommt von einem der beiden zurück.",
+        422,
+    ),
+    "webhook_probe_sender_invalid": ErrorText(
+        "from_number_id must be another number of this integration that is not removed.",
+        "from_number_id muss eine andere, nicht entfernte Nummer dieser Integration sein.",
+        422,
+    ),
     "webhook_probe_not_returned": ErrorText(
         "The code did not come back to the number at Twilio within {seconds} seconds.",
         "Der Code ist nicht innerhalb von {seconds} Sekunden bei Twilio an der Nummer angekommen.",

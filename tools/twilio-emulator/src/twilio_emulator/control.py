@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from twilio_emulator.context import Context, ctx_of
 from twilio_emulator.ids import SID_RE, new_sid, new_token
 from twilio_emulator.inbound import UnknownReceiver, plan_inbound
+from twilio_emulator.inbound_delivery import deliver_inbound
 from twilio_emulator.render import account_json, message_json, number_json, short_code_json
 from twilio_emulator.signing import Algorithm
 from twilio_emulator.state import (
@@ -507,28 +508,11 @@ async def inbound(request: web.Request) -> web.Response:
         "keyword": plan.keyword,
         "fallback_status": None,
     }
-    if plan.url is None or plan.dropped_reason is not None:
-        return web.json_response(result)
-    delivery = await ctx.poster.deliver(
-        kind="inbound",
-        account=plan.account,
-        message_sid=plan.message.sid,
-        url=plan.url,
-        method=plan.method,
-        params=plan.params,
-    )
-    result.update(url=delivery.url, status=delivery.status, error=delivery.error)
-    if not delivery.ok and plan.fallback_url:
-        # Twilio calls the fallback URL with the same fields plus ErrorCode/ErrorUrl.
-        fallback = await ctx.poster.deliver(
-            kind="fallback",
-            account=plan.account,
-            message_sid=plan.message.sid,
-            url=plan.fallback_url,
-            method=plan.fallback_method,
-            params=[*plan.params, ("ErrorCode", "11200"), ("ErrorUrl", delivery.url)],
+    delivery = await deliver_inbound(ctx.poster, plan)
+    if delivery is not None:
+        result.update(
+            url=delivery.url, status=delivery.status, error=delivery.error, fallback_status=delivery.fallback_status
         )
-        result["fallback_status"] = fallback.status
     return web.json_response(result)
 
 

@@ -12,6 +12,7 @@ CATALOGUE: dict[int, tuple[int, str]] = {
     20500: (500, "Internal Server Error"),
     20503: (503, "Service Unavailable"),
     21211: (400, "Invalid 'To' Phone Number: {value}"),
+    21266: (400, "'To' and 'From' number cannot be the same"),
     21408: (400, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number"),
     21602: (400, "Message body is required."),
     21603: (400, "A 'From' phone number is required."),

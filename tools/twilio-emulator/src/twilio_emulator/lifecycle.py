@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 
+from twilio_emulator.inbound import UnknownReceiver, plan_inbound
+from twilio_emulator.inbound_delivery import deliver_inbound
 from twilio_emulator.render import API_VERSION
 from twilio_emulator.state import Message, OutcomeRule, Store, utcnow
 from twilio_emulator.webhooks import WebhookPoster
@@ -115,6 +118,22 @@ class StatusWalker:
         # Out of order: every state change happened, then the callbacks arrive newest first.
         for params in reversed(held):
             await self._post(message, params, outcome.duplicate_callbacks)
+        if message.status == "delivered":
+            await self._arrive(message)
+
+    async def _arrive(self, message: Message) -> None:
+        """A message delivered to a number of the emulator (of any account) reaches it as an inbound
+        message, as between two Twilio numbers: stored, keyword handling applied, its webhook posted."""
+        if message.from_ is None or self._store.number_by_phone(message.to) is None:
+            return
+        media: list[tuple[str | None, str]] = [
+            (None, mimetypes.guess_type(url)[0] or "application/octet-stream") for url in message.media_urls
+        ]
+        try:
+            plan = plan_inbound(self._store, message.from_, message.to, message.body, media, [])
+        except UnknownReceiver:  # removed meanwhile
+            return
+        await deliver_inbound(self._poster, plan)
 
     async def _post(self, message: Message, params: list[tuple[str, str]], duplicate: bool) -> None:
         account = self._store.accounts.get(message.account_sid)

@@ -61,6 +61,8 @@ def create_message(store: Store, account: Account, req: CreateRequest, now: floa
         raise TwilioApiError(21623)
     if not is_e164(req.to):
         raise TwilioApiError(21211, value=req.to)
+    if req.from_ and req.from_ == req.to:
+        raise TwilioApiError(21266)
     if req.status_callback and not valid_callback_url(req.status_callback):
         raise TwilioApiError(21609)
 

@@ -29,7 +29,9 @@ PROBE_TEXT = (
     "Proves the inbound path of one number of the integration, step by step (`credentials`, `configuration`, "
     "and with `send_test_message`: `sent`, `returned_to_twilio`, `arrived`), each `passed`, `failed` (with "
     "`code` and `message`) or `skipped`. With `send_test_message` (two messages are charged by Twilio) a "
-    "one-time code is sent from the number to `test_phone`, whose user sends it back; the answer waits "
+    "one-time code is sent from the number to `test_phone`, whose user sends it back, or, with `from_number_id` "
+    "instead (one message charged, nobody has to answer), from that other number of the integration to the "
+    "number; the answer waits "
     "(at most `wait_seconds`, bounded by `BYOSMS_PROVISIONING_WEBHOOK_PROBE_MAX_WAIT_SECONDS`) until Twilio "
     "holds the reply and the message trace shows it arrived through the regional ingress."
 )

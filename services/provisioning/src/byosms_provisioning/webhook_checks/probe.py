@@ -6,8 +6,11 @@ number step by step, each reported ``passed``, ``failed`` (with a code and messa
    kept on the number like any other);
 3. only when the tenant agrees to the cost (``send_test_message``): ``sent``, a one-time code sent from
    the number to the tenant's test phone, whose user sends it back (Twilio refuses a message from a
-   number to itself, error 21266; prior knowledge, not in the shared Twilio notes);
-4. ``returned_to_twilio``: Twilio holds a message from the test phone to the number with that code;
+   number to itself, error 21266; prior knowledge, not in the shared Twilio notes); or, with
+   ``from_number_id`` instead of a test phone, sent by another number of the integration to the number,
+   so that nobody has to answer (one message charged instead of two);
+4. ``returned_to_twilio``: Twilio holds a message from the test phone (or that other number) to the
+   number with that code;
 5. ``arrived``: that message (its MessageSid) reached routing through the regional ingress, as the
    message trace shows (routed or discarded, with the region that accepted it).
 
@@ -105,6 +108,7 @@ async def probe(
     send_test_message: bool,
     test_phone: str | None,
     wait_seconds: float,
+    from_number_id: str | None = None,
 ) -> ProbeResult:
     async with ctx.pool.acquire() as conn:
         integration = await imports_repo.get_integration(conn, integration_id)
@@ -113,7 +117,15 @@ async def probe(
     number = await numbers_repo.get(ctx.pool, organization_id, number_id[:200])
     if number is None or number.state == "removed" or number.integration_id != integration_id:
         raise NotFound("not_found")
-    if send_test_message and (not test_phone or test_phone == number.address):
+    sender: str | None = None  # another number of the integration that sends the code to this one
+    if send_test_message and from_number_id is not None:
+        if test_phone is not None:
+            raise InvalidInput("webhook_probe_one_sender")
+        other = await numbers_repo.get(ctx.pool, organization_id, from_number_id[:200])
+        if other is None or other.state == "removed" or other.integration_id != integration_id or other.id == number.id:
+            raise InvalidInput("webhook_probe_sender_invalid")
+        sender = other.address
+    elif send_test_message and (not test_phone or test_phone == number.address):
         raise InvalidInput("webhook_probe_test_phone_required")
     steps: list[Step] = []
     result = ProbeResult(number.id, steps)
@@ -151,19 +163,31 @@ async def probe(
         )
         return skip_rest()
     steps.append(Step("configuration", "passed", details=where))
-    if not send_test_message or test_phone is None:
+    if not send_test_message:
         return result
+    # Who texts the code to the number: the tenant's test phone (after the number texted it there), or
+    # the integration's other number.
+    replier = sender if sender is not None else test_phone
+    assert replier is not None
 
     code = f"{secrets.randbelow(1_000_000):06d}"
     try:
-        before = {sid for sid, _ in await reader.inbound_messages(to=number.address, from_=test_phone)}
-        sent_sid = await reader.send(
-            from_=number.address, to=test_phone, body=f"byosms test code {code}: please reply with this code."
-        )
+        before = {sid for sid, _ in await reader.inbound_messages(to=number.address, from_=replier)}
+        if sender is not None:
+            sent_sid = await reader.send(from_=sender, to=number.address, body=f"byosms test code {code}")
+        else:
+            sent_sid = await reader.send(
+                from_=number.address, to=replier, body=f"byosms test code {code}: please reply with this code."
+            )
     except ByosmsError as exc:
         steps.append(_failed("sent", exc))
         return skip_rest()
-    steps.append(Step("sent", "passed", details={"message_sid": sent_sid, "to": test_phone}))
+    sent_details = (
+        {"message_sid": sent_sid, "to": number.address, "from": sender}
+        if sender
+        else {"message_sid": sent_sid, "to": replier}
+    )
+    steps.append(Step("sent", "passed", details=sent_details))
     log.info("probe of number %s: test message %s sent", number.id, sent_sid)
 
     loop = asyncio.get_running_loop()
@@ -172,7 +196,7 @@ async def probe(
     returned: str | None = None
     while returned is None:
         try:
-            listed = await reader.inbound_messages(to=number.address, from_=test_phone)
+            listed = await reader.inbound_messages(to=number.address, from_=replier)
         except ByosmsError as exc:
             steps.append(_failed("returned_to_twilio", exc))
             return skip_rest()

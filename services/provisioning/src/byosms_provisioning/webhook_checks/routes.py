@@ -40,6 +40,13 @@ class ProbeBody(_Body):
     test_phone: str | None = Field(
         default=None, pattern=E164, description="the tenant's phone that sends the code back to the number"
     )
+    from_number_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="instead of `test_phone`: another number of this integration, which sends the code to "
+        "the number (one message charged; nobody has to answer)",
+    )
     wait_seconds: float = Field(default=60, ge=1, le=900, description="how long to wait for the reply")
 
 
@@ -77,6 +84,7 @@ async def probe_integration(request: web.Request) -> web.Response:
         send_test_message=body.send_test_message,
         test_phone=body.test_phone,
         wait_seconds=body.wait_seconds,
+        from_number_id=body.from_number_id,
     )
     return web.json_response(result.view(language_of(request)))
 
