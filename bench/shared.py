@@ -1,4 +1,5 @@
-"""What the benchmarks share: CPU time read from /proc, and the benchmark's own database.
+"""What the benchmarks share: CPU time read from /proc, the benchmark's own database, and writing a
+results file that keeps its earlier figures.
 
 Each ``bench/<name>/run.py`` puts this folder on ``sys.path`` and imports from here.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -72,3 +74,26 @@ async def bench_database(url: str) -> str:
     finally:
         await conn.close()
     return urlunsplit(urlsplit(url)._replace(path="/" + BENCH_DATABASE))
+
+
+EARLIER = "\n## Earlier figures\n"
+
+
+def write_results(path: Path, text: str, earlier: str | None) -> None:
+    """Write this run's figures, keeping the file's "Earlier figures" section (the figures a change
+    replaced). With ``earlier``, this run goes into that section under that heading instead."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    current, _, kept = old.partition(EARLIER)
+    sections = [s for s in re.split(r"\n(?=### )", kept.strip()) if s.strip()]
+    if earlier is None:
+        current = text
+    else:
+        heading = f"### {earlier}"
+        body = text.split("\n", 2)[2].strip()  # without the title
+        sections = [s for s in sections if not s.startswith(heading + "\n")] + [f"{heading}\n\n{body}\n"]
+        current = current or text.split("\n", 1)[0] + "\n\nNo current figures yet.\n"
+    out = current.rstrip() + "\n"
+    if sections:
+        out += EARLIER + "\n" + "\n".join(s.rstrip() + "\n" for s in sections)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(out, encoding="utf-8")

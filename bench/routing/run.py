@@ -58,7 +58,7 @@ from byosms_common import topics
 from byosms_common.testing import start_group_at_end
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/shared.py
-from shared import bench_database, cpu_seconds, postgres_cpu_seconds, postmaster_pid
+from shared import bench_database, cpu_seconds, postgres_cpu_seconds, postmaster_pid, write_results
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results" / "routing.md"
@@ -594,29 +594,6 @@ def report(drains: list[Drain], args: argparse.Namespace, started: str) -> str:
         if d.note:
             lines.append(f"- {d.kind}, {d.processes} process(es): {d.note}")
     return "\n".join(lines) + "\n"
-
-
-EARLIER = "\n## Earlier figures\n"
-
-
-def write_results(path: Path, text: str, earlier: str | None) -> None:
-    """Write this run's figures, keeping the file's "Earlier figures" section (the figures a change
-    replaced). With ``earlier``, this run goes into that section under that heading instead."""
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    current, _, kept = old.partition(EARLIER)
-    sections = [s for s in re.split(r"\n(?=### )", kept.strip()) if s.strip()]
-    if earlier is None:
-        current = text
-    else:
-        heading = f"### {earlier}"
-        body = text.split("\n", 2)[2].strip()  # without the title
-        sections = [s for s in sections if not s.startswith(heading + "\n")] + [f"{heading}\n\n{body}\n"]
-        current = current or text.split("\n", 1)[0] + "\n\nNo current figures yet.\n"
-    out = current.rstrip() + "\n"
-    if sections:
-        out += EARLIER + "\n" + "\n".join(s.rstrip() + "\n" for s in sections)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(out, encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------------ main

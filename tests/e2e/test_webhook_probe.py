@@ -17,7 +17,7 @@ import pytest
 from byosms_common import messages as m
 from byosms_common import topics
 from byosms_common.testing import TopicWatcher
-from byosms_devstack.demo import Endpoints, Texting, api_of, connect_tenant, emulator_of
+from byosms_devstack.demo import Endpoints, Tenant, Texting, api_of, connect_tenant, emulator_of
 
 pytestmark = pytest.mark.e2e
 
@@ -65,6 +65,35 @@ async def _play_test_phone(http: aiohttp.ClientSession, endpoints: Endpoints, nu
         assert (await _ok(r, 200))["status"] == 200
 
 
+async def _tenant_with_numbers(
+    http: aiohttp.ClientSession, endpoints: Endpoints, private_key: bytes, watch: TopicWatcher, addresses: list[str]
+) -> tuple[Tenant, dict[str, str]]:
+    """A connected tenant with ``addresses`` seeded at Twilio (webhook: the ingress) and imported; routing
+    has routed a message to the first one (it learns of numbers on its own path). The number ids."""
+    tenant = await connect_tenant(http, endpoints, private_key, f"e2e-org-{uuid.uuid4().hex[:8]}")
+    async with http.put(
+        f"{api_of(endpoints)}/sms/routing-defaults",
+        json={"default_routing_target": "queue-probe"},
+        headers=tenant.headers,
+    ) as r:
+        await _ok(r, 200)
+    ids: dict[str, str] = {}
+    for address in addresses:
+        seed = {"account_sid": tenant.account_sid, "phone_number": address, "sms_url": endpoints.inbound_url}
+        async with http.post(f"{emulator_of(endpoints)}/phone-numbers", json=seed) as r:
+            await _ok(r, 201)
+        ids[address] = await _import(
+            http,
+            endpoints,
+            tenant.headers,
+            {"integration_id": tenant.integration_id, "type": "local", "sender_id": address},
+        )
+    await Texting(http, endpoints, watch, addresses[0], "+49152" + f"{secrets.randbelow(10**8):08d}").until(
+        m.InboundMessageRouted, "Hallo"
+    )
+    return tenant, ids
+
+
 async def test_the_probe_proves_the_whole_inbound_path_of_a_number(system: tuple[Endpoints, bytes]) -> None:
     endpoints, private_key = system
     number = "+49301" + f"{secrets.randbelow(10**7):07d}"
@@ -72,26 +101,8 @@ async def test_the_probe_proves_the_whole_inbound_path_of_a_number(system: tuple
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90)) as http,
         TopicWatcher(endpoints.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch,
     ):
-        tenant = await connect_tenant(http, endpoints, private_key, f"e2e-org-{uuid.uuid4().hex[:8]}")
-        async with http.put(
-            f"{api_of(endpoints)}/sms/routing-defaults",
-            json={"default_routing_target": "queue-probe"},
-            headers=tenant.headers,
-        ) as r:
-            await _ok(r, 200)
-        seed = {"account_sid": tenant.account_sid, "phone_number": number, "sms_url": endpoints.inbound_url}
-        async with http.post(f"{emulator_of(endpoints)}/phone-numbers", json=seed) as r:
-            await _ok(r, 201)
-        number_id = await _import(
-            http,
-            endpoints,
-            tenant.headers,
-            {"integration_id": tenant.integration_id, "type": "local", "sender_id": number},
-        )
-        # Routing learns of the number on its own path: text until it routes a message to it.
-        await Texting(http, endpoints, watch, number, "+49152" + f"{secrets.randbelow(10**8):08d}").until(
-            m.InboundMessageRouted, "Hallo"
-        )
+        tenant, ids = await _tenant_with_numbers(http, endpoints, private_key, watch, [number])
+        number_id = ids[number]
 
         player = asyncio.create_task(_play_test_phone(http, endpoints, number))
         probe = {"number_id": number_id, "send_test_message": True, "test_phone": TEST_PHONE, "wait_seconds": 60}
@@ -124,28 +135,7 @@ async def test_the_probe_with_another_number_of_the_integration_needs_nobody_to_
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90)) as http,
         TopicWatcher(endpoints.kafka_bootstrap, [topics.MESSAGE_EVENTS.name], from_end=True) as watch,
     ):
-        tenant = await connect_tenant(http, endpoints, private_key, f"e2e-org-{uuid.uuid4().hex[:8]}")
-        async with http.put(
-            f"{api_of(endpoints)}/sms/routing-defaults",
-            json={"default_routing_target": "queue-probe"},
-            headers=tenant.headers,
-        ) as r:
-            await _ok(r, 200)
-        ids = {}
-        for address in (number, other):
-            seed = {"account_sid": tenant.account_sid, "phone_number": address, "sms_url": endpoints.inbound_url}
-            async with http.post(f"{emulator_of(endpoints)}/phone-numbers", json=seed) as r:
-                await _ok(r, 201)
-            ids[address] = await _import(
-                http,
-                endpoints,
-                tenant.headers,
-                {"integration_id": tenant.integration_id, "type": "local", "sender_id": address},
-            )
-        await Texting(http, endpoints, watch, number, "+49152" + f"{secrets.randbelow(10**8):08d}").until(
-            m.InboundMessageRouted, "Hallo"
-        )
-
+        tenant, ids = await _tenant_with_numbers(http, endpoints, private_key, watch, [number, other])
         probe = {"number_id": ids[number], "send_test_message": True, "from_number_id": ids[other], "wait_seconds": 60}
         async with http.post(
             f"{api_of(endpoints)}/integrations/{tenant.integration_id}/webhook:probe",
