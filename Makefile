@@ -30,8 +30,8 @@ contracts-check: install ## Fail when contracts/ drifted from the code
 helm-check: ## helm lint + render every scenario and validate against Kubernetes 1.33 schemas
 	bash scripts/helm_check.sh
 
-test: lint typecheck contracts-check helm-check ## Lint, type-check, chart checks, then all tests (starts Kafka + PostgreSQL when not configured)
-	$(UV) run pytest -q
+test: lint typecheck contracts-check helm-check ## Lint, type-check, chart checks, then all tests (starts Kafka + PostgreSQL when not configured); the 15 slowest are listed, to keep CI well under its budget
+	$(UV) run pytest -q --durations=15
 
 test-unit: install ## Only the unit tests
 	$(UV) run pytest -q -m unit
