@@ -42,9 +42,17 @@ async def _import(
             assert view["state"] == "imported", view
             break
         await asyncio.sleep(0.2)
-    async with http.get(f"{api}/sms/numbers", params={"address_prefix": body["sender_id"]}, headers=headers) as r:
-        (number,) = (await _ok(r, 200))["items"]
-    return str(number["id"])
+    else:
+        raise AssertionError(f"import {import_id} still in progress")
+    # The inventory's record reaches the number list a moment after the import ended (through Kafka).
+    for _ in range(300):
+        async with http.get(f"{api}/sms/numbers", params={"address_prefix": body["sender_id"]}, headers=headers) as r:
+            items = (await _ok(r, 200))["items"]
+        if items:
+            (number,) = items
+            return str(number["id"])
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{body['sender_id']} imported but not in the number list")
 
 
 async def _play_test_phone(http: aiohttp.ClientSession, endpoints: Endpoints, number: str) -> None:
