@@ -19,33 +19,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 
 from prometheus_client import Gauge
+
+from byosms_common.refusal_log import RateLimiter
 
 log = logging.getLogger(__name__)
 
 STILL_DOWN_EVERY_S = 30.0
-
-
-class RateLimiter:
-    """At most one event per key per ``interval_s``."""
-
-    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._interval = interval_s
-        self._clock = clock
-        self._last: dict[Hashable, float] = {}
-        self._suppressed: dict[Hashable, int] = {}
-
-    def allow(self, key: Hashable) -> int | None:
-        """None when ``key`` had its event within the interval; else how many were suppressed since."""
-        now = self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self._interval:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return None
-        self._last[key] = now
-        return self._suppressed.pop(key, 0)
 
 
 class KafkaConnectivity:
