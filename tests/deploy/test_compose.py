@@ -61,17 +61,29 @@ def test_kafka_is_a_single_kraft_node_without_auto_created_topics() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(APPS))
-def test_services_are_built_from_their_dockerfile(name: str) -> None:
+def test_services_are_built_from_their_target_of_the_dockerfile(name: str, images: dict[str, Any]) -> None:
     directory, script, port = APPS[name]
     build = SERVICES[name]["build"]
     assert build["context"] == "."
-    assert build["dockerfile"] == f"{directory}/Dockerfile"
-    dockerfile = (ROOT / build["dockerfile"]).read_text()
-    assert f'ENTRYPOINT ["{script}"' in dockerfile
+    assert (ROOT / build["context"] / build["dockerfile"]).resolve() == ROOT / "Dockerfile"
+    image = images[build["target"]]
+    assert image.entrypoint[0] == script
     project = tomllib.loads((ROOT / directory / "pyproject.toml").read_text())["project"]
     assert script in project["scripts"]
-    assert f"uv sync --locked --no-dev --no-editable --package {project['name']}" in dockerfile
+    assert image.venv_sync == f"uv sync --locked --no-dev --no-editable --package {project['name']}"
+    assert image.expose == [str(port)]
     assert f"127.0.0.1:{port}:{port}" in SERVICES[name]["ports"]
+    assert SERVICES[name]["image"] == f"byosms/{build['target']}:dev", "as make images tags it"
+
+
+def test_every_build_names_an_existing_dockerfile_and_target(images: dict[str, Any]) -> None:
+    built = {name: service["build"] for name, service in SERVICES.items() if "build" in service}
+    assert set(built) == {*APPS, "twilio-emulator"}
+    for name, build in built.items():
+        assert (ROOT / build["context"] / build["dockerfile"]).is_file(), name
+        assert build["target"] in images, name
+        assert images[build["target"]].entrypoint, f"{name}: {build['target']} is an image, not a build stage"
+    assert images[built["twilio-emulator"]["target"]].entrypoint == ["twilio-emulator"]
 
 
 @pytest.mark.parametrize("name", sorted(APPS))

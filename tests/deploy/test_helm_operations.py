@@ -458,11 +458,10 @@ def test_a_public_ingress_service_does_not_publish_the_metrics_port(render_chart
         assert _selects(private["spec"]["selector"], sts["spec"]["template"]["metadata"]["labels"])
 
 
-def test_provisioning_runs_serve_once(production: list[dict[str, Any]]) -> None:
+def test_provisioning_runs_serve_once(production: list[dict[str, Any]], images: dict[str, Any]) -> None:
     """Its image's ENTRYPOINT is ``byosms-provisioning serve``; args alone would append a second
     ``serve``, which the command line refuses."""
     (sts,) = [w for w in _workloads(production) if _component(w) == "provisioning"]
     (container,) = sts["spec"]["template"]["spec"]["containers"]
     assert (container["command"], container["args"]) == (["byosms-provisioning"], ["serve"])
-    dockerfile = (ROOT / "services" / "provisioning" / "Dockerfile").read_text()
-    assert 'ENTRYPOINT ["byosms-provisioning"' in dockerfile
+    assert images["provisioning"].entrypoint == ["byosms-provisioning", "serve"]
