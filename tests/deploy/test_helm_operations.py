@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from byosms_common.kafka_reachability import GAUGE as KAFKA_REACHABLE
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -388,6 +390,8 @@ def test_alerts_cover_the_failure_modes_and_link_real_runbooks(production: list[
         "ByosmsTargetDown",
     }
     assert alerts["ByosmsKafkaUnreachable"]["for"] == "2m"
+    for gauge in ("byosms_ingress_kafka_reachable", KAFKA_REACHABLE):
+        assert f"{gauge}{{namespace=" in alerts["ByosmsKafkaUnreachable"]["expr"], gauge
     assert "> 0.5" in alerts["ByosmsIngressSpoolAboveHalf"]["expr"]
     assert "byosms_consumer_lag" in alerts["ByosmsConsumerLagHigh"]["expr"]
     assert "> 1000" in alerts["ByosmsConsumerLagHigh"]["expr"]
