@@ -150,3 +150,15 @@ def test_installed_once_on_aiohttps_server_logger_however_often_asked(caplog: py
     finally:
         quiet.remove()
     assert quiet not in server_log.filters
+
+
+def test_a_refusal_log_set_above_warning_drops_the_parser_errors_too() -> None:
+    quiet = QuietHttpErrors(RefusalLog(LOGGER), "refused a malformed request: %s")
+    logger = logging.getLogger(LOGGER)
+    before = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        assert not quiet.filter(_aiohttp_error_record(BadStatusLine("GET /")))
+    finally:
+        logger.setLevel(before)
+    assert quiet.filter(_aiohttp_error_record(ContentEncodingError("deflate")))

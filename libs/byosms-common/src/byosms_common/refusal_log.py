@@ -126,8 +126,8 @@ class QuietHttpErrors(logging.Filter):
             return True
         kind = type(error).__name__
         held = self._refusals.admit(("malformed HTTP", kind))
-        if held is None:
-            return False
+        if held is None or not self._refusals.logger.isEnabledFor(logging.WARNING):
+            return False  # held back, or the refusal log's level leaves out warnings
         record.name = self._refusals.logger.name
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.msg, record.args = self._msg + "%s", (kind, held)
