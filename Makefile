@@ -3,8 +3,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV ?= uv
 PY_SRC := libs/byosms-common/src $(wildcard services/*/src) $(wildcard tools/*/src) scripts
+# The targets of the one Dockerfile (each image is tagged byosms/<target>:dev, as docker-compose.yml names them).
+IMAGES := ingress-webhook provisioning inventory routing console twilio-emulator
 
-.PHONY: help install lint typecheck contracts contracts-check helm-check test test-unit test-integration stack-up stack-down up down bench console-screenshots clean
+.PHONY: help install lint typecheck contracts contracts-check helm-check test test-unit test-integration stack-up stack-down up down images bench console-screenshots clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -54,6 +56,9 @@ up: stack-up ## Bring the whole system up in the background, wait until every se
 down: ## Stop the services, then the stack
 	-@$(UV) run python scripts/services.py down
 	$(UV) run byosms-stack down
+
+images: ## Build every image with Docker from the one Dockerfile (a target each: `docker build --target routing .`)
+	@for target in $(IMAGES); do echo "== $$target"; docker build --target $$target -t byosms/$$target:dev . || exit 1; done
 
 bench: install ## Run the benchmarks on the test stack, not make up's (results in bench/results/)
 	@eval "$$($(UV) run byosms-stack up --test)" && for b in bench/*/run.py bench/routing/transactions.py; do echo "== $$b"; $(UV) run python $$b || exit 1; done

@@ -7,12 +7,14 @@ rendered is not a tested chart.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dockerfile
 import pytest
 import yaml
 from pydantic import AliasChoices
@@ -33,6 +35,7 @@ from byosms_routing.settings import RoutingSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "byosms"
+DOCKERFILE = ROOT / "Dockerfile"
 KUBE_VERSION = "1.33.0"
 
 
@@ -139,3 +142,100 @@ def render_chart(helm_binary: Path) -> Renderer:
         return RenderResult(result.returncode, result.stdout, result.stderr)
 
     return render
+
+
+@dataclass
+class Image:
+    """What one target of the Dockerfile is, with what its stage inherits from the stages it is built
+    FROM (as Docker resolves it): base, user, environment, ports, entrypoint, health check, and the
+    ``uv sync`` of the stage its /app/.venv is copied from."""
+
+    target: str
+    base: str
+    stages: list[str]  # this target and the stages it is built FROM, nearest first
+    user: str | None = None
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+    expose: list[str] = dataclasses.field(default_factory=list)
+    volumes: list[str] = dataclasses.field(default_factory=list)
+    entrypoint: list[str] = dataclasses.field(default_factory=list)
+    cmd: list[str] = dataclasses.field(default_factory=list)
+    healthcheck: str = ""
+    venv_from: str | None = None
+    venv_sync: str = ""
+    runs: list[str] = dataclasses.field(default_factory=list)
+
+
+def _stages(path: Path) -> tuple[list[dockerfile.Command], dict[str, tuple[str, list[dockerfile.Command]]]]:
+    """(instructions before the first FROM, {stage: (its FROM image or stage, its instructions)})."""
+    head: list[dockerfile.Command] = []
+    stages: dict[str, tuple[str, list[dockerfile.Command]]] = {}
+    current: list[dockerfile.Command] | None = None
+    for command in dockerfile.parse_file(str(path)):
+        if command.cmd.upper() == "FROM":
+            base, _as, name = command.value
+            assert _as.upper() == "AS", f"every stage is named: {command.original}"
+            assert name not in stages, f"stage {name} twice"
+            current = []
+            stages[name] = (base, current)
+        elif current is None:
+            head.append(command)
+        else:
+            current.append(command)
+    return head, stages
+
+
+def dockerfile_images(path: Path = DOCKERFILE) -> tuple[list[dockerfile.Command], dict[str, Image]]:
+    """The instructions before the first FROM, and every stage of ``path`` resolved as an image."""
+    head, stages = _stages(path)
+    images: dict[str, Image] = {}
+    for name in stages:
+        chain = [name]
+        while stages[chain[-1]][0] in stages:
+            chain.append(stages[chain[-1]][0])
+        image = Image(target=name, base=stages[chain[-1]][0], stages=chain)
+        for stage in reversed(chain):
+            for command in stages[stage][1]:
+                _apply(image, command, stages)
+        images[name] = image
+    return head, images
+
+
+def _apply(image: Image, command: dockerfile.Command, stages: dict[str, tuple[str, list[dockerfile.Command]]]) -> None:
+    match command.cmd.upper():
+        case "USER":
+            image.user = command.value[0]
+        case "ENV":
+            image.env.update(zip(command.value[::2], command.value[1::2], strict=True))
+        case "EXPOSE":
+            image.expose.extend(command.value)
+        case "VOLUME":
+            image.volumes.extend(command.value)
+        case "ENTRYPOINT":
+            assert command.json, f"exec form, so signals reach the service: {command.original}"
+            image.entrypoint, image.cmd = list(command.value), []
+        case "CMD":
+            image.cmd = list(command.value)
+        case "HEALTHCHECK":
+            image.healthcheck = command.original
+        case "RUN":
+            image.runs.append(command.value[0])
+        case "COPY":
+            sources = [flag.split("=", 1)[1] for flag in command.flags if flag.startswith("--from=")]
+            if sources and command.value[-1] == "/app/.venv":
+                image.venv_from = sources[0]
+                runs = [c.value[0] for c in stages[sources[0]][1] if c.cmd.upper() == "RUN"]
+                syncs = [run for run in runs if "uv sync" in run]
+                assert len(syncs) == 1, f"one uv sync in {sources[0]}"
+                image.venv_sync = syncs[0]
+
+
+@pytest.fixture(scope="session")
+def images() -> dict[str, Image]:
+    """Every stage of the repository's Dockerfile, by name (the image targets among them)."""
+    return dockerfile_images()[1]
+
+
+@pytest.fixture(scope="session")
+def dockerfile_head() -> list[dockerfile.Command]:
+    """The Dockerfile's instructions before its first FROM (global build arguments)."""
+    return dockerfile_images()[0]

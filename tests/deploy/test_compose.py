@@ -1,6 +1,6 @@
 """docker-compose.yml describes the local stack correctly. No Docker engine runs here, so the file is
-checked structurally: services and images, health checks, start order, every topic of
-byosms_common.topics created, and no secret value written into the file."""
+checked structurally: services and images, health checks, start order, topics created and checked by
+the chart's own ``byosms-topics ensure``, and no secret value written into the file."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from byosms_common.topics import ALL_TOPICS, all_topic_names
+from byosms_common.settings import KafkaSettings, TelemetrySettings
+from byosms_common.topics_cli import TopicSettings
 
 pytestmark = pytest.mark.unit
 
@@ -46,7 +47,6 @@ def test_the_stack_has_every_piece() -> None:
 
 def test_images_are_the_official_ones() -> None:
     assert SERVICES["kafka"]["image"] == "apache/kafka:4.1.1"
-    assert SERVICES["topic-init"]["image"] == "apache/kafka:4.1.1"
     assert SERVICES["postgres"]["image"] == "postgres:15"
     assert "bitnami" not in COMPOSE_TEXT.lower()
 
@@ -61,17 +61,29 @@ def test_kafka_is_a_single_kraft_node_without_auto_created_topics() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(APPS))
-def test_services_are_built_from_their_dockerfile(name: str) -> None:
+def test_services_are_built_from_their_target_of_the_dockerfile(name: str, images: dict[str, Any]) -> None:
     directory, script, port = APPS[name]
     build = SERVICES[name]["build"]
     assert build["context"] == "."
-    assert build["dockerfile"] == f"{directory}/Dockerfile"
-    dockerfile = (ROOT / build["dockerfile"]).read_text()
-    assert f'ENTRYPOINT ["{script}"' in dockerfile
+    assert (ROOT / build["context"] / build["dockerfile"]).resolve() == ROOT / "Dockerfile"
+    image = images[build["target"]]
+    assert image.entrypoint[0] == script
     project = tomllib.loads((ROOT / directory / "pyproject.toml").read_text())["project"]
     assert script in project["scripts"]
-    assert f"uv sync --locked --no-dev --no-editable --package {project['name']}" in dockerfile
+    assert image.venv_sync == f"uv sync --locked --no-dev --no-editable --package {project['name']}"
+    assert image.expose == [str(port)]
     assert f"127.0.0.1:{port}:{port}" in SERVICES[name]["ports"]
+    assert SERVICES[name]["image"] == f"byosms/{build['target']}:dev", "as make images tags it"
+
+
+def test_every_build_names_an_existing_dockerfile_and_target(images: dict[str, Any]) -> None:
+    built = {name: service["build"] for name, service in SERVICES.items() if "build" in service}
+    assert set(built) == {*APPS, "twilio-emulator", "topic-init"}
+    for name, build in built.items():
+        assert (ROOT / build["context"] / build["dockerfile"]).is_file(), name
+        assert build["target"] in images, name
+        assert images[build["target"]].entrypoint, f"{name}: {build['target']} is an image, not a build stage"
+    assert images[built["twilio-emulator"]["target"]].entrypoint == ["twilio-emulator"]
 
 
 @pytest.mark.parametrize("name", sorted(APPS))
@@ -122,28 +134,38 @@ def test_ingress_spool_is_a_volume() -> None:
     assert any(v.endswith(":" + spool) for v in ingress["volumes"])
 
 
-def _created_topics() -> dict[str, tuple[int, bool]]:
-    script = SERVICES["topic-init"]["command"][0]
-    created = {}
-    for match in re.finditer(r"^\s*create (\S+) (\d+)( compact)?\s*$", script, re.MULTILINE):
-        created[match.group(1)] = (int(match.group(2)), bool(match.group(3)))
-    return created
+def test_topic_init_runs_what_the_charts_topic_job_runs(render_chart: Any, images: dict[str, Any]) -> None:
+    """``byosms-topics ensure``: the topics of byosms_common.topics created and checked, not a list of
+    its own; a topic that breaks a guarantee fails it, and then no service starts."""
+    docs = render_chart(ROOT / "deploy" / "helm" / "byosms" / "ci" / "production-values.yaml").documents
+    (job,) = [d for d in docs if d["kind"] == "Job" and d["metadata"]["name"].endswith("-kafka-topics")]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    init = SERVICES["topic-init"]
+    assert (
+        init["entrypoint"] + init["command"] == container["command"] + container["args"] == ["byosms-topics", "ensure"]
+    )
+    # From the image the chart takes it from, whose venv has byosms-common and so the console script.
+    values = yaml.safe_load((ROOT / "deploy" / "helm" / "byosms" / "values.yaml").read_text())
+    assert init["build"]["target"] == values["kafka"]["topics"]["imageService"] == "provisioning"
+    common = tomllib.loads((ROOT / "libs" / "byosms-common" / "pyproject.toml").read_text())["project"]
+    assert "byosms-topics" in common["scripts"]
+    assert images["provisioning"].venv_sync.endswith("--package byosms-provisioning")
+    provisioning = tomllib.loads((ROOT / "services" / "provisioning" / "pyproject.toml").read_text())["project"]
+    assert any(d.startswith("byosms-common") for d in provisioning["dependencies"])
+    assert init["restart"] == "no"
+    assert init["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    assert init["healthcheck"] == {"disable": True}, "the image's check is provisioning's /readyz"
 
 
-def test_topic_init_creates_every_topic() -> None:
-    created = _created_topics()
-    assert sorted(created) == sorted(all_topic_names())
-    for spec in ALL_TOPICS:
-        assert created[spec.name] == (spec.partitions, spec.compacted)
-        if spec.has_dead_letter:
-            # Dead-letter topics keep the partition count and are never compacted.
-            assert created[spec.dead_letter] == (spec.partitions, False)
-
-
-def test_topic_init_uses_the_kafka_image_tools() -> None:
-    script = SERVICES["topic-init"]["command"][0]
-    assert "/opt/kafka/bin/kafka-topics.sh --bootstrap-server kafka:29092 --create --if-not-exists" in script
-    assert "--config cleanup.policy=compact" in script
+def test_topic_init_settings_are_read_by_the_topic_tool() -> None:
+    env = SERVICES["topic-init"]["environment"]
+    assert env["BYOSMS_KAFKA_BOOTSTRAP"] == "kafka:29092"
+    # One broker: one replica; the tool fails on fewer replicas or min.insync.replicas than asked.
+    assert (env["BYOSMS_TOPICS_REPLICATION_FACTOR"], env["BYOSMS_TOPICS_MIN_INSYNC_REPLICAS"]) == (1, 1)
+    assert "BYOSMS_TOPICS_PLAN" not in env, "the code's topics, so compose cannot drift from them"
+    read = {f"BYOSMS_TOPICS_{name}".upper() for name in TopicSettings.model_fields}
+    read |= {f"BYOSMS_{name}".upper() for cls in (KafkaSettings, TelemetrySettings) for name in cls.model_fields}
+    assert {k for k in env if k.startswith("BYOSMS_")} <= read
 
 
 def test_secrets_come_only_from_ignored_env_files() -> None:

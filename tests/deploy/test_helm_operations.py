@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from byosms_common.kafka_reachability import GAUGE as KAFKA_REACHABLE
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -388,6 +390,8 @@ def test_alerts_cover_the_failure_modes_and_link_real_runbooks(production: list[
         "ByosmsTargetDown",
     }
     assert alerts["ByosmsKafkaUnreachable"]["for"] == "2m"
+    for gauge in ("byosms_ingress_kafka_reachable", KAFKA_REACHABLE):
+        assert f"{gauge}{{namespace=" in alerts["ByosmsKafkaUnreachable"]["expr"], gauge
     assert "> 0.5" in alerts["ByosmsIngressSpoolAboveHalf"]["expr"]
     assert "byosms_consumer_lag" in alerts["ByosmsConsumerLagHigh"]["expr"]
     assert "> 1000" in alerts["ByosmsConsumerLagHigh"]["expr"]
@@ -458,11 +462,10 @@ def test_a_public_ingress_service_does_not_publish_the_metrics_port(render_chart
         assert _selects(private["spec"]["selector"], sts["spec"]["template"]["metadata"]["labels"])
 
 
-def test_provisioning_runs_serve_once(production: list[dict[str, Any]]) -> None:
+def test_provisioning_runs_serve_once(production: list[dict[str, Any]], images: dict[str, Any]) -> None:
     """Its image's ENTRYPOINT is ``byosms-provisioning serve``; args alone would append a second
     ``serve``, which the command line refuses."""
     (sts,) = [w for w in _workloads(production) if _component(w) == "provisioning"]
     (container,) = sts["spec"]["template"]["spec"]["containers"]
     assert (container["command"], container["args"]) == (["byosms-provisioning"], ["serve"])
-    dockerfile = (ROOT / "services" / "provisioning" / "Dockerfile").read_text()
-    assert 'ENTRYPOINT ["byosms-provisioning"' in dockerfile
+    assert images["provisioning"].entrypoint == ["byosms-provisioning", "serve"]

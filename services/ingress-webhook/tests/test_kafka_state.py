@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge
 
 from byosms_ingress.kafka_producer import RdKafkaProducer, _LibrdkafkaLog
-from byosms_ingress.kafka_state import KafkaConnectivity, QuietKafkaClientLogs, RateLimiter
+from byosms_ingress.kafka_state import KafkaConnectivity, QuietKafkaClientLogs
 
 pytestmark = pytest.mark.unit
 
@@ -72,16 +72,6 @@ def test_kafka_never_reached_at_start_is_reported_once(caplog: pytest.LogCapture
     assert not connectivity.became_reachable.is_set()
     assert [level for level, _ in _lines(caplog)] == ["WARNING"]
     assert registry.get_sample_value(GAUGE) == 0
-
-
-def test_the_rate_limiter_counts_what_it_held_back() -> None:
-    clock = Clock()
-    limiter = RateLimiter(60.0, clock)
-    assert limiter.allow("FAIL") == 0
-    assert [limiter.allow("FAIL") for _ in range(3)] == [None, None, None]
-    assert limiter.allow("OTHER") == 0  # per key
-    clock.now += 60
-    assert limiter.allow("FAIL") == 3
 
 
 def test_aiokafka_lines_are_dropped_while_kafka_is_unreachable_and_rate_limited_otherwise(

@@ -54,6 +54,8 @@ async def test_kafka_away_at_start_means_not_ready_then_one_consumer_per_topic(
             assert status == 503
             assert body["checks"] == {"started": False, "postgres": True, "kafka": False, "consumers": False}
             assert not task.done()
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                assert "\nbyosms_kafka_reachable 0.0\n" in await response.text()
 
             async with tcp_forwarding(kafka_port, os.environ["BYOSMS_KAFKA_BOOTSTRAP"]):
 
@@ -76,7 +78,9 @@ async def test_kafka_away_at_start_means_not_ready_then_one_consumer_per_topic(
                 await asyncio.sleep(2)  # late joiners would show up as a rebalance or extra members
                 assert await consumer_group_members(bootstrap, group) == ("Stable", expected)
                 async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
-                    assert "byosms_consumer_handling_seconds" in await response.text()
+                    metrics = await response.text()
+                assert "byosms_consumer_handling_seconds" in metrics
+                assert "\nbyosms_kafka_reachable 1.0\n" in metrics
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from byosms_provisioning.problems import MAX_JSON_DEPTH, json_depth
-from byosms_provisioning.refusal_log import REFUSALS, RefusalLog
+from byosms_provisioning.refusal_log import REFUSALS, RequestRefusals
 from byosms_provisioning.settings import ProvisioningSettings
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ async def test_an_overlong_request_line_is_a_400_logged_once_without_traceback(
 @pytest.mark.unit
 def test_the_refusal_log_writes_once_per_kind_then_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
     now = [0.0]
-    refusals = RefusalLog(interval_s=60, clock=lambda: now[0])
+    refusals = RequestRefusals(interval_s=60, clock=lambda: now[0])
     with caplog.at_level(logging.WARNING):
         written = [refusals.note("json_too_deep") for _ in range(5)]
         written.append(refusals.note("invalid_json"))

@@ -9,6 +9,8 @@ opens and closes — and :class:`ServiceRuntime` does the rest the same way ever
   background jobs) are retried with backoff until they succeed, and ``/readyz`` says which
   condition is missing: ``postgres``, ``kafka``, ``caches``, ``consumers`` (false while a consumer
   waits for a dependency);
+- the gauge ``byosms_kafka_reachable`` follows Kafka from the start, by a metadata request every few
+  seconds, with one log line when Kafka goes and one when it is back (``kafka_reachability``);
 - background jobs are supervised (restarted when they die);
 - on SIGTERM/SIGINT everything is closed in reverse order: jobs, consumers (finishing their work),
   caches, resources, the pool.
@@ -19,6 +21,7 @@ A new consumer is a line in the service's table; a new background job, a call to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,6 +36,7 @@ from byosms_common import db
 from byosms_common.consumer import Consumers, Subscription
 from byosms_common.health import Readiness, add_health_routes
 from byosms_common.kafka import reachable
+from byosms_common.kafka_reachability import KafkaConnectivity, reachability_gauge, watch_kafka
 from byosms_common.runtime import StartStep, run_service, supervise
 from byosms_common.settings import ConsumerSettings, DatabaseSettings, KafkaSettings, TelemetrySettings
 from byosms_common.state_cache import StateTopicFollower
@@ -86,6 +90,11 @@ class ServiceRuntime:
         self.registry = CollectorRegistry()
         self.http = http or web.Application()
         add_health_routes(self.http, self.readiness, self.registry)
+        self.kafka_connectivity = KafkaConnectivity(
+            reachability_gauge(self.registry), consequence="; consumers and publishing wait until it is back"
+        )
+        self._kafka_watch: asyncio.Task[None] | None = None
+        self._kafka_watch_stop = asyncio.Event()
         self.stop = asyncio.Event()
         self._database = database
         self._schema = schema
@@ -194,6 +203,27 @@ class ServiceRuntime:
 
             self._tasks.append(asyncio.create_task(supervise(name, job, stop=self._jobs_stop), name=name))
 
+    async def _watch_kafka(self) -> None:
+        await watch_kafka(
+            self.kafka,
+            self.kafka_connectivity,
+            self._kafka_watch_stop,
+            client_id=f"{self.kafka.kafka_client_id_prefix}-{self.name}-probe",
+        )
+
+    async def _start_kafka_watch(self) -> None:
+        if self._kafka_watch is None:
+            self._kafka_watch = asyncio.create_task(
+                supervise("watching Kafka", self._watch_kafka, stop=self._kafka_watch_stop), name="watch Kafka"
+            )
+
+    async def _stop_kafka_watch(self) -> None:
+        self._kafka_watch_stop.set()
+        if self._kafka_watch is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._kafka_watch, 5)
+            self._kafka_watch = None
+
     async def _close(self) -> None:
         self._jobs_stop.set()
         if self._tasks:
@@ -227,7 +257,7 @@ class ServiceRuntime:
 
     async def run(self, stop: asyncio.Event | None = None, *, extra_steps: Sequence[StartStep] = ()) -> None:
         """Serve, start with retries, then run until SIGTERM/SIGINT or ``stop``; close everything."""
-        steps: list[StartStep] = []
+        steps: list[StartStep] = [StartStep("watch Kafka", self._start_kafka_watch)]
         if self._database is not None:
             self.readiness.add_check("postgres", self._database_ready)
             steps.append(StartStep("connect to PostgreSQL", self._connect_database))
@@ -250,6 +280,6 @@ class ServiceRuntime:
             port=self.port,
             readiness=self.readiness,
             steps=steps,
-            cleanups=[self._close],
+            cleanups=[self._stop_kafka_watch, self._close],
             stop=stop or self.stop,
         )

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from byosms_ingress.kafka_state import RateLimiter
+from byosms_common.refusal_log import RateLimiter
 
 log = logging.getLogger(__name__)
 _librdkafka_log = logging.getLogger("byosms_ingress.librdkafka")

@@ -1,7 +1,8 @@
 """Whether the ingress reaches Kafka, told once per change instead of once per reconnect attempt.
 
-:class:`KafkaConnectivity` holds the state (unknown until the first signal, reachable, unreachable)
-and keeps the gauge ``byosms_ingress_kafka_reachable`` live. It is fed by the producer's own
+:class:`KafkaConnectivity` (the shared one of :mod:`byosms_common.kafka_reachability`, with the
+ingress's wording) holds the state (unknown until the first signal, reachable, unreachable) and keeps
+the gauge ``byosms_ingress_kafka_reachable`` live. It is fed by the producer's own
 signals (an acknowledged record: reachable; all brokers down or a failed delivery: check now) and by
 a light periodic metadata request (app.py). It writes one line per change:
 
@@ -16,40 +17,23 @@ integrations follower's consumer) by :class:`QuietKafkaClientLogs`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 
 from prometheus_client import Gauge
 
+from byosms_common import kafka_reachability
+from byosms_common.kafka_reachability import STILL_DOWN_EVERY_S
+from byosms_common.refusal_log import RateLimiter
+
 log = logging.getLogger(__name__)
 
-STILL_DOWN_EVERY_S = 30.0
+__all__ = ["STILL_DOWN_EVERY_S", "KafkaConnectivity", "QuietKafkaClientLogs"]
 
 
-class RateLimiter:
-    """At most one event per key per ``interval_s``."""
-
-    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._interval = interval_s
-        self._clock = clock
-        self._last: dict[Hashable, float] = {}
-        self._suppressed: dict[Hashable, int] = {}
-
-    def allow(self, key: Hashable) -> int | None:
-        """None when ``key`` had its event within the interval; else how many were suppressed since."""
-        now = self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self._interval:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return None
-        self._last[key] = now
-        return self._suppressed.pop(key, 0)
-
-
-class KafkaConnectivity:
-    """See the module docstring. Call its methods on the event loop."""
+class KafkaConnectivity(kafka_reachability.KafkaConnectivity):
+    """The ingress's: on this module's logger, and its "unreachable" line says where webhooks go."""
 
     def __init__(
         self,
@@ -58,48 +42,13 @@ class KafkaConnectivity:
         still_down_every_s: float = STILL_DOWN_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.reachable: bool | None = None
-        self.became_reachable = asyncio.Event()
-        self._gauge = gauge
-        self._every = still_down_every_s
-        self._clock = clock
-        self._since = 0.0
-        self._last_line = 0.0
-        self._why = ""
-        if gauge is not None:
-            gauge.set(0)
-
-    def up(self) -> None:
-        if self.reachable is True:
-            return
-        before, self.reachable = self.reachable, True
-        self.became_reachable.set()
-        if self._gauge is not None:
-            self._gauge.set(1)
-        if before is False:
-            log.info("Kafka reachable again after %.0fs", self._clock() - self._since)
-        else:
-            log.info("Kafka reachable")
-
-    def down(self, why: str) -> None:
-        self._why = why
-        if self.reachable is False:
-            return
-        self.reachable = False
-        self.became_reachable.clear()
-        self._since = self._last_line = self._clock()
-        if self._gauge is not None:
-            self._gauge.set(0)
-        log.warning("Kafka unreachable (%s); webhooks go to the spool until it is back", why)
-
-    def tick(self) -> None:
-        """Call now and then: while Kafka stays unreachable, says so every ``still_down_every_s``."""
-        if self.reachable is not False:
-            return
-        now = self._clock()
-        if now - self._last_line >= self._every:
-            self._last_line = now
-            log.warning("Kafka still unreachable after %.0fs (%s)", now - self._since, self._why)
+        super().__init__(
+            gauge,
+            still_down_every_s=still_down_every_s,
+            clock=clock,
+            consequence="; webhooks go to the spool until it is back",
+            logger=log,
+        )
 
 
 class QuietKafkaClientLogs(logging.Filter):

@@ -1,4 +1,5 @@
-"""Log lines for what any client can trigger at will (malformed bodies, refused tokens), rate limited.
+"""Provisioning's refusal lines: what any client can trigger at will (malformed bodies, refused
+tokens), rate limited by :mod:`byosms_common.refusal_log`.
 
 A refused request is the caller's business, not an incident: the first refusal of each kind is logged
 at WARNING, then at most one line per kind every ``interval_s`` seconds, saying how many were left
@@ -8,47 +9,33 @@ the caller chooses, and never the body).
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable
 
 from aiohttp import web
-from aiohttp.http_exceptions import BadHttpMessage
 
-log = logging.getLogger(__name__)
+from byosms_common.refusal_log import EVERY_S, QuietHttpErrors, RefusalLog
 
-INTERVAL_S = 60.0
+INTERVAL_S = EVERY_S
 
 
-class RefusalLog:
-    """One WARNING per kind, then at most one per ``interval_s``; pure apart from the logger."""
+def _left_out(held: int, _every_s: float) -> str:
+    return f" ({held} more of this kind not logged)"
+
+
+class RequestRefusals(RefusalLog):
+    """``refused request: <kind> on <METHOD /route>`` lines, on this module's logger."""
 
     def __init__(self, interval_s: float = INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
-        self._interval = interval_s
-        self._clock = clock
-        self._last: dict[str, float] = {}
-        self._left_out: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def reset(self) -> None:
-        """Forget every kind (tests)."""
-        with self._lock:
-            self._last.clear()
-            self._left_out.clear()
+        super().__init__(__name__, interval_s, clock, held_text=_left_out)
 
     def note(self, kind: str, request: web.Request | None = None) -> bool:
         """Record one refusal of ``kind``; True when a line was written."""
-        now = self._clock()
-        with self._lock:
-            last = self._last.get(kind)
-            if last is not None and now - last < self._interval:
-                self._left_out[kind] = self._left_out.get(kind, 0) + 1
-                return False
-            self._last[kind] = now
-            left_out = self._left_out.pop(kind, 0)
+        held = self.admit(kind)
+        if held is None:
+            return False
         where = route_of(request) if request is not None else "-"
-        log.warning("refused request: %s on %s (%d more of this kind not logged)", kind, where, left_out)
+        self.logger.warning("refused request: %s on %s%s", kind, where, held)
         return True
 
 
@@ -59,32 +46,13 @@ def route_of(request: web.Request) -> str:
     return f"{request.method[:16]} {template}"
 
 
-REFUSALS = RefusalLog()
-"""The process's refusal log (the problem middleware and the token check write to it)."""
+REFUSALS = RequestRefusals()
+"""The process's refusal log (the problem middleware, the token check and media fetches write to it)."""
 
-
-class ProtocolErrorFilter(logging.Filter):
-    """Turns aiohttp's ERROR line with traceback for a malformed HTTP message (a request line or header
-    too long, bad framing: answered 400 by aiohttp before any handler runs) into a rate-limited
-    refusal. Everything else passes unchanged."""
-
-    def __init__(self, refusals: RefusalLog) -> None:
-        super().__init__()
-        self._refusals = refusals
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, BadHttpMessage):
-            self._refusals.note(f"malformed HTTP message ({type(error).__name__})")
-            return False
-        return True
-
-
-_PROTOCOL_FILTER = ProtocolErrorFilter(REFUSALS)
+_PROTOCOL_ERRORS = QuietHttpErrors(REFUSALS, "refused request: malformed HTTP message (%s) on -")
 
 
 def quiet_protocol_errors() -> None:
-    """Install :class:`ProtocolErrorFilter` on aiohttp's server logger (once per process)."""
-    server_log = logging.getLogger("aiohttp.server")
-    if _PROTOCOL_FILTER not in server_log.filters:
-        server_log.addFilter(_PROTOCOL_FILTER)
+    """aiohttp's ERROR line with traceback for a malformed HTTP message (answered 400 by aiohttp before
+    any handler runs) becomes a rate-limited refusal line (once per process)."""
+    _PROTOCOL_ERRORS.install()
