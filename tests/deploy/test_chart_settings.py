@@ -57,6 +57,9 @@ NOT_EXPOSED: dict[str, dict[str, str]] = {
         # Following media redirects to http:// would fetch customer media in clear text; only the
         # local Twilio emulator serves media over http.
         "BYOSMS_PROVISIONING_MEDIA_REDIRECT_ALLOW_HTTP": "Twilio emulator only (media over http://)",
+        # Nothing in the service uses it: `byosms-provisioning rotate-keks --batch-size` sets the
+        # batch of a KEK rotation (a one-off command, not the running service).
+        "BYOSMS_PROVISIONING_ROTATION_BATCH_SIZE": "read but unused; rotate-keks takes --batch-size",
     },
 }
 
@@ -206,16 +209,17 @@ def _schema_of(path: str) -> dict[str, Any]:
 
 def _field_bounds(info: FieldInfo) -> dict[str, float]:
     """The numeric bounds of a settings field as JSON Schema keywords."""
+    keywords = {
+        annotated_types.Ge: ("minimum", "ge"),
+        annotated_types.Gt: ("exclusiveMinimum", "gt"),
+        annotated_types.Le: ("maximum", "le"),
+        annotated_types.Lt: ("exclusiveMaximum", "lt"),
+    }
     bounds: dict[str, float] = {}
     for item in info.metadata:
-        if isinstance(item, annotated_types.Ge):
-            bounds["minimum"] = float(item.ge)  # type: ignore[arg-type]
-        elif isinstance(item, annotated_types.Gt):
-            bounds["exclusiveMinimum"] = float(item.gt)  # type: ignore[arg-type]
-        elif isinstance(item, annotated_types.Le):
-            bounds["maximum"] = float(item.le)  # type: ignore[arg-type]
-        elif isinstance(item, annotated_types.Lt):
-            bounds["exclusiveMaximum"] = float(item.lt)  # type: ignore[arg-type]
+        if type(item) in keywords:
+            keyword, attribute = keywords[type(item)]
+            bounds[keyword] = float(getattr(item, attribute))
     return bounds
 
 
@@ -224,9 +228,30 @@ def _schema_bounds(schema: dict[str, Any]) -> dict[str, float]:
     return {key: float(schema[key]) for key in keys if key in schema}
 
 
+def _within(schema: dict[str, float], field: dict[str, float]) -> bool:
+    """Whether every number the schema accepts is one the field accepts (the chart may be stricter,
+    e.g. a session timeout the brokers allow, never looser)."""
+    low = max(schema.get("minimum", float("-inf")), schema.get("exclusiveMinimum", float("-inf")))
+    high = min(schema.get("maximum", float("inf")), schema.get("exclusiveMaximum", float("inf")))
+    if "minimum" in field and low < field["minimum"]:
+        return False
+    if "exclusiveMinimum" in field and (
+        low < field["exclusiveMinimum"] or (low == field["exclusiveMinimum"] and "exclusiveMinimum" not in schema)
+    ):
+        return False
+    if "maximum" in field and high > field["maximum"]:
+        return False
+    return "exclusiveMaximum" not in field or not (
+        high > field["exclusiveMaximum"] or (high == field["exclusiveMaximum"] and "exclusiveMaximum" not in schema)
+    )
+
+
+_SCHEMA_TYPES = {int: {"integer"}, float: {"number", "integer"}, bool: {"boolean"}, str: {"string"}}
+
+
 def test_readme_table_names_real_values_with_the_settings_bounds(fields: dict[str, dict[str, FieldInfo]]) -> None:
     """Each chart value behind a variable exists in values.yaml and in the schema; a value that maps
-    one to one onto a numeric setting has exactly its bounds."""
+    one to one onto a setting has its type, and the schema accepts no number the setting refuses."""
     rows = _readme_rows()
     assert rows, "the chart README has no settings table"
     for name, (components, paths) in rows.items():
@@ -234,10 +259,16 @@ def test_readme_table_names_real_values_with_the_settings_bounds(fields: dict[st
         assert readers, f"README table: {name} is not read by {sorted(components)}"
         for path in paths:
             _lookup(DEFAULTS, path)
-            schema = _schema_of(path)
-            info = fields[readers[0]][name]
-            if len(paths) == 1 and schema.get("type") in ("integer", "number"):
-                assert _schema_bounds(schema) == _field_bounds(info), f"{path} ({name}): schema bounds"
+            _schema_of(path)
+        if len(paths) != 1:
+            continue
+        schema, info = _schema_of(paths[0]), fields[readers[0]][name]
+        wanted = _SCHEMA_TYPES.get(info.annotation) if isinstance(info.annotation, type) else None
+        if wanted is not None and schema.get("type") in ("integer", "number", "boolean", "string"):
+            assert schema["type"] in wanted, f"{paths[0]} ({name}): schema type {schema['type']}"
+        if schema.get("type") in ("integer", "number"):
+            bounds, field_bounds = _schema_bounds(schema), _field_bounds(info)
+            assert _within(bounds, field_bounds), f"{paths[0]} ({name}): schema {bounds}, setting {field_bounds}"
 
 
 def test_extra_env_reaches_every_component_and_is_validated(render_chart: Any, tmp_path: Path) -> None:
