@@ -298,3 +298,23 @@ def test_extra_env_reaches_every_component_and_is_validated(render_chart: Any, t
     result = render_chart(path)
     assert result.returncode != 0
     assert "extraEnv" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("routing.recovery.requestsPerSecond=0", "requestsPerSecond"),
+        ("provisioning.webhookChecks.intervalSeconds=5", "intervalSeconds"),
+        ("routing.senderRates.+15005550006=0", "senderRates"),
+        ("consumers.batchMax=0", "batchMax"),
+        ("console.importPollIntervalMs=50", "importPollIntervalMs"),
+        ("database.poolMin=20", "database.poolMin (20) must not exceed database.poolMax (10)"),
+    ],
+    ids=["recovery-rate", "check-interval", "sender-rate", "batch", "poll-interval", "pool"],
+)
+def test_values_the_services_would_refuse_fail_the_install(render_chart: Any, override: str, message: str) -> None:
+    """A value outside a setting's bounds fails `helm install` with the value's name, instead of a
+    pod that exits at start with "invalid settings"."""
+    result = render_chart(CHART / "ci" / "production-values.yaml", "--set", override)
+    assert result.returncode != 0
+    assert message in result.stderr

@@ -483,6 +483,9 @@ spec:
 {{- if and (or $sec.tls.certKey $sec.tls.keyPasswordKey) (not $sec.tls.existingSecret) -}}
 {{- fail "kafka.security.tls.certKey/keyPasswordKey need kafka.security.tls.existingSecret (the Secret holding them)" -}}
 {{- end -}}
+{{- if gt (int .Values.database.poolMin) (int .Values.database.poolMax) -}}
+{{- fail (printf "database.poolMin (%d) must not exceed database.poolMax (%d)" (int .Values.database.poolMin) (int .Values.database.poolMax)) -}}
+{{- end -}}
 {{- $jwt := .Values.provisioning.jwt -}}
 {{- if and .Values.provisioning.enabled (eq (len (compact (list $jwt.jwksUrl $jwt.publicKeyConfigMap.name))) 1 | not) -}}
 {{- fail "set exactly one of provisioning.jwt.jwksUrl or provisioning.jwt.publicKeyConfigMap.name" -}}
