@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import annotated_types
 import pytest
@@ -63,7 +63,11 @@ NOT_EXPOSED: dict[str, dict[str, str]] = {
     },
 }
 
-_ROW = re.compile(r"^\|\s*`(BYOSMS_[A-Z0-9_]+)`\s*\|(?P<components>[^|]*)\|(?P<value>[^|]*)\|", re.MULTILINE)
+_ROW = re.compile(
+    r"^\|\s*`(BYOSMS_[A-Z0-9_]+)`\s*\|(?P<components>[^|]*)\|(?P<value>[^|]*)\|(?P<notes>[^|]*)\|", re.MULTILINE
+)
+# In the notes column: the chart's default differs from the service's on purpose.
+_OWN_DEFAULT = "chart default"
 _VALUE_PATH = re.compile(r"`([a-zA-Z][a-zA-Z0-9]*(?:\.[a-zA-Z][a-zA-Z0-9]*)*)`")
 
 
@@ -131,12 +135,20 @@ def fields(service_settings: dict[str, tuple[type[BaseSettings], ...]]) -> dict[
     return result
 
 
-def _readme_rows() -> dict[str, tuple[set[str], list[str]]]:
-    """The chart README's settings table: variable -> (components, chart value paths)."""
-    rows: dict[str, tuple[set[str], list[str]]] = {}
+class Row(NamedTuple):
+    """One row of the chart README's settings table."""
+
+    components: set[str]
+    paths: list[str]  # the chart values behind the variable (none: a fixed value)
+    notes: str
+
+
+def _readme_rows() -> dict[str, Row]:
+    """The chart README's settings table by variable."""
+    rows: dict[str, Row] = {}
     for match in _ROW.finditer(README):
         components = {c.strip() for c in match["components"].split(",") if c.strip()}
-        rows[match[1]] = (components, _VALUE_PATH.findall(match["value"]))
+        rows[match[1]] = Row(components, _VALUE_PATH.findall(match["value"]), match["notes"].strip())
     return rows
 
 
@@ -186,7 +198,7 @@ def test_every_variable_the_chart_sets_is_in_the_readme_table(
     for component, names in chart_env.items():
         for name in sorted(names & set(fields[component])):
             assert name in rows, f"{name} ({component}) is missing from the settings table of {CHART / 'README.md'}"
-            assert component in rows[name][0], f"{name}: the README table does not name {component}"
+            assert component in rows[name].components, f"{name}: the README table does not name {component}"
 
 
 def _lookup(tree: dict[str, Any], path: str) -> Any:
@@ -254,7 +266,7 @@ def test_readme_table_names_real_values_with_the_settings_bounds(fields: dict[st
     one to one onto a setting has its type, and the schema accepts no number the setting refuses."""
     rows = _readme_rows()
     assert rows, "the chart README has no settings table"
-    for name, (components, paths) in rows.items():
+    for name, (components, paths, _) in rows.items():
         readers = [c for c in components if name in fields.get(c, {})]
         assert readers, f"README table: {name} is not read by {sorted(components)}"
         for path in paths:
@@ -318,3 +330,28 @@ def test_values_the_services_would_refuse_fail_the_install(render_chart: Any, ov
     result = render_chart(CHART / "ci" / "production-values.yaml", "--set", override)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_chart_defaults_are_the_services_defaults(fields: dict[str, dict[str, FieldInfo]]) -> None:
+    """A chart value mapped one to one onto a setting defaults to the service's own default, unless
+    the README's notes say the chart's default differs on purpose; an empty value means the same
+    (the chart then leaves the variable out)."""
+    compared = 0
+    for name, (components, paths, notes) in _readme_rows().items():
+        if len(paths) != 1 or _OWN_DEFAULT in notes:
+            continue
+        info = next(fields[c][name] for c in sorted(components) if name in fields.get(c, {}))
+        default, chart = info.get_default(call_default_factory=True), _lookup(DEFAULTS, paths[0])
+        if chart in ("", [], {}, None):
+            continue
+        if isinstance(default, tuple):
+            default = list(default)
+        numeric = (int, float)
+        comparable = (isinstance(default, bool) and isinstance(chart, bool)) or (
+            isinstance(default, numeric) and isinstance(chart, numeric) and not isinstance(chart, bool)
+        )
+        comparable = comparable or type(default) is type(chart)
+        if comparable:
+            compared += 1
+            assert chart == default, f"{paths[0]} defaults to {chart!r}, {name} to {default!r}"
+    assert compared > 50
