@@ -59,13 +59,15 @@ class RenderResult:
 
 Renderer = Callable[..., RenderResult]
 
-# The package of each component (compose service / chart component).
+# The package (or module) whose settings each component reads (compose service / chart component).
 SERVICE_PACKAGES: dict[str, str] = {
     "ingress-webhook": "byosms_ingress",
     "provisioning": "byosms_provisioning",
     "inventory": "byosms_inventory",
     "routing": "byosms_routing",
     "console": "byosms_console",
+    # The chart's topic Job runs `byosms-topics ensure`.
+    "kafka-topics": "byosms_common.topics_cli",
 }
 
 
@@ -74,9 +76,11 @@ def settings_classes(package: str) -> tuple[type[BaseSettings], ...]:
     byosms_common.settings), found by importing each module of the package: a class added to a
     service is picked up without anyone updating a list here."""
     root = importlib.import_module(package)
+    modules = [root]
+    if hasattr(root, "__path__"):
+        modules += [importlib.import_module(m.name) for m in pkgutil.walk_packages(root.__path__, f"{package}.")]
     found: dict[str, type[BaseSettings]] = {}
-    for module_info in pkgutil.walk_packages(root.__path__, f"{package}."):
-        module = importlib.import_module(module_info.name)
+    for module in modules:
         for value in vars(module).values():
             if inspect.isclass(value) and issubclass(value, BaseSettings) and value is not BaseSettings:
                 found[f"{value.__module__}.{value.__qualname__}"] = value

@@ -38,6 +38,8 @@ VALUES_KEY = {  # component -> its section of values.yaml
     "routing": "routing",
     "console": "console",
 }
+# Every component whose variables are checked: the services and the topic Job.
+COMPONENTS = (*VALUES_KEY, "kafka-topics")
 
 # Variables the chart deliberately does not set, with the reason. Anything here can still be set
 # through the component's `extraEnv` (a list of Kubernetes EnvVar), which is not counted as "set by
@@ -87,9 +89,20 @@ def _extra_env_names(scenario: Path) -> dict[str, set[str]]:
     """Component -> variables the scenario itself sets through extraEnv (not the chart's doing)."""
     values = yaml.safe_load(scenario.read_text()) or {}
     return {
-        component: {item["name"] for item in (values.get(key) or {}).get("extraEnv", [])}
-        for component, key in VALUES_KEY.items()
+        component: {item["name"] for item in (values.get(VALUES_KEY.get(component, "")) or {}).get("extraEnv", [])}
+        for component in COMPONENTS
     }
+
+
+def _is_workload_of(doc: dict[str, Any]) -> str | None:
+    """The component a rendered object runs (services: Deployments and StatefulSets; the topic Job)."""
+    if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
+        component = _component(doc)
+        if component in VALUES_KEY and doc["kind"] != "Job":
+            return component
+        if component == "kafka-topics" and doc["kind"] == "Job":
+            return component
+    return None
 
 
 def _chart_env(docs: list[dict[str, Any]], scenario: Path) -> dict[str, set[str]]:
@@ -99,7 +112,7 @@ def _chart_env(docs: list[dict[str, Any]], scenario: Path) -> dict[str, set[str]
     extra = _extra_env_names(scenario)
     found: dict[str, set[str]] = {}
     for doc in docs:
-        if doc["kind"] not in ("Deployment", "StatefulSet") or (component := _component(doc)) not in VALUES_KEY:
+        if (component := _is_workload_of(doc)) is None:
             continue
         names = found.setdefault(component, set())
         for container in _containers(doc):
@@ -114,7 +127,7 @@ def _chart_env(docs: list[dict[str, Any]], scenario: Path) -> dict[str, set[str]
 @pytest.fixture(scope="module")
 def chart_env(render_chart: Any) -> dict[str, set[str]]:
     """Component -> every variable the chart sets for it in at least one ci/ scenario."""
-    union: dict[str, set[str]] = {component: set() for component in VALUES_KEY}
+    union: dict[str, set[str]] = {component: set() for component in COMPONENTS}
     for scenario in SCENARIOS:
         for component, names in _chart_env(render_chart(scenario).documents, scenario).items():
             union[component] |= names
@@ -160,7 +173,7 @@ def test_the_scenario_that_sets_everything_exists() -> None:
     assert CHART / "ci" / "all-settings-values.yaml" in SCENARIOS
 
 
-@pytest.mark.parametrize("component", sorted(VALUES_KEY))
+@pytest.mark.parametrize("component", sorted(COMPONENTS))
 def test_every_setting_is_set_by_the_chart_or_deliberately_left_out(
     component: str, chart_env: dict[str, set[str]], fields: dict[str, dict[str, FieldInfo]]
 ) -> None:
@@ -171,7 +184,7 @@ def test_every_setting_is_set_by_the_chart_or_deliberately_left_out(
     )
 
 
-@pytest.mark.parametrize("component", sorted(VALUES_KEY))
+@pytest.mark.parametrize("component", sorted(COMPONENTS))
 def test_variables_left_out_are_read_and_really_left_out(
     component: str, chart_env: dict[str, set[str]], fields: dict[str, dict[str, FieldInfo]]
 ) -> None:
