@@ -309,13 +309,13 @@ def test_extra_env_reaches_every_component_and_is_validated(render_chart: Any, t
     path = tmp_path / "extra-values.yaml"
     path.write_text(yaml.safe_dump(values))
     docs = render_chart(path).documents
-    seen = set()
+    seen: set[str] = set()
     for doc in docs:
-        if doc["kind"] in ("Deployment", "StatefulSet") and (component := _component(doc)) in VALUES_KEY:
+        if (workload := _is_workload_of(doc)) is not None and workload in VALUES_KEY:
             env = {item["name"]: item for container in _containers(doc) for item in container.get("env", [])}
-            assert env["BYOSMS_EXTRA_PROBE"]["value"] == component
+            assert env["BYOSMS_EXTRA_PROBE"]["value"] == workload
             assert env["BYOSMS_EXTRA_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "extra"
-            seen.add(component)
+            seen.add(workload)
     assert seen == set(VALUES_KEY)
 
     values["routing"]["extraEnv"] = [{"value": "no name"}]
