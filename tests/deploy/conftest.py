@@ -8,6 +8,9 @@ rendered is not a tested chart.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import inspect
+import pkgutil
 import subprocess
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -19,19 +22,6 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
-
-from byosms_common.settings import (
-    ConsumerSettings,
-    DatabaseSettings,
-    KafkaSettings,
-    KeyringSettings,
-    TelemetrySettings,
-)
-from byosms_console.settings import ConsoleSettings
-from byosms_ingress.settings import IngressSettings
-from byosms_inventory.settings import InventorySettings
-from byosms_provisioning.settings import ProvisioningSettings
-from byosms_routing.settings import RoutingSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "byosms"
@@ -72,20 +62,37 @@ class RenderResult:
 
 Renderer = Callable[..., RenderResult]
 
-# The settings classes each service reads, by component name (compose service / chart component).
+# The package (or module) whose settings each component reads (compose service / chart component).
+SERVICE_PACKAGES: dict[str, str] = {
+    "ingress-webhook": "byosms_ingress",
+    "provisioning": "byosms_provisioning",
+    "inventory": "byosms_inventory",
+    "routing": "byosms_routing",
+    "console": "byosms_console",
+    # The chart's topic Job runs `byosms-topics ensure`.
+    "kafka-topics": "byosms_common.topics_cli",
+}
+
+
+def settings_classes(package: str) -> tuple[type[BaseSettings], ...]:
+    """Every settings class a service's modules define or import (its own and the shared ones from
+    byosms_common.settings), found by importing each module of the package: a class added to a
+    service is picked up without anyone updating a list here."""
+    root = importlib.import_module(package)
+    modules = [root]
+    if hasattr(root, "__path__"):
+        modules += [importlib.import_module(m.name) for m in pkgutil.walk_packages(root.__path__, f"{package}.")]
+    found: dict[str, type[BaseSettings]] = {}
+    for module in modules:
+        for value in vars(module).values():
+            if inspect.isclass(value) and issubclass(value, BaseSettings) and value is not BaseSettings:
+                found[f"{value.__module__}.{value.__qualname__}"] = value
+    return tuple(found[name] for name in sorted(found))
+
+
+# The settings classes each service reads, by component name.
 SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
-    "ingress-webhook": (IngressSettings, KafkaSettings, KeyringSettings, TelemetrySettings),
-    "provisioning": (
-        ProvisioningSettings,
-        KafkaSettings,
-        ConsumerSettings,
-        DatabaseSettings,
-        KeyringSettings,
-        TelemetrySettings,
-    ),
-    "inventory": (InventorySettings, KafkaSettings, ConsumerSettings, DatabaseSettings, TelemetrySettings),
-    "routing": (RoutingSettings, KafkaSettings, ConsumerSettings, DatabaseSettings, TelemetrySettings),
-    "console": (ConsoleSettings,),
+    component: settings_classes(package) for component, package in SERVICE_PACKAGES.items()
 }
 
 
@@ -96,7 +103,7 @@ def env_names(*classes: type[BaseSettings]) -> set[str]:
         prefix = str(cls.model_config.get("env_prefix", ""))
         for field_name, field in cls.model_fields.items():
             # An alias replaces the prefixed name (environment names are case-insensitive).
-            alias = field.validation_alias
+            alias = field.validation_alias or field.alias
             if isinstance(alias, str):
                 names.add(alias.upper())
             elif isinstance(alias, AliasChoices):
@@ -104,6 +111,12 @@ def env_names(*classes: type[BaseSettings]) -> set[str]:
             else:
                 names.add((prefix + field_name).upper())
     return names
+
+
+@pytest.fixture(scope="session")
+def service_settings() -> dict[str, tuple[type[BaseSettings], ...]]:
+    """Component name -> the settings classes its service reads."""
+    return SETTINGS
 
 
 @pytest.fixture(scope="session")

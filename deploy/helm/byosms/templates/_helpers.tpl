@@ -83,6 +83,7 @@ byosms.io/region: {{ . }}
 {{/* Settings every service reads: Kafka and telemetry. Rendered as ConfigMap data. */}}
 {{- define "byosms.commonConfig" -}}
 BYOSMS_KAFKA_BOOTSTRAP: {{ required "kafka.bootstrap is required" .Values.kafka.bootstrap | quote }}
+BYOSMS_KAFKA_CLIENT_ID_PREFIX: {{ .Values.kafka.clientIdPrefix | quote }}
 BYOSMS_LOG_LEVEL: {{ .Values.telemetry.logLevel | quote }}
 BYOSMS_LOG_FORMAT: {{ .Values.telemetry.logFormat | quote }}
 {{- with .Values.telemetry.otlpEndpoint }}
@@ -251,11 +252,24 @@ livenessProbe:
   failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
 {{- end -}}
 
-{{/* Consumer settings of provisioning, inventory and routing (byosms_common.settings.ConsumerSettings).
-Rendered as ConfigMap data, so a change rolls the pods. */}}
+{{/* Consumer and database pool settings of provisioning, inventory and routing
+(byosms_common.settings.ConsumerSettings, DatabaseSettings). Rendered as ConfigMap data, so a change
+rolls the pods. */}}
 {{- define "byosms.consumerConfig" -}}
-BYOSMS_CONSUMER_SESSION_TIMEOUT_MS: {{ .Values.consumers.sessionTimeoutMs | int64 | quote }}
-BYOSMS_CONSUMER_STOP_GRACE_S: {{ .Values.consumers.stopGraceSeconds | quote }}
+{{- $c := .Values.consumers -}}
+BYOSMS_CONSUMER_SESSION_TIMEOUT_MS: {{ $c.sessionTimeoutMs | int64 | quote }}
+BYOSMS_CONSUMER_STOP_GRACE_S: {{ $c.stopGraceSeconds | quote }}
+BYOSMS_CONSUMER_BATCH_MAX: {{ $c.batchMax | int64 | quote }}
+BYOSMS_CONSUMER_BATCH_WAIT_MS: {{ $c.batchWaitMs | int64 | quote }}
+BYOSMS_CONSUMER_RETRY_FIRST_DELAY_S: {{ $c.retryFirstDelaySeconds | quote }}
+BYOSMS_CONSUMER_RETRY_MAX_DELAY_S: {{ $c.retryMaxDelaySeconds | quote }}
+BYOSMS_CONSUMER_ERROR_ATTEMPTS: {{ $c.errorAttempts | int64 | quote }}
+BYOSMS_CONSUMER_STILL_DOWN_LOG_S: {{ $c.stillDownLogSeconds | quote }}
+BYOSMS_CONSUMER_MAX_POLL_INTERVAL_MS: {{ $c.maxPollIntervalMs | int64 | quote }}
+BYOSMS_CONSUMER_LAG_INTERVAL_S: {{ $c.lagIntervalSeconds | quote }}
+BYOSMS_LANES_MAX_IN_FLIGHT: {{ $c.lanesMaxInFlight | int64 | quote }}
+BYOSMS_DATABASE_POOL_MIN: {{ .Values.database.poolMin | int64 | quote }}
+BYOSMS_DATABASE_POOL_MAX: {{ .Values.database.poolMax | int64 | quote }}
 {{- if .Values.migrations.job.enabled }}
 # The migration Job (pre-install/pre-upgrade hook) migrated; the services only check the version.
 BYOSMS_DATABASE_MIGRATE_ON_START: "false"
@@ -468,6 +482,9 @@ spec:
 {{- end -}}
 {{- if and (or $sec.tls.certKey $sec.tls.keyPasswordKey) (not $sec.tls.existingSecret) -}}
 {{- fail "kafka.security.tls.certKey/keyPasswordKey need kafka.security.tls.existingSecret (the Secret holding them)" -}}
+{{- end -}}
+{{- if gt (int .Values.database.poolMin) (int .Values.database.poolMax) -}}
+{{- fail (printf "database.poolMin (%d) must not exceed database.poolMax (%d)" (int .Values.database.poolMin) (int .Values.database.poolMax)) -}}
 {{- end -}}
 {{- $jwt := .Values.provisioning.jwt -}}
 {{- if and .Values.provisioning.enabled (eq (len (compact (list $jwt.jwksUrl $jwt.publicKeyConfigMap.name))) 1 | not) -}}

@@ -7,4 +7,6 @@ BYOSMS_CONSOLE_HOST: "0.0.0.0"
 BYOSMS_CONSOLE_PORT: {{ $v.port | quote }}
 BYOSMS_CONSOLE_API_URL: {{ $api | quote }}
 BYOSMS_CONSOLE_COOKIE_SECURE: {{ $v.cookieSecure | quote }}
+BYOSMS_CONSOLE_API_TIMEOUT_SECONDS: {{ $v.apiTimeoutSeconds | quote }}
+BYOSMS_CONSOLE_IMPORT_POLL_INTERVAL_MS: {{ $v.importPollIntervalMs | int64 | quote }}
 {{- end -}}

@@ -9,6 +9,7 @@ BYOSMS_REGIONS_OVERRIDES: {{ . | quote }}
 BYOSMS_INGRESS_HOST: "0.0.0.0"
 BYOSMS_INGRESS_PORT: {{ $v.port | quote }}
 BYOSMS_INGRESS_SPOOL_MAX_BYTES: {{ $v.spool.maxBytes | int64 | quote }}
+BYOSMS_INGRESS_DRAIN_BATCH: {{ $v.spool.drainBatch | int64 | quote }}
 BYOSMS_INGRESS_BODY_LIMIT_BYTES: {{ $v.bodyLimitBytes | int64 | quote }}
 BYOSMS_INGRESS_PUBLISH_DEADLINE_S: {{ $v.publishDeadlineSeconds | quote }}
 BYOSMS_INGRESS_SHUTDOWN_GRACE_S: {{ $v.shutdownGraceSeconds | quote }}
