@@ -765,3 +765,63 @@ def test_a_form_posted_from_another_site_is_refused(system: tuple[Endpoints, byt
     assert refused.value.code == 403
     status, kept = tenant.api("GET", f"/api/v2/sms/numbers/{entry['id']}")
     assert (status, kept["state"], kept["latest_action"]["kind"]) == (200, "active", "import")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Webhook health, signature mode and Auth Token rotation (issue 14) on the Webhooks tab
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_the_webhooks_tab_shows_a_misconfigured_number_and_switches_the_signature_mode(
+    system: tuple[Endpoints, bytes], console: str, page: Page
+) -> None:
+    endpoints, private_key = system
+    tenant = Tenant.new(endpoints, private_key)
+    integration_id = tenant.integration("Webhooks EU")
+    good, bad = tenant.number(), tenant.number()
+    assert tenant.import_number(integration_id, good)["state"] == "imported"
+    imported = tenant.import_number(integration_id, bad)
+    assert imported["state"] == "imported", imported
+    # Changed in the Twilio Console after the import: Twilio now delivers its SMS elsewhere.
+    elsewhere = "https://other-vendor.example/twilio/sms"
+    status, body = http(
+        "PATCH", endpoints.emulator_url + "/_emulator/console/phone-numbers/" + bad, {"sms_url": elsewhere}
+    )
+    assert status == 200, body
+    deadline = time.monotonic() + 30
+    while (checked := tenant.api("POST", f"/api/v2/sms/numbers/{imported['id']}/webhook:check"))[0] != 200:
+        assert time.monotonic() < deadline, checked  # the number reaches the read model a moment after its import
+        time.sleep(0.3)
+    assert checked[1]["webhook"]["status"] == "drifted", checked
+
+    sign_in(page, console, tenant.organization_id)
+    url = f"{console}/integrations/{integration_id}?tab=webhooks"
+    drifted_row = page.locator(f"#wh-drifted tr[data-address='{bad}']")
+    reload_until(
+        page,
+        url,
+        lambda: drifted_row.count() == 1 and "2 numbers" in page.locator("#wh-counts").inner_text(),
+        "both numbers, the bad one misconfigured",
+    )
+    expect(page.locator("#wh-status")).to_have_text("Misconfigured")
+    expect(page.locator("#wh-counts")).to_have_text("2 numbers: 1 correct, 1 misconfigured, 0 not checked yet.")
+    expect(page.locator("#wh-checked")).to_have_text(re.compile(r"Last checked: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"))
+    expect(drifted_row).to_contain_text(endpoints.inbound_url)  # what the webhook must be
+    expect(drifted_row).to_contain_text(f"Twilio delivers its SMS to {elsewhere} now.")
+    expect(page.locator(f"#wh-drifted tr[data-address='{good}']")).to_have_count(0)
+    expect(page.locator("#wh-signatures")).to_contain_text("No webhook failed signature validation")
+    expect(page.locator("#wh-mode")).to_have_text("Enforce")
+    expect(page.locator("#wh-rotation")).to_have_text("No rotation in progress.")
+    expect(page.locator("#wh-repairs")).to_contain_text("No number's webhook was repaired")
+    shoot(page, "17-webhooks-enforce")
+
+    page.locator("#switch-mode").click()
+    expect(page.locator(".toast")).to_contain_text("Signature mode: observe")
+    expect(page.locator("#wh-mode")).to_have_text("Observe")
+    expect(page.locator("#switch-mode")).to_have_text("Switch to enforce")
+    assert tenant.api("GET", f"/api/v2/integrations/{integration_id}")[1]["signature_mode"] == "observe"
+    shoot(page, "18-webhooks-observe")
+
+    page.locator("#switch-mode").click()
+    expect(page.locator("#wh-mode")).to_have_text("Enforce")
+    assert tenant.api("GET", f"/api/v2/integrations/{integration_id}")[1]["signature_mode"] == "enforce"
