@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -815,11 +816,19 @@ def test_the_webhooks_tab_shows_a_misconfigured_number_and_switches_the_signatur
     expect(page.locator("#wh-repairs")).to_contain_text("No number's webhook was repaired")
     shoot(page, "17-webhooks-enforce")
 
+    expect(page.locator("#observe_hours")).to_have_value("24")
+    page.locator("#observe_hours").select_option("4")
     page.locator("#switch-mode").click()
     expect(page.locator(".toast")).to_contain_text("Signature mode: observe")
     expect(page.locator("#wh-mode")).to_have_text("Observe")
     expect(page.locator("#switch-mode")).to_have_text("Switch to enforce")
-    assert tenant.api("GET", f"/api/v2/integrations/{integration_id}")[1]["signature_mode"] == "observe"
+    view = tenant.api("GET", f"/api/v2/integrations/{integration_id}")[1]
+    assert view["signature_mode"] == "observe"
+    until = datetime.fromisoformat(view["signature_mode_expires_at"])
+    assert timedelta(hours=3, minutes=58) < until - datetime.now(UTC) <= timedelta(hours=4)
+    expect(page.locator("#wh-mode-until")).to_have_text(
+        f"until {until.strftime('%Y-%m-%d %H:%M:%S')} UTC, then enforce again by itself"
+    )
     shoot(page, "18-webhooks-observe")
 
     page.locator("#switch-mode").click()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from byosms_console.integration_health import health_tab
+from byosms_console import texts
+from byosms_console.integration_health import OBSERVE_HOURS, health_tab, observe_hours
 
 pytestmark = pytest.mark.unit
 
@@ -55,13 +56,14 @@ def test_a_misconfigured_number_shows_with_the_apis_words_and_its_times() -> Non
 def test_not_checked_yet_failing_signatures_observe_and_a_pending_rotation_without_the_token() -> None:
     integration = {
         "signature_mode": "observe",
+        "signature_mode_expires_at": "2026-12-03T05:00:00+00:00",
         "webhook_health": {"status": "failing", "failures": 3, "message": "Signatur falsch"},
         "auth_token_rotation": {"started_at": "2026-12-02T01:00:00+00:00", "expires_at": "2026-12-03T01:00:00+00:00"},
     }
     tab = health_tab(integration, {"status": "unchecked", "checked_at": None, "numbers": {"total": 1}}, None)
     assert (tab.status, tab.checked_at) == ("unchecked", "—")
     assert (tab.signatures_failing, tab.signature_failures, tab.signature_message) == (True, 3, "Signatur falsch")
-    assert tab.signature_mode == "observe"
+    assert (tab.signature_mode, tab.observe_until) == ("observe", "2026-12-03 05:00:00 UTC")
     assert tab.rotation is not None
     assert (tab.rotation.started_at, tab.rotation.expires_at) == ("2026-12-02 01:00:00 UTC", "2026-12-03 01:00:00 UTC")
 
@@ -70,3 +72,10 @@ def test_a_summary_that_could_not_be_read_says_why_and_still_shows_the_mode() ->
     unreachable = "Die Admin-API ist gerade nicht erreichbar."
     tab = health_tab(INTEGRATION, None, unreachable)
     assert (tab.status, tab.error, tab.signature_mode) == (None, unreachable, "enforce")
+
+
+def test_the_observe_duration_is_one_the_form_offers_else_the_apis_default() -> None:
+    assert [observe_hours({"observe_hours": str(h)}) for h in OBSERVE_HOURS] == list(OBSERVE_HOURS)
+    assert [observe_hours({"observe_hours": v}) for v in ("", "5", "-1", "1e3", "169")] == [None] * 5
+    assert all(f"wh.duration.{h}" in texts.TEXTS for h in OBSERVE_HOURS)
+    assert health_tab(INTEGRATION, None, None).observe_until is None

@@ -15,6 +15,16 @@ from typing import Any
 from byosms_console.number_rows import moment
 
 SUMMARY_STATES = ("healthy", "misconfigured", "unchecked", "no_numbers")
+OBSERVE_HOURS = (1, 4, 24, 72, 168)
+"""The durations the mode form offers; observe mode ends by itself after it (the API allows up to 168)."""
+DEFAULT_OBSERVE_HOURS = 24
+
+
+def observe_hours(form: Mapping[str, Any]) -> int | None:
+    """The duration the user chose (None, the API's default, for anything the form does not offer: the
+    API refuses what it does not allow, in the user's language)."""
+    raw = str(form.get("observe_hours", ""))
+    return int(raw) if raw.isdigit() and int(raw) in OBSERVE_HOURS else None
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,8 @@ class HealthTab:
     signature_failures: int
     signature_message: str
     signature_mode: str
+    observe_until: str | None
+    """When observe mode ends by itself (None in enforce)."""
     rotation: Rotation | None
     error: str | None = None
 
@@ -91,6 +103,11 @@ def health_tab(integration: Mapping[str, Any], summary: Mapping[str, Any] | None
         signature_failures=int(signatures.get("failures") or 0),
         signature_message=str(signatures.get("message") or ""),
         signature_mode="observe" if integration.get("signature_mode") == "observe" else "enforce",
+        observe_until=(
+            moment(integration.get("signature_mode_expires_at"))
+            if integration.get("signature_mode") == "observe"
+            else None
+        ),
         rotation=(
             Rotation(moment(rotation.get("started_at")), moment(rotation.get("expires_at")))
             if isinstance(rotation, Mapping)

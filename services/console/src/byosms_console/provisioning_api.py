@@ -77,9 +77,15 @@ class ProvisioningApi:
         path = path_of(INTEGRATIONS, integration_id, "number-webhooks")
         return dict((await self.api.call(caller, "GET", path)).body)
 
-    async def set_signature_mode(self, caller: Caller, integration_id: str, *, mode: str, version: int | None) -> None:
+    async def set_signature_mode(
+        self, caller: Caller, integration_id: str, *, mode: str, observe_hours: int | None, version: int | None
+    ) -> None:
+        """Enforce, or observe for ``observe_hours`` (the API's default, 24, when None)."""
         path = path_of(INTEGRATIONS, integration_id, "signature-mode")
-        await self.api.call(caller, "PUT", path, {"mode": mode}, if_match=version)
+        body: dict[str, Any] = {"mode": mode}
+        if observe_hours is not None:
+            body["observe_hours"] = observe_hours
+        await self.api.call(caller, "PUT", path, body, if_match=version)
 
     async def regions(self, caller: Caller) -> list[dict[str, Any]]:
         return list((await self.api.call(caller, "GET", REGIONS)).body["items"])

@@ -169,6 +169,17 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Ein Webhook, dessen Signatur nicht stimmt, wird gezählt und gemeldet, aber angenommen: nur für die "
         "ersten Stunden hinter einem neuen Proxy.",
     ),
+    "wh.observe_until": ("until {at}, then enforce again by itself", "bis {at}, danach von selbst wieder Erzwingen"),
+    "wh.observe_for": ("Observe for", "Beobachten für"),
+    "wh.duration.1": ("1 hour", "1 Stunde"),
+    "wh.duration.4": ("4 hours", "4 Stunden"),
+    "wh.duration.24": ("24 hours", "24 Stunden"),
+    "wh.duration.72": ("3 days", "3 Tage"),
+    "wh.duration.168": ("7 days", "7 Tage"),
+    "wh.observe_hint": (
+        "Observe mode ends by itself: the integration returns to enforce after this time (at most 7 days).",
+        "Der Beobachtungsmodus endet von selbst: Nach dieser Zeit gilt wieder Erzwingen (höchstens 7 Tage).",
+    ),
     "wh.switch_observe": ("Switch to observe", "Auf Beobachten umschalten"),
     "wh.switch_enforce": ("Switch to enforce", "Auf Erzwingen umschalten"),
     "wh.rotation": ("Auth Token rotation", "Wechsel des Auth Tokens"),
@@ -187,8 +198,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "wh.outcome.applied": ("Applied", "Übernommen"),
     "wh.outcome.failed": ("Failed", "Fehlgeschlagen"),
     "done.mode_observe": (
-        "Signature mode: observe. Webhooks with a bad signature are accepted.",
-        "Signaturmodus: Beobachten. Webhooks mit falscher Signatur werden angenommen.",
+        "Signature mode: observe. Webhooks with a bad signature are accepted until it ends.",
+        "Signaturmodus: Beobachten. Webhooks mit falscher Signatur werden bis zu seinem Ende angenommen.",
     ),
     "done.mode_enforce": (
         "Signature mode: enforce. Webhooks with a bad signature are refused.",

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from byosms_console import session
 from byosms_console.api_client import ApiProblem
-from byosms_console.integration_health import health_tab
+from byosms_console.integration_health import DEFAULT_OBSERVE_HOURS, OBSERVE_HOURS, health_tab, observe_hours
 from byosms_console.web_support import caller_of, provisioning, redirect, render, viewer_from
 
 TABS = ("details", "configuration", "credentials", "webhooks")
@@ -118,6 +118,8 @@ async def detail_page(
             "integration": integration,
             "tab": tab,
             "health": health,
+            "observe_choices": OBSERVE_HOURS,
+            "default_observe_hours": DEFAULT_OBSERVE_HOURS,
             "dialog": dialog,
             "error": error,
             "values": values or {},
@@ -217,7 +219,11 @@ async def set_signature_mode(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     try:
         await provisioning(request).set_signature_mode(
-            caller_of(request), integration_id, mode=mode, version=_version(form)
+            caller_of(request),
+            integration_id,
+            mode=mode,
+            observe_hours=observe_hours(form) if mode == "observe" else None,
+            version=_version(form),
         )
     except ApiProblem as problem:
         return await detail_page(request, error=problem, tab="webhooks")

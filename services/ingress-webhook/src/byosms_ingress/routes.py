@@ -184,8 +184,9 @@ async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint, see
                 raise
             if deps.signature_failures is not None:
                 deps.signature_failures.failure(integration, rejected.reason)
-            observed = integration.signature_mode == "observe" and rejected.reason in OBSERVABLE
-            deps.metrics.count_rejection(integration.integration_id, rejected.reason, integration.signature_mode)
+            mode = integration.signature_mode_at(received_at)
+            observed = mode == "observe" and rejected.reason in OBSERVABLE
+            deps.metrics.count_rejection(integration.integration_id, rejected.reason, mode)
             if not observed:
                 raise
             log.warning(
