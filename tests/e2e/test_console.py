@@ -8,6 +8,7 @@ deleting the integration. With ``BYOSMS_CONSOLE_SCREENSHOTS=<folder>`` the flow 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -779,21 +780,38 @@ def test_the_webhooks_tab_shows_a_misconfigured_number_and_switches_the_signatur
     endpoints, private_key = system
     tenant = Tenant.new(endpoints, private_key)
     integration_id = tenant.integration("Webhooks EU")
-    good, bad = tenant.number(), tenant.number()
-    assert tenant.import_number(integration_id, good)["state"] == "imported"
-    imported = tenant.import_number(integration_id, bad)
-    assert imported["state"] == "imported", imported
-    # Changed in the Twilio Console after the import: Twilio now delivers its SMS elsewhere.
+    good, bad, fixed = tenant.number(), tenant.number(), tenant.number()
+    ids = {}
+    for number in (good, bad, fixed):
+        imported = tenant.import_number(integration_id, number)
+        assert imported["state"] == "imported", imported
+        ids[number] = imported["id"]
+    # Changed in the Twilio Console after the import: Twilio now delivers their SMS elsewhere.
     elsewhere = "https://other-vendor.example/twilio/sms"
-    status, body = http(
-        "PATCH", endpoints.emulator_url + "/_emulator/console/phone-numbers/" + bad, {"sms_url": elsewhere}
-    )
+    for number in (bad, fixed):
+        status, body = http(
+            "PATCH", endpoints.emulator_url + "/_emulator/console/phone-numbers/" + number, {"sms_url": elsewhere}
+        )
+        assert status == 200, body
+
+    def until_known(path: str, body: Any = None) -> dict[str, Any]:
+        deadline = time.monotonic() + 30
+        while (answer := tenant.api("POST", path, body))[0] == 404:
+            assert time.monotonic() < deadline, answer  # the number reaches the read model a moment after import
+            time.sleep(0.3)
+        assert answer[0] == 200, answer
+        return dict(answer[1])
+
+    assert until_known(f"/api/v2/sms/numbers/{ids[bad]}/webhook:check")["webhook"]["status"] == "drifted"
+    assert until_known(f"/api/v2/sms/numbers/{ids[fixed]}/webhook:repair", {})["webhook"]["status"] == "ok"
+    # A rotation: the tenant gives byosms the account's secondary token first.
+    basic = "Basic " + base64.b64encode(f"{tenant.account_sid}:{tenant.auth_token}".encode()).decode()
+    status, body = http("POST", endpoints.emulator_url + "/v1/AuthTokens/Secondary", None, {"Authorization": basic})
+    assert status in (200, 201), body
+    secondary = str(body["secondary_auth_token"])
+    path = f"/api/v2/integrations/{integration_id}/auth-token-rotation"
+    status, body = tenant.api("POST", path, {"auth_token": secondary})
     assert status == 200, body
-    deadline = time.monotonic() + 30
-    while (checked := tenant.api("POST", f"/api/v2/sms/numbers/{imported['id']}/webhook:check"))[0] != 200:
-        assert time.monotonic() < deadline, checked  # the number reaches the read model a moment after its import
-        time.sleep(0.3)
-    assert checked[1]["webhook"]["status"] == "drifted", checked
 
     sign_in(page, console, tenant.organization_id)
     url = f"{console}/integrations/{integration_id}?tab=webhooks"
@@ -801,19 +819,26 @@ def test_the_webhooks_tab_shows_a_misconfigured_number_and_switches_the_signatur
     reload_until(
         page,
         url,
-        lambda: drifted_row.count() == 1 and "2 numbers" in page.locator("#wh-counts").inner_text(),
-        "both numbers, the bad one misconfigured",
+        lambda: drifted_row.count() == 1 and "3 numbers" in page.locator("#wh-counts").inner_text(),
+        "the three numbers, the bad one misconfigured",
     )
     expect(page.locator("#wh-status")).to_have_text("Misconfigured")
-    expect(page.locator("#wh-counts")).to_have_text("2 numbers: 1 correct, 1 misconfigured, 0 not checked yet.")
+    expect(page.locator("#wh-counts")).to_have_text("3 numbers: 2 correct, 1 misconfigured, 0 not checked yet.")
     expect(page.locator("#wh-checked")).to_have_text(re.compile(r"Last checked: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"))
-    expect(drifted_row).to_contain_text(endpoints.inbound_url)  # what the webhook must be
+    expect(drifted_row).to_contain_text(f"The number's SMS webhook must point at {endpoints.inbound_url};")
     expect(drifted_row).to_contain_text(f"Twilio delivers its SMS to {elsewhere} now.")
     expect(page.locator(f"#wh-drifted tr[data-address='{good}']")).to_have_count(0)
     expect(page.locator("#wh-signatures")).to_contain_text("No webhook failed signature validation")
     expect(page.locator("#wh-mode")).to_have_text("Enforce")
-    expect(page.locator("#wh-rotation")).to_have_text("No rotation in progress.")
-    expect(page.locator("#wh-repairs")).to_contain_text("No number's webhook was repaired")
+    expect(page.locator("#wh-rotation")).to_have_text(
+        re.compile(r"A second token is pending since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: .* until \d{4}-")
+    )
+    assert secondary not in page.content()  # never the token itself
+    repaired = page.locator("#wh-repairs tbody tr")
+    expect(repaired).to_have_count(1)
+    expect(repaired).to_contain_text(fixed)
+    expect(repaired).to_contain_text(f"SmsUrl: {elsewhere} → {endpoints.inbound_url}")
+    expect(repaired).to_contain_text("Applied")
     shoot(page, "17-webhooks-enforce")
 
     expect(page.locator("#observe_hours")).to_have_value("24")
@@ -834,3 +859,12 @@ def test_the_webhooks_tab_shows_a_misconfigured_number_and_switches_the_signatur
     page.locator("#switch-mode").click()
     expect(page.locator("#wh-mode")).to_have_text("Enforce")
     assert tenant.api("GET", f"/api/v2/integrations/{integration_id}")[1]["signature_mode"] == "enforce"
+
+    # The same tab in German, the API's finding in German too.
+    page.locator(".languages a[lang=de]").click()
+    expect(page.locator("#wh-status")).to_have_text("Fehlkonfiguriert")
+    expect(page.locator("#wh-mode")).to_have_text("Erzwingen")
+    expect(page.locator("#switch-mode")).to_have_text("Auf Beobachten umschalten")
+    expect(drifted_row).to_contain_text(f"Der SMS-Webhook der Nummer muss auf {endpoints.inbound_url} zeigen")
+    expect(drifted_row).to_contain_text(f"Twilio stellt ihre SMS jetzt an {elsewhere} zu.")
+    shoot(page, "19-webhooks-de")
