@@ -77,8 +77,7 @@ CATALOG: dict[str, ErrorText] = {
         422,
     ),
     "number_webhook_not_configured": ErrorText(
-        "The number's SMS webhook must point at {expected_url}; until it does, its inbound SMS do not reach "
-        "byosms.",
+        "The number's SMS webhook must point at {expected_url}; until it does, its inbound SMS do not reach byosms.",
         "Der SMS-Webhook der Nummer muss auf {expected_url} zeigen; bis dahin erreichen ihre eingehenden SMS "
         "byosms nicht.",
         409,
