@@ -8,6 +8,7 @@ deleting the integration. With ``BYOSMS_CONSOLE_SCREENSHOTS=<folder>`` the flow 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -21,6 +22,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,9 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from byosms_cli.devkeys import mint_token
+from byosms_common import messages as m
+from byosms_common import topics
 from byosms_common.errors import render
 from byosms_common.testing import free_port
 from byosms_devstack.demo import PERMISSIONS, Endpoints
@@ -774,6 +779,33 @@ def test_a_form_posted_from_another_site_is_refused(system: tuple[Endpoints, byt
 # ---------------------------------------------------------------------------------------------------
 
 
+async def publish_routed(endpoints: Endpoints, tenant: Tenant, integration_id: str, number: str, sid: str) -> None:
+    """A message routed after routing's recovery job replayed it, as routing publishes it."""
+    customer = "+49151" + f"{secrets.randbelow(10**8):08d}"
+    now = datetime.now(UTC)
+    routed = m.InboundMessageRouted(
+        organization_id=tenant.organization_id,
+        payload=m.RoutedMessagePayload(
+            message_sid=sid,
+            integration_id=integration_id,
+            from_=customer,
+            to=number,
+            body="Hallo",
+            queue="q-1",
+            region=endpoints.region,
+            received_at=now,
+            spooled=False,
+            recovered=True,
+        ),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.MESSAGE_EVENTS.name, m.encode(routed), key=f"{number}|{customer}".encode())
+    finally:
+        await producer.stop()
+
+
 def test_the_webhooks_tab_shows_a_misconfigured_number_and_switches_the_signature_mode(
     system: tuple[Endpoints, bytes], console: str, page: Page
 ) -> None:
@@ -813,6 +845,11 @@ def test_the_webhooks_tab_shows_a_misconfigured_number_and_switches_the_signatur
     status, body = tenant.api("POST", path, {"auth_token": secondary})
     assert status == 200, body
 
+    # Routing's recovery job found a message in Twilio's list whose webhook never came, and routed it.
+    recovered_sid = "SM" + uuid.uuid4().hex
+    with ThreadPoolExecutor(1) as aside:  # Playwright's sync API holds this thread's event loop
+        aside.submit(asyncio.run, publish_routed(endpoints, tenant, integration_id, good, recovered_sid)).result()
+
     sign_in(page, console, tenant.organization_id)
     url = f"{console}/integrations/{integration_id}?tab=webhooks"
     drifted_row = page.locator(f"#wh-drifted tr[data-address='{bad}']")
@@ -839,6 +876,14 @@ def test_the_webhooks_tab_shows_a_misconfigured_number_and_switches_the_signatur
     expect(repaired).to_contain_text(fixed)
     expect(repaired).to_contain_text(f"SmsUrl: {elsewhere} → {endpoints.inbound_url}")
     expect(repaired).to_contain_text("Applied")
+    reload_until(page, url, lambda: page.locator("#wh-recovered").count() == 1, "the recovered message")
+    expect(page.locator("#wh-recovered-count")).to_have_text(
+        "Inbound messages whose webhook never came, found in Twilio's message list and replayed: 1."
+    )
+    recovered_row = page.locator("#wh-recovered tbody tr")
+    expect(recovered_row).to_contain_text(recovered_sid)
+    expect(recovered_row).to_contain_text("Routed")
+    expect(recovered_row.locator("a")).to_have_attribute("href", f"/messages?sid={recovered_sid}")
     shoot(page, "17-webhooks-enforce")
 
     expect(page.locator("#observe_hours")).to_have_value("24")

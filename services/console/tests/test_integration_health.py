@@ -27,6 +27,10 @@ def test_a_misconfigured_number_shows_with_the_apis_words_and_its_times() -> Non
                 "since": "2026-12-02T04:00:00+00:00",
             }
         ],
+        "recovered_messages": {
+            "count": 3,
+            "latest": [{"message_sid": "SM1", "at": "2026-12-02T03:00:00+00:00", "outcome": "routed"}],
+        },
         "recent_repairs": [
             {
                 "address": "+4915112345678",
@@ -51,6 +55,8 @@ def test_a_misconfigured_number_shows_with_the_apis_words_and_its_times() -> Non
     [repair] = tab.repairs
     assert repair.change == "SmsUrl: — → https://in.example/sms"
     assert (tab.signature_mode, tab.signatures_failing, tab.rotation) == ("enforce", False, None)
+    assert tab.recovered_count == 3
+    assert [(r.message_sid, r.at, r.outcome) for r in tab.recovered] == [("SM1", "2026-12-02 03:00:00 UTC", "routed")]
 
 
 def test_not_checked_yet_failing_signatures_observe_and_a_pending_rotation_without_the_token() -> None:

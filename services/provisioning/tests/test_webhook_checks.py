@@ -10,7 +10,7 @@ import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -36,6 +36,8 @@ from byosms_common.regions import DEFAULT_REGIONS
 from byosms_provisioning.imports.service import deps_from_context, handle_import
 from byosms_provisioning.numbers import repo as numbers_repo
 from byosms_provisioning.settings import ProvisioningSettings
+from byosms_provisioning.traces import repo as traces_repo
+from byosms_provisioning.traces.steps import step_of
 from byosms_provisioning.webhook_checks.schedule import Schedule
 from twilio_emulator.context import CTX
 from twilio_emulator.testing import AccountInfo, RunningEmulator
@@ -524,6 +526,7 @@ async def test_the_integration_summary_names_each_drifted_number_and_the_recent_
     assert response.status == 200, await response.text()
     status, summary = await summary_of(tenant)
     assert (summary["status"], summary["drifted"]) == ("healthy", [])
+    assert summary["recovered_messages"] == {"count": 0, "latest": []}
     [repair] = summary["recent_repairs"]
     assert (repair["address"], repair["parameter"], repair["old_value"], repair["new_value"], repair["outcome"]) == (
         bad,
@@ -553,3 +556,47 @@ async def test_the_integration_summary_refuses_a_bad_limit_in_the_callers_langua
         headers=tenant.prov.headers("sms:phoneNumber:view"),
     )
     assert response.status == 403
+
+
+async def test_the_integration_summary_counts_the_messages_recovery_replayed(tenant: Tenant) -> None:
+    def routed(sid: str, *, recovered: bool | None, integration_id: str, at: datetime) -> InboundMessageRouted:
+        return InboundMessageRouted(
+            organization_id=tenant.prov.org,
+            occurred_at=at,
+            payload=RoutedMessagePayload(
+                message_sid=sid,
+                integration_id=integration_id,
+                from_=TEST_PHONE,
+                to=mobile(),
+                body="hallo",
+                queue="q-1",
+                region=REGION.id,
+                received_at=at,
+                spooled=False,
+                recovered=recovered,
+            ),
+        )
+
+    now = datetime.now(UTC)
+    sids = ["SM" + uuid.uuid4().hex for _ in range(4)]
+    events = [
+        routed(sids[0], recovered=True, integration_id=tenant.integration_id, at=now - timedelta(hours=2)),
+        routed(sids[1], recovered=True, integration_id=tenant.integration_id, at=now - timedelta(minutes=5)),
+        routed(sids[2], recovered=None, integration_id=tenant.integration_id, at=now),  # its webhook came
+        routed(sids[3], recovered=True, integration_id="another-integration", at=now),
+        routed(
+            "SM" + uuid.uuid4().hex, recovered=True, integration_id=tenant.integration_id, at=now - timedelta(days=8)
+        ),
+    ]
+    steps = [step for step in map(step_of, events) if step is not None]
+    await traces_repo.record(tenant.prov.ctx.pool, steps)
+
+    status, summary = await summary_of(tenant)
+    assert status == 200, summary
+    assert summary["recovered_messages"]["count"] == 2
+    assert [(r["message_sid"], r["outcome"]) for r in summary["recovered_messages"]["latest"]] == [
+        (sids[1], "routed"),
+        (sids[0], "routed"),
+    ]
+    status, summary = await summary_of(tenant, "?limit=1")
+    assert (summary["recovered_messages"]["count"], len(summary["recovered_messages"]["latest"])) == (2, 1)

@@ -1,7 +1,8 @@
 """What an integration's Webhooks tab shows, as pure logic: the health of its numbers' webhooks (from
 ``GET /api/v2/integrations/{id}/number-webhooks``), whether Twilio's signatures pass (the integration's
 ``webhook_health``), its signature mode, a pending Auth Token rotation (never the token: only since when
-and until when), and the webhooks repaired (re-pointed) at Twilio recently.
+and until when), the webhooks repaired (re-pointed) at Twilio recently, and the inbound messages recovered
+recently because their webhook never came.
 
 Messages the API sends (what is wrong with a number) are in the user's language already and shown as
 they are."""
@@ -47,6 +48,13 @@ class RepairRow:
 
 
 @dataclass(frozen=True)
+class RecoveredRow:
+    message_sid: str
+    at: str
+    outcome: str
+
+
+@dataclass(frozen=True)
 class Rotation:
     started_at: str
     expires_at: str
@@ -67,6 +75,8 @@ class HealthTab:
     observe_until: str | None
     """When observe mode ends by itself (None in enforce)."""
     rotation: Rotation | None
+    recovered_count: int = 0
+    recovered: tuple[RecoveredRow, ...] = ()
     error: str | None = None
 
 
@@ -112,6 +122,11 @@ def health_tab(integration: Mapping[str, Any], summary: Mapping[str, Any] | None
             Rotation(moment(rotation.get("started_at")), moment(rotation.get("expires_at")))
             if isinstance(rotation, Mapping)
             else None
+        ),
+        recovered_count=int((summary.get("recovered_messages") or {}).get("count") or 0),
+        recovered=tuple(
+            RecoveredRow(str(r.get("message_sid", "")), moment(r.get("at")), str(r.get("outcome", "")))
+            for r in (summary.get("recovered_messages") or {}).get("latest") or []
         ),
         error=error,
     )

@@ -195,6 +195,18 @@ TEXTS: dict[str, tuple[str, str]] = {
         "No number's webhook was repaired in the last 7 days.",
         "In den letzten 7 Tagen wurde kein Webhook einer Nummer repariert.",
     ),
+    "wh.recovered": ("Recovered messages (last 7 days)", "Nachgeholte Nachrichten (letzte 7 Tage)"),
+    "wh.recovered_count": (
+        "Inbound messages whose webhook never came, found in Twilio's message list and replayed: {count}.",
+        "Eingehende Nachrichten, deren Webhook nie kam, in Twilios Nachrichtenliste gefunden und nachgeholt: {count}.",
+    ),
+    "wh.recovered_none": (
+        "No inbound message had to be recovered in the last 7 days.",
+        "In den letzten 7 Tagen musste keine eingehende Nachricht nachgeholt werden.",
+    ),
+    "wh.recovered.routed": ("Routed", "Weitergeleitet"),
+    "wh.recovered.discarded": ("Discarded", "Verworfen"),
+    "wh.col.message": ("Message", "Nachricht"),
     "wh.outcome.applied": ("Applied", "Übernommen"),
     "wh.outcome.failed": ("Failed", "Fehlgeschlagen"),
     "done.mode_observe": (

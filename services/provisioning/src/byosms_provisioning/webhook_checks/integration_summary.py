@@ -1,7 +1,8 @@
 """An integration's webhook health as the last checks of its numbers say it (``GET
 /api/v2/integrations/{id}/number-webhooks``): how many numbers are ``ok``, ``drifted`` or not checked
-yet, when one was last checked, the drifted ones with what is wrong, and the repairs made at Twilio
-recently. The SQL is in ``summary_repo``; this module only shapes it (pure)."""
+yet, when one was last checked, the drifted ones with what is wrong, the repairs made at Twilio
+recently, and the inbound messages routing's recovery job replayed recently because their webhook never
+came (from the message trace). The SQL is in ``summary_repo``; this module only shapes it (pure)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from byosms_common.errors import Language
 from byosms_provisioning.webhook_checks.view import message
 
 Status = Literal["healthy", "misconfigured", "unchecked", "no_numbers"]
-REPAIRS_DAYS = 7
-"""How far back ``recent_repairs`` looks."""
+RECENT_DAYS = 7
+"""How far back ``recent_repairs`` and ``recovered_messages`` look."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,20 @@ class Repair:
     outcome: str
 
 
+@dataclass(frozen=True, slots=True)
+class RecoveredMessage:
+    message_sid: str
+    at: datetime
+    step: str
+    """``routed`` or ``discarded``: routing's decision on the replayed message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    count: int
+    latest: list[RecoveredMessage]
+
+
 def status_of(counts: Counts) -> Status:
     """``misconfigured`` when any number is drifted; ``unchecked`` when none has been checked yet;
     ``healthy`` when every checked number is ``ok``; ``no_numbers`` without numbers."""
@@ -71,7 +86,9 @@ def summary_view(
     drifted: list[DriftedNumber],
     repairs: list[Repair],
     language: Language,
+    recovered: Recovered | None = None,
 ) -> dict[str, Any]:
+    recovered = recovered or Recovered(0, [])
     return {
         "integration_id": integration_id,
         "status": status_of(counts),
@@ -111,4 +128,10 @@ def summary_view(
             }
             for r in repairs
         ],
+        "recovered_messages": {
+            "count": recovered.count,
+            "latest": [
+                {"message_sid": r.message_sid, "at": r.at.isoformat(), "outcome": r.step} for r in recovered.latest
+            ],
+        },
     }

@@ -40,7 +40,9 @@ SUMMARY_TEXT = (
     "every checked number is ok, `no_numbers`; the counts; `checked_at`, the latest check of any of them; the "
     "drifted numbers (most recently changed first, at most `limit`) with what is wrong in the caller's "
     "language; and the values set at Twilio by `webhook:repair` for its numbers in the last 7 days "
-    "(`recent_repairs`, newest first, at most `limit`). A `limit` outside 1 to 100 answers 400."
+    "(`recent_repairs`, newest first, at most `limit`); and `recovered_messages`: how many inbound messages "
+    "of the integration routing's recovery job replayed in the last 7 days because their webhook never came "
+    "(from the message trace), with the latest MessageSids. A `limit` outside 1 to 100 answers 400."
 )
 
 
@@ -131,7 +133,15 @@ def webhook_part() -> tuple[JSON, JSON]:
         },
         "IntegrationNumberWebhooks": {
             "type": "object",
-            "required": ["integration_id", "status", "checked_at", "numbers", "drifted", "recent_repairs"],
+            "required": [
+                "integration_id",
+                "status",
+                "checked_at",
+                "numbers",
+                "drifted",
+                "recent_repairs",
+                "recovered_messages",
+            ],
             "properties": {
                 "integration_id": {"type": "string"},
                 "status": {"enum": ["healthy", "misconfigured", "unchecked", "no_numbers"]},
@@ -155,6 +165,23 @@ def webhook_part() -> tuple[JSON, JSON]:
                             "expected_url": nullable,
                             "checked_at": timestamp,
                             "since": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                },
+                "recovered_messages": {
+                    "type": "object",
+                    "properties": {
+                        "count": {"type": "integer"},
+                        "latest": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "message_sid": {"type": "string"},
+                                    "at": {"type": "string", "format": "date-time"},
+                                    "outcome": {"enum": ["routed", "discarded"]},
+                                },
+                            },
                         },
                     },
                 },

@@ -49,7 +49,9 @@ class ProbeBody(_Body):
 
 
 class SummaryQuery(_Body):
-    limit: int = Field(default=20, ge=1, le=100, description="at most this many drifted numbers and repairs")
+    limit: int = Field(
+        default=20, ge=1, le=100, description="at most this many drifted numbers, repairs and recovered messages"
+    )
 
 
 async def _principal(request: web.Request, permission: str) -> auth.Principal:
@@ -99,7 +101,9 @@ async def integration_summary(request: web.Request) -> web.Response:
     counts = await summary_repo.counts(ctx.pool, org, integration.id)
     drifted = await summary_repo.drifted(ctx.pool, org, integration.id, query.limit) if counts.drifted else []
     repairs = await summary_repo.recent_repairs(ctx.pool, org, integration.id, query.limit)
-    return web.json_response(summary_view(integration.id, counts, drifted, repairs, language_of(request)))
+    recovered = await summary_repo.recovered_messages(ctx.pool, org, integration.id, query.limit)
+    view = summary_view(integration.id, counts, drifted, repairs, language_of(request), recovered)
+    return web.json_response(view)
 
 
 def register(app: web.Application, ctx: object) -> None:

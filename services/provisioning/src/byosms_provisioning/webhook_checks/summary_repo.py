@@ -1,5 +1,6 @@
 """SQL of an integration's webhook summary (``integration_summary``): its numbers in the read model
-(not removed) with their last check, and the repairs of those numbers."""
+(not removed) with their last check, the repairs of those numbers, and its recovered inbound messages
+in the message trace."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import json
 
 import asyncpg
 
-from byosms_provisioning.webhook_checks.integration_summary import REPAIRS_DAYS, Counts, DriftedNumber, Repair
+from byosms_provisioning.webhook_checks.integration_summary import (
+    RECENT_DAYS,
+    Counts,
+    DriftedNumber,
+    Recovered,
+    RecoveredMessage,
+    Repair,
+)
 
 _NUMBERS = """FROM inventory_numbers n
     LEFT JOIN number_webhook_checks w ON w.address = n.address AND w.number_id = n.number_id
@@ -62,7 +70,7 @@ async def drifted(
 async def recent_repairs(
     conn: asyncpg.Connection | asyncpg.Pool, organization_id: str, integration_id: str, limit: int
 ) -> list[Repair]:
-    """Values set at Twilio for the integration's numbers in the last ``REPAIRS_DAYS`` days, newest first."""
+    """Values set at Twilio for the integration's numbers in the last ``RECENT_DAYS`` days, newest first."""
     rows = await conn.fetch(
         "SELECT r.number_id, r.address, r.actor, r.at, r.parameter, r.old_value, r.new_value, r.outcome "
         "FROM number_webhook_repairs r JOIN inventory_numbers n ON n.number_id = r.number_id "
@@ -70,7 +78,7 @@ async def recent_repairs(
         "AND r.at > now() - make_interval(days => $3) ORDER BY r.at DESC, r.id DESC LIMIT $4",
         organization_id,
         integration_id,
-        REPAIRS_DAYS,
+        RECENT_DAYS,
         limit,
     )
     return [
@@ -86,3 +94,28 @@ async def recent_repairs(
         )
         for r in rows
     ]
+
+
+_RECOVERED = """FROM message_trace
+    WHERE organization_id = $1 AND direction = 'inbound' AND step IN ('routed', 'discarded')
+      AND details->>'recovered' = 'true' AND details->>'integration_id' = $2
+      AND at > now() - make_interval(days => $3)"""
+
+
+async def recovered_messages(
+    conn: asyncpg.Connection | asyncpg.Pool, organization_id: str, integration_id: str, limit: int
+) -> Recovered:
+    """Inbound messages of the integration that routing's recovery job replayed (their webhook never came)
+    in the last ``RECENT_DAYS`` days: how many, and the latest, newest first."""
+    count = await conn.fetchval("SELECT count(*) " + _RECOVERED, organization_id, integration_id, RECENT_DAYS)
+    rows = await conn.fetch(
+        "SELECT message_id, at, step " + _RECOVERED + " ORDER BY at DESC, event_id LIMIT $4",
+        organization_id,
+        integration_id,
+        RECENT_DAYS,
+        limit,
+    )
+    return Recovered(
+        count=int(count or 0),
+        latest=[RecoveredMessage(message_sid=r["message_id"], at=r["at"], step=r["step"]) for r in rows],
+    )
