@@ -661,6 +661,22 @@ def test_controls_the_user_lacks_the_permission_for_are_disabled_with_the_reason
     expect(page.locator("#delete-reason")).to_have_text("You lack the permission integrations:integration:delete.")
     page.get_by_role("link", name="Credentials").click()
     expect(page.locator("#configure")).to_be_disabled()
+    page.get_by_role("link", name="Webhooks").click()
+    expect(page.locator("#wh-status")).to_have_text("No numbers")
+    expect(page.locator("#switch-mode")).to_be_disabled()
+    expect(page.locator("#observe_hours")).to_be_disabled()
+    expect(page.locator("#switch-mode-reason")).to_have_text("You lack the permission integrations:integration:edit.")
+    # Posted anyway, the API refuses it and the tab says why in its words; the mode stays.
+    status, text = page.evaluate(
+        """async () => { const r = await fetch(location.pathname + '/signature-mode', {method: 'POST',
+               body: new URLSearchParams({mode: 'observe', observe_hours: '4'})});
+               return [r.status, await r.text()]; }"""
+    )
+    assert status == 403
+    assert '<div class="alert" role="alert">' in text
+    assert "You lack the permission integrations:integration:edit." in text.split('role="alert"')[1]
+    page.reload()
+    expect(page.locator("#wh-mode")).to_have_text("Enforce")
     page.goto(console + "/numbers")
     expect(page.locator("#add-numbers")).to_be_disabled()
     expect(page.locator("#add-numbers-reason")).to_have_text("You lack the permission sms:phoneNumber:byoImport.")
