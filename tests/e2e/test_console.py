@@ -8,6 +8,8 @@ deleting the integration. With ``BYOSMS_CONSOLE_SCREENSHOTS=<folder>`` the flow 
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import os
 import re
@@ -20,15 +22,20 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from byosms_cli.devkeys import mint_token
+from byosms_common import messages as m
+from byosms_common import topics
 from byosms_common.errors import render
 from byosms_common.testing import free_port
 from byosms_devstack.demo import PERMISSIONS, Endpoints
@@ -654,6 +661,22 @@ def test_controls_the_user_lacks_the_permission_for_are_disabled_with_the_reason
     expect(page.locator("#delete-reason")).to_have_text("You lack the permission integrations:integration:delete.")
     page.get_by_role("link", name="Credentials").click()
     expect(page.locator("#configure")).to_be_disabled()
+    page.get_by_role("link", name="Webhooks").click()
+    expect(page.locator("#wh-status")).to_have_text("No numbers")
+    expect(page.locator("#switch-mode")).to_be_disabled()
+    expect(page.locator("#observe_hours")).to_be_disabled()
+    expect(page.locator("#switch-mode-reason")).to_have_text("You lack the permission integrations:integration:edit.")
+    # Posted anyway, the API refuses it and the tab says why in its words; the mode stays.
+    status, text = page.evaluate(
+        """async () => { const r = await fetch(location.pathname + '/signature-mode', {method: 'POST',
+               body: new URLSearchParams({mode: 'observe', observe_hours: '4'})});
+               return [r.status, await r.text()]; }"""
+    )
+    assert status == 403
+    assert '<div class="alert" role="alert">' in text
+    assert "You lack the permission integrations:integration:edit." in text.split('role="alert"')[1]
+    page.reload()
+    expect(page.locator("#wh-mode")).to_have_text("Enforce")
     page.goto(console + "/numbers")
     expect(page.locator("#add-numbers")).to_be_disabled()
     expect(page.locator("#add-numbers-reason")).to_have_text("You lack the permission sms:phoneNumber:byoImport.")
@@ -765,3 +788,144 @@ def test_a_form_posted_from_another_site_is_refused(system: tuple[Endpoints, byt
     assert refused.value.code == 403
     status, kept = tenant.api("GET", f"/api/v2/sms/numbers/{entry['id']}")
     assert (status, kept["state"], kept["latest_action"]["kind"]) == (200, "active", "import")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Webhook health, signature mode and Auth Token rotation (issue 14) on the Webhooks tab
+# ---------------------------------------------------------------------------------------------------
+
+
+async def publish_routed(endpoints: Endpoints, tenant: Tenant, integration_id: str, number: str, sid: str) -> None:
+    """A message routed after routing's recovery job replayed it, as routing publishes it."""
+    customer = "+49151" + f"{secrets.randbelow(10**8):08d}"
+    now = datetime.now(UTC)
+    routed = m.InboundMessageRouted(
+        organization_id=tenant.organization_id,
+        payload=m.RoutedMessagePayload(
+            message_sid=sid,
+            integration_id=integration_id,
+            from_=customer,
+            to=number,
+            body="Hallo",
+            queue="q-1",
+            region=endpoints.region,
+            received_at=now,
+            spooled=False,
+            recovered=True,
+        ),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.MESSAGE_EVENTS.name, m.encode(routed), key=f"{number}|{customer}".encode())
+    finally:
+        await producer.stop()
+
+
+def test_the_webhooks_tab_shows_a_misconfigured_number_and_switches_the_signature_mode(
+    system: tuple[Endpoints, bytes], console: str, page: Page
+) -> None:
+    endpoints, private_key = system
+    tenant = Tenant.new(endpoints, private_key)
+    integration_id = tenant.integration("Webhooks EU")
+    good, bad, fixed = tenant.number(), tenant.number(), tenant.number()
+    ids = {}
+    for number in (good, bad, fixed):
+        imported = tenant.import_number(integration_id, number)
+        assert imported["state"] == "imported", imported
+        ids[number] = imported["id"]
+    # Changed in the Twilio Console after the import: Twilio now delivers their SMS elsewhere.
+    elsewhere = "https://other-vendor.example/twilio/sms"
+    for number in (bad, fixed):
+        status, body = http(
+            "PATCH", endpoints.emulator_url + "/_emulator/console/phone-numbers/" + number, {"sms_url": elsewhere}
+        )
+        assert status == 200, body
+
+    def until_known(path: str, body: Any = None) -> dict[str, Any]:
+        deadline = time.monotonic() + 30
+        while (answer := tenant.api("POST", path, body))[0] == 404:
+            assert time.monotonic() < deadline, answer  # the number reaches the read model a moment after import
+            time.sleep(0.3)
+        assert answer[0] == 200, answer
+        return dict(answer[1])
+
+    assert until_known(f"/api/v2/sms/numbers/{ids[bad]}/webhook:check")["webhook"]["status"] == "drifted"
+    assert until_known(f"/api/v2/sms/numbers/{ids[fixed]}/webhook:repair", {})["webhook"]["status"] == "ok"
+    # A rotation: the tenant gives byosms the account's secondary token first.
+    basic = "Basic " + base64.b64encode(f"{tenant.account_sid}:{tenant.auth_token}".encode()).decode()
+    status, body = http("POST", endpoints.emulator_url + "/v1/AuthTokens/Secondary", None, {"Authorization": basic})
+    assert status in (200, 201), body
+    secondary = str(body["secondary_auth_token"])
+    path = f"/api/v2/integrations/{integration_id}/auth-token-rotation"
+    status, body = tenant.api("POST", path, {"auth_token": secondary})
+    assert status == 200, body
+
+    # Routing's recovery job found a message in Twilio's list whose webhook never came, and routed it.
+    recovered_sid = "SM" + uuid.uuid4().hex
+    with ThreadPoolExecutor(1) as aside:  # Playwright's sync API holds this thread's event loop
+        aside.submit(asyncio.run, publish_routed(endpoints, tenant, integration_id, good, recovered_sid)).result()
+
+    sign_in(page, console, tenant.organization_id)
+    url = f"{console}/integrations/{integration_id}?tab=webhooks"
+    drifted_row = page.locator(f"#wh-drifted tr[data-address='{bad}']")
+    reload_until(
+        page,
+        url,
+        lambda: drifted_row.count() == 1 and "3 numbers" in page.locator("#wh-counts").inner_text(),
+        "the three numbers, the bad one misconfigured",
+    )
+    expect(page.locator("#wh-status")).to_have_text("Misconfigured")
+    expect(page.locator("#wh-counts")).to_have_text("3 numbers: 2 correct, 1 misconfigured, 0 not checked yet.")
+    expect(page.locator("#wh-checked")).to_have_text(re.compile(r"Last checked: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"))
+    expect(drifted_row).to_contain_text(f"The number's SMS webhook must point at {endpoints.inbound_url};")
+    expect(drifted_row).to_contain_text(f"Twilio delivers its SMS to {elsewhere} now.")
+    expect(page.locator(f"#wh-drifted tr[data-address='{good}']")).to_have_count(0)
+    expect(page.locator("#wh-signatures")).to_contain_text("No webhook failed signature validation")
+    expect(page.locator("#wh-mode")).to_have_text("Enforce")
+    expect(page.locator("#wh-rotation")).to_have_text(
+        re.compile(r"A second token is pending since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: .* until \d{4}-")
+    )
+    assert secondary not in page.content()  # never the token itself
+    repaired = page.locator("#wh-repairs tbody tr")
+    expect(repaired).to_have_count(1)
+    expect(repaired).to_contain_text(fixed)
+    expect(repaired).to_contain_text(f"SmsUrl: {elsewhere} → {endpoints.inbound_url}")
+    expect(repaired).to_contain_text("Applied")
+    reload_until(page, url, lambda: page.locator("#wh-recovered").count() == 1, "the recovered message")
+    expect(page.locator("#wh-recovered-count")).to_have_text(
+        "Inbound messages whose webhook never came, found in Twilio's message list and replayed: 1."
+    )
+    recovered_row = page.locator("#wh-recovered tbody tr")
+    expect(recovered_row).to_contain_text(recovered_sid)
+    expect(recovered_row).to_contain_text("Routed")
+    expect(recovered_row.locator("a")).to_have_attribute("href", f"/messages?sid={recovered_sid}")
+    shoot(page, "17-webhooks-enforce")
+
+    expect(page.locator("#observe_hours")).to_have_value("24")
+    page.locator("#observe_hours").select_option("4")
+    page.locator("#switch-mode").click()
+    expect(page.locator(".toast")).to_contain_text("Signature mode: observe")
+    expect(page.locator("#wh-mode")).to_have_text("Observe")
+    expect(page.locator("#switch-mode")).to_have_text("Switch to enforce")
+    view = tenant.api("GET", f"/api/v2/integrations/{integration_id}")[1]
+    assert view["signature_mode"] == "observe"
+    until = datetime.fromisoformat(view["signature_mode_expires_at"])
+    assert timedelta(hours=3, minutes=58) < until - datetime.now(UTC) <= timedelta(hours=4)
+    expect(page.locator("#wh-mode-until")).to_have_text(
+        f"until {until.strftime('%Y-%m-%d %H:%M:%S')} UTC, then enforce again by itself"
+    )
+    shoot(page, "18-webhooks-observe")
+
+    page.locator("#switch-mode").click()
+    expect(page.locator("#wh-mode")).to_have_text("Enforce")
+    assert tenant.api("GET", f"/api/v2/integrations/{integration_id}")[1]["signature_mode"] == "enforce"
+
+    # The same tab in German, the API's finding in German too.
+    page.locator(".languages a[lang=de]").click()
+    expect(page.locator("#wh-status")).to_have_text("Fehlkonfiguriert")
+    expect(page.locator("#wh-mode")).to_have_text("Erzwingen")
+    expect(page.locator("#switch-mode")).to_have_text("Auf Beobachten umschalten")
+    expect(drifted_row).to_contain_text(f"Der SMS-Webhook der Nummer muss auf {endpoints.inbound_url} zeigen")
+    expect(drifted_row).to_contain_text(f"Twilio stellt ihre SMS jetzt an {elsewhere} zu.")
+    shoot(page, "19-webhooks-de")

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -20,7 +21,13 @@ from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
 from byosms_common.crypto import Keyring, associated_data, seal
-from byosms_common.messages import IntegrationState, IntegrationStatePayload, IntegrationStatus, encode
+from byosms_common.messages import (
+    IntegrationState,
+    IntegrationStatePayload,
+    IntegrationStatus,
+    SignatureMode,
+    encode,
+)
 from byosms_common.regions import DEFAULT_REGIONS
 from byosms_common.topics import INTEGRATION_STATE, by_name
 
@@ -105,6 +112,8 @@ class Tenant:
     previous_shared_key_id: str | None = None
     status: IntegrationStatus = IntegrationStatus.ACTIVE
     version: int = 1
+    signature_mode: SignatureMode = "enforce"
+    signature_mode_expires_at: datetime | None = None
 
     def state(self, keyring: Keyring, region: str = REGION.id) -> IntegrationState:
         def sealed(field_name: str, value: str | None) -> Any:
@@ -125,6 +134,8 @@ class Tenant:
                 region=region,
                 status=self.status,
                 version=self.version,
+                signature_mode=self.signature_mode,
+                signature_mode_expires_at=self.signature_mode_expires_at,
             ),
         )
 

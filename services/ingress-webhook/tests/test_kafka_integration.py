@@ -3,9 +3,11 @@ integration cache follows the state topic live (rotation, deactivation, deletion
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +128,40 @@ async def test_cache_follows_rotation_deactivation_and_deletion(
         await _post(running, kit, kit.MO_URL, kit.sms_params(tenant.account_sid, kit.new_message_sid()), tenant.token)
         == 403
     )
+
+
+async def test_observe_mode_is_honoured_only_until_its_expiry_even_without_a_new_state_record(
+    running: Running, ingress_kit: Any, ingress_kafka_bootstrap: str
+) -> None:
+    kit = ingress_kit
+    cache = running.ingress.cache
+    wrong = "f" * 32
+
+    async def bad_signature() -> int:
+        return await _post(running, kit, kit.MO_URL, kit.sms_params(tenant.account_sid, kit.new_message_sid()), wrong)
+
+    # Observe for a few seconds: a bad signature is accepted, then refused once the time is up, although
+    # the state topic still says observe (provisioning's job has not set it back yet).
+    tenant = kit.new_tenant(
+        signature_mode="observe", signature_mode_expires_at=datetime.now(UTC) + timedelta(seconds=4)
+    )
+    await kit.seed(ingress_kafka_bootstrap, running.keyring, tenant)
+    await kit.wait_until(lambda: cache.find(tenant.account_sid) is not None, 20, "tenant cached")
+    assert await bad_signature() == 200
+    expires = tenant.signature_mode_expires_at
+    assert expires is not None
+    await asyncio.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.2)
+    assert await bad_signature() == 403
+    metrics = await (await running.client.get("/metrics")).text()
+    assert f'integration_id="{tenant.integration_id}",mode="enforce",reason="signature_wrong"' in metrics
+    good = kit.sms_params(tenant.account_sid, kit.new_message_sid())
+    assert await _post(running, kit, kit.MO_URL, good, tenant.token) == 200
+
+    # A record in observe without an expiry (an older writer) counts as enforce.
+    tenant.signature_mode_expires_at, tenant.version = None, 2
+    await kit.seed(ingress_kafka_bootstrap, running.keyring, tenant)
+    await kit.wait_until(lambda: (i := cache.find(tenant.account_sid)) is not None and i.version == 2, 20, "v2")
+    assert await bad_signature() == 403
 
 
 async def test_health_ready_and_metrics(running: Running) -> None:

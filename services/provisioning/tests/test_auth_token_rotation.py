@@ -139,7 +139,71 @@ async def test_the_signature_mode_is_set_and_published(prov: Harness, prov_recor
 
     assert observed["signature_mode"] == "observe"
     assert (await state_at(prov_records, iid, observed["version"])).payload.signature_mode == "observe"
-    same = await call(prov, "PUT", mode, 200, json={"mode": "observe"})
-    assert same["version"] == observed["version"]  # nothing changed
     bad = await call(prov, "PUT", mode, 400, json={"mode": "lenient"})
     assert bad["code"]
+    enforced = await call(prov, "PUT", mode, 200, json={"mode": "enforce"})
+    same = await call(prov, "PUT", mode, 200, json={"mode": "enforce"})
+    assert same["version"] == enforced["version"]  # nothing changed
+
+
+async def test_observe_mode_ends_by_itself_and_enforce_is_published_again(
+    prov: Harness, prov_records: Callable[..., Any]
+) -> None:
+    iid, _, _ = await connected(prov)
+    mode = f"{BASE}/{iid}/signature-mode"
+    before = datetime.now(UTC)
+    observed = await call(prov, "PUT", mode, 200, json={"mode": "observe"})
+    expires = datetime.fromisoformat(observed["signature_mode_expires_at"])
+    assert before + timedelta(hours=24) <= expires <= datetime.now(UTC) + timedelta(hours=24)
+    state = await state_at(prov_records, iid, observed["version"])
+    assert (state.payload.signature_mode, state.payload.signature_mode_expires_at) == ("observe", expires)
+
+    two_hours = await call(prov, "PUT", mode, 200, json={"mode": "observe", "observe_hours": 2})
+    expires = datetime.fromisoformat(two_hours["signature_mode_expires_at"])
+    assert expires <= datetime.now(UTC) + timedelta(hours=2)
+    assert await token_rotation_service.end_expired_observe_modes(prov.ctx) == 0  # not yet
+
+    # Its time is up: the API says enforce at once, the job stores and publishes it.
+    await prov.ctx.pool.execute(
+        "UPDATE integrations SET signature_mode_expires_at = $2 WHERE id = $1",
+        iid,
+        datetime.now(UTC) - timedelta(seconds=1),
+    )
+    shown = await call(prov, "GET", f"{BASE}/{iid}", 200)
+    assert (shown["signature_mode"], shown["signature_mode_expires_at"]) == ("enforce", None)
+    assert await token_rotation_service.end_expired_observe_modes(prov.ctx) == 1
+    assert await token_rotation_service.end_expired_observe_modes(prov.ctx) == 0
+    view = await call(prov, "GET", f"{BASE}/{iid}", 200)
+    assert view["version"] == two_hours["version"] + 1
+    assert (view["signature_mode"], view["signature_mode_expires_at"]) == ("enforce", None)
+    state = await state_at(prov_records, iid, view["version"])
+    assert (state.payload.signature_mode, state.payload.signature_mode_expires_at) == ("enforce", None)
+    stored = await repo.get(prov.ctx.pool, state.organization_id, iid)
+    assert stored is not None
+    assert (stored.signature_mode, stored.signature_mode_expires_at) == ("enforce", None)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"mode": "observe", "observe_hours": 169}, "observe_hours"),
+        ({"mode": "observe", "observe_hours": 0}, "observe_hours"),
+        ({"mode": "observe", "observe_hours": 0.01}, "observe_hours"),
+        ({"mode": "enforce", "observe_hours": 1}, "observe_hours"),
+    ],
+)
+async def test_a_bad_observe_duration_is_refused_in_english_and_german(
+    prov: Harness, body: dict[str, Any], field: str
+) -> None:
+    iid, _, _ = await connected(prov)
+    details = {}
+    for language in ("en", "de"):
+        response = await prov.client.put(
+            f"{BASE}/{iid}/signature-mode", json=body, headers=prov.headers(language=language)
+        )
+        assert response.status == 400, await response.text()
+        problem = await response.json()
+        assert [e["field"] for e in problem["errors"]] == [field], problem
+        details[language] = problem["errors"][0]["message"]
+    assert details["en"] != details["de"]
+    assert (await call(prov, "GET", f"{BASE}/{iid}", 200))["signature_mode"] == "enforce"  # nothing changed

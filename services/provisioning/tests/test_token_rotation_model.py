@@ -81,3 +81,35 @@ def test_the_signature_mode() -> None:
     assert not token_rotation.set_signature_mode(observed.current, "observe", now=T0).changed
     with pytest.raises(InvalidInput):
         token_rotation.set_signature_mode(observed.current, "lenient", now=T0)
+
+
+def test_observe_mode_holds_for_its_time_24_hours_unless_named_and_at_most_7_days() -> None:
+    observed = token_rotation.set_signature_mode(connected(), "observe", now=T0).current
+    assert (observed.signature_mode, observed.signature_mode_expires_at) == ("observe", T0 + DAY)
+    assert integrations.state_payload(observed).signature_mode_expires_at == T0 + DAY
+    assert observed.effective_signature_mode(T0 + DAY - timedelta(seconds=1)) == "observe"
+    assert observed.effective_signature_mode(T0 + DAY) == "enforce"
+
+    short = token_rotation.set_signature_mode(connected(), "observe", now=T0, observe_for=timedelta(hours=2)).current
+    assert short.signature_mode_expires_at == T0 + timedelta(hours=2)
+    renewed = token_rotation.set_signature_mode(short, "observe", now=T0 + timedelta(hours=1))
+    assert renewed.changed
+    assert renewed.current.signature_mode_expires_at == T0 + timedelta(hours=25)
+
+    for too_long_or_short in (timedelta(days=7, seconds=1), timedelta(seconds=59)):
+        with pytest.raises(InvalidInput):
+            token_rotation.set_signature_mode(connected(), "observe", now=T0, observe_for=too_long_or_short)
+    with pytest.raises(InvalidInput):
+        token_rotation.set_signature_mode(observed, "enforce", now=T0, observe_for=timedelta(hours=1))
+    enforced = token_rotation.set_signature_mode(observed, "enforce", now=T0).current
+    assert (enforced.signature_mode, enforced.signature_mode_expires_at) == ("enforce", None)
+
+
+def test_the_expiry_job_sets_only_an_expired_observe_mode_back_to_enforce() -> None:
+    observed = token_rotation.set_signature_mode(connected(), "observe", now=T0).current
+    assert not token_rotation.end_observe(observed, now=T0 + DAY - timedelta(seconds=1)).changed
+    ended = token_rotation.end_observe(observed, now=T0 + DAY)
+    assert ended.changed
+    assert (ended.current.signature_mode, ended.current.signature_mode_expires_at) == ("enforce", None)
+    assert integrations.state_payload(ended.current).signature_mode == "enforce"
+    assert not token_rotation.end_observe(ended.current, now=T0 + DAY).changed

@@ -10,7 +10,7 @@ import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -36,6 +36,8 @@ from byosms_common.regions import DEFAULT_REGIONS
 from byosms_provisioning.imports.service import deps_from_context, handle_import
 from byosms_provisioning.numbers import repo as numbers_repo
 from byosms_provisioning.settings import ProvisioningSettings
+from byosms_provisioning.traces import repo as traces_repo
+from byosms_provisioning.traces.steps import step_of
 from byosms_provisioning.webhook_checks.schedule import Schedule
 from twilio_emulator.context import CTX
 from twilio_emulator.testing import AccountInfo, RunningEmulator
@@ -542,3 +544,115 @@ async def test_numbers_never_checked_are_spread_over_the_interval_and_checked_wi
         addresses,
     )
     assert [r["record_key"] for r in published] == [addresses[0]]
+
+
+async def summary_of(tenant: Tenant, query: str = "", language: str | None = None) -> tuple[int, Any]:
+    response = await tenant.prov.client.get(
+        f"/api/v2/integrations/{tenant.integration_id}/number-webhooks{query}",
+        headers=tenant.prov.headers(language=language),
+    )
+    return response.status, await response.json()
+
+
+async def test_the_integration_summary_names_each_drifted_number_and_the_recent_repairs(tenant: Tenant) -> None:
+    status, summary = await summary_of(tenant)
+    assert status == 200, summary
+    assert (summary["status"], summary["numbers"]["total"], summary["checked_at"]) == ("no_numbers", 0, None)
+
+    good, bad = mobile(), mobile()
+    await tenant.import_number(good)
+    bad_id, _ = await tenant.import_number(bad)
+    status, summary = await summary_of(tenant)
+    assert summary["status"] == "healthy"
+    assert summary["numbers"] == {"total": 2, "ok": 2, "drifted": 0, "unchecked": 0, "check_errors": 0}
+    assert summary["checked_at"] is not None
+    assert (summary["drifted"], summary["recent_repairs"]) == ([], [])
+
+    await tenant.emulator.control.console("PATCH", f"/phone-numbers/{bad}", sms_url=ELSEWHERE)
+    response = await tenant.post(f"/api/v2/sms/numbers/{bad_id}/webhook:check")
+    assert response.status == 200, await response.text()
+    status, summary = await summary_of(tenant, language="de")
+    assert (summary["status"], summary["numbers"]["ok"], summary["numbers"]["drifted"]) == ("misconfigured", 1, 1)
+    [drifted] = summary["drifted"]
+    assert (drifted["number_id"], drifted["address"], drifted["kind"]) == (bad_id, bad, "webhook_not_configured")
+    assert (drifted["delivers_to"], drifted["expected_url"]) == (ELSEWHERE, EXPECTED)
+    assert drifted["message"].startswith("Der SMS-Webhook der Nummer muss auf " + EXPECTED)
+
+    response = await tenant.post(f"/api/v2/sms/numbers/{bad_id}/webhook:repair", {})
+    assert response.status == 200, await response.text()
+    status, summary = await summary_of(tenant)
+    assert (summary["status"], summary["drifted"]) == ("healthy", [])
+    assert summary["recovered_messages"] == {"count": 0, "latest": []}
+    [repair] = summary["recent_repairs"]
+    assert (repair["address"], repair["parameter"], repair["old_value"], repair["new_value"], repair["outcome"]) == (
+        bad,
+        "SmsUrl",
+        ELSEWHERE,
+        EXPECTED,
+        "applied",
+    )
+
+
+async def test_the_integration_summary_refuses_a_bad_limit_in_the_callers_language_and_hides_others(
+    tenant: Tenant,
+) -> None:
+    status, problem = await summary_of(tenant, "?limit=0", language="de")
+    assert status == 400, problem
+    assert [e["field"] for e in problem["errors"]] == ["query.limit"]
+    status, english = await summary_of(tenant, "?limit=500", language="en")
+    assert status == 400
+    assert (problem["code"], english["code"]) == ("invalid_request", "invalid_request")
+    assert problem["detail"] != english["detail"]  # the same refusal, in German and in English
+    response = await tenant.prov.client.get(
+        "/api/v2/integrations/no-such-integration/number-webhooks", headers=tenant.prov.headers()
+    )
+    assert response.status == 404
+    response = await tenant.prov.client.get(
+        f"/api/v2/integrations/{tenant.integration_id}/number-webhooks",
+        headers=tenant.prov.headers("sms:phoneNumber:view"),
+    )
+    assert response.status == 403
+
+
+async def test_the_integration_summary_counts_the_messages_recovery_replayed(tenant: Tenant) -> None:
+    def routed(sid: str, *, recovered: bool | None, integration_id: str, at: datetime) -> InboundMessageRouted:
+        return InboundMessageRouted(
+            organization_id=tenant.prov.org,
+            occurred_at=at,
+            payload=RoutedMessagePayload(
+                message_sid=sid,
+                integration_id=integration_id,
+                from_=TEST_PHONE,
+                to=mobile(),
+                body="hallo",
+                queue="q-1",
+                region=REGION.id,
+                received_at=at,
+                spooled=False,
+                recovered=recovered,
+            ),
+        )
+
+    now = datetime.now(UTC)
+    sids = ["SM" + uuid.uuid4().hex for _ in range(4)]
+    events = [
+        routed(sids[0], recovered=True, integration_id=tenant.integration_id, at=now - timedelta(hours=2)),
+        routed(sids[1], recovered=True, integration_id=tenant.integration_id, at=now - timedelta(minutes=5)),
+        routed(sids[2], recovered=None, integration_id=tenant.integration_id, at=now),  # its webhook came
+        routed(sids[3], recovered=True, integration_id="another-integration", at=now),
+        routed(
+            "SM" + uuid.uuid4().hex, recovered=True, integration_id=tenant.integration_id, at=now - timedelta(days=8)
+        ),
+    ]
+    steps = [step for step in map(step_of, events) if step is not None]
+    await traces_repo.record(tenant.prov.ctx.pool, steps)
+
+    status, summary = await summary_of(tenant)
+    assert status == 200, summary
+    assert summary["recovered_messages"]["count"] == 2
+    assert [(r["message_sid"], r["outcome"]) for r in summary["recovered_messages"]["latest"]] == [
+        (sids[1], "routed"),
+        (sids[0], "routed"),
+    ]
+    status, summary = await summary_of(tenant, "?limit=1")
+    assert (summary["recovered_messages"]["count"], len(summary["recovered_messages"]["latest"])) == (2, 1)

@@ -76,6 +76,12 @@ CATALOG: dict[str, ErrorText] = {
         "Der SMS-Webhook der Nummer muss auf {expected_url} zeigen, bevor sie importiert werden kann.",
         422,
     ),
+    "number_webhook_not_configured": ErrorText(
+        "The number's SMS webhook must point at {expected_url}; until it does, its inbound SMS do not reach byosms.",
+        "Der SMS-Webhook der Nummer muss auf {expected_url} zeigen; bis dahin erreichen ihre eingehenden SMS "
+        "byosms nicht.",
+        409,
+    ),
     "messaging_service_not_deferring": ErrorText(
         "The number belongs to a Twilio Messaging Service whose integration setting is not "
         "\"Defer to sender's webhook\"; change it and set the number's SMS webhook to {expected_url}.",

@@ -186,6 +186,9 @@ class IntegrationSnapshot(Model):
         default=None, description="an Auth Token rotation window is open until then (both tokens validate webhooks)"
     )
     signature_mode: SignatureMode = "enforce"
+    signature_mode_expires_at: AwareDatetime | None = Field(
+        default=None, description="observe mode ends then: the integration is back in enforce after it"
+    )
 
 
 class IntegrationStatePayload(Model):
@@ -226,7 +229,11 @@ class IntegrationStatePayload(Model):
     signature_mode: SignatureMode = Field(
         default="enforce",
         description="enforce: a webhook with a bad signature is refused; observe: it is counted, reported and "
-        "accepted (signature_failure on its event)",
+        "accepted (signature_failure on its event), until signature_mode_expires_at",
+    )
+    signature_mode_expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="observe mode holds only before then; observe without it, or after it, counts as enforce",
     )
 
 

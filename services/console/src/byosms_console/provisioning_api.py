@@ -1,5 +1,5 @@
-"""Calls of the integrations, regions and imports API that exists today (``/api/v2/integrations``,
-``/api/v2/regions``, ``/api/v2/sms/numbers/imports``)."""
+"""Calls of the integrations, regions and imports API that exists today (``/api/v2/integrations``, with
+its numbers' webhook health and the signature mode, ``/api/v2/regions``, ``/api/v2/sms/numbers/imports``)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,21 @@ class ProvisioningApi:
 
     async def delete_integration(self, caller: Caller, integration_id: str, *, version: int | None) -> None:
         await self.api.call(caller, "DELETE", path_of(INTEGRATIONS, integration_id), if_match=version)
+
+    async def number_webhooks(self, caller: Caller, integration_id: str) -> dict[str, Any]:
+        """The webhook health of the integration's numbers (``GET .../number-webhooks``)."""
+        path = path_of(INTEGRATIONS, integration_id, "number-webhooks")
+        return dict((await self.api.call(caller, "GET", path)).body)
+
+    async def set_signature_mode(
+        self, caller: Caller, integration_id: str, *, mode: str, observe_hours: int | None, version: int | None
+    ) -> None:
+        """Enforce, or observe for ``observe_hours`` (the API's default, 24, when None)."""
+        path = path_of(INTEGRATIONS, integration_id, "signature-mode")
+        body: dict[str, Any] = {"mode": mode}
+        if observe_hours is not None:
+            body["observe_hours"] = observe_hours
+        await self.api.call(caller, "PUT", path, body, if_match=version)
 
     async def regions(self, caller: Caller) -> list[dict[str, Any]]:
         return list((await self.api.call(caller, "GET", REGIONS)).body["items"])

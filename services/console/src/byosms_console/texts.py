@@ -116,6 +116,107 @@ TEXTS: dict[str, tuple[str, str]] = {
     "tab.details": ("Details", "Details"),
     "tab.configuration": ("Configuration", "Konfiguration"),
     "tab.credentials": ("Credentials", "Credentials"),
+    "tab.webhooks": ("Webhooks", "Webhooks"),
+    "wh.title": ("Webhook health of its numbers", "Webhook-Zustand ihrer Nummern"),
+    "wh.status.healthy": ("Healthy", "In Ordnung"),
+    "wh.status.misconfigured": ("Misconfigured", "Fehlkonfiguriert"),
+    "wh.status.unchecked": ("Not checked yet", "Noch nicht geprüft"),
+    "wh.status.no_numbers": ("No numbers", "Keine Nummern"),
+    "wh.checked_at": ("Last checked: {at}", "Zuletzt geprüft: {at}"),
+    "wh.counts": (
+        "{total} numbers: {ok} correct, {drifted} misconfigured, {unchecked} not checked yet.",
+        "{total} Nummern: {ok} korrekt, {drifted} fehlkonfiguriert, {unchecked} noch nicht geprüft.",
+    ),
+    "wh.check_errors": (
+        "The last check of {count} numbers could not reach Twilio; it is tried again.",
+        "Die letzte Prüfung von {count} Nummern erreichte Twilio nicht; sie wird wiederholt.",
+    ),
+    "wh.hint": (
+        "byosms asks Twilio every hour where each number's inbound SMS really go. A misconfigured number "
+        "can be repaired from its row in the SMS number inventory.",
+        "byosms fragt Twilio stündlich, wohin die eingehenden SMS jeder Nummer wirklich gehen. Eine "
+        "fehlkonfigurierte Nummer lässt sich über ihre Zeile im SMS-Nummernbestand reparieren.",
+    ),
+    "wh.drifted": ("Misconfigured numbers", "Fehlkonfigurierte Nummern"),
+    "wh.delivers_to": ("Twilio delivers its SMS to {url} now.", "Twilio stellt ihre SMS jetzt an {url} zu."),
+    "wh.col.number": ("Number", "Nummer"),
+    "wh.col.wrong": ("What is wrong", "Was nicht stimmt"),
+    "wh.col.since": ("Since", "Seit"),
+    "wh.col.checked": ("Checked", "Geprüft"),
+    "wh.col.when": ("When", "Wann"),
+    "wh.col.change": ("Set at Twilio", "Bei Twilio gesetzt"),
+    "wh.col.outcome": ("Outcome", "Ergebnis"),
+    "wh.col.by": ("By", "Durch"),
+    "wh.signatures": ("Twilio's signatures", "Signaturen von Twilio"),
+    "wh.signatures_ok": (
+        "No webhook failed signature validation since the credentials were last set.",
+        "Seit dem letzten Setzen der Anmeldedaten ist kein Webhook an der Signaturprüfung gescheitert.",
+    ),
+    "wh.signatures_failing": (
+        "{count} webhooks failed signature validation.",
+        "{count} Webhooks sind an der Signaturprüfung gescheitert.",
+    ),
+    "wh.mode": ("Signature mode", "Signaturmodus"),
+    "wh.mode.enforce": ("Enforce", "Erzwingen"),
+    "wh.mode.observe": ("Observe", "Beobachten"),
+    "wh.mode_hint.enforce": (
+        "A webhook whose signature fails is refused.",
+        "Ein Webhook, dessen Signatur nicht stimmt, wird abgelehnt.",
+    ),
+    "wh.mode_hint.observe": (
+        "A webhook whose signature fails is counted and reported, but accepted: use it only for the first "
+        "hours behind a new proxy.",
+        "Ein Webhook, dessen Signatur nicht stimmt, wird gezählt und gemeldet, aber angenommen: nur für die "
+        "ersten Stunden hinter einem neuen Proxy.",
+    ),
+    "wh.observe_until": ("until {at}, then enforce again by itself", "bis {at}, danach von selbst wieder Erzwingen"),
+    "wh.observe_for": ("Observe for", "Beobachten für"),
+    "wh.duration.1": ("1 hour", "1 Stunde"),
+    "wh.duration.4": ("4 hours", "4 Stunden"),
+    "wh.duration.24": ("24 hours", "24 Stunden"),
+    "wh.duration.72": ("3 days", "3 Tage"),
+    "wh.duration.168": ("7 days", "7 Tage"),
+    "wh.observe_hint": (
+        "Observe mode ends by itself: the integration returns to enforce after this time (at most 7 days).",
+        "Der Beobachtungsmodus endet von selbst: Nach dieser Zeit gilt wieder Erzwingen (höchstens 7 Tage).",
+    ),
+    "wh.switch_observe": ("Switch to observe", "Auf Beobachten umschalten"),
+    "wh.switch_enforce": ("Switch to enforce", "Auf Erzwingen umschalten"),
+    "wh.rotation": ("Auth Token rotation", "Wechsel des Auth Tokens"),
+    "wh.rotation_none": ("No rotation in progress.", "Kein Wechsel im Gange."),
+    "wh.rotation_pending": (
+        "A second token is pending since {since}: webhooks signed with either token are accepted until "
+        "{until}, or until it is confirmed.",
+        "Ein zweites Token ist seit {since} hinterlegt: Webhooks, die mit einem der beiden Tokens signiert "
+        "sind, werden bis {until} angenommen oder bis es bestätigt wird.",
+    ),
+    "wh.repairs": ("Repaired in the last 7 days", "In den letzten 7 Tagen repariert"),
+    "wh.repairs_none": (
+        "No number's webhook was repaired in the last 7 days.",
+        "In den letzten 7 Tagen wurde kein Webhook einer Nummer repariert.",
+    ),
+    "wh.recovered": ("Recovered messages (last 7 days)", "Nachgeholte Nachrichten (letzte 7 Tage)"),
+    "wh.recovered_count": (
+        "Inbound messages whose webhook never came, found in Twilio's message list and replayed: {count}.",
+        "Eingehende Nachrichten, deren Webhook nie kam, in Twilios Nachrichtenliste gefunden und nachgeholt: {count}.",
+    ),
+    "wh.recovered_none": (
+        "No inbound message had to be recovered in the last 7 days.",
+        "In den letzten 7 Tagen musste keine eingehende Nachricht nachgeholt werden.",
+    ),
+    "wh.recovered.routed": ("Routed", "Weitergeleitet"),
+    "wh.recovered.discarded": ("Discarded", "Verworfen"),
+    "wh.col.message": ("Message", "Nachricht"),
+    "wh.outcome.applied": ("Applied", "Übernommen"),
+    "wh.outcome.failed": ("Failed", "Fehlgeschlagen"),
+    "done.mode_observe": (
+        "Signature mode: observe. Webhooks with a bad signature are accepted until it ends.",
+        "Signaturmodus: Beobachten. Webhooks mit falscher Signatur werden bis zu seinem Ende angenommen.",
+    ),
+    "done.mode_enforce": (
+        "Signature mode: enforce. Webhooks with a bad signature are refused.",
+        "Signaturmodus: Erzwingen. Webhooks mit falscher Signatur werden abgelehnt.",
+    ),
     "tabs.label": ("Integration settings", "Einstellungen der Integration"),
     "field.name": ("Name", "Name"),
     "field.notes": ("Notes", "Notizen"),

@@ -11,9 +11,11 @@ from aiohttp import web
 
 from byosms_console import session
 from byosms_console.api_client import ApiProblem
+from byosms_console.integration_health import DEFAULT_OBSERVE_HOURS, OBSERVE_HOURS, health_tab, observe_hours
 from byosms_console.web_support import caller_of, provisioning, redirect, render, viewer_from
 
-TABS = ("details", "configuration", "credentials")
+TABS = ("details", "configuration", "credentials", "webhooks")
+SIGNATURE_MODES = ("enforce", "observe")
 DIALOGS = ("credentials", "deactivate", "delete")
 
 
@@ -90,23 +92,34 @@ async def detail_page(
     dialog: str | None = None,
     error: ApiProblem | None = None,
     values: dict[str, str] | None = None,
+    tab: str | None = None,
 ) -> web.Response:
     viewer = viewer_from(request)
     integration_id = request.match_info["id"]
     integration = await provisioning(request).get_integration(caller_of(request), integration_id)
-    tab = request.query.get("tab")
+    tab = tab or request.query.get("tab")
     if dialog == "credentials":
         tab = "credentials"
     elif dialog in ("deactivate", "delete"):
         tab = "details"
     if tab not in TABS:
         tab = "details"
+    health = None
+    if tab == "webhooks":
+        try:
+            summary = await provisioning(request).number_webhooks(caller_of(request), integration_id)
+            health = health_tab(integration, summary, None)
+        except ApiProblem as problem:
+            health = health_tab(integration, None, problem.detail)
     return render(
         request,
         "integration.html",
         {
             "integration": integration,
             "tab": tab,
+            "health": health,
+            "observe_choices": OBSERVE_HOURS,
+            "default_observe_hours": DEFAULT_OBSERVE_HOURS,
             "dialog": dialog,
             "error": error,
             "values": values or {},
@@ -198,6 +211,25 @@ async def delete(request: web.Request) -> web.StreamResponse:
     raise redirect("/integrations?done=deleted")
 
 
+async def set_signature_mode(request: web.Request) -> web.StreamResponse:
+    integration_id = request.match_info["id"]
+    form = await request.post()
+    mode = str(form.get("mode", ""))
+    if mode not in SIGNATURE_MODES:
+        raise web.HTTPNotFound()
+    try:
+        await provisioning(request).set_signature_mode(
+            caller_of(request),
+            integration_id,
+            mode=mode,
+            observe_hours=observe_hours(form) if mode == "observe" else None,
+            version=_version(form),
+        )
+    except ApiProblem as problem:
+        return await detail_page(request, error=problem, tab="webhooks")
+    raise _back(integration_id, "webhooks", "mode_" + mode)
+
+
 def register(app: web.Application) -> None:
     app.router.add_get("/integrations", list_page)
     app.router.add_get("/integrations/new", install_page)
@@ -208,4 +240,5 @@ def register(app: web.Application) -> None:
     app.router.add_post("/integrations/{id}/activate", activate)
     app.router.add_post("/integrations/{id}/deactivate", deactivate)
     app.router.add_post("/integrations/{id}/delete", delete)
+    app.router.add_post("/integrations/{id}/signature-mode", set_signature_mode)
     app.router.add_get("/integrations/{id}/{dialog}", dialog_page)

@@ -10,7 +10,8 @@ SharedKeys carry their id: a webhook naming ``key=<id>`` is checked with the int
 that id, the current one or, during a rotation window, the previous one (:func:`select_shared_key`).
 During an Auth Token rotation window the record carries the next token too, valid until the window's
 end (:meth:`Integration.next_token_valid`); the signature mode says whether a failing signature is
-refused or only observed.
+refused or only observed, observe only until its expiry (:meth:`Integration.signature_mode_at`), so an
+expired observe mode is never honoured, even before provisioning publishes enforce again.
 """
 
 from __future__ import annotations
@@ -51,6 +52,14 @@ class Integration:
     next_auth_token: SealedSecret | None = None
     next_auth_token_expires_at: datetime | None = None
     signature_mode: SignatureMode = "enforce"
+    signature_mode_expires_at: datetime | None = None
+
+    def signature_mode_at(self, now: datetime) -> SignatureMode:
+        """The mode in effect: ``observe`` only before its expiry; observe without one counts as enforce."""
+        expires = self.signature_mode_expires_at
+        if self.signature_mode == "observe" and expires is not None and now < expires:
+            return "observe"
+        return "enforce"
 
     def sealed(self, name: SecretField) -> SealedSecret | None:
         if name == "auth_token":
@@ -120,6 +129,7 @@ class IntegrationsCache:
             next_auth_token=payload.next_auth_token,
             next_auth_token_expires_at=payload.next_auth_token_expires_at,
             signature_mode=payload.signature_mode,
+            signature_mode_expires_at=payload.signature_mode_expires_at,
         )
         self._by_id[key] = integration
         self._account_of[key] = integration.account_sid

@@ -10,7 +10,9 @@ WARNING, once per kind and then rate limited, never with the body (refusals.py).
 Signatures: the Auth Token, or during an Auth Token rotation window the current or the next token
 (``signed_with`` on the event says which matched); the SharedKey a webhook names. An integration in
 signature mode ``observe`` has a failing signature counted, reported and logged (without secrets),
-and the message accepted with ``signature_failure`` on its event; ``enforce`` refuses it (403).
+and the message accepted with ``signature_failure`` on its event; ``enforce`` refuses it (403). Observe
+holds only until its expiry (``signature_mode_expires_at`` on the state record), judged at the time the
+webhook arrived: after it the integration is in enforce here, whatever the record still says.
 
 Each webhook request gets a server span (``RouteDeps.tracer``), continuing the caller's W3C trace
 context if it sent one; the events it publishes carry the span's context (envelope ``trace`` and
@@ -184,8 +186,9 @@ async def _accept(request: web.Request, deps: RouteDeps, endpoint: Endpoint, see
                 raise
             if deps.signature_failures is not None:
                 deps.signature_failures.failure(integration, rejected.reason)
-            observed = integration.signature_mode == "observe" and rejected.reason in OBSERVABLE
-            deps.metrics.count_rejection(integration.integration_id, rejected.reason, integration.signature_mode)
+            mode = integration.signature_mode_at(received_at)
+            observed = mode == "observe" and rejected.reason in OBSERVABLE
+            deps.metrics.count_rejection(integration.integration_id, rejected.reason, mode)
             if not observed:
                 raise
             log.warning(

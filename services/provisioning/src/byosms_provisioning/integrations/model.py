@@ -69,6 +69,7 @@ class Action(StrEnum):
     AUTH_TOKEN_ROTATION_CONFIRMED = "auth_token_rotation_confirmed"  # noqa: S105 - an action's name
     AUTH_TOKEN_ROTATION_ENDED = "auth_token_rotation_ended"  # noqa: S105 - an action's name
     SIGNATURE_MODE_SET = "signature_mode_set"
+    SIGNATURE_MODE_EXPIRED = "signature_mode_expired"
     ACTIVATED = "activated"
     DEACTIVATED = "deactivated"
     DELETED = "deleted"
@@ -104,6 +105,15 @@ class Integration:
     next_auth_token_expires_at: datetime | None = None
     signature_mode: SignatureMode = "enforce"
     """``enforce``: a bad webhook signature is refused; ``observe``: counted, reported and accepted."""
+    signature_mode_expires_at: datetime | None = None
+    """When observe mode ends (``token_rotation.set_signature_mode``); None in enforce."""
+
+    def effective_signature_mode(self, now: datetime) -> SignatureMode:
+        """``observe`` only before its expiry; an expired (or expiry-less) observe mode counts as enforce."""
+        expires = self.signature_mode_expires_at
+        if self.signature_mode == "observe" and expires is not None and now < expires:
+            return "observe"
+        return "enforce"
 
     @property
     def has_credentials(self) -> bool:
@@ -372,6 +382,7 @@ def snapshot(integration: Integration) -> IntegrationSnapshot:
         default_routing_target=integration.default_routing_target,
         auth_token_rotation_expires_at=integration.next_auth_token_expires_at if integration.next_auth_token else None,
         signature_mode=integration.signature_mode,
+        signature_mode_expires_at=integration.signature_mode_expires_at,
     )
 
 
@@ -393,6 +404,7 @@ def state_payload(integration: Integration) -> IntegrationStatePayload:
         next_auth_token=integration.next_auth_token,
         next_auth_token_expires_at=integration.next_auth_token_expires_at if integration.next_auth_token else None,
         signature_mode=integration.signature_mode,
+        signature_mode_expires_at=integration.signature_mode_expires_at,
     )
 
 

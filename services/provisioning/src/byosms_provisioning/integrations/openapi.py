@@ -207,7 +207,15 @@ def integration_part() -> tuple[JSON, JSON]:
                     "expires_at": {"type": "string", "format": "date-time"},
                 },
             },
-            "signature_mode": {"enum": ["enforce", "observe"]},
+            "signature_mode": {
+                "enum": ["enforce", "observe"],
+                "description": "in effect now: an observe mode whose time is up shows as enforce",
+            },
+            "signature_mode_expires_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "observe mode ends then (the integration is back in enforce); null in enforce",
+            },
             "version": {"type": "integer"},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},

@@ -15,7 +15,7 @@ from byosms_provisioning.integrations.model import Integration
 _COLUMNS = (
     "id, organization_id, name, notes, region, account_sid, auth_token, shared_key, status, version, "
     "created_at, updated_at, request_id, shared_key_id, previous_shared_key, previous_shared_key_id, "
-    "next_auth_token, next_auth_token_started_at, next_auth_token_expires_at, signature_mode"
+    "next_auth_token, next_auth_token_started_at, next_auth_token_expires_at, signature_mode, signature_mode_expires_at"
 )
 # What reads return besides the written columns: the integration's default routing target and its
 # organization's (both carried in the state record).
@@ -62,6 +62,7 @@ def _row(row: asyncpg.Record) -> Integration:
         next_auth_token_started_at=row["next_auth_token_started_at"],
         next_auth_token_expires_at=row["next_auth_token_expires_at"],
         signature_mode="observe" if row["signature_mode"] == "observe" else "enforce",
+        signature_mode_expires_at=row["signature_mode_expires_at"],
     )
 
 
@@ -69,7 +70,7 @@ async def insert(conn: asyncpg.Connection, i: Integration) -> bool:
     """Insert a new integration; False when the id or the organization's request id is taken."""
     status = await conn.execute(
         f"INSERT INTO integrations ({_COLUMNS}) "  # noqa: S608
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) "
         "ON CONFLICT DO NOTHING",
         i.id,
         i.organization_id,
@@ -91,6 +92,7 @@ async def insert(conn: asyncpg.Connection, i: Integration) -> bool:
         i.next_auth_token_started_at,
         i.next_auth_token_expires_at,
         i.signature_mode,
+        i.signature_mode_expires_at,
     )
     return bool(status == "INSERT 0 1")
 
@@ -128,7 +130,8 @@ async def update(conn: asyncpg.Connection, i: Integration, previous_version: int
         "UPDATE integrations SET name = $3, notes = $4, account_sid = $5, auth_token = $6, shared_key = $7, "
         "status = $8, version = $9, updated_at = $10, shared_key_id = $12, previous_shared_key = $13, "
         "previous_shared_key_id = $14, default_routing_target = $15, next_auth_token = $16, "
-        "next_auth_token_started_at = $17, next_auth_token_expires_at = $18, signature_mode = $19 "
+        "next_auth_token_started_at = $17, next_auth_token_expires_at = $18, signature_mode = $19, "
+        "signature_mode_expires_at = $20 "
         "WHERE organization_id = $1 AND id = $2 AND version = $11",
         i.organization_id,
         i.id,
@@ -149,6 +152,7 @@ async def update(conn: asyncpg.Connection, i: Integration, previous_version: int
         i.next_auth_token_started_at,
         i.next_auth_token_expires_at,
         i.signature_mode,
+        i.signature_mode_expires_at,
     )
     return bool(status == "UPDATE 1")
 
@@ -309,6 +313,17 @@ async def expired_rotations(conn: asyncpg.Connection | asyncpg.Pool, limit: int)
     rows = await conn.fetch(
         "SELECT organization_id, id FROM integrations WHERE next_auth_token IS NOT NULL "
         "AND next_auth_token_expires_at <= now() ORDER BY next_auth_token_expires_at LIMIT $1",
+        limit,
+    )
+    return [(r["organization_id"], r["id"]) for r in rows]
+
+
+async def expired_observe_modes(conn: asyncpg.Connection | asyncpg.Pool, limit: int) -> list[tuple[str, str]]:
+    """(organization, integration) in signature mode observe whose time is up (or that has none)."""
+    rows = await conn.fetch(
+        "SELECT organization_id, id FROM integrations WHERE signature_mode = 'observe' "
+        "AND (signature_mode_expires_at IS NULL OR signature_mode_expires_at <= now()) "
+        "ORDER BY signature_mode_expires_at NULLS FIRST LIMIT $1",
         limit,
     )
     return [(r["organization_id"], r["id"]) for r in rows]

@@ -13,7 +13,7 @@ import binascii
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -141,7 +141,13 @@ def integration_view(
             and integration.next_auth_token_expires_at is not None
             else None
         ),
-        "signature_mode": integration.signature_mode,
+        "signature_mode": integration.effective_signature_mode(datetime.now(UTC)),
+        "signature_mode_expires_at": (
+            integration.signature_mode_expires_at.isoformat()
+            if integration.effective_signature_mode(datetime.now(UTC)) == "observe"
+            and integration.signature_mode_expires_at is not None
+            else None
+        ),
         "version": integration.version,
         "created_at": integration.created_at.isoformat(),
         "updated_at": integration.updated_at.isoformat(),

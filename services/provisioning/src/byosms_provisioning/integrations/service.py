@@ -62,6 +62,7 @@ _EVENTS: dict[Action, type[ChangeEvent]] = {
     Action.AUTH_TOKEN_ROTATION_CONFIRMED: IntegrationUpdated,
     Action.AUTH_TOKEN_ROTATION_ENDED: IntegrationUpdated,
     Action.SIGNATURE_MODE_SET: IntegrationUpdated,
+    Action.SIGNATURE_MODE_EXPIRED: IntegrationUpdated,
     Action.ACTIVATED: IntegrationActivated,
     Action.DEACTIVATED: IntegrationDeactivated,
     Action.DELETED: IntegrationDeleted,

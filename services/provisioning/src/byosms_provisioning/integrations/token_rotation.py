@@ -11,7 +11,10 @@ too.
 
 The signature mode is ``enforce`` (a bad signature is refused, the default) or ``observe`` (the failure
 is counted, reported and logged, the message still accepted): for the first hours behind a new proxy
-that may rewrite what Twilio signed.
+that may rewrite what Twilio signed. Observe mode is time-limited: it holds for ``OBSERVE_DEFAULT``
+(24 hours) unless the tenant names a duration, at most ``OBSERVE_MAX`` (7 days); at
+``signature_mode_expires_at`` the integration is back in enforce (the ingress by itself, the stored
+state through :func:`end_observe`, run by the expiry job).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from byosms_common.messages import SealedSecret, SignatureMode
 from byosms_provisioning.integrations.model import Action, Change, Integration, _bump
 
 SIGNATURE_MODES: tuple[str, ...] = get_args(SignatureMode)
+OBSERVE_DEFAULT = timedelta(hours=24)
+OBSERVE_MAX = timedelta(days=7)
+OBSERVE_MIN = timedelta(minutes=1)
 
 
 def start(current: Integration, next_token: SealedSecret, *, window: timedelta, now: datetime) -> Change:
@@ -68,10 +74,40 @@ def end(current: Integration, *, now: datetime, only_if_expired: bool = False) -
     return Change(Action.AUTH_TOKEN_ROTATION_ENDED, current, updated)
 
 
-def set_signature_mode(current: Integration, mode: str, *, now: datetime) -> Change:
+def set_signature_mode(
+    current: Integration, mode: str, *, now: datetime, observe_for: timedelta | None = None
+) -> Change:
+    """Enforce, or observe for ``observe_for`` (default ``OBSERVE_DEFAULT``, 1 minute to ``OBSERVE_MAX``).
+
+    Observe again while observing starts its time anew; enforce while enforcing changes nothing."""
     if mode not in SIGNATURE_MODES:
         raise InvalidField("mode", "must be enforce or observe", "muss enforce oder observe sein")
-    chosen: SignatureMode = "observe" if mode == "observe" else "enforce"
-    if chosen == current.signature_mode:
+    if mode == "enforce":
+        if observe_for is not None:
+            raise InvalidField("observe_hours", "only with mode observe", "nur mit mode observe")
+        if current.signature_mode == "enforce" and current.signature_mode_expires_at is None:
+            return Change(Action.SIGNATURE_MODE_SET, current, current)
+        return Change(
+            Action.SIGNATURE_MODE_SET,
+            current,
+            _bump(current, now, signature_mode="enforce", signature_mode_expires_at=None),
+        )
+    duration = OBSERVE_DEFAULT if observe_for is None else observe_for
+    if not OBSERVE_MIN <= duration <= OBSERVE_MAX:
+        raise InvalidField(
+            "observe_hours",
+            "must be from 1 minute to 168 hours (7 days)",
+            "muss zwischen 1 Minute und 168 Stunden (7 Tagen) liegen",
+        )
+    if current.signature_mode == "observe" and current.signature_mode_expires_at == now + duration:
         return Change(Action.SIGNATURE_MODE_SET, current, current)
-    return Change(Action.SIGNATURE_MODE_SET, current, _bump(current, now, signature_mode=chosen))
+    updated = _bump(current, now, signature_mode="observe", signature_mode_expires_at=now + duration)
+    return Change(Action.SIGNATURE_MODE_SET, current, updated)
+
+
+def end_observe(current: Integration, *, now: datetime) -> Change:
+    """Back to enforce when observe mode's time is up (or it has none); otherwise nothing changes."""
+    if current.signature_mode != "observe" or current.effective_signature_mode(now) == "observe":
+        return Change(Action.SIGNATURE_MODE_EXPIRED, current, current)
+    updated = _bump(current, now, signature_mode="enforce", signature_mode_expires_at=None)
+    return Change(Action.SIGNATURE_MODE_EXPIRED, current, updated)

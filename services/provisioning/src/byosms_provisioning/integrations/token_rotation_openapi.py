@@ -27,7 +27,11 @@ SIGNATURE_MODE_TEXT = (
     "`enforce` (the default): a webhook whose signature fails is refused (403). `observe`: it is counted "
     '(metric `byosms_ingress_signature_rejections_total{mode="observe"}`), logged without secrets, reported '
     "on the integration's webhook health and accepted, its event marked with `signature_failure`; for the "
-    "first hours behind a new proxy that may change what Twilio signed. Switch back to `enforce` afterwards."
+    "first hours behind a new proxy that may change what Twilio signed. Observe mode ends by itself after "
+    "`observe_hours` (default 24, at least 1 minute, at most 168 = 7 days; `signature_mode_expires_at` says "
+    "when): the ingresses refuse bad signatures from that moment on, and the integration shows and publishes "
+    "`enforce` again within a minute. `observe` again starts the time anew; `observe_hours` with `enforce`, "
+    "or outside its range, answers 400."
 )
 
 

@@ -5,11 +5,13 @@
 - ``POST /api/v2/integrations/{id}/auth-token-rotation/confirm``: the next token is the token now, the window
   closes (call it after promoting the token in Twilio);
 - ``DELETE /api/v2/integrations/{id}/auth-token-rotation``: close the window without the new token;
-- ``PUT /api/v2/integrations/{id}/signature-mode`` ``{"mode": "enforce" | "observe"}``.
+- ``PUT /api/v2/integrations/{id}/signature-mode`` ``{"mode": "enforce" | "observe", "observe_hours": 24}``
+  (observe ends by itself after ``observe_hours``, default 24, at most 168).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from aiohttp import web
@@ -38,6 +40,13 @@ class AuthTokenRotationBody(_Body):
 class SignatureModeBody(_Body):
     mode: Literal["enforce", "observe"] = Field(
         description="enforce: webhooks with a bad signature are refused; observe: counted, reported and accepted"
+    )
+    observe_hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=168,
+        description="observe mode only: how long it holds before the integration is back in enforce "
+        "(default 24 hours, at least 1 minute, at most 168 hours = 7 days)",
     )
 
 
@@ -79,7 +88,12 @@ async def put_signature_mode(request: web.Request) -> web.Response:
     actor = await _actor(request, auth.INTEGRATION_EDIT)
     body = await read_json(request, SignatureModeBody)
     updated = await token_rotation_service.set_signature_mode(
-        ctx, actor, request.match_info["id"], body.mode, expected_version=expected_version(request)
+        ctx,
+        actor,
+        request.match_info["id"],
+        body.mode,
+        observe_for=timedelta(hours=body.observe_hours) if body.observe_hours is not None else None,
+        expected_version=expected_version(request),
     )
     return await _respond(request, ctx, updated.current)
 

@@ -85,13 +85,19 @@ async def cancel(
 
 
 async def set_signature_mode(
-    ctx: ServiceContext, actor: Actor, integration_id: str, mode: str, *, expected_version: int | None = None
+    ctx: ServiceContext,
+    actor: Actor,
+    integration_id: str,
+    mode: str,
+    *,
+    observe_for: timedelta | None = None,
+    expected_version: int | None = None,
 ) -> Change:
     return await change(
         ctx,
         actor,
         integration_id,
-        lambda cur, now: token_rotation.set_signature_mode(cur, mode, now=now),
+        lambda cur, now: token_rotation.set_signature_mode(cur, mode, now=now, observe_for=observe_for),
         expected_version=expected_version,
     )
 
@@ -110,13 +116,31 @@ async def end_expired(ctx: ServiceContext) -> int:
     return closed
 
 
+async def end_expired_observe_modes(ctx: ServiceContext) -> int:
+    """Set every integration whose observe mode's time is up back to enforce (published like any change);
+    how many were set back."""
+    ended = 0
+    for organization_id, integration_id in await repo.expired_observe_modes(ctx.pool, EXPIRY_BATCH):
+        actor = Actor(organization_id=organization_id, name="byosms-provisioning")
+        result = await change(ctx, actor, integration_id, lambda cur, now: token_rotation.end_observe(cur, now=now))
+        if result.changed:
+            ended += 1
+            log.info("integration %s: signature mode observe expired; back to enforce", integration_id)
+    return ended
+
+
 async def end_expired_periodically(ctx: ServiceContext, stop: asyncio.Event, *, every_seconds: float = 60.0) -> None:
-    """Background job: rotation windows past their time are closed (the ingress stops accepting the next
-    token at ``expires_at`` by itself; this makes the stored state and the API say so too)."""
+    """Background job: rotation windows past their time are closed and expired observe modes set back to
+    enforce (the ingress stops accepting the next token, and stops observing, at their expiry by itself;
+    this makes the stored state, the state topic and the API say so too)."""
     while not stop.is_set():
         try:
             await end_expired(ctx)
+            await end_expired_observe_modes(ctx)
         except Exception as exc:  # noqa: BLE001 - retried next round
-            log.warning("closing expired Auth Token rotation windows failed (%s); will retry", type(exc).__name__)
+            log.warning(
+                "closing expired Auth Token rotation windows or observe modes failed (%s); will retry",
+                type(exc).__name__,
+            )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every_seconds)

@@ -36,6 +36,17 @@ PROBE_TEXT = (
     "holds the reply and the message trace shows it arrived through the regional ingress."
 )
 
+SUMMARY_TEXT = (
+    "The integration's webhook health as the last checks of its numbers (not removed ones) say it: `status` "
+    "`misconfigured` when any number is drifted, `unchecked` when none has been checked yet, `healthy` when "
+    "every checked number is ok, `no_numbers`; the counts; `checked_at`, the latest check of any of them; the "
+    "drifted numbers (most recently changed first, at most `limit`) with what is wrong in the caller's "
+    "language; and the values set at Twilio by `webhook:repair` for its numbers in the last 7 days "
+    "(`recent_repairs`, newest first, at most `limit`); and `recovered_messages`: how many inbound messages "
+    "of the integration routing's recovery job replayed in the last 7 days because their webhook never came "
+    "(from the message trace), with the latest MessageSids. A `limit` outside 1 to 100 answers 400."
+)
+
 
 def webhook_part() -> tuple[JSON, JSON]:
     paths: JSON = {
@@ -69,6 +80,19 @@ def webhook_part() -> tuple[JSON, JSON]:
                 ok=(200, ref("WebhookProbeResult")),
                 errors=(400, 401, 403, 404, 415, 422),
                 parameters=[ID_PARAMETER],
+            )
+        },
+        routes.SUMMARY: {
+            "get": operation(
+                "The webhook health of the integration's numbers",
+                auth.INTEGRATION_VIEW,
+                description=SUMMARY_TEXT,
+                ok=(200, ref("IntegrationNumberWebhooks")),
+                errors=(400, 401, 403, 404),
+                parameters=[
+                    ID_PARAMETER,
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                ],
             )
         },
     }
@@ -106,6 +130,78 @@ def webhook_part() -> tuple[JSON, JSON]:
                 "last_error": {
                     "type": ["object", "null"],
                     "properties": {"code": {"type": "string"}, "message": nullable, "at": timestamp},
+                },
+            },
+        },
+        "IntegrationNumberWebhooks": {
+            "type": "object",
+            "required": [
+                "integration_id",
+                "status",
+                "checked_at",
+                "numbers",
+                "drifted",
+                "recent_repairs",
+                "recovered_messages",
+            ],
+            "properties": {
+                "integration_id": {"type": "string"},
+                "status": {"enum": ["healthy", "misconfigured", "unchecked", "no_numbers"]},
+                "checked_at": {**timestamp, "description": "the latest check of any of its numbers"},
+                "numbers": {
+                    "type": "object",
+                    "properties": {
+                        name: {"type": "integer"} for name in ("total", "ok", "drifted", "unchecked", "check_errors")
+                    },
+                },
+                "drifted": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "number_id": {"type": "string"},
+                            "address": {"type": "string"},
+                            "kind": {"anyOf": [{"enum": KINDS}, {"type": "null"}]},
+                            "message": nullable,
+                            "delivers_to": nullable,
+                            "expected_url": nullable,
+                            "checked_at": timestamp,
+                            "since": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                },
+                "recovered_messages": {
+                    "type": "object",
+                    "properties": {
+                        "count": {"type": "integer"},
+                        "latest": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "message_sid": {"type": "string"},
+                                    "at": {"type": "string", "format": "date-time"},
+                                    "outcome": {"enum": ["routed", "discarded"]},
+                                },
+                            },
+                        },
+                    },
+                },
+                "recent_repairs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "number_id": {"type": "string"},
+                            "address": {"type": "string"},
+                            "actor": {"type": "string"},
+                            "at": {"type": "string", "format": "date-time"},
+                            "parameter": {"type": "string"},
+                            "old_value": nullable,
+                            "new_value": {"type": "string"},
+                            "outcome": {"enum": ["applied", "failed"]},
+                        },
+                    },
                 },
             },
         },

@@ -14,9 +14,14 @@ def _time(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+# A finding on an imported number, told in other words than the import's refusal of the same kind.
+_ON_A_NUMBER = {"webhook_not_configured": "number_webhook_not_configured"}
+
+
 def message(code: str, language: Language, **params: str) -> str | None:
-    """The catalog text of ``code`` (None for an unknown code); placeholders without a value show as ``…``."""
-    text = CATALOG.get(code)
+    """The catalog text of ``code`` (None for an unknown code); placeholders without a value show as ``…``.
+    A drift kind whose catalog text speaks of the import has its own text for a number already imported."""
+    text = CATALOG.get(_ON_A_NUMBER.get(code, code))
     if text is None:
         return None
     template = text.de if language == "de" else text.en
