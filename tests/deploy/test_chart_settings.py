@@ -59,9 +59,6 @@ NOT_EXPOSED: dict[str, dict[str, str]] = {
         # Following media redirects to http:// would fetch customer media in clear text; only the
         # local Twilio emulator serves media over http.
         "BYOSMS_PROVISIONING_MEDIA_REDIRECT_ALLOW_HTTP": "Twilio emulator only (media over http://)",
-        # Nothing in the service uses it: `byosms-provisioning rotate-keks --batch-size` sets the
-        # batch of a KEK rotation (a one-off command, not the running service).
-        "BYOSMS_PROVISIONING_ROTATION_BATCH_SIZE": "read but unused; rotate-keks takes --batch-size",
     },
 }
 

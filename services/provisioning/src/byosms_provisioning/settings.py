@@ -106,7 +106,6 @@ class ProvisioningSettings(BaseSettings):
         description="How long a command refused for a passing reason (Twilio away) is retried before it is "
         "rejected as retryable.",
     )
-    rotation_batch_size: int = Field(default=200, ge=1, le=10_000)
     import_deadline_seconds: float = Field(
         default=120.0, ge=5, le=3600, description="An import still in progress after this is rejected."
     )
