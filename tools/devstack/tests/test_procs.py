@@ -69,3 +69,17 @@ def test_spawned_process_is_detached_and_terminated(tmp_path: Path) -> None:
         if procs.is_ours(pid, (marker,)):
             os.kill(pid, 9)
     assert not procs.terminate(pid, (marker,))
+
+
+def test_a_spawned_server_counts_as_alive_from_the_spawn_until_it_exits(tmp_path: Path) -> None:
+    """Right after the spawn the child's command line may still be ours (not exec'd yet): the
+    readiness wait must not take that for an exit. Its real exit is seen."""
+    marker = f"devstack-test-{os.getpid()}-alive"
+    argv = [sys.executable, "-c", "import time; time.sleep(0.5)", marker]
+    pid = procs.spawn_detached(argv, tmp_path / "out.log")
+    assert procs.spawned_alive(pid, (marker,))  # at once, exec'd or not
+    deadline = time.monotonic() + 10
+    while procs.spawned_alive(pid, (marker,)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not procs.spawned_alive(pid, (marker,))
+    assert not procs.spawned_alive(1, (marker,))  # not our child: judged by its command line

@@ -143,7 +143,8 @@ def start(settings: StackSettings, say: Say) -> tuple[int, bool]:
 
 
 def is_alive(lay: kc.BrokerLayout, pid: int) -> bool:
-    return procs.is_ours(pid, kc.broker_markers(lay))
+    """While waiting for a broker to start: whether it still runs."""
+    return procs.spawned_alive(pid, kc.broker_markers(lay))
 
 
 def stop(settings: StackSettings, say: Say) -> bool:

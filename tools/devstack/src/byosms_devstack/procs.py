@@ -42,6 +42,17 @@ def is_ours(pid: int | None, markers: tuple[str, ...]) -> bool:
     return args is not None and matches(args, markers)
 
 
+def spawned_alive(pid: int, markers: tuple[str, ...]) -> bool:
+    """Whether a server this process spawned (:func:`spawn_detached`) still runs: for our own child the
+    kernel's word (``waitpid``), which no reading of /proc can get wrong while the child starts; for
+    one another process started, :func:`is_ours`."""
+    try:
+        exited, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return is_ours(pid, markers)
+    return exited == 0
+
+
 def read_pid(path: Path) -> int | None:
     """The pid recorded in ``path``, or None when missing or garbage."""
     try:
