@@ -159,6 +159,13 @@ SignatureMode = Literal["enforce", "observe"]
 """How the ingress treats a webhook whose signature fails: refuse it (enforce) or count, report and accept it."""
 
 
+def signature_mode_in_effect(mode: SignatureMode, expires_at: datetime | None, now: datetime) -> SignatureMode:
+    """``observe`` only before its expiry; an expired (or expiry-less) observe mode counts as enforce."""
+    if mode == "observe" and expires_at is not None and now < expires_at:
+        return "observe"
+    return "enforce"
+
+
 class IntegrationSnapshot(Model):
     """An integration as others may see it: no secrets, only whether credentials are set."""
 

@@ -23,7 +23,13 @@ from datetime import datetime
 from typing import Literal
 
 from byosms_common.crypto import CryptoError, Keyring, SecretOpener
-from byosms_common.messages import IntegrationState, IntegrationStatus, SealedSecret, SignatureMode
+from byosms_common.messages import (
+    IntegrationState,
+    IntegrationStatus,
+    SealedSecret,
+    SignatureMode,
+    signature_mode_in_effect,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +61,8 @@ class Integration:
     signature_mode_expires_at: datetime | None = None
 
     def signature_mode_at(self, now: datetime) -> SignatureMode:
-        """The mode in effect: ``observe`` only before its expiry; observe without one counts as enforce."""
-        expires = self.signature_mode_expires_at
-        if self.signature_mode == "observe" and expires is not None and now < expires:
-            return "observe"
-        return "enforce"
+        """The mode in effect (:func:`~byosms_common.messages.signature_mode_in_effect`)."""
+        return signature_mode_in_effect(self.signature_mode, self.signature_mode_expires_at, now)
 
     def sealed(self, name: SecretField) -> SealedSecret | None:
         if name == "auth_token":

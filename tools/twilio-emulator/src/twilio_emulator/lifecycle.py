@@ -124,14 +124,14 @@ class StatusWalker:
     async def _arrive(self, message: Message) -> None:
         """A message delivered to a number of the emulator (of any account) reaches it as an inbound
         message, as between two Twilio numbers: stored, keyword handling applied, its webhook posted."""
-        if message.from_ is None or self._store.number_by_phone(message.to) is None:
+        if message.from_ is None:
             return
         media: list[tuple[str | None, str]] = [
             (None, mimetypes.guess_type(url)[0] or "application/octet-stream") for url in message.media_urls
         ]
         try:
             plan = plan_inbound(self._store, message.from_, message.to, message.body, media, [])
-        except UnknownReceiver:  # removed meanwhile
+        except UnknownReceiver:  # not a number of the emulator: a customer's phone
             return
         await deliver_inbound(self._poster, plan)
 

@@ -39,6 +39,7 @@ from byosms_common.messages import (
     IntegrationStatus,
     SealedSecret,
     SignatureMode,
+    signature_mode_in_effect,
 )
 
 ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
@@ -109,11 +110,8 @@ class Integration:
     """When observe mode ends (``token_rotation.set_signature_mode``); None in enforce."""
 
     def effective_signature_mode(self, now: datetime) -> SignatureMode:
-        """``observe`` only before its expiry; an expired (or expiry-less) observe mode counts as enforce."""
-        expires = self.signature_mode_expires_at
-        if self.signature_mode == "observe" and expires is not None and now < expires:
-            return "observe"
-        return "enforce"
+        """The mode in effect (:func:`~byosms_common.messages.signature_mode_in_effect`)."""
+        return signature_mode_in_effect(self.signature_mode, self.signature_mode_expires_at, now)
 
     @property
     def has_credentials(self) -> bool:

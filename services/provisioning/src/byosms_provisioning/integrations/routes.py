@@ -115,6 +115,7 @@ def integration_view(
 ) -> dict[str, Any]:
     """The API representation: never a secret, only whether one is set."""
     region = regions.get(integration.region)
+    mode = integration.effective_signature_mode(datetime.now(UTC))
     return {
         "id": integration.id,
         "request_id": integration.request_id,
@@ -141,11 +142,10 @@ def integration_view(
             and integration.next_auth_token_expires_at is not None
             else None
         ),
-        "signature_mode": integration.effective_signature_mode(datetime.now(UTC)),
+        "signature_mode": mode,
         "signature_mode_expires_at": (
             integration.signature_mode_expires_at.isoformat()
-            if integration.effective_signature_mode(datetime.now(UTC)) == "observe"
-            and integration.signature_mode_expires_at is not None
+            if mode == "observe" and integration.signature_mode_expires_at is not None
             else None
         ),
         "version": integration.version,
